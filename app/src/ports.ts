@@ -1,0 +1,88 @@
+/**
+ * Ports between the HTTP layer and the data plane (issue 3). The HTTP adapters depend only on
+ * these interfaces; `main.ts` wires real implementations (Postgres, Redis) when `DATABASE_URL` /
+ * `REDIS_URL` are set, and the in-process defaults otherwise.
+ */
+
+/** Who is calling. `keyId` is null when auth is off. */
+export interface Principal {
+  keyId: string | null;
+  /** Masked key for logs, e.g. `isk_live_ab12…`; never the key itself. */
+  keyDisplay: string | null;
+  plan: string;
+}
+
+export type AuthResult =
+  | { ok: true; principal: Principal }
+  | { ok: false; status: 401; error: string };
+
+export interface Authenticator {
+  /** `headers` is the request's headers (lower-case names). */
+  authenticate(headers: Headers): Promise<AuthResult>;
+}
+
+export interface RateLimitDecision {
+  allowed: boolean;
+  limit: number | null; // null = unlimited plan
+  remaining: number | null;
+  resetSeconds: number;
+}
+
+export interface RateLimiter {
+  /** `subject` is the key id when auth is on, else the client IP. */
+  consume(subject: string, plan: string): Promise<RateLimitDecision>;
+}
+
+export interface CacheKey {
+  model: string;
+  version: string;
+  /** Canonical hash of the inputs (sha256 over a canonical JSON encoding). */
+  inputHash: string;
+}
+
+export interface ResponseCache {
+  get(key: CacheKey): Promise<unknown | undefined>;
+  set(key: CacheKey, value: unknown, ttlSeconds: number): Promise<void>;
+}
+
+export interface PredictionRecord {
+  /** Idempotency key: a UUID generated per served prediction. */
+  id: string;
+  time: Date;
+  model: string;
+  version: string;
+  requestId: string;
+  keyId: string | null;
+  inputHash: string;
+  inputs: unknown;
+  outputs: unknown;
+  latencyMs: number;
+  cacheHit: boolean;
+}
+
+export interface PredictionLog {
+  /** Must return immediately: never awaits I/O on the request path. */
+  record(rec: PredictionRecord): void;
+}
+
+export interface DependencyStatus {
+  name: string; // "postgres" | "redis"
+  ok: boolean;
+  detail?: string;
+}
+
+export interface DependencyProbe {
+  name: string;
+  check(): Promise<DependencyStatus>;
+}
+
+/** Everything the HTTP layer needs from the data plane; every field optional. */
+export interface DataPlane {
+  auth?: Authenticator;
+  rateLimiter?: RateLimiter;
+  cache?: ResponseCache;
+  predictionLog?: PredictionLog;
+  dependencies?: DependencyProbe[];
+  /** Flush queues and close pools; called during graceful shutdown after HTTP has drained. */
+  close?(): Promise<void>;
+}
