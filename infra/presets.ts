@@ -1,0 +1,112 @@
+/**
+ * Tier presets: the whole difference between tiers, as data. A stack picks one with
+ * `inferstack:tier` and may override any value per stack, e.g.
+ * `pulumi config set --path 'inferstack:app.replicas' 3`. `config.ts` validates the merged result.
+ *
+ * Docker tiers (`local`, `free`) read `app`, `postgres.memoryMiB`, `redis.memoryMiB`, `edge`,
+ * `monitoring`, `backups` (and `host` for `free`); AWS tiers (`small`, `medium`) read the instance
+ * classes, node types, `network`, `autoscaling` and the Fargate sizes.
+ */
+import type { TierName, TierPreset } from "./config.ts";
+
+const appDefaults = {
+  maxBatchSize: 32,
+  maxQueueDelayMicros: 2000,
+  logLevel: "info",
+  authMode: "required",
+  predictionLogRetentionDays: 30,
+  gracefulShutdownSeconds: 20,
+  architecture: "x86_64",
+} as const;
+
+export const presets: Record<TierName, TierPreset> = {
+  local: {
+    platform: "docker",
+    domain: "localhost",
+    app: { ...appDefaults, replicas: 2, cpu: 1, memoryMiB: 384, authMode: "off" },
+    autoscaling: { enabled: false, min: 2, max: 2, cpuTargetPercent: 60, requestsPerTarget: 500 },
+    postgres: {
+      memoryMiB: 256, instanceClass: "db.t4g.micro", storageGiB: 20, maxStorageGiB: 20,
+      multiAz: false, backupRetentionDays: 1, deletionProtection: false,
+      performanceInsights: false, engineVersion: "16",
+    },
+    redis: { memoryMiB: 128, nodeType: "cache.t4g.micro", nodes: 1, automaticFailover: false, engine: "valkey" },
+    network: { vpcCidr: "10.40.0.0/16", azCount: 2, natGateways: "single", flowLogs: false },
+    edge: { httpPort: 8080, httpsPort: 8443, tls: "internal", memoryMiB: 64 },
+    monitoring: {
+      prometheusRetentionDays: 7, prometheusMemoryMiB: 256, grafanaMemoryMiB: 192,
+      alertmanagerMemoryMiB: 48, exporterMemoryMiB: 48, latencyObjectiveMs: 50,
+    },
+    backups: { schedule: "0 3 * * *", retentionDays: 7, memoryMiB: 64 },
+    logs: { retentionDays: 7 },
+    host: { instanceType: "t3.micro", volumeGiB: 30, swapMiB: 2048, sshUser: "ec2-user", adminCidr: null },
+    dns: { zoneName: null },
+  },
+  free: {
+    platform: "docker",
+    domain: "dev.example.com",
+    // Every container limit below sums to ≤ 1024 MiB: the free-tier host has 1 GiB (+ swap).
+    app: { ...appDefaults, replicas: 1, cpu: 1, memoryMiB: 288, maxBatchSize: 16 },
+    autoscaling: { enabled: false, min: 1, max: 1, cpuTargetPercent: 60, requestsPerTarget: 500 },
+    postgres: {
+      memoryMiB: 192, instanceClass: "db.t4g.micro", storageGiB: 20, maxStorageGiB: 20,
+      multiAz: false, backupRetentionDays: 1, deletionProtection: false,
+      performanceInsights: false, engineVersion: "16",
+    },
+    redis: { memoryMiB: 48, nodeType: "cache.t4g.micro", nodes: 1, automaticFailover: false, engine: "valkey" },
+    network: { vpcCidr: "10.41.0.0/16", azCount: 2, natGateways: "single", flowLogs: false },
+    edge: { httpPort: 80, httpsPort: 443, tls: "letsencrypt", memoryMiB: 48 },
+    monitoring: {
+      prometheusRetentionDays: 5, prometheusMemoryMiB: 160, grafanaMemoryMiB: 112,
+      alertmanagerMemoryMiB: 32, exporterMemoryMiB: 32, latencyObjectiveMs: 100,
+    },
+    backups: { schedule: "0 3 * * *", retentionDays: 7, memoryMiB: 32 },
+    logs: { retentionDays: 7 },
+    host: { instanceType: "t3.micro", volumeGiB: 30, swapMiB: 2048, sshUser: "ec2-user", adminCidr: null },
+    dns: { zoneName: "example.com" },
+  },
+  small: {
+    platform: "aws",
+    domain: "staging.example.com",
+    app: { ...appDefaults, replicas: 2, cpu: 0.5, memoryMiB: 1024 },
+    autoscaling: { enabled: false, min: 2, max: 2, cpuTargetPercent: 60, requestsPerTarget: 500 },
+    postgres: {
+      memoryMiB: 0, instanceClass: "db.t4g.small", storageGiB: 20, maxStorageGiB: 100,
+      multiAz: false, backupRetentionDays: 3, deletionProtection: false,
+      performanceInsights: false, engineVersion: "16",
+    },
+    redis: { memoryMiB: 0, nodeType: "cache.t4g.micro", nodes: 1, automaticFailover: false, engine: "valkey" },
+    network: { vpcCidr: "10.42.0.0/16", azCount: 2, natGateways: "single", flowLogs: false },
+    edge: { httpPort: 80, httpsPort: 443, tls: "acm", memoryMiB: 0 },
+    monitoring: {
+      prometheusRetentionDays: 15, prometheusMemoryMiB: 1024, grafanaMemoryMiB: 512,
+      alertmanagerMemoryMiB: 512, exporterMemoryMiB: 512, latencyObjectiveMs: 50,
+    },
+    backups: { schedule: "0 3 * * *", retentionDays: 3, memoryMiB: 0 },
+    logs: { retentionDays: 14 },
+    host: { instanceType: "t3.micro", volumeGiB: 30, swapMiB: 0, sshUser: "ec2-user", adminCidr: null },
+    dns: { zoneName: "example.com" },
+  },
+  medium: {
+    platform: "aws",
+    domain: "api.example.com",
+    app: { ...appDefaults, replicas: 3, cpu: 1, memoryMiB: 2048 },
+    autoscaling: { enabled: true, min: 3, max: 10, cpuTargetPercent: 60, requestsPerTarget: 1000 },
+    postgres: {
+      memoryMiB: 0, instanceClass: "db.m7g.large", storageGiB: 100, maxStorageGiB: 500,
+      multiAz: true, backupRetentionDays: 14, deletionProtection: true,
+      performanceInsights: true, engineVersion: "16",
+    },
+    redis: { memoryMiB: 0, nodeType: "cache.m7g.large", nodes: 2, automaticFailover: true, engine: "valkey" },
+    network: { vpcCidr: "10.43.0.0/16", azCount: 3, natGateways: "perAz", flowLogs: true },
+    edge: { httpPort: 80, httpsPort: 443, tls: "acm", memoryMiB: 0 },
+    monitoring: {
+      prometheusRetentionDays: 30, prometheusMemoryMiB: 2048, grafanaMemoryMiB: 1024,
+      alertmanagerMemoryMiB: 512, exporterMemoryMiB: 512, latencyObjectiveMs: 50,
+    },
+    backups: { schedule: "0 3 * * *", retentionDays: 14, memoryMiB: 0 },
+    logs: { retentionDays: 90 },
+    host: { instanceType: "t3.micro", volumeGiB: 30, swapMiB: 0, sshUser: "ec2-user", adminCidr: null },
+    dns: { zoneName: "example.com" },
+  },
+};

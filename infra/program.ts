@@ -1,0 +1,15 @@
+/**
+ * The Pulumi program: validate the stack config, then declare the tier's platform.
+ * `index.ts` is the entry point Pulumi loads; tests call `main()` under `pulumi.runtime.setMocks`.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import { parseStackConfig } from "./config.ts";
+import { deployDockerTier } from "./platforms/docker.ts";
+import { deployAwsTier } from "./platforms/aws.ts";
+
+export async function main(): Promise<Record<string, unknown>> {
+  // Validation runs before any resource is declared: a bad value fails the preview up front.
+  const cfg = parseStackConfig(pulumi.runtime.allConfig());
+  const outputs = cfg.platform === "docker" ? deployDockerTier(cfg) : deployAwsTier(cfg);
+  return { tier: cfg.tier, ...outputs };
+}
