@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { presets } from "./presets.ts";
+import { fargatePairProblem } from "./fargate.ts";
 
 export const tierNames = ["local", "free", "small", "medium"] as const;
 export const tierSchema = z.enum(tierNames);
@@ -75,6 +76,13 @@ export const presetSchema = z
       azCount: z.number().int().min(2).max(6),
       natGateways: z.enum(["single", "perAz"]),
       flowLogs: z.boolean(),
+      /**
+       * AWS tiers: interface VPC endpoints (ECR API + registry, CloudWatch Logs, Secrets Manager)
+       * in every AZ, so image pulls, logs and secrets skip the NAT. They cost ~$7/month per
+       * endpoint per AZ, so they pay off only with real traffic. The S3 gateway endpoint (free,
+       * carries ECR image layers) is always created.
+       */
+      interfaceEndpoints: z.boolean(),
     }),
     edge: z.object({
       httpPort: z.number().int().min(1).max(65535),
@@ -83,6 +91,10 @@ export const presetSchema = z
       tls: z.enum(["internal", "letsencrypt", "acm"]),
       memoryMiB: z.number().int().min(0),
       acmeEmail: z.string().email().optional(),
+      /** AWS tiers: ALB access logs to an S3 bucket (kept `logs.retentionDays`). */
+      accessLogs: z.boolean(),
+      /** AWS tiers: ALB deletion protection (a `pulumi destroy` must first turn it off). */
+      deletionProtection: z.boolean(),
     }),
     monitoring: z.object({
       prometheusRetentionDays: z.number().int().min(1).max(3650),
@@ -90,6 +102,8 @@ export const presetSchema = z
       grafanaMemoryMiB: z.number().int().min(0),
       alertmanagerMemoryMiB: z.number().int().min(0),
       exporterMemoryMiB: z.number().int().min(0),
+      /** AWS tiers: ECS Container Insights on the cluster (per-task CPU/memory/network metrics, billed by CloudWatch). */
+      containerInsights: z.boolean(),
       /** p95 latency objective the alert rules use. */
       latencyObjectiveMs: z.number().positive(),
     }),
@@ -136,6 +150,19 @@ export const presetSchema = z
     }
     if (p.dns.zoneName !== null && p.domain !== p.dns.zoneName && !p.domain.endsWith(`.${p.dns.zoneName}`)) {
       ctx.addIssue({ code: "custom", path: ["domain"], message: `must be inside dns.zoneName (${p.dns.zoneName})` });
+    }
+    if (p.platform === "aws") {
+      const fargate = fargatePairProblem(p.app.cpu, p.app.memoryMiB);
+      if (fargate) ctx.addIssue({ code: "custom", path: ["app", "memoryMiB"], message: fargate });
+      if (p.app.replicas < 2) {
+        ctx.addIssue({ code: "custom", path: ["app", "replicas"], message: "must be ≥ 2 on AWS tiers (one task per AZ keeps the service up through a deploy or an AZ loss)" });
+      }
+      if (p.autoscaling.enabled && (p.app.replicas < p.autoscaling.min || p.app.replicas > p.autoscaling.max)) {
+        ctx.addIssue({ code: "custom", path: ["app", "replicas"], message: `must be within autoscaling.min..max (${p.autoscaling.min}..${p.autoscaling.max}) when autoscaling is enabled` });
+      }
+      if (p.redis.nodes > 1 && p.redis.nodes > p.network.azCount && p.redis.automaticFailover) {
+        ctx.addIssue({ code: "custom", path: ["redis", "nodes"], message: `must be ≤ network.azCount (${p.network.azCount}) so each Redis node sits in its own AZ` });
+      }
     }
     if (p.edge.tls === "letsencrypt" && p.domain === "localhost") {
       ctx.addIssue({ code: "custom", path: ["edge", "tls"], message: "letsencrypt needs a public domain, not localhost" });
