@@ -14,7 +14,11 @@ export interface Principal {
 
 export type AuthResult =
   | { ok: true; principal: Principal }
-  | { ok: false; status: 401; error: string };
+  /**
+   * 401: missing, unknown or revoked key. 503: the key could not be checked (Postgres unreachable
+   * and the key not in the in-memory cache); answer 503 with `Retry-After: retryAfterSeconds`.
+   */
+  | { ok: false; status: 401 | 503; error: string; retryAfterSeconds?: number };
 
 export interface Authenticator {
   /** `headers` is the request's headers (lower-case names). */
