@@ -129,6 +129,15 @@ export const presetSchema = z
       sshUser: z.string().min(1),
       /** CIDR allowed to SSH in; null means no SSH ingress (use SSM Session Manager). */
       adminCidr: cidr.nullable(),
+      /**
+       * OpenSSH public key installed for `sshUser` on the free-tier host: Pulumi's Docker provider
+       * reaches the host's engine over SSH with the matching private key (agent or ~/.ssh). Not a
+       * secret. Required on `free`; null elsewhere.
+       */
+      sshPublicKey: z
+        .string()
+        .regex(/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}( \S.*)?$/, "must be an OpenSSH public key line (ssh-ed25519 AAAA...)")
+        .nullable(),
     }),
     dns: z.object({
       /** Route 53 hosted zone that holds `domain`; null on local. */

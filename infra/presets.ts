@@ -39,7 +39,7 @@ export const presets: Record<TierName, TierPreset> = {
     },
     backups: { schedule: "0 3 * * *", retentionDays: 7, memoryMiB: 64 },
     logs: { retentionDays: 7 },
-    host: { instanceType: "t3.micro", volumeGiB: 30, swapMiB: 2048, sshUser: "ec2-user", adminCidr: null },
+    host: { instanceType: "t3.micro", volumeGiB: 30, swapMiB: 2048, sshUser: "ec2-user", adminCidr: null, sshPublicKey: null },
     dns: { zoneName: null },
   },
   free: {
@@ -62,7 +62,7 @@ export const presets: Record<TierName, TierPreset> = {
     },
     backups: { schedule: "0 3 * * *", retentionDays: 7, memoryMiB: 32 },
     logs: { retentionDays: 7 },
-    host: { instanceType: "t3.micro", volumeGiB: 30, swapMiB: 2048, sshUser: "ec2-user", adminCidr: null },
+    host: { instanceType: "t3.micro", volumeGiB: 30, swapMiB: 2048, sshUser: "ec2-user", adminCidr: null, sshPublicKey: null },
     dns: { zoneName: "example.com" },
   },
   small: {
@@ -84,7 +84,7 @@ export const presets: Record<TierName, TierPreset> = {
     },
     backups: { schedule: "0 3 * * *", retentionDays: 3, memoryMiB: 0 },
     logs: { retentionDays: 14 },
-    host: { instanceType: "t3.micro", volumeGiB: 30, swapMiB: 0, sshUser: "ec2-user", adminCidr: null },
+    host: { instanceType: "t3.micro", volumeGiB: 30, swapMiB: 0, sshUser: "ec2-user", adminCidr: null, sshPublicKey: null },
     dns: { zoneName: "example.com" },
   },
   medium: {
@@ -106,7 +106,7 @@ export const presets: Record<TierName, TierPreset> = {
     },
     backups: { schedule: "0 3 * * *", retentionDays: 14, memoryMiB: 0 },
     logs: { retentionDays: 90 },
-    host: { instanceType: "t3.micro", volumeGiB: 30, swapMiB: 0, sshUser: "ec2-user", adminCidr: null },
+    host: { instanceType: "t3.micro", volumeGiB: 30, swapMiB: 0, sshUser: "ec2-user", adminCidr: null, sshPublicKey: null },
     dns: { zoneName: "example.com" },
   },
 };
