@@ -1,0 +1,135 @@
+/**
+ * Reads the bundled models' `reference.json` (held-out rows with scikit-learn's own predictions,
+ * written by models/build/) and compares model outputs against it.
+ */
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import assert from "node:assert/strict";
+import * as ort from "onnxruntime-node";
+
+export const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const BUNDLED = ["diabetes-regressor", "iris-classifier"] as const;
+export type BundledModel = (typeof BUNDLED)[number];
+
+export interface Tolerance {
+  relative: number;
+  absolute: number;
+}
+
+interface ReferenceBase {
+  model: string;
+  version: number;
+  tolerance: Tolerance;
+  input: string;
+  features: string[];
+}
+
+export interface RegressionReference extends ReferenceBase {
+  kind: "regression";
+  output: string;
+  cases: { instance: Record<string, number>; prediction: number; target: number }[];
+}
+
+export interface ClassificationReference extends ReferenceBase {
+  kind: "classification";
+  labelOutput: string;
+  probabilitiesOutput: string;
+  labels: string[];
+  cases: { instance: Record<string, number>; labelIndex: number; label: string; probabilities: number[] }[];
+}
+
+export type Reference = RegressionReference | ClassificationReference;
+
+export function loadReference(model: BundledModel, modelsDir = MODELS_DIR): Reference {
+  return JSON.parse(readFileSync(path.join(modelsDir, model, "reference.json"), "utf8")) as Reference;
+}
+
+export function modelPath(model: BundledModel, version = 1, modelsDir = MODELS_DIR): string {
+  return path.join(modelsDir, model, String(version), "model.onnx");
+}
+
+/** Rows of the reference as plain arrays, columns in the model's input order. */
+export function rows(ref: Reference): number[][] {
+  return ref.cases.map((c) => ref.features.map((f) => {
+    const v = c.instance[f];
+    assert.equal(typeof v, "number", `reference instance lacks feature ${f}`);
+    return v as number;
+  }));
+}
+
+/** |actual - expected| <= absolute + relative * |expected|, with a message naming where it failed. */
+export function assertClose(actual: number, expected: number, tol: Tolerance, where: string): void {
+  assert.ok(Number.isFinite(actual), `${where}: got ${actual}, expected ${expected}`);
+  const bound = tol.absolute + tol.relative * Math.abs(expected);
+  const diff = Math.abs(actual - expected);
+  assert.ok(diff <= bound, `${where}: got ${actual}, expected ${expected} (|Δ| ${diff.toExponential(2)} > ${bound.toExponential(2)})`);
+}
+
+/** Largest |Δ| / |expected| seen, reported by the tests as a measured figure. */
+export class WorstError {
+  relative = 0;
+  note(actual: number, expected: number): void {
+    const denom = Math.max(Math.abs(expected), 1e-12);
+    this.relative = Math.max(this.relative, Math.abs(actual - expected) / denom);
+  }
+}
+
+export interface Outputs {
+  /** Regression: one value per row. */
+  predictions?: number[];
+  /** Classification. */
+  labels?: number[];
+  probabilities?: number[][];
+}
+
+/** Checks outputs for every reference case, in order. */
+export function assertMatchesReference(ref: Reference, out: Outputs, source: string): WorstError {
+  const worst = new WorstError();
+  if (ref.kind === "regression") {
+    assert.equal(out.predictions?.length, ref.cases.length, `${source}: one prediction per reference row`);
+    ref.cases.forEach((c, i) => {
+      const got = out.predictions![i]!;
+      worst.note(got, c.prediction);
+      assertClose(got, c.prediction, ref.tolerance, `${source} ${ref.model} row ${i}`);
+    });
+    return worst;
+  }
+  assert.equal(out.labels?.length, ref.cases.length, `${source}: one label per reference row`);
+  assert.equal(out.probabilities?.length, ref.cases.length, `${source}: one probability row per reference row`);
+  ref.cases.forEach((c, i) => {
+    assert.equal(out.labels![i], c.labelIndex, `${source} ${ref.model} row ${i}: label`);
+    const probs = out.probabilities![i]!;
+    assert.equal(probs.length, ref.labels.length, `${source} ${ref.model} row ${i}: one probability per class`);
+    probs.forEach((p, k) => {
+      worst.note(p, c.probabilities[k]!);
+      assertClose(p, c.probabilities[k]!, ref.tolerance, `${source} ${ref.model} row ${i} class ${ref.labels[k]}`);
+    });
+  });
+  return worst;
+}
+
+/** Runs the ONNX file directly with onnxruntime-node on the given rows, as one batch. */
+export async function runOnnx(session: ort.InferenceSession, ref: Reference, batch: number[][]): Promise<Outputs> {
+  const width = ref.features.length;
+  const input = new ort.Tensor("float32", Float32Array.from(batch.flat()), [batch.length, width]);
+  const result = await session.run({ [ref.input]: input });
+  if (ref.kind === "regression") {
+    const out = result[ref.output];
+    assert.ok(out, `no output ${ref.output}`);
+    assert.deepEqual(out.dims, [batch.length, 1]);
+    return { predictions: Array.from(out.data as Float32Array) };
+  }
+  const label = result[ref.labelOutput];
+  const probs = result[ref.probabilitiesOutput];
+  assert.ok(label && probs, "classifier outputs present");
+  assert.equal(label.type, "int64");
+  assert.deepEqual(label.dims, [batch.length]);
+  assert.deepEqual(probs.dims, [batch.length, ref.labels.length]);
+  const classes = ref.labels.length;
+  const flat = Array.from(probs.data as Float32Array);
+  return {
+    labels: Array.from(label.data as BigInt64Array, Number),
+    probabilities: batch.map((_, i) => flat.slice(i * classes, (i + 1) * classes)),
+  };
+}
