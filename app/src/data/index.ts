@@ -1,6 +1,20 @@
+import type { Redis } from "ioredis";
 import type { Logger } from "pino";
+import type pg from "pg";
 import type { Registry } from "prom-client";
-import type { DataPlane } from "../ports.ts";
+import type { DataPlane, DependencyProbe } from "../ports.ts";
+import { anonymousAuthenticator, PostgresAuthenticator } from "./auth.ts";
+import { RedisResponseCache } from "./cache.ts";
+import { loadConfig, type DataPlaneConfig } from "./config.ts";
+import { createDataPlaneMetrics } from "./metrics.ts";
+import { migrate } from "./migrations.ts";
+import { createPool, postgresProbe, withTimeout } from "./postgres.ts";
+import { PostgresPredictionLog } from "./prediction-log.ts";
+import { PlanRateLimiter } from "./rate-limit.ts";
+import { connectRedis, createRedis } from "./redis.ts";
+import { scheduleRetention } from "./retention.ts";
+
+export { ConfigError, loadConfig } from "./config.ts";
 
 export interface DataPlaneDeps {
   /** The app instance's metrics registry: data-plane metrics register here. */
@@ -8,10 +22,147 @@ export interface DataPlaneDeps {
   logger: Logger;
 }
 
+function redisProbe(redis: Redis): DependencyProbe {
+  return {
+    name: "redis",
+    async check() {
+      try {
+        await withTimeout(redis.ping(), 1000, "PING");
+        return { name: "redis", ok: true };
+      } catch (err) {
+        return { name: "redis", ok: false, detail: (err as Error).message };
+      }
+    },
+  };
+}
+
+/** Applies migrations, retrying in the background while Postgres is unreachable. */
+function migrateInBackground(config: DataPlaneConfig, logger: Logger, onDone: () => void): { stop: () => void; first: Promise<void> } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let resolveFirst!: () => void;
+  const first = new Promise<void>((resolve) => { resolveFirst = resolve; });
+  const attempt = async (delayMs: number): Promise<void> => {
+    try {
+      const result = await migrate(config.databaseUrl!, { connectTimeoutMs: config.pgConnectTimeoutMs });
+      if (result.applied.length) logger.info({ applied: result.applied }, "postgres: migrations applied");
+      if (result.newerInDatabase.length) logger.warn({ newer: result.newerInDatabase }, "postgres: schema is newer than this build");
+      onDone();
+      resolveFirst();
+    } catch (err) {
+      logger.warn({ err: (err as Error).message, retryInMs: delayMs }, "postgres: migrations not applied yet; retrying");
+      resolveFirst();
+      if (!stopped) {
+        timer = setTimeout(() => void attempt(Math.min(delayMs * 2, 30_000)), delayMs);
+        timer.unref();
+      }
+    }
+  };
+  void attempt(1000);
+  return { stop: () => { stopped = true; clearTimeout(timer); }, first };
+}
+
 /**
- * Builds the data plane from the environment (issue 3). Until Postgres and Redis are wired, the
- * API runs on in-process defaults: no auth, no shared limits, no cache, no prediction log.
+ * Builds the data plane from the environment (issue 3; docs/data-plane.md). Never fails because
+ * Postgres or Redis is down: each part degrades and recovers on its own. It does fail, with a
+ * message naming the variable, on invalid configuration.
  */
-export async function createDataPlane(_env: NodeJS.ProcessEnv, _deps: DataPlaneDeps): Promise<DataPlane> {
-  return {};
+export async function createDataPlane(env: NodeJS.ProcessEnv, { registry, logger: parentLogger }: DataPlaneDeps): Promise<DataPlane> {
+  const config = loadConfig(env);
+  const logger = parentLogger.child({ component: "data-plane" });
+  const metrics = createDataPlaneMetrics(registry);
+  const dataPlane: DataPlane = {};
+  const closers: Array<() => Promise<void>> = [];
+  const dependencies: DependencyProbe[] = [];
+
+  let redis: Redis | undefined;
+  if (config.redisUrl) {
+    redis = createRedis(config.redisUrl, { logger, commandTimeoutMs: config.redisCommandTimeoutMs });
+    const connected = await connectRedis(redis);
+    if (!connected) logger.warn("redis unreachable at start; rate limits per process, no response cache, until it returns");
+    dependencies.push(redisProbe(redis));
+  }
+
+  let pool: pg.Pool | undefined;
+  let schemaReady = false;
+  if (config.databaseUrl) {
+    pool = createPool(config.databaseUrl, {
+      logger, max: config.pgPoolMax, connectTimeoutMs: config.pgConnectTimeoutMs, queryTimeoutMs: config.pgQueryTimeoutMs,
+    });
+    const isSchemaReady = () => schemaReady;
+    if (config.migrateOnStart) {
+      const migrations = migrateInBackground(config, logger, () => { schemaReady = true; });
+      await migrations.first; // one attempt before serving; later ones in the background
+      closers.push(async () => migrations.stop());
+    } else {
+      schemaReady = true;
+    }
+    dependencies.push(postgresProbe(pool, { schemaReady: isSchemaReady }));
+
+    if (config.predictionLogEnabled) {
+      const log = new PostgresPredictionLog({
+        pool, logger, metrics,
+        spillPath: config.spillPath,
+        queueMax: config.queueMax,
+        batchSize: config.batchSize,
+        flushMs: config.flushMs,
+        closeTimeoutMs: config.closeTimeoutMs,
+        schemaReady: isSchemaReady,
+      });
+      await log.start();
+      dataPlane.predictionLog = log;
+      closers.push(() => log.close());
+    }
+    if (config.retentionDays > 0) {
+      const stop = scheduleRetention(pool, {
+        days: config.retentionDays, intervalMinutes: config.retentionIntervalMinutes, logger, schemaReady: isSchemaReady,
+      });
+      closers.push(async () => stop());
+    }
+  }
+
+  if (config.authMode === "required") {
+    const auth = new PostgresAuthenticator({
+      pool: pool!, logger, metrics,
+      cacheTtlMs: config.authCacheTtlSeconds * 1000,
+      staleGraceMs: config.authStaleGraceSeconds * 1000,
+    });
+    dataPlane.auth = auth;
+    closers.unshift(() => auth.close());
+  } else if (config.anonPlan !== null) {
+    dataPlane.auth = anonymousAuthenticator(config.anonPlan);
+  }
+
+  if (config.rateLimitEnabled && (config.authMode === "required" || config.anonPlan !== null)) {
+    dataPlane.rateLimiter = new PlanRateLimiter({ plans: config.plans, redis, keyPrefix: config.redisKeyPrefix, metrics, logger });
+  }
+  if (redis && config.responseCacheEnabled) {
+    dataPlane.cache = new RedisResponseCache(redis, config.redisKeyPrefix);
+  }
+  if (dependencies.length) dataPlane.dependencies = dependencies;
+
+  logger.info({
+    auth: config.authMode,
+    anonymousPlan: config.authMode === "off" ? config.anonPlan : undefined,
+    rateLimits: dataPlane.rateLimiter ? (redis ? "redis" : "per-process") : "off",
+    cache: dataPlane.cache ? "redis" : "off",
+    predictionLog: dataPlane.predictionLog ? config.spillPath : "off",
+  }, "data plane ready");
+
+  let closing: Promise<void> | undefined;
+  dataPlane.close = () => {
+    closing ??= (async () => {
+      for (const close of closers) {
+        try {
+          await close();
+        } catch (err) {
+          logger.error({ err: (err as Error).message }, "data plane: error while closing");
+        }
+      }
+      if (pool) await withTimeout(pool.end(), 5000, "postgres pool end").catch(() => {});
+      if (redis) redis.disconnect();
+    })();
+    return closing;
+  };
+  return dataPlane;
 }

@@ -1,0 +1,155 @@
+import type { Logger } from "pino";
+import type pg from "pg";
+import type { AuthResult, Authenticator, Principal } from "../ports.ts";
+import { hashKey, isWellFormedKey, maskKey } from "./keys.ts";
+import type { DataPlaneMetrics } from "./metrics.ts";
+
+/** The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`, or null. */
+export function extractKey(headers: Headers): string | null {
+  const authorization = headers.get("authorization");
+  if (authorization) {
+    const match = /^bearer\s+(\S+)\s*$/i.exec(authorization);
+    if (match) return match[1]!;
+  }
+  const apiKey = headers.get("x-api-key")?.trim();
+  return apiKey ? apiKey : null;
+}
+
+/** Auth off: every caller is anonymous, on the anonymous plan, limited per client IP. */
+export function anonymousAuthenticator(plan: string): Authenticator {
+  const result: AuthResult = { ok: true, principal: { keyId: null, keyDisplay: null, plan } };
+  return { authenticate: async () => result };
+}
+
+type Lookup =
+  | { kind: "active"; principal: Principal }
+  | { kind: "revoked" }
+  | { kind: "unknown" };
+
+interface CacheEntry {
+  lookup: Lookup;
+  fetchedAt: number;
+}
+
+export interface PostgresAuthenticatorOptions {
+  pool: pg.Pool;
+  logger: Logger;
+  metrics: DataPlaneMetrics;
+  /** How long a lookup is trusted before Postgres is asked again (revocation delay). */
+  cacheTtlMs: number;
+  /** How long a known-good key keeps working while Postgres is unreachable. */
+  staleGraceMs: number;
+  /** How often `last_used_at` is written, coalesced over all requests in between. */
+  lastUsedFlushMs?: number;
+  /** Seconds a caller is told to wait when its key cannot be checked. */
+  retryAfterSeconds?: number;
+  now?: () => number;
+}
+
+const NEGATIVE_TTL_MS = 5000;
+const MAX_CACHE_ENTRIES = 50_000;
+
+/**
+ * API keys checked against Postgres (sha256 lookups), with an in-memory cache so the request path
+ * rarely touches the database and a Postgres blip does not 401 callers whose keys were seen
+ * recently. A key that cannot be checked at all (unknown here, Postgres down) gets 503 + Retry-After:
+ * refusing it as 401 would tell a valid client its key is bad.
+ */
+export class PostgresAuthenticator implements Authenticator {
+  readonly #o: Required<Omit<PostgresAuthenticatorOptions, "now">> & { now: () => number };
+  readonly #cache = new Map<string, CacheEntry>();
+  readonly #inflight = new Map<string, Promise<Lookup>>();
+  readonly #lastUsed = new Map<string, Date>();
+  readonly #flushTimer: NodeJS.Timeout;
+
+  constructor(options: PostgresAuthenticatorOptions) {
+    this.#o = { lastUsedFlushMs: 10_000, retryAfterSeconds: 5, now: Date.now, ...options };
+    this.#flushTimer = setInterval(() => void this.flushLastUsed(), this.#o.lastUsedFlushMs);
+    this.#flushTimer.unref();
+  }
+
+  async authenticate(headers: Headers): Promise<AuthResult> {
+    const key = extractKey(headers);
+    if (key === null) return this.#reject("missing", "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'");
+    if (!isWellFormedKey(key)) return this.#reject("unknown", `unknown API key ${maskKey(key)}`);
+
+    const hash = hashKey(key).toString("hex");
+    const now = this.#o.now();
+    const cached = this.#cache.get(hash);
+    const ttl = cached?.lookup.kind === "active" ? this.#o.cacheTtlMs : Math.min(this.#o.cacheTtlMs, NEGATIVE_TTL_MS);
+    let lookup: Lookup;
+    if (cached && now - cached.fetchedAt < ttl) {
+      lookup = cached.lookup;
+    } else {
+      try {
+        lookup = await this.#lookup(hash);
+      } catch (err) {
+        if (cached?.lookup.kind === "active" && now - cached.fetchedAt < this.#o.staleGraceMs) {
+          lookup = cached.lookup;
+        } else if (cached && cached.lookup.kind !== "active") {
+          lookup = cached.lookup;
+        } else {
+          this.#o.logger.warn({ key: maskKey(key), err: (err as Error).message }, "API key check failed: Postgres unreachable");
+          return { ok: false, status: 503, error: "API keys cannot be checked right now (database unavailable); retry shortly", retryAfterSeconds: this.#o.retryAfterSeconds };
+        }
+      }
+    }
+
+    if (lookup.kind === "unknown") return this.#reject("unknown", `unknown API key ${maskKey(key)}`);
+    if (lookup.kind === "revoked") return this.#reject("revoked", `API key ${maskKey(key)} has been revoked`);
+    this.#lastUsed.set(lookup.principal.keyId!, new Date(now));
+    return { ok: true, principal: lookup.principal };
+  }
+
+  /** Forgets cached lookups, e.g. after a revocation is announced. */
+  invalidate(): void {
+    this.#cache.clear();
+  }
+
+  /** Writes the coalesced `last_used_at` values; failures keep them for the next round. */
+  async flushLastUsed(): Promise<void> {
+    if (this.#lastUsed.size === 0) return;
+    const batch = [...this.#lastUsed];
+    this.#lastUsed.clear();
+    try {
+      await this.#o.pool.query(
+        `UPDATE api_keys AS k SET last_used_at = GREATEST(k.last_used_at, u.t)
+           FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, t) WHERE k.id = u.id`,
+        [batch.map(([id]) => id), batch.map(([, t]) => t)]);
+    } catch (err) {
+      for (const [id, t] of batch) if (!this.#lastUsed.has(id)) this.#lastUsed.set(id, t);
+      this.#o.logger.debug({ err: (err as Error).message }, "last_used_at update deferred");
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.#flushTimer);
+    await this.flushLastUsed();
+  }
+
+  #reject(reason: "missing" | "unknown" | "revoked", error: string): AuthResult {
+    this.#o.metrics.authFailures.inc({ reason });
+    return { ok: false, status: 401, error };
+  }
+
+  #lookup(hash: string): Promise<Lookup> {
+    const pending = this.#inflight.get(hash);
+    if (pending) return pending;
+    const query = this.#o.pool
+      .query<{ id: string; prefix: string; plan: string; revoked: boolean }>(
+        "SELECT id, prefix, plan, revoked_at IS NOT NULL AS revoked FROM api_keys WHERE key_hash = $1",
+        [Buffer.from(hash, "hex")])
+      .then(({ rows }): Lookup => {
+        const row = rows[0];
+        const lookup: Lookup = !row ? { kind: "unknown" }
+          : row.revoked ? { kind: "revoked" }
+          : { kind: "active", principal: { keyId: row.id, keyDisplay: `${row.prefix}…`, plan: row.plan } };
+        if (this.#cache.size >= MAX_CACHE_ENTRIES) this.#cache.clear();
+        this.#cache.set(hash, { lookup, fetchedAt: this.#o.now() });
+        return lookup;
+      })
+      .finally(() => this.#inflight.delete(hash));
+    this.#inflight.set(hash, query);
+    return query;
+  }
+}

@@ -1,0 +1,306 @@
+import { mkdir, open, stat, truncate, appendFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import type { Logger } from "pino";
+import type pg from "pg";
+import type { PredictionLog, PredictionRecord } from "../ports.ts";
+import type { DataPlaneMetrics } from "./metrics.ts";
+
+export interface PredictionLogOptions {
+  pool: pg.Pool;
+  logger: Logger;
+  metrics: DataPlaneMetrics;
+  spillPath: string;
+  /** Records held in memory before they are spilled to disk. */
+  queueMax: number;
+  batchSize: number;
+  flushMs: number;
+  /** How long close() keeps trying Postgres before it spills what is left. */
+  closeTimeoutMs: number;
+  /** False until the schema exists; nothing is written before (records wait or spill). */
+  schemaReady?: () => boolean;
+}
+
+const MAX_BACKOFF_MS = 5000;
+const READ_CHUNK_BYTES = 1 << 20;
+
+const INSERT_SQL = `
+INSERT INTO predictions (id, time, model, version, request_id, key_id, input_hash, inputs, outputs, latency_ms, cache_hit)
+SELECT id, time, model, version, request_id, key_id, input_hash, inputs::jsonb, outputs::jsonb, latency_ms, cache_hit
+  FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[],
+              $8::text[], $9::text[], $10::float8[], $11::bool[])
+    AS t(id, time, model, version, request_id, key_id, input_hash, inputs, outputs, latency_ms, cache_hit)
+ON CONFLICT (id) DO NOTHING`;
+
+/** JSON text Postgres accepts as jsonb: it refuses the NUL character, even escaped. */
+function toJsonb(value: unknown): string {
+  const json = JSON.stringify(value ?? null) ?? "null";
+  return json.includes("\\u0000") ? json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd") : json;
+}
+
+/** SQLSTATE classes 22 (data exception) and 23 (integrity): retrying the same rows cannot help. */
+function isBadData(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && /^2[23]/.test(code);
+}
+
+/** A spilled line: the record with `time` as an ISO string. */
+type SpilledRecord = Omit<PredictionRecord, "time"> & { time: string };
+
+/**
+ * The prediction log. `record()` only appends to an in-memory queue; a single background writer
+ * inserts batches (multi-row INSERT ... ON CONFLICT (id) DO NOTHING). While Postgres is slow or
+ * down the queue grows to `queueMax`, then the whole queue is appended to the spill file (JSONL).
+ *
+ * Ordering: every record in the spill file is older than every record in memory, because a spill
+ * always takes the whole queue, and the writer replays the file to its end before it touches the
+ * queue again. A batch in flight while a spill happens is also in the file; if its insert then
+ * succeeds, the replay of those ids is a no-op. Ids are idempotency keys throughout: a crash during
+ * replay just replays again from the start of the file.
+ */
+export class PostgresPredictionLog implements PredictionLog {
+  readonly #o: PredictionLogOptions;
+  #queue: PredictionRecord[] = [];
+  #spillGeneration = 0;
+  #spillChain: Promise<void> = Promise.resolve();
+  /** Bytes of the spill file known to be fully written. */
+  #spillSize = 0;
+  #replayOffset = 0;
+  #loop: Promise<void> | null = null;
+  #stopping = false;
+  #closed = false;
+  #wake: (() => void) | null = null;
+  #postgresDown = false;
+
+  constructor(options: PredictionLogOptions) {
+    this.#o = options;
+    options.metrics.queueDepth.set(0);
+    options.metrics.spillBytes.set(0);
+  }
+
+  /** Picks up a spill file left by an earlier process and starts the writer. */
+  async start(): Promise<void> {
+    try {
+      this.#spillSize = (await stat(this.#o.spillPath)).size;
+    } catch {
+      this.#spillSize = 0;
+    }
+    this.#o.metrics.spillBytes.set(this.#spillSize);
+    if (this.#spillSize > 0) this.#o.logger.info({ path: this.#o.spillPath, bytes: this.#spillSize }, "prediction log: replaying spill file");
+    this.#loop = this.#run();
+  }
+
+  get queueDepth(): number {
+    return this.#queue.length;
+  }
+
+  get spillBytes(): number {
+    return this.#spillSize;
+  }
+
+  record(rec: PredictionRecord): void {
+    this.#queue.push(rec);
+    this.#o.metrics.queueDepth.set(this.#queue.length);
+    if (this.#closed || this.#queue.length > this.#o.queueMax) {
+      void this.#spill();
+    } else if (this.#queue.length >= this.#o.batchSize) {
+      this.#wake?.();
+    }
+  }
+
+  /** Stops the writer, then writes what is left to Postgres, or spills it when that fails or times out. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#stopping = true;
+    this.#wake?.();
+    await this.#loop;
+    const deadline = Date.now() + this.#o.closeTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<"timeout">((resolve) => { timer = setTimeout(resolve, this.#o.closeTimeoutMs, "timeout"); });
+    try {
+      while (Date.now() < deadline && (this.#queue.length > 0 || this.#replayOffset < this.#spillSize)) {
+        if (!this.#schemaReady()) break;
+        const outcome = await Promise.race([this.#step(), timedOut]);
+        if (outcome === "timeout") break;
+      }
+    } catch (err) {
+      this.#o.logger.warn({ err: (err as Error).message }, "prediction log: Postgres unavailable at shutdown; spilling");
+    } finally {
+      clearTimeout(timer);
+    }
+    this.#closed = true;
+    await this.#spill();
+    if (this.#spillSize > 0) {
+      this.#o.logger.warn({ path: this.#o.spillPath, bytes: this.#spillSize }, "prediction log: records left in the spill file; the next start replays them");
+    }
+  }
+
+  #schemaReady(): boolean {
+    return this.#o.schemaReady?.() ?? true;
+  }
+
+  async #run(): Promise<void> {
+    let backoff = this.#o.flushMs;
+    while (!this.#stopping) {
+      let worked = false;
+      if (this.#schemaReady()) {
+        try {
+          worked = await this.#step();
+          if (this.#postgresDown) this.#o.logger.info("prediction log: Postgres reachable again");
+          this.#postgresDown = false;
+          backoff = this.#o.flushMs;
+        } catch (err) {
+          if (!this.#postgresDown) this.#o.logger.warn({ err: (err as Error).message }, "prediction log: Postgres write failed; queueing");
+          this.#postgresDown = true;
+          backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
+        }
+      }
+      if (worked) continue;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => { this.#wake = null; resolve(); }, this.#postgresDown ? backoff : this.#o.flushMs);
+        this.#wake = () => { clearTimeout(timer); this.#wake = null; resolve(); };
+      });
+    }
+  }
+
+  /** One unit of work: a replay batch, the spill file's truncation, or a queue batch. False if idle. */
+  async #step(): Promise<boolean> {
+    await this.#spillChain;
+    if (this.#replayOffset < this.#spillSize) {
+      await this.#replayBatch();
+      return true;
+    }
+    if (this.#spillSize > 0) {
+      await this.#truncateSpill();
+      return true;
+    }
+    if (this.#queue.length === 0) return false;
+    const generation = this.#spillGeneration;
+    const batch = this.#queue.slice(0, this.#o.batchSize);
+    const inserted = await this.#insert(batch);
+    // A spill during the insert took these records to disk too; the replay will skip them by id.
+    if (generation === this.#spillGeneration) this.#queue.splice(0, batch.length);
+    this.#o.metrics.queueDepth.set(this.#queue.length);
+    this.#o.metrics.written.inc(inserted);
+    return true;
+  }
+
+  /** Inserts rows; rows Postgres refuses as invalid are logged and dropped, never retried forever. */
+  async #insert(batch: PredictionRecord[]): Promise<number> {
+    try {
+      return await this.#insertRows(batch);
+    } catch (err) {
+      if (!isBadData(err) || batch.length === 1) {
+        if (isBadData(err)) {
+          this.#o.metrics.rejected.inc();
+          this.#o.logger.error({ id: batch[0]!.id, err: (err as Error).message }, "prediction log: record refused by Postgres; dropped");
+          return 0;
+        }
+        throw err;
+      }
+      let inserted = 0;
+      for (const rec of batch) inserted += await this.#insert([rec]);
+      return inserted;
+    }
+  }
+
+  async #insertRows(batch: PredictionRecord[]): Promise<number> {
+    const result = await this.#o.pool.query(INSERT_SQL, [
+      batch.map((r) => r.id),
+      batch.map((r) => r.time),
+      batch.map((r) => r.model),
+      batch.map((r) => r.version),
+      batch.map((r) => r.requestId),
+      batch.map((r) => r.keyId),
+      batch.map((r) => r.inputHash),
+      batch.map((r) => toJsonb(r.inputs)),
+      batch.map((r) => toJsonb(r.outputs)),
+      batch.map((r) => r.latencyMs),
+      batch.map((r) => r.cacheHit),
+    ]);
+    return result.rowCount ?? 0;
+  }
+
+  /** Appends the whole in-memory queue to the spill file, after any append already under way. */
+  #spill(): Promise<void> {
+    const records = this.#queue;
+    if (records.length > 0) {
+      this.#queue = [];
+      this.#spillGeneration++;
+      this.#o.metrics.queueDepth.set(0);
+      const data = records.map((r) => `${JSON.stringify(r)}\n`).join("");
+      this.#spillChain = this.#spillChain.then(async () => {
+        try {
+          await mkdir(dirname(this.#o.spillPath), { recursive: true });
+          await appendFile(this.#o.spillPath, data, { mode: 0o600 });
+          this.#spillSize += Buffer.byteLength(data);
+          this.#o.metrics.spilled.inc(records.length);
+          this.#o.metrics.spillBytes.set(this.#spillSize);
+        } catch (err) {
+          // Disk refused too: keep the records in memory, oldest first, rather than lose them.
+          this.#o.logger.error({ err: (err as Error).message, path: this.#o.spillPath }, "prediction log: spill failed; keeping records in memory");
+          this.#queue = records.concat(this.#queue);
+          this.#o.metrics.queueDepth.set(this.#queue.length);
+        }
+      });
+    }
+    return this.#spillChain;
+  }
+
+  async #replayBatch(): Promise<void> {
+    const { records, nextOffset } = await this.#readSpill(this.#replayOffset, this.#spillSize);
+    const inserted = records.length ? await this.#insert(records) : 0;
+    this.#replayOffset = nextOffset;
+    this.#o.metrics.replayed.inc(inserted);
+    this.#o.metrics.written.inc(inserted);
+  }
+
+  /** Reads up to `batchSize` whole lines from `offset`; an unparsable line (torn by a crash) is skipped. */
+  async #readSpill(offset: number, end: number): Promise<{ records: PredictionRecord[]; nextOffset: number }> {
+    const file = await open(this.#o.spillPath, "r");
+    try {
+      let chunkSize = READ_CHUNK_BYTES;
+      for (;;) {
+        const length = Math.min(chunkSize, end - offset);
+        const buffer = Buffer.alloc(length);
+        const { bytesRead } = await file.read(buffer, 0, length, offset);
+        const text = buffer.subarray(0, bytesRead);
+        const lastNewline = text.lastIndexOf(0x0a);
+        if (lastNewline < 0) {
+          if (offset + bytesRead >= end) return { records: [], nextOffset: end }; // torn tail: nothing usable
+          chunkSize *= 2;
+          continue;
+        }
+        const records: PredictionRecord[] = [];
+        let consumed = 0;
+        for (const line of text.subarray(0, lastNewline).toString("utf8").split("\n")) {
+          if (records.length >= this.#o.batchSize) break;
+          consumed += Buffer.byteLength(line) + 1;
+          if (line === "") continue;
+          try {
+            const spilled = JSON.parse(line) as SpilledRecord;
+            records.push({ ...spilled, time: new Date(spilled.time) });
+          } catch {
+            this.#o.metrics.rejected.inc();
+            this.#o.logger.error({ offset, path: this.#o.spillPath }, "prediction log: unreadable spill line skipped");
+          }
+        }
+        return { records, nextOffset: Math.min(offset + consumed, end) };
+      }
+    } finally {
+      await file.close();
+    }
+  }
+
+  /** Replay reached the end: empty the file, unless an append is under way (then replay that first). */
+  #truncateSpill(): Promise<void> {
+    this.#spillChain = this.#spillChain.then(async () => {
+      if (this.#replayOffset < this.#spillSize) return;
+      await truncate(this.#o.spillPath, 0);
+      this.#o.logger.info({ path: this.#o.spillPath, bytes: this.#spillSize }, "prediction log: spill file replayed");
+      this.#spillSize = 0;
+      this.#replayOffset = 0;
+      this.#o.metrics.spillBytes.set(0);
+    });
+    return this.#spillChain;
+  }
+}
