@@ -16,6 +16,8 @@ export interface MockedResource {
   inputs: Record<string, any>;
   custom: boolean;
   provider?: string;
+  /** The parent component as `type::name` (absent for children of the root stack). */
+  parent?: string;
 }
 
 export interface SecretLeak {
@@ -66,12 +68,16 @@ export async function runUnderMocks(
 ): Promise<MockedStack> {
   const resources: MockedResource[] = [];
   const rawArgs: { name: string; props: unknown }[] = [];
+  // Parents are only visible to transformations; newResource gets the child's type and name.
+  const idOf = new WeakMap<pulumi.Resource, string>();
+  const parentOf = new Map<string, string>();
 
   pulumi.runtime.setAllConfig(config, Object.keys(config).filter((k) => k.endsWith(":secret")));
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
-        resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true, provider: args.provider });
+        const parent = parentOf.get(`${args.type}::${args.name}`);
+        resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true, provider: args.provider, ...(parent ? { parent } : {}) });
         return mockState(args);
       },
       call(args) {
@@ -87,6 +93,9 @@ export async function runUnderMocks(
   await pulumi.runtime.runInPulumiStack(async () => {
     pulumi.runtime.registerStackTransformation((args) => {
       rawArgs.push({ name: `${args.type}::${args.name}`, props: args.props });
+      idOf.set(args.resource, `${args.type}::${args.name}`);
+      const parent = args.opts.parent && idOf.get(args.opts.parent);
+      if (parent) parentOf.set(`${args.type}::${args.name}`, parent);
       return undefined;
     });
     const exported = await program();
