@@ -16,8 +16,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 import diabetes_regressor  # noqa: E402
 import iris_classifier  # noqa: E402
+import wine_classifier  # noqa: E402
 
-BUILDS = [diabetes_regressor, iris_classifier]
+BUILDS = [diabetes_regressor, iris_classifier, wine_classifier]
 
 
 def main() -> None:

@@ -173,3 +173,80 @@ def build_environment() -> str:
         f"scikit-learn {sklearn.__version__}, numpy {np.__version__}, onnx {onnx.__version__}, "
         f"Python {platform.python_version()}"
     )
+
+
+def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, f1_score, log_loss
+
+    predicted = proba.argmax(axis=1)
+    return {
+        "accuracy": float(accuracy_score(y_true, predicted)),
+        "macroF1": float(f1_score(y_true, predicted, average="macro")),
+        "logLoss": float(log_loss(y_true, proba, labels=list(range(proba.shape[1])))),
+    }
+
+
+def classification_reference(
+    *, name: str, version: int, script: str, features: Sequence[Feature], labels: Sequence[str],
+    X: np.ndarray, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray, metrics: dict[str, Any],
+) -> dict[str, Any]:
+    """reference.json of a classifier: held-out rows with scikit-learn's predict() and predict_proba()."""
+    return {
+        "model": name,
+        "version": version,
+        "kind": "classification",
+        "about": "Held-out rows with scikit-learn's own predict() and float64 predict_proba(), written "
+        f"by {script}. The ONNX model must reproduce them within tolerance.",
+        "environment": build_environment(),
+        "tolerance": {"relative": REL_TOL, "absolute": ABS_TOL},
+        "input": "input",
+        "labelOutput": "label",
+        "probabilitiesOutput": "probabilities",
+        "features": [f.name for f in features],
+        "labels": list(labels),
+        "metrics": metrics,
+        "cases": [
+            {
+                "instance": instance,
+                "labelIndex": int(label),
+                "label": labels[int(label)],
+                "probabilities": [float(p) for p in row],
+                "target": labels[int(truth)],
+            }
+            for instance, label, row, truth in zip(instances(X, features), predicted, proba, y)
+        ],
+    }
+
+
+def classifier_manifest(description: str, features: Sequence[Feature], labels: Sequence[str]) -> dict[str, Any]:
+    return {
+        "platform": "onnxruntime_onnx",
+        "description": description,
+        "versionPolicy": {"latest": {"numVersions": 1}},
+        "inputs": [
+            {
+                "name": "input",
+                "datatype": "FP32",
+                "shape": [-1, len(features)],
+                "features": [f.manifest() for f in features],
+            }
+        ],
+        "outputs": [
+            {"name": "label", "datatype": "INT64", "shape": [-1], "description": "predicted class index into labels"},
+            {
+                "name": "probabilities",
+                "datatype": "FP32",
+                "shape": [-1, len(labels)],
+                "description": "class probabilities in labels order; each row sums to 1",
+            },
+        ],
+        "labels": list(labels),
+        "classification": {"probabilitiesOutput": "probabilities", "labelOutput": "label"},
+        "batching": {"maxBatchSize": 64, "maxQueueDelayMicros": 2000},
+        "cache": {"ttlSeconds": 300},
+    }
+
+
+def confusion_table(confusion: np.ndarray, labels: Sequence[str]) -> str:
+    rows = [[f"**{labels[i]}**"] + [str(n) for n in row] for i, row in enumerate(confusion)]
+    return md_table(["", *labels], rows)

@@ -18,7 +18,7 @@ from onnx import TensorProto, helper
 from sklearn.datasets import load_iris
 from sklearn.dummy import DummyClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss
+from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score, train_test_split
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
@@ -112,43 +112,13 @@ def export_onnx(pipeline: Pipeline) -> Any:
 
 
 def manifest() -> dict[str, Any]:
-    return {
-        "platform": "onnxruntime_onnx",
-        "description": "Classifies an iris flower as setosa, versicolor or virginica from four sepal and "
-        "petal measurements in cm. Multinomial logistic regression on Fisher's iris data; see README.md "
+    return common.classifier_manifest(
+        "Classifies an iris flower as setosa, versicolor or virginica from four sepal and petal "
+        "measurements in cm. Multinomial logistic regression on Fisher's iris data; see README.md "
         "for the model card.",
-        "versionPolicy": {"latest": {"numVersions": 1}},
-        "inputs": [
-            {
-                "name": "input",
-                "datatype": "FP32",
-                "shape": [-1, len(FEATURES)],
-                "features": [f.manifest() for f in FEATURES],
-            }
-        ],
-        "outputs": [
-            {"name": "label", "datatype": "INT64", "shape": [-1], "description": "predicted class index into labels"},
-            {
-                "name": "probabilities",
-                "datatype": "FP32",
-                "shape": [-1, len(LABELS)],
-                "description": "class probabilities in labels order; each row sums to 1",
-            },
-        ],
-        "labels": LABELS,
-        "classification": {"probabilitiesOutput": "probabilities", "labelOutput": "label"},
-        "batching": {"maxBatchSize": 64, "maxQueueDelayMicros": 2000},
-        "cache": {"ttlSeconds": 300},
-    }
-
-
-def _metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, float]:
-    predicted = proba.argmax(axis=1)
-    return {
-        "accuracy": float(accuracy_score(y_true, predicted)),
-        "macroF1": float(f1_score(y_true, predicted, average="macro")),
-        "logLoss": float(log_loss(y_true, proba, labels=list(range(len(LABELS))))),
-    }
+        FEATURES,
+        LABELS,
+    )
 
 
 def build(out_dir: str = common.MODELS_DIR) -> dict[str, Any]:
@@ -158,8 +128,8 @@ def build(out_dir: str = common.MODELS_DIR) -> dict[str, Any]:
     pipeline: Pipeline = search.best_estimator_
     proba = pipeline.predict_proba(split.X_test)
     predicted = pipeline.predict(split.X_test)
-    held_out = _metrics(split.y_test, proba)
-    train_metrics = _metrics(split.y_train, pipeline.predict_proba(split.X_train))
+    held_out = common.classification_metrics(split.y_test, proba)
+    train_metrics = common.classification_metrics(split.y_train, pipeline.predict_proba(split.X_train))
     C = float(pipeline.named_steps["logistic"].C)
     cv_accuracy = float(np.mean(cross_val_score(pipeline, split.X_train, split.y_train, cv=cv_folds())))
     baseline_cv = float(np.mean(cross_val_score(DummyClassifier(), split.X_train, split.y_train, cv=cv_folds())))
@@ -170,33 +140,11 @@ def build(out_dir: str = common.MODELS_DIR) -> dict[str, Any]:
     common.write_json(os.path.join(model_dir, "model.json"), manifest())
     common.write_json(
         os.path.join(model_dir, "reference.json"),
-        {
-            "model": NAME,
-            "version": VERSION,
-            "kind": "classification",
-            "about": "Held-out rows with scikit-learn's own predict() and float64 predict_proba(), written "
-            "by models/build/iris_classifier.py. The ONNX model must reproduce them within tolerance.",
-            "environment": common.build_environment(),
-            "tolerance": {"relative": common.REL_TOL, "absolute": common.ABS_TOL},
-            "input": "input",
-            "labelOutput": "label",
-            "probabilitiesOutput": "probabilities",
-            "features": FEATURE_NAMES,
-            "labels": LABELS,
-            "metrics": {"heldOut": held_out, "train": train_metrics, "cvAccuracy": cv_accuracy},
-            "cases": [
-                {
-                    "instance": instance,
-                    "labelIndex": int(label),
-                    "label": LABELS[int(label)],
-                    "probabilities": [float(p) for p in row],
-                    "target": LABELS[int(truth)],
-                }
-                for instance, label, row, truth in zip(
-                    common.instances(split.X_test, FEATURES), predicted, proba, split.y_test
-                )
-            ],
-        },
+        common.classification_reference(
+            name=NAME, version=VERSION, script="models/build/iris_classifier.py", features=FEATURES,
+            labels=LABELS, X=split.X_test, y=split.y_test, predicted=predicted, proba=proba,
+            metrics={"heldOut": held_out, "train": train_metrics, "cvAccuracy": cv_accuracy},
+        ),
     )
     common.write_text(
         os.path.join(model_dir, "README.md"),
@@ -209,7 +157,6 @@ def _card(split: Split, C: float, cv_accuracy: float, baseline_cv: float, held_o
           train_metrics: dict[str, float], confusion: np.ndarray) -> str:
     g = common.g
     X_all = np.vstack([split.X_train, split.X_test])
-    confusion_rows = [[f"**{LABELS[i]}**"] + [str(n) for n in row] for i, row in enumerate(confusion)]
     return f"""# iris-classifier — model card
 
 *Generated by `models/build/iris_classifier.py` (`npm run models:build`); edit the script, not this file.*
@@ -259,7 +206,7 @@ Stratified random split ({g(1 - TEST_SIZE)}/{g(TEST_SIZE)}, seed {common.SEED}):
 {_c_note(C)}Mean 5-fold CV accuracy on the training rows: {cv_accuracy:.3f} (always predicting the most frequent
 class: {baseline_cv:.3f}). Held-out confusion matrix (rows: true species, columns: predicted):
 
-{common.md_table(["", *LABELS], confusion_rows)}
+{common.confusion_table(confusion, LABELS)}
 
 Setosa is linearly separable from the other two; the errors, if any, are between versicolor and virginica.
 

@@ -78,6 +78,19 @@ for (const model of BUNDLED) {
   });
 }
 
+test("wine-classifier: trees branch exactly like scikit-learn at float32 neighbours of every risky threshold", async (t) => {
+  const ref = loadReference("wine-classifier");
+  assert.ok(ref.kind === "classification" && ref.edgeCases && ref.edgeCases.cases.length >= 20, "reference has edge cases");
+  const edge = { ...ref, cases: ref.edgeCases.cases };
+  const session = await ort.InferenceSession.create(modelPath("wine-classifier"));
+  try {
+    const worst = assertMatchesReference(edge, await runOnnx(session, ref, rows(ref, edge.cases)), "onnx edge cases");
+    t.diagnostic(`${edge.cases.length} boundary rows, worst relative error ${worst.relative.toExponential(2)}`);
+  } finally {
+    await session.release();
+  }
+});
+
 test("iris-classifier: probabilities are a distribution and the label is their argmax", async () => {
   const ref = loadReference("iris-classifier");
   const session = await ort.InferenceSession.create(modelPath("iris-classifier"));

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
 
 export const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-export const BUNDLED = ["diabetes-regressor", "iris-classifier"] as const;
+export const BUNDLED = ["diabetes-regressor", "iris-classifier", "wine-classifier"] as const;
 export type BundledModel = (typeof BUNDLED)[number];
 
 export interface Tolerance {
@@ -36,7 +36,16 @@ export interface ClassificationReference extends ReferenceBase {
   labelOutput: string;
   probabilitiesOutput: string;
   labels: string[];
-  cases: { instance: Record<string, number>; labelIndex: number; label: string; probabilities: number[] }[];
+  cases: ClassificationCase[];
+  /** Tree models: rows exactly on either side of split thresholds (see the model card). */
+  edgeCases?: { about: string; cases: ClassificationCase[] };
+}
+
+export interface ClassificationCase {
+  instance: Record<string, number>;
+  labelIndex: number;
+  label: string;
+  probabilities: number[];
 }
 
 export type Reference = RegressionReference | ClassificationReference;
@@ -50,8 +59,8 @@ export function modelPath(model: BundledModel, version = 1, modelsDir = MODELS_D
 }
 
 /** Rows of the reference as plain arrays, columns in the model's input order. */
-export function rows(ref: Reference): number[][] {
-  return ref.cases.map((c) => ref.features.map((f) => {
+export function rows(ref: Reference, cases: { instance: Record<string, number> }[] = ref.cases): number[][] {
+  return cases.map((c) => ref.features.map((f) => {
     const v = c.instance[f];
     assert.equal(typeof v, "number", `reference instance lacks feature ${f}`);
     return v as number;
