@@ -64,6 +64,11 @@ export const images = {
     digest: "sha256:d00a542e409ee618a4edc67da14dd48c5da66726bbd5537ab2af9c1dfc442c8a",
     source: "public compose files, NixOS configs and a license inventory (6 files)",
   },
+  cadvisor: {
+    tag: "gcr.io/cadvisor/cadvisor:v0.52.1",
+    digest: "sha256:f40e65878e25c2e78ea037f73a449527a0fb994e303dc3e34cb6b187b4b91435",
+    source: "one public production deploy script (single source: re-verify before relying on it)",
+  },
 } as const satisfies Record<string, PinnedImage>;
 
 export type ImageName = keyof typeof images;

@@ -1,5 +1,16 @@
-import type * as pulumi from "@pulumi/pulumi";
-import type { StackConfig } from "../config.ts";
+/**
+ * The Docker tiers. `local`: the whole system on the operator's Docker engine (the engine
+ * `DOCKER_HOST` or `docker:host` points at, else the local socket). `free`: one free-tier EC2
+ * host (Ec2DockerHost) whose engine Pulumi drives over SSH, directly from `host.adminCidr` or
+ * tunnelled through SSM Session Manager when no SSH ingress is open. Both run DockerStack.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import * as docker from "@pulumi/docker";
+import { ConfigError, type StackConfig } from "../config.ts";
+import type { AlertReceivers } from "../../monitoring/index.ts";
+import { DockerStack, runsCadvisor } from "../components/docker-stack.ts";
+import { Ec2DockerHost, instanceMemoryMiB } from "../components/ec2-docker-host.ts";
+import { DockerHostReady } from "../components/docker-host-ready.ts";
 
 export interface TierOutputs {
   url: pulumi.Input<string>;
@@ -7,7 +18,140 @@ export interface TierOutputs {
   [output: string]: unknown;
 }
 
-/** The `local` and `free` tiers (issue 4). */
+/** Memory limits of every container the stack runs, by role (MiB). */
+export function containerMemoryBudget(cfg: StackConfig): Record<string, number> {
+  const m = cfg.monitoring;
+  return {
+    app: cfg.app.replicas * cfg.app.memoryMiB,
+    postgres: cfg.postgres.memoryMiB,
+    redis: cfg.redis.memoryMiB,
+    edge: cfg.edge.memoryMiB,
+    prometheus: m.prometheusMemoryMiB,
+    alertmanager: m.alertmanagerMemoryMiB,
+    grafana: m.grafanaMemoryMiB,
+    // postgres, redis and node exporters; cAdvisor counts double.
+    exporters: m.exporterMemoryMiB * (3 + (runsCadvisor(cfg) ? 2 : 0)),
+    backups: cfg.backups.memoryMiB,
+  };
+}
+
+/** Docker refuses limits under 6 MiB; our images need far more than that to start. */
+const MIN_CONTAINER_MIB = 16;
+
+function validateDockerTier(cfg: StackConfig): void {
+  const issues: { key: string; message: string }[] = [];
+  const limits: [string, number][] = [
+    ["postgres.memoryMiB", cfg.postgres.memoryMiB],
+    ["redis.memoryMiB", cfg.redis.memoryMiB],
+    ["edge.memoryMiB", cfg.edge.memoryMiB],
+    ["monitoring.prometheusMemoryMiB", cfg.monitoring.prometheusMemoryMiB],
+    ["monitoring.grafanaMemoryMiB", cfg.monitoring.grafanaMemoryMiB],
+    ["monitoring.alertmanagerMemoryMiB", cfg.monitoring.alertmanagerMemoryMiB],
+    ["monitoring.exporterMemoryMiB", cfg.monitoring.exporterMemoryMiB],
+    ["backups.memoryMiB", cfg.backups.memoryMiB],
+  ];
+  for (const [key, value] of limits) {
+    if (value < MIN_CONTAINER_MIB) issues.push({ key: `inferstack:${key}`, message: `must be ≥ ${MIN_CONTAINER_MIB} on Docker tiers, where it is a container's memory limit (got ${value})` });
+  }
+  if (cfg.edge.tls === "acm") issues.push({ key: "inferstack:edge.tls", message: "acm needs an AWS load balancer; Docker tiers use internal or letsencrypt" });
+  if (cfg.tier === "free") {
+    if (cfg.host.sshPublicKey === null) {
+      issues.push({ key: "inferstack:host.sshPublicKey", message: 'is required on the free tier: pulumi config set --path inferstack:host.sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"' });
+    }
+    if (cfg.dns.zoneName === null) issues.push({ key: "inferstack:dns.zoneName", message: "is required on the free tier (the host's A record goes in this Route 53 zone)" });
+    if (cfg.edge.tls !== "letsencrypt") issues.push({ key: "inferstack:edge.tls", message: "must be letsencrypt on the free tier (a public host needs a trusted certificate)" });
+    const hostMiB = instanceMemoryMiB(cfg.host.instanceType);
+    const total = Object.values(containerMemoryBudget(cfg)).reduce((a, b) => a + b, 0);
+    if (hostMiB !== undefined && total > hostMiB) {
+      issues.push({
+        key: "inferstack:app.memoryMiB",
+        message: `container memory limits sum to ${total} MiB, more than the ${hostMiB} MiB of ${cfg.host.instanceType}: lower app.replicas/app.memoryMiB or another *.memoryMiB, or pick a bigger host.instanceType`,
+      });
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+}
+
+function secretSettings(): { alertReceivers?: pulumi.Output<AlertReceivers>; grafanaAdminPassword?: pulumi.Output<string> } {
+  const config = new pulumi.Config("inferstack");
+  const alertReceivers = config.getSecretObject<AlertReceivers>("alertReceivers");
+  const grafanaAdminPassword = config.getSecret("grafanaAdminPassword");
+  return { ...(alertReceivers ? { alertReceivers } : {}), ...(grafanaAdminPassword ? { grafanaAdminPassword } : {}) };
+}
+
+function deployLocal(cfg: StackConfig, stack: string): TierOutputs {
+  const provider = new docker.Provider("local-engine", {});
+  const publicUrl = `https://${cfg.domain}${cfg.edge.httpsPort === 443 ? "" : `:${cfg.edge.httpsPort}`}`;
+  const system = new DockerStack(
+    "inferstack",
+    // Published on loopback only: the local stack is not exposed to the LAN.
+    { cfg, stackName: stack, publishAddress: "127.0.0.1", publicUrl, ...secretSettings() },
+    { provider },
+  );
+  return {
+    url: system.url,
+    grafanaUrl: system.grafanaUrl,
+    grafanaAdminPassword: system.grafanaAdminPassword,
+    trustCaCommand: `docker cp inferstack-${stack}-edge:/data/caddy/pki/authorities/local/root.crt ./inferstack-local-ca.crt`,
+    containers: `docker ps --filter label=inferstack.stack=${stack}`,
+  };
+}
+
+function deployFree(cfg: StackConfig, stack: string): TierOutputs {
+  const host = new Ec2DockerHost("host", {
+    instanceType: cfg.host.instanceType,
+    volumeGiB: cfg.host.volumeGiB,
+    swapMiB: cfg.host.swapMiB,
+    sshUser: cfg.host.sshUser,
+    sshPublicKey: cfg.host.sshPublicKey ?? "",
+    adminCidr: cfg.host.adminCidr,
+    vpcCidr: cfg.network.vpcCidr,
+    domain: cfg.domain,
+    zoneName: cfg.dns.zoneName ?? "",
+    tags: { Project: "inferstack", Stack: stack, Tier: cfg.tier },
+  });
+  const region = new pulumi.Config("aws").get("region") ?? "us-east-1";
+  // Host keys are pinned per instance id: a replaced instance is a new alias, the same one is verified.
+  const sshOpts = (viaSsm: boolean) =>
+    host.instanceId.apply((id) => [
+      "-o", "StrictHostKeyChecking=accept-new",
+      "-o", "UserKnownHostsFile=~/.ssh/inferstack_known_hosts",
+      "-o", `HostKeyAlias=${id}`,
+      "-o", "ServerAliveInterval=30",
+      ...(viaSsm
+        ? ["-o", `ProxyCommand=aws ssm start-session --region ${region} --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p`]
+        : []),
+    ]);
+  const viaSsm = cfg.host.adminCidr === null;
+  const target = viaSsm ? host.instanceId : host.publicIp;
+  const opts = sshOpts(viaSsm);
+  const ready = new DockerHostReady("host-docker-ready", { host: target, user: cfg.host.sshUser, sshOpts: opts, instanceId: host.instanceId }, { dependsOn: [host] });
+  // The provider's host waits on `ready`: no Docker call happens before the engine answers.
+  const provider = new docker.Provider("host-engine", {
+    host: pulumi.all([ready.id, target]).apply(([, t]) => `ssh://${cfg.host.sshUser}@${t}`),
+    sshOpts: opts,
+  });
+  const system = new DockerStack(
+    "inferstack",
+    { cfg, stackName: stack, publishAddress: "0.0.0.0", publicUrl: `https://${cfg.domain}`, ...secretSettings() },
+    { provider, dependsOn: [ready, host.record] },
+  );
+  return {
+    url: system.url,
+    grafanaUrl: system.grafanaUrl,
+    grafanaAdminPassword: system.grafanaAdminPassword,
+    publicIp: host.publicIp,
+    instanceId: host.instanceId,
+    sshCommand: viaSsm
+      ? pulumi.interpolate`aws ssm start-session --region ${region} --target ${host.instanceId}`
+      : pulumi.interpolate`ssh ${cfg.host.sshUser}@${host.publicIp}`,
+    dockerHost: pulumi.interpolate`ssh://${cfg.host.sshUser}@${target}`,
+  };
+}
+
+/** The `local` and `free` tiers. */
 export function deployDockerTier(cfg: StackConfig): TierOutputs {
-  throw new Error(`tier ${cfg.tier}: the Docker platform is not built yet`);
+  validateDockerTier(cfg);
+  const stack = pulumi.getStack();
+  return cfg.tier === "free" ? deployFree(cfg, stack) : deployLocal(cfg, stack);
 }
