@@ -1,0 +1,58 @@
+/**
+ * The API's configuration, read from the environment and validated once at start. A bad value
+ * fails the start with a message naming the variable.
+ */
+import { z } from "zod";
+
+const bool = z
+  .enum(["true", "false", "1", "0", "yes", "no"])
+  .transform((v) => v === "true" || v === "1" || v === "yes");
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+export const ConfigSchema = z.object({
+  PORT: int(0, 65535).default(8080),
+  HOST: z.string().min(1).default("0.0.0.0"),
+  MODELS_DIR: z.string().min(1).default("models"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** Whole-request budget; a request over it answers 503. */
+  REQUEST_TIMEOUT_MS: int(100, 600_000).default(30_000),
+  /** Graceful shutdown bound: in-flight requests get this long to finish after SIGTERM. */
+  SHUTDOWN_TIMEOUT_MS: int(0, 600_000).default(25_000),
+  BODY_LIMIT_BYTES: int(1024, 256 * 1024 * 1024).default(1024 * 1024),
+  MAX_JSON_DEPTH: int(2, 1000).default(32),
+  /** Comma-separated allowed origins; empty = no cross-origin access; `*` = any. */
+  CORS_ORIGINS: z
+    .string()
+    .default("")
+    .transform((s) => s.split(",").map((o) => o.trim()).filter(Boolean))
+    .pipe(z.array(z.union([z.literal("*"), z.url({ protocol: /^https?$/ })]))),
+  CACHE_TTL_SECONDS: int(0, 86_400 * 30).default(60),
+  MODEL_POLL_INTERVAL_MS: int(0, 3_600_000).default(5_000),
+  MODEL_WATCH: bool.default(true),
+  /** ONNX Runtime intra-op threads per session; 1 suits small models and one process per core. */
+  ORT_INTRA_OP_THREADS: int(1, 64).default(1),
+  /** Timeout of each dependency check on /health/ready. */
+  READY_CHECK_TIMEOUT_MS: int(50, 30_000).default(1_000),
+  /** Processes to run (node:cluster); 1 = this process serves. 0 = one per CPU. */
+  WEB_CONCURRENCY: int(0, 256).default(1),
+  TRUST_PROXY: bool.default(false),
+  APP_VERSION: z.string().default(process.env.npm_package_version ?? "0.1.0"),
+});
+export type AppConfig = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Record<string, string | undefined>): AppConfig {
+  // Empty strings mean "unset", as in docker-compose files that pass `VAR=`.
+  const cleaned: Record<string, string> = {};
+  for (const key of Object.keys(ConfigSchema.shape)) {
+    const v = env[key];
+    if (v !== undefined && v !== "") cleaned[key] = v;
+  }
+  const parsed = ConfigSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}=${JSON.stringify(cleaned[String(i.path[0])] ?? "")}: ${i.message}`);
+    throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);
+  }
+  return parsed.data;
+}

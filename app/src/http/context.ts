@@ -1,0 +1,25 @@
+/** What every HTTP adapter receives: config, logger, metrics, the model repository, the data plane. */
+import type { Logger } from "pino";
+import type { AppConfig } from "../config.ts";
+import type { ModelRepository } from "../inference/repository.ts";
+import type { Metrics } from "../metrics.ts";
+import type { DataPlane } from "../ports.ts";
+import type { Health } from "./health-state.ts";
+
+export interface AppDeps {
+  config: AppConfig;
+  logger: Logger;
+  metrics: Metrics;
+  repo: ModelRepository;
+  dataPlane: DataPlane;
+  health: Health;
+}
+
+export type AppEnv = {
+  Variables: {
+    requestId: string;
+    log: Logger;
+    /** Route template for metrics when the router's own pattern is less telling. */
+    routeLabel?: string;
+  };
+};

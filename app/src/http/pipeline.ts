@@ -1,0 +1,195 @@
+/**
+ * The prediction path shared by V1 predict and V2 infer:
+ * authenticate -> rate limit -> resolve model -> read + validate -> cache lookup -> infer (batched)
+ * -> respond, cache and log the prediction. Data-plane failures degrade (skip the cache, allow
+ * the request); only bad input or a missing model answers 4xx.
+ */
+import { createHash, randomUUID } from "node:crypto";
+import type { Context } from "hono";
+import { getConnInfo } from "@hono/node-server/conninfo";
+import type { TensorMap } from "../inference/batcher.ts";
+import { InferenceInputError, type ModelVersion } from "../inference/model-version.ts";
+import { RequestValidationError, type PreparedInputs } from "../inference/validation.ts";
+import { toJsonArray } from "../inference/tensor.ts";
+import type { Principal } from "../ports.ts";
+import { readJson } from "./body.ts";
+import type { AppDeps, AppEnv } from "./context.ts";
+import { ApiError, errorBody } from "./errors.ts";
+
+export type Protocol = "v1" | "v2";
+
+export interface PredictionSpec<P extends PreparedInputs> {
+  protocol: Protocol;
+  model: string;
+  version?: number;
+  prepare(model: ModelVersion, body: unknown): P;
+  /** The response body from the model's outputs (only the outputs `prepared.outputs` asks for). */
+  render(model: ModelVersion, prepared: P, outputs: TensorMap): Record<string, unknown>;
+  /** Per-request fields added after a cache hit or a fresh prediction (e.g. V2 `id`). */
+  decorate?(body: Record<string, unknown>, prepared: P): Record<string, unknown>;
+  /** What the prediction log records as the request's inputs. */
+  logInputs(body: unknown): unknown;
+}
+
+function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
+  if (trustProxy) {
+    const fwd = c.req.header("x-forwarded-for");
+    if (fwd) return fwd.split(",")[0]!.trim();
+  }
+  try {
+    return getConnInfo(c).remote.address ?? "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** Canonical hash of validated inputs: same tensors => same key, whatever the JSON spelling. */
+export function hashInputs(protocol: Protocol, prepared: PreparedInputs): string {
+  const h = createHash("sha256");
+  h.update(protocol);
+  for (const name of Object.keys(prepared.inputs).sort()) {
+    const t = prepared.inputs[name]!;
+    h.update(`\0${name}\0${t.datatype}\0${t.shape.join(",")}\0`);
+    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  if (prepared.outputs) h.update(`\0outputs\0${[...prepared.outputs].sort().join(",")}`);
+  return h.digest("hex");
+}
+
+async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<Principal> {
+  const auth = deps.dataPlane.auth;
+  if (!auth) return { keyId: null, keyDisplay: null, plan: "anonymous" };
+  const result = await auth.authenticate(c.req.raw.headers);
+  if (!result.ok) throw new ApiError(401, result.error, undefined, { "www-authenticate": 'Bearer realm="inferstack"' });
+  return result.principal;
+}
+
+async function rateLimit(c: Context<AppEnv>, deps: AppDeps, principal: Principal): Promise<void> {
+  const limiter = deps.dataPlane.rateLimiter;
+  if (!limiter) return;
+  let decision;
+  try {
+    decision = await limiter.consume(principal.keyId ?? clientIp(c, deps.config.TRUST_PROXY), principal.plan);
+  } catch (err) {
+    // The limiter failing must not take serving down: let the request through.
+    c.get("log").warn({ err }, "rate limiter failed; request allowed");
+    return;
+  }
+  const headers: Record<string, string> = {};
+  if (decision.limit !== null) {
+    headers["ratelimit-limit"] = String(decision.limit);
+    headers["ratelimit-remaining"] = String(Math.max(0, decision.remaining ?? 0));
+    headers["ratelimit-reset"] = String(Math.max(0, Math.ceil(decision.resetSeconds)));
+  }
+  for (const [k, v] of Object.entries(headers)) c.header(k, v);
+  if (!decision.allowed) {
+    headers["retry-after"] = String(Math.max(1, Math.ceil(decision.resetSeconds)));
+    throw new ApiError(429, `rate limit exceeded for plan "${principal.plan}"; retry after ${headers["retry-after"]} s`, undefined, headers);
+  }
+}
+
+/** Resolves the version and marks it in use, retrying if a reload retired it in between. */
+function acquireModel(deps: AppDeps, name: string, version?: number): ModelVersion {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const r = deps.repo.resolve(name, version);
+    if (!r.ok) throw new ApiError(r.status, r.error);
+    if (r.model.acquire()) return r.model;
+  }
+  throw new ApiError(503, `model "${name}" is reloading; retry`);
+}
+
+export async function servePrediction<P extends PreparedInputs>(c: Context<AppEnv>, deps: AppDeps, spec: PredictionSpec<P>): Promise<Response> {
+  const started = performance.now();
+  const { metrics } = deps;
+  const principal = await authenticate(c, deps);
+  await rateLimit(c, deps, principal);
+
+  const model = acquireModel(deps, spec.model, spec.version);
+  const version = String(model.version);
+  const count = (outcome: "ok" | "client_error" | "error") =>
+    metrics.inferenceRequests.inc({ model: model.name, version, protocol: spec.protocol, outcome });
+  try {
+    const raw = await readJson(c, { maxBytes: deps.config.BODY_LIMIT_BYTES, maxDepth: deps.config.MAX_JSON_DEPTH });
+    let prepared: P;
+    try {
+      prepared = spec.prepare(model, raw);
+    } catch (err) {
+      if (err instanceof RequestValidationError) throw new ApiError(err.status as 400, err.message, err.issues);
+      throw err;
+    }
+
+    const cache = deps.dataPlane.cache;
+    const ttl = model.signature.cacheTtlSeconds ?? deps.config.CACHE_TTL_SECONDS;
+    const useCache = cache !== undefined && ttl > 0;
+    const inputHash = useCache || deps.dataPlane.predictionLog ? hashInputs(spec.protocol, prepared) : "";
+    const key = { model: model.name, version, inputHash };
+    let body: Record<string, unknown> | undefined;
+    let cacheHit = false;
+    if (useCache) {
+      if (/\bno-cache\b/i.test(c.req.header("cache-control") ?? "")) {
+        metrics.cacheRequests.inc({ model: model.name, result: "bypass" });
+      } else {
+        try {
+          const cached = await cache.get(key);
+          if (cached !== undefined && cached !== null && typeof cached === "object") {
+            body = cached as Record<string, unknown>;
+            cacheHit = true;
+          }
+          metrics.cacheRequests.inc({ model: model.name, result: cacheHit ? "hit" : "miss" });
+        } catch (err) {
+          metrics.cacheRequests.inc({ model: model.name, result: "error" });
+          c.get("log").warn({ err: (err as Error).message }, "cache lookup failed; serving from the model");
+        }
+      }
+    }
+
+    if (!body) {
+      let outputs: TensorMap;
+      try {
+        outputs = await model.infer(prepared.inputs, prepared.rows);
+      } catch (err) {
+        if (err instanceof InferenceInputError) throw new ApiError(400, `inference failed on this input: ${err.message}`);
+        throw err;
+      }
+      body = spec.render(model, prepared, outputs);
+      if (useCache) {
+        cache.set(key, body, ttl).catch((err: unknown) => {
+          metrics.cacheRequests.inc({ model: model.name, result: "error" });
+          c.get("log").warn({ err: (err as Error).message }, "cache write failed");
+        });
+      }
+    }
+    c.header("x-cache", useCache ? (cacheHit ? "hit" : "miss") : "off");
+    const response = spec.decorate ? spec.decorate(body, prepared) : body;
+    count("ok");
+    deps.dataPlane.predictionLog?.record({
+      id: randomUUID(),
+      time: new Date(),
+      model: model.name,
+      version,
+      requestId: c.get("requestId"),
+      keyId: principal.keyId,
+      inputHash,
+      inputs: spec.logInputs(raw),
+      outputs: response,
+      latencyMs: performance.now() - started,
+      cacheHit,
+    });
+    return c.json(response);
+  } catch (err) {
+    count(err instanceof ApiError && err.status < 500 ? "client_error" : "error");
+    throw err;
+  } finally {
+    model.release();
+  }
+}
+
+/** Output tensors in V2 JSON form. */
+export function v2Outputs(outputs: TensorMap, names: string[]) {
+  return names.map((name) => {
+    const t = outputs[name]!;
+    return { name, datatype: t.datatype, shape: t.shape, data: toJsonArray(t.datatype, t.data) };
+  });
+}
+
+export { errorBody };

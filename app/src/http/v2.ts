@@ -1,0 +1,164 @@
+/** Open Inference Protocol (KServe V2 / Triton HTTP): server and model metadata, health, infer, repository index. */
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { z } from "zod";
+import { prepareV2, V2RequestSchema } from "../inference/validation.ts";
+import { readJson } from "./body.ts";
+import type { AppDeps, AppEnv } from "./context.ts";
+import { ApiError } from "./errors.ts";
+import { servePrediction, v2Outputs } from "./pipeline.ts";
+import {
+  ErrorSchema,
+  ModelMetadataSchema,
+  ModelReadySchema,
+  RepositoryIndexRequestSchema,
+  RepositoryIndexSchema,
+  ServerMetadataSchema,
+  V2InferResponseSchema,
+} from "./schemas.ts";
+
+const json = (schema: z.ZodType, description: string) => ({ description, content: { "application/json": { schema } } });
+const NameParam = z.object({ name: z.string() });
+const VersionParams = z.object({ name: z.string(), version: z.string().regex(/^[1-9][0-9]*$/) });
+
+export const SERVER_EXTENSIONS = ["model_repository"];
+
+function parseVersion(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  if (!/^[1-9][0-9]{0,8}$/.test(raw)) throw new ApiError(400, `version: "${raw}" is not a positive integer`);
+  return Number(raw);
+}
+
+export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  const reg = app.openAPIRegistry;
+  const tags = ["Open Inference Protocol (V2)"];
+
+  reg.registerPath({ method: "get", path: "/v2", tags, summary: "Server metadata", responses: { 200: json(ServerMetadataSchema, "Server metadata") } });
+  app.get("/v2", (c) => c.json({ name: "inferstack", version: deps.config.APP_VERSION, extensions: SERVER_EXTENSIONS }));
+
+  reg.registerPath({ method: "get", path: "/v2/health/live", tags, summary: "Liveness", responses: { 200: { description: "Live" } } });
+  app.get("/v2/health/live", (c) => c.json({ live: deps.health.live() }));
+
+  reg.registerPath({
+    method: "get",
+    path: "/v2/health/ready",
+    tags,
+    summary: "Readiness (200 ready, 400 not ready, per the protocol)",
+    responses: { 200: { description: "Ready" }, 400: { description: "Not ready" } },
+  });
+  app.get("/v2/health/ready", async (c) => {
+    const r = await deps.health.readiness();
+    return c.json({ ready: r.ready }, r.ready ? 200 : 400);
+  });
+
+  const metadata = (name: string, version?: number) => {
+    const r = deps.repo.resolve(name, version);
+    if (!r.ok) throw new ApiError(r.status, r.error);
+    const sig = r.model.signature;
+    return {
+      name,
+      versions: version !== undefined ? [String(version)] : deps.repo.servingVersions(name).map((m) => String(m.version)),
+      platform: "onnxruntime_onnx",
+      inputs: sig.inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
+      outputs: sig.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
+    };
+  };
+  const metaResponses = { 200: json(ModelMetadataSchema, "Model metadata"), 400: json(ErrorSchema, "Not ready"), 404: json(ErrorSchema, "Not found") };
+  reg.registerPath({ method: "get", path: "/v2/models/{name}", tags, summary: "Model metadata", request: { params: NameParam }, responses: metaResponses });
+  app.get("/v2/models/:name", (c) => c.json(metadata(c.req.param("name"))));
+  reg.registerPath({
+    method: "get",
+    path: "/v2/models/{name}/versions/{version}",
+    tags,
+    summary: "Model version metadata",
+    request: { params: VersionParams },
+    responses: metaResponses,
+  });
+  app.get("/v2/models/:name/versions/:version", (c) => c.json(metadata(c.req.param("name"), parseVersion(c.req.param("version")))));
+
+  const ready = (name: string, version?: number) => {
+    if (!deps.repo.has(name)) throw new ApiError(404, `model "${name}" not found`);
+    const r = deps.repo.resolve(name, version);
+    if (!r.ok && r.status === 404) throw new ApiError(404, r.error);
+    return r.ok ? { body: { name, ready: true }, status: 200 as const } : { body: { name, ready: false, reason: r.error }, status: 400 as const };
+  };
+  const readyResponses = { 200: json(ModelReadySchema, "Ready"), 400: json(ModelReadySchema, "Not ready, with the reason"), 404: json(ErrorSchema, "Not found") };
+  reg.registerPath({ method: "get", path: "/v2/models/{name}/ready", tags, summary: "Model readiness", request: { params: NameParam }, responses: readyResponses });
+  app.get("/v2/models/:name/ready", (c) => {
+    const r = ready(c.req.param("name"));
+    return c.json(r.body, r.status);
+  });
+  reg.registerPath({
+    method: "get",
+    path: "/v2/models/{name}/versions/{version}/ready",
+    tags,
+    summary: "Model version readiness",
+    request: { params: VersionParams },
+    responses: readyResponses,
+  });
+  app.get("/v2/models/:name/versions/:version/ready", (c) => {
+    const r = ready(c.req.param("name"), parseVersion(c.req.param("version")));
+    return c.json(r.body, r.status);
+  });
+
+  const inferDoc = {
+    tags,
+    request: { body: { content: { "application/json": { schema: V2RequestSchema } }, required: true } },
+    responses: {
+      200: json(V2InferResponseSchema, "Output tensors"),
+      400: json(ErrorSchema, "Invalid request (names the tensor and reason) or runtime error on this input"),
+      401: json(ErrorSchema, "Missing or invalid API key"),
+      404: json(ErrorSchema, "No such model or version"),
+      413: json(ErrorSchema, "Body or batch over the limit"),
+      415: json(ErrorSchema, "Not application/json"),
+      429: json(ErrorSchema, "Rate limit exceeded"),
+    },
+  };
+  reg.registerPath({ method: "post", path: "/v2/models/{name}/infer", summary: "Inference (default version)", ...inferDoc, request: { ...inferDoc.request, params: NameParam } });
+  reg.registerPath({
+    method: "post",
+    path: "/v2/models/{name}/versions/{version}/infer",
+    summary: "Inference on a given version",
+    ...inferDoc,
+    request: { ...inferDoc.request, params: VersionParams },
+  });
+  const infer = (c: Context<AppEnv>, name: string, version?: number) =>
+    servePrediction(c, deps, {
+      protocol: "v2",
+      model: name,
+      ...(version !== undefined ? { version } : {}),
+      prepare: (m, body) => prepareV2(m.signature, body),
+      render: (m, prepared, outputs) => ({
+        model_name: m.name,
+        model_version: String(m.version),
+        outputs: v2Outputs(outputs, prepared.outputs ?? m.signature.outputs.map((o) => o.name)),
+      }),
+      decorate: (body, prepared) => (prepared.id !== undefined ? { ...body, id: prepared.id } : body),
+      logInputs: (body) => (body as { inputs: unknown }).inputs,
+    });
+  app.post("/v2/models/:name/infer", (c) => infer(c, c.req.param("name")));
+  app.post("/v2/models/:name/versions/:version/infer", (c) => infer(c, c.req.param("name"), parseVersion(c.req.param("version"))));
+
+  reg.registerPath({
+    method: "post",
+    path: "/v2/repository/index",
+    tags: ["Model repository extension"],
+    summary: "Every model version on disk with its state (READY, UNAVAILABLE) and the reason",
+    request: { body: { content: { "application/json": { schema: RepositoryIndexRequestSchema } }, required: false } },
+    responses: { 200: json(RepositoryIndexSchema, "Repository index"), 400: json(ErrorSchema, "Invalid body") },
+  });
+  app.post("/v2/repository/index", async (c) => {
+    let readyOnly = false;
+    const length = c.req.header("content-length");
+    if (length !== undefined && length !== "0") {
+      const body = await readJson(c, { maxBytes: deps.config.BODY_LIMIT_BYTES, maxDepth: deps.config.MAX_JSON_DEPTH });
+      const parsed = RepositoryIndexRequestSchema.safeParse(body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new ApiError(400, `${issue.path.join(".") || "body"}: ${issue.message}`);
+      }
+      readyOnly = parsed.data.ready ?? false;
+    }
+    return c.json(deps.repo.index(readyOnly));
+  });
+}

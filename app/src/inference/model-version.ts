@@ -1,0 +1,122 @@
+/**
+ * One loaded model version: an ONNX Runtime session, its signature and its batcher. Counts the
+ * requests using it so that a hot reload can release the session only after they finish.
+ */
+import { readFile } from "node:fs/promises";
+import * as ort from "onnxruntime-node";
+import { DynamicBatcher, type BatchStats, type TensorMap } from "./batcher.ts";
+import type { Manifest } from "./manifest.ts";
+import { buildSignature, type ModelSignature } from "./signature.ts";
+import { codecOf, v2FromOrt, type HostTensor, type NumericArray } from "./tensor.ts";
+
+/** ONNX Runtime refused this input (bad shape, index out of range...): the caller's fault. */
+export class InferenceInputError extends Error {}
+
+export interface SessionSettings {
+  intraOpThreads: number;
+}
+
+export class ModelVersion {
+  readonly name: string;
+  readonly version: number;
+  readonly signature: ModelSignature;
+  readonly loadedAt = new Date();
+  readonly #session: ort.InferenceSession;
+  readonly #batcher: DynamicBatcher;
+  #inflight = 0;
+  #drained: (() => void) | undefined;
+  #released = false;
+
+  private constructor(name: string, version: number, session: ort.InferenceSession, signature: ModelSignature, onBatch: (s: BatchStats) => void) {
+    this.name = name;
+    this.version = version;
+    this.#session = session;
+    this.signature = signature;
+    this.#batcher = new DynamicBatcher({
+      maxBatchSize: signature.batching.maxBatchSize,
+      maxQueueDelayMicros: signature.batching.maxQueueDelayMicros,
+      outputNames: signature.outputs.map((o) => o.name),
+      run: (inputs, outputs) => this.#run(inputs, outputs),
+      onBatch,
+    });
+  }
+
+  static async load(
+    name: string,
+    version: number,
+    file: string,
+    manifest: Manifest | undefined,
+    settings: SessionSettings,
+    onBatch: (s: BatchStats) => void,
+  ): Promise<ModelVersion> {
+    // Read the bytes first so a file replaced mid-load cannot yield a half-read session.
+    const bytes = await readFile(file);
+    const session = await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: settings.intraOpThreads,
+      interOpNumThreads: 1,
+      executionMode: "sequential",
+      graphOptimizationLevel: "all",
+      logSeverityLevel: 4, // runtime errors reach the caller and our logs; keep ORT's own stderr quiet
+    });
+    try {
+      const signature = buildSignature(session.inputMetadata, session.outputMetadata, manifest);
+      return new ModelVersion(name, version, session, signature, onBatch);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
+  }
+
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Marks a request as using this version; false once it is being released. */
+  acquire(): boolean {
+    if (this.#released) return false;
+    this.#inflight++;
+    return true;
+  }
+
+  release(): void {
+    this.#inflight--;
+    if (this.#inflight === 0 && this.#drained) this.#drained();
+  }
+
+  /** Runs through the dynamic batcher; resolves with every served output for these rows. */
+  infer(inputs: TensorMap, rows: number): Promise<TensorMap> {
+    return this.#batcher.submit(inputs, rows);
+  }
+
+  /** Waits for in-flight requests to finish, then frees the native session. */
+  async retire(): Promise<void> {
+    if (this.#released) return;
+    this.#released = true;
+    if (this.#inflight > 0) await new Promise<void>((r) => (this.#drained = r));
+    await this.#batcher.idle();
+    await this.#session.release();
+  }
+
+  async #run(inputs: TensorMap, outputNames: string[]): Promise<TensorMap> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(inputs)) {
+      feeds[name] = new ort.Tensor(codecOf(t.datatype).ort as "float32", t.data as Float32Array, t.shape);
+    }
+    let results: ort.InferenceSession.OnnxValueMapType;
+    try {
+      results = await this.#session.run(feeds, outputNames);
+    } catch (err) {
+      throw new InferenceInputError(String((err as Error).message ?? err));
+    }
+    const out: TensorMap = {};
+    for (const name of outputNames) {
+      const value = results[name] as ort.Tensor;
+      out[name] = {
+        datatype: v2FromOrt(value.type) ?? "FP32",
+        shape: value.dims.slice(),
+        data: value.data as NumericArray,
+      } satisfies HostTensor;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,331 @@
+/**
+ * Request validation generated from a model's signature (manifest + ONNX metadata): zod schemas
+ * for KServe V1 instances (also published in the OpenAPI document) and the checks of Open
+ * Inference Protocol tensors. Every failure names the field or tensor and the reason.
+ */
+import { z } from "zod";
+import type { TensorMap } from "./batcher.ts";
+import type { Datatype, Feature } from "./manifest.ts";
+import type { ModelSignature, TensorSignature } from "./signature.ts";
+import { codecOf, isSupported, sizeOf, type HostTensor } from "./tensor.ts";
+
+/** Absolute cap on rows per request for models whose own limit is unbounded. */
+export const MAX_INSTANCES_UNBATCHED = 4096;
+
+export interface ValidationIssue {
+  /** Where, e.g. `instances[3].age` or `inputs[0].data[5]` (tensor "x"). */
+  field: string;
+  message: string;
+}
+
+export class RequestValidationError extends Error {
+  readonly status: number;
+  readonly issues: ValidationIssue[];
+  constructor(issues: ValidationIssue[], status = 400) {
+    super(issues.map((i) => `${i.field}: ${i.message}`).join("; "));
+    this.issues = issues;
+    this.status = status;
+  }
+}
+
+export interface PreparedInputs {
+  inputs: TensorMap;
+  rows: number;
+  /** V2 only: the outputs the caller asked for (all when absent). */
+  outputs?: string[];
+}
+
+const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
+  INT8: [-128, 127],
+  INT16: [-32768, 32767],
+  INT32: [-2147483648, 2147483647],
+  UINT8: [0, 255],
+  UINT16: [0, 65535],
+  UINT32: [0, 4294967295],
+  INT64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  UINT64: [0, Number.MAX_SAFE_INTEGER],
+};
+
+function scalarSchema(datatype: Datatype, feature?: Feature): z.ZodType {
+  if (datatype === "BOOL" || feature?.type === "boolean") {
+    let s: z.ZodType = z.boolean();
+    if (feature?.description) s = s.describe(feature.description);
+    return s;
+  }
+  const intRange = INT_RANGE[datatype];
+  let s = intRange || feature?.type === "integer" ? z.number().int() : z.number();
+  if (intRange) s = s.min(intRange[0]).max(intRange[1]);
+  if (datatype === "FP32") s = s.min(-3.4028234663852886e38).max(3.4028234663852886e38);
+  if (feature?.min !== undefined) s = s.min(feature.min);
+  if (feature?.max !== undefined) s = s.max(feature.max);
+  let out: z.ZodType = feature?.enum ? z.literal(feature.enum as [number, ...number[]]) : s;
+  if (feature?.description) out = out.describe(feature.description);
+  return out;
+}
+
+/** Nested arrays for the non-batch dimensions of a tensor. */
+function nestedSchema(datatype: Datatype, dims: number[]): z.ZodType {
+  if (dims.length === 0) return scalarSchema(datatype);
+  const [d, ...rest] = dims;
+  const arr = z.array(nestedSchema(datatype, rest));
+  return d === -1 ? arr.min(1) : arr.length(d!);
+}
+
+export function maxInstances(sig: ModelSignature): number {
+  if (sig.batching.maxBatchSize > 0) return sig.batching.maxBatchSize;
+  const first = sig.inputs[0]?.shape[0];
+  return first !== undefined && first > 0 ? first : MAX_INSTANCES_UNBATCHED;
+}
+
+interface V1Plan {
+  /** One schema per instance form: object keyed by feature/input name, or a plain array. */
+  object: z.ZodType | null;
+  array: z.ZodType | null;
+  requestSchema: z.ZodType;
+}
+
+const plans = new WeakMap<ModelSignature, V1Plan>();
+
+export function v1Plan(sig: ModelSignature): V1Plan {
+  let plan = plans.get(sig);
+  if (plan) return plan;
+  let object: z.ZodType | null = null;
+  let array: z.ZodType | null = null;
+  if (sig.inputs.length === 1) {
+    const input = sig.inputs[0]!;
+    const inner = input.shape.slice(1);
+    if (input.features) {
+      const fields: Record<string, z.ZodType> = {};
+      for (const f of input.features) fields[f.name] = scalarSchema(input.datatype, f);
+      object = z.object(fields).strict();
+      array = z.tuple(input.features.map((f) => scalarSchema(input.datatype, f)) as [z.ZodType, ...z.ZodType[]]);
+    } else {
+      array = nestedSchema(input.datatype, inner);
+    }
+  } else {
+    const fields: Record<string, z.ZodType> = {};
+    for (const input of sig.inputs) fields[input.name] = nestedSchema(input.datatype, input.shape.slice(1));
+    object = z.object(fields).strict();
+  }
+  const forms = [object, array].filter((s): s is z.ZodType => s !== null);
+  const instance = forms.length === 1 ? forms[0]! : z.union(forms as [z.ZodType, z.ZodType]);
+  const requestSchema = z
+    .object({ instances: z.array(instance).min(1).max(maxInstances(sig)) })
+    .describe("KServe V1 predict request");
+  plan = { object, array, requestSchema };
+  plans.set(sig, plan);
+  return plan;
+}
+
+function pathString(base: string, path: ReadonlyArray<PropertyKey>): string {
+  let s = base;
+  for (const p of path) s += typeof p === "number" ? `[${p}]` : `.${String(p)}`;
+  return s;
+}
+
+function zodIssues(base: string, err: z.ZodError): ValidationIssue[] {
+  return err.issues.slice(0, 10).map((i) => {
+    const keys = i.code === "unrecognized_keys" ? (i as { keys: string[] }).keys : null;
+    return {
+      field: pathString(base, keys ? [...i.path, keys[0]!] : i.path),
+      message: keys ? `unknown feature${keys.length > 1 ? "s" : ""} ${keys.map((k) => `"${k}"`).join(", ")}` : i.message,
+    };
+  });
+}
+
+/** Validates a V1 body and builds the input tensors. */
+export function prepareV1(sig: ModelSignature, body: unknown): PreparedInputs {
+  const unsupported = sig.inputs.find((t) => !isSupported(t.datatype));
+  if (unsupported) {
+    throw new RequestValidationError([{ field: `inputs.${unsupported.name}`, message: `datatype ${unsupported.datatype} is not supported by this server` }]);
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) {
+    throw new RequestValidationError([{ field: "body", message: 'expected a JSON object {"instances": [...]}' }]);
+  }
+  const extra = Object.keys(body).filter((k) => k !== "instances" && k !== "parameters");
+  if (extra.length) throw new RequestValidationError([{ field: extra[0]!, message: 'unknown field; V1 predict takes "instances"' }]);
+  const instances = (body as { instances?: unknown }).instances;
+  if (!Array.isArray(instances)) {
+    throw new RequestValidationError([{ field: "instances", message: instances === undefined ? "required" : "expected an array" }]);
+  }
+  if (instances.length === 0) throw new RequestValidationError([{ field: "instances", message: "must hold at least one instance" }]);
+  const limit = maxInstances(sig);
+  if (instances.length > limit) {
+    throw new RequestValidationError([{ field: "instances", message: `${instances.length} instances exceed this model's limit of ${limit} per request` }], 413);
+  }
+  const plan = v1Plan(sig);
+  const issues: ValidationIssue[] = [];
+  for (let i = 0; i < instances.length && issues.length < 10; i++) {
+    const inst = instances[i];
+    const schema = Array.isArray(inst) ? plan.array : plan.object;
+    if (!schema) {
+      issues.push({
+        field: `instances[${i}]`,
+        message: Array.isArray(inst) ? "expected an object keyed by input name" : "expected an array",
+      });
+      continue;
+    }
+    const r = schema.safeParse(inst);
+    if (!r.success) issues.push(...zodIssues(`instances[${i}]`, r.error));
+  }
+  if (issues.length) throw new RequestValidationError(issues);
+
+  const rows = instances.length;
+  const inputs: TensorMap = {};
+  for (const input of sig.inputs) {
+    const single = sig.inputs.length === 1;
+    const values: unknown[] = [];
+    let inner: number[] | null = null;
+    for (let i = 0; i < rows; i++) {
+      const inst = instances[i] as unknown;
+      let row: unknown;
+      if (single) row = !Array.isArray(inst) && input.features ? input.features.map((f) => (inst as Record<string, unknown>)[f.name]) : inst;
+      else row = (inst as Record<string, unknown>)[input.name];
+      const shape = shapeOf(row);
+      if (inner === null) inner = shape;
+      else if (shape.join(",") !== inner.join(",")) {
+        throw new RequestValidationError([
+          { field: single ? `instances[${i}]` : `instances[${i}].${input.name}`, message: `shape [${shape}] differs from instances[0] [${inner}]` },
+        ]);
+      }
+      flattenInto(row, values);
+    }
+    const shape = [rows, ...(inner ?? [])];
+    if (input.shape.length !== shape.length) {
+      throw new RequestValidationError([{ field: `instances`, message: `input "${input.name}" needs rank ${input.shape.length}, got [${shape}]` }]);
+    }
+    inputs[input.name] = toTensor(input, shape, values);
+  }
+  return { inputs, rows };
+}
+
+function shapeOf(v: unknown): number[] {
+  const shape: number[] = [];
+  let cur = v;
+  while (Array.isArray(cur)) {
+    shape.push(cur.length);
+    cur = cur[0];
+  }
+  return shape;
+}
+
+function flattenInto(v: unknown, out: unknown[]): void {
+  if (Array.isArray(v)) for (const x of v) flattenInto(x, out);
+  else out.push(v);
+}
+
+function toTensor(sig: TensorSignature, shape: number[], values: unknown[]): HostTensor {
+  const codec = codecOf(sig.datatype);
+  const data = codec.alloc(values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    codec.put(data, i, typeof v === "boolean" && sig.datatype !== "BOOL" ? (v ? 1 : 0) : v);
+  }
+  return { datatype: sig.datatype, shape, data };
+}
+
+// ---------------------------------------------------------------- V2 (Open Inference Protocol)
+
+const Parameters = z.record(z.string(), z.unknown());
+
+export const V2InputSchema = z
+  .object({
+    name: z.string().min(1),
+    shape: z.array(z.number().int().min(0)).max(16),
+    datatype: z.string(),
+    parameters: Parameters.optional(),
+    data: z.array(z.unknown()),
+  })
+  .strict();
+
+export const V2RequestSchema = z
+  .object({
+    id: z.string().max(256).optional(),
+    parameters: Parameters.optional(),
+    inputs: z.array(V2InputSchema).min(1),
+    outputs: z.array(z.object({ name: z.string().min(1), parameters: Parameters.optional() }).strict()).optional(),
+  })
+  .strict()
+  .describe("Open Inference Protocol inference request");
+export type V2Request = z.infer<typeof V2RequestSchema>;
+
+function featureIssue(f: Feature, v: number): string | null {
+  if (f.type === "integer" && !Number.isInteger(v)) return `feature "${f.name}" expects an integer`;
+  if (f.min !== undefined && v < f.min) return `feature "${f.name}" must be >= ${f.min}`;
+  if (f.max !== undefined && v > f.max) return `feature "${f.name}" must be <= ${f.max}`;
+  if (f.enum && !f.enum.includes(v)) return `feature "${f.name}" must be one of ${f.enum.join(", ")}`;
+  return null;
+}
+
+export function prepareV2(sig: ModelSignature, body: unknown): PreparedInputs & { id?: string } {
+  const parsed = V2RequestSchema.safeParse(body);
+  if (!parsed.success) throw new RequestValidationError(zodIssues("", parsed.error).map((i) => ({ ...i, field: i.field.replace(/^\./, "") || "body" })));
+  const req = parsed.data;
+  const byName = new Map(sig.inputs.map((t) => [t.name, t]));
+  const seen = new Set<string>();
+  const inputs: TensorMap = {};
+  let rows: number | null = null;
+  req.inputs.forEach((inp, idx) => {
+    const where = `inputs[${idx}] ("${inp.name}")`;
+    const spec = byName.get(inp.name);
+    if (!spec) throw new RequestValidationError([{ field: where, message: `unknown input; the model takes ${[...byName.keys()].join(", ")}` }]);
+    if (seen.has(inp.name)) throw new RequestValidationError([{ field: where, message: "input given twice" }]);
+    seen.add(inp.name);
+    if (inp.datatype !== spec.datatype) {
+      throw new RequestValidationError([{ field: `${where}.datatype`, message: `expected ${spec.datatype}, got ${inp.datatype}` }]);
+    }
+    if (!isSupported(spec.datatype)) {
+      throw new RequestValidationError([{ field: `${where}.datatype`, message: `datatype ${spec.datatype} is not supported by this server` }]);
+    }
+    if (inp.shape.length !== spec.shape.length) {
+      throw new RequestValidationError([{ field: `${where}.shape`, message: `expected rank ${spec.shape.length} [${spec.shape}], got [${inp.shape}]` }]);
+    }
+    spec.shape.forEach((d, i) => {
+      if (d !== -1 && inp.shape[i] !== d) {
+        throw new RequestValidationError([{ field: `${where}.shape[${i}]`, message: `expected ${d}, got ${inp.shape[i]}` }]);
+      }
+    });
+    const values: unknown[] = [];
+    flattenInto(inp.data, values);
+    const expected = sizeOf(inp.shape);
+    if (values.length !== expected) {
+      throw new RequestValidationError([
+        { field: `${where}.data`, message: `has ${values.length} elements but shape [${inp.shape}] needs ${expected}` },
+      ]);
+    }
+    const codec = codecOf(spec.datatype);
+    const cols = spec.features?.length ?? 0;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      const why = codec.check(v) ?? (cols && typeof v === "number" ? featureIssue(spec.features![i % cols]!, v) : null);
+      if (why) throw new RequestValidationError([{ field: `${where}.data[${i}]`, message: why }]);
+    }
+    const r = spec.shape.length ? inp.shape[0]! : 1;
+    if (rows !== null && r !== rows) {
+      throw new RequestValidationError([{ field: `${where}.shape[0]`, message: `batch size ${r} differs from the other inputs' ${rows}` }]);
+    }
+    rows = r;
+    inputs[inp.name] = toTensor(spec, inp.shape, values);
+  });
+  const missing = sig.inputs.filter((t) => !seen.has(t.name)).map((t) => t.name);
+  if (missing.length) throw new RequestValidationError([{ field: "inputs", message: `missing input ${missing.map((m) => `"${m}"`).join(", ")}` }]);
+  const limit = maxInstances(sig);
+  if (sig.batchable && rows! > limit) {
+    throw new RequestValidationError([{ field: "inputs[0].shape[0]", message: `batch of ${rows} exceeds this model's limit of ${limit}` }], 413);
+  }
+  if (rows === 0) throw new RequestValidationError([{ field: "inputs[0].shape[0]", message: "batch must not be empty" }]);
+  let outputs: string[] | undefined;
+  if (req.outputs) {
+    const served = new Set(sig.outputs.map((o) => o.name));
+    req.outputs.forEach((o, i) => {
+      if (!served.has(o.name)) {
+        throw new RequestValidationError([{ field: `outputs[${i}] ("${o.name}")`, message: `unknown output; the model serves ${[...served].join(", ")}` }]);
+      }
+    });
+    outputs = req.outputs.map((o) => o.name);
+  }
+  const out: PreparedInputs & { id?: string } = { inputs, rows: sig.batchable ? rows! : 1 };
+  if (outputs) out.outputs = outputs;
+  if (req.id !== undefined) out.id = req.id;
+  return out;
+}

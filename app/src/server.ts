@@ -1,0 +1,125 @@
+/**
+ * Builds and starts one API instance: config -> logger -> metrics -> data plane -> model
+ * repository -> HTTP. Used by main.ts and in-process by tests (several instances may share a
+ * process: each has its own metrics registry).
+ */
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { getRequestListener } from "@hono/node-server";
+import type { Logger } from "pino";
+import { loadConfig, type AppConfig } from "./config.ts";
+import { createDataPlane } from "./data/index.ts";
+import { createApp } from "./http/app.ts";
+import { Health } from "./http/health-state.ts";
+import { ModelRepository } from "./inference/repository.ts";
+import { createLogger } from "./logger.ts";
+import { createMetrics } from "./metrics.ts";
+
+export interface StartOptions {
+  port?: number;
+  host?: string;
+  modelsDir: string;
+  /** Overrides process.env for configuration (AUTH_MODE, DATABASE_URL, REDIS_URL, ...). */
+  env?: Record<string, string | undefined>;
+  logger?: Logger;
+}
+
+export interface RunningServer {
+  url: string;
+  /** Stops accepting, lets in-flight requests finish (bounded), releases models, closes the data plane. */
+  close(): Promise<void>;
+  /** Rescans the model repository now (what SIGHUP does). */
+  reload(): Promise<void>;
+  config: AppConfig;
+  logger: Logger;
+}
+
+export async function startServer(opts: StartOptions): Promise<RunningServer> {
+  const env = { ...process.env, ...opts.env };
+  const config = loadConfig(env);
+  const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
+  const metrics = createMetrics(config.APP_VERSION);
+  const dataPlane = await createDataPlane(env as NodeJS.ProcessEnv, { registry: metrics.registry, logger });
+
+  const repo = new ModelRepository({
+    dir: opts.modelsDir,
+    logger,
+    session: { intraOpThreads: config.ORT_INTRA_OP_THREADS },
+    pollIntervalMs: config.MODEL_POLL_INTERVAL_MS,
+    watch: config.MODEL_WATCH,
+    hooks: {
+      onBatch(model, version, s) {
+        const labels = { model, version: String(version) };
+        metrics.inferenceDuration.observe(labels, s.runSeconds);
+        metrics.batchSize.observe(labels, s.rows);
+        for (const q of s.queueSeconds) metrics.queueDuration.observe(labels, q);
+      },
+      onLoaded: (model, version) => metrics.modelsLoaded.set({ model, version: String(version) }, 1),
+      onUnloaded: (model, version) => metrics.modelsLoaded.remove({ model, version: String(version) }),
+      onLoadFailure: (model) => metrics.loadFailures.inc({ model }),
+    },
+  });
+  const health = new Health(repo, metrics, dataPlane.dependencies ?? [], config.READY_CHECK_TIMEOUT_MS);
+  const app = createApp({ config, logger, metrics, repo, dataPlane, health });
+
+  const server: Server = createServer(
+    { keepAliveTimeout: 65_000, headersTimeout: 15_000, requestTimeout: Math.max(config.REQUEST_TIMEOUT_MS + 5_000, 15_000) },
+    getRequestListener(app.fetch, {
+      errorHandler: (err) => {
+        logger.error({ err }, "request failed before reaching the app");
+        return new Response(JSON.stringify({ error: "bad request" }), { status: 400, headers: { "content-type": "application/json" } });
+      },
+    }),
+  );
+  const port = opts.port ?? config.PORT;
+  const host = opts.host ?? config.HOST;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const addr = server.address() as AddressInfo;
+  const shownHost = addr.family === "IPv6" ? `[${addr.address}]` : addr.address === "0.0.0.0" ? "127.0.0.1" : addr.address;
+  const url = `http://${shownHost}:${addr.port}`;
+  logger.info({ url, modelsDir: opts.modelsDir }, "listening; loading models");
+
+  // Probes answer (startup: 503) while the models load.
+  const loadStart = performance.now();
+  await repo.start();
+  logger.info({ models: repo.index(), ms: Math.round(performance.now() - loadStart) }, "model repository loaded");
+
+  void health.checkDependencies();
+  const depTimer = setInterval(() => void health.checkDependencies(), 15_000);
+  depTimer.unref();
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      health.shuttingDown = true;
+      clearInterval(depTimer);
+      logger.info("shutting down: draining in-flight requests");
+      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<"timeout">((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), config.SHUTDOWN_TIMEOUT_MS);
+      });
+      if ((await Promise.race([drained, bound])) === "timeout") {
+        logger.warn({ ms: config.SHUTDOWN_TIMEOUT_MS }, "drain bound reached; closing remaining connections");
+        server.closeAllConnections();
+        await drained;
+      }
+      clearTimeout(timer);
+      await repo.close();
+      try {
+        await dataPlane.close?.();
+      } catch (err) {
+        logger.error({ err }, "data plane close failed");
+      }
+      logger.info("shutdown complete");
+    })());
+
+  return { url, close, reload: () => repo.reload(), config, logger };
+}
