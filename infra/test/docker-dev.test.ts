@@ -1,0 +1,143 @@
+import { test, before } from "node:test";
+import assert from "node:assert/strict";
+import { runUnderMocks, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
+import { mockPasswordFor } from "../testing/cloud-mocks.ts";
+import { main } from "../program.ts";
+import { al2023AmiParameter, architectureOf, instanceMemoryMiB, renderCloudInit } from "../components/ec2-docker-host.ts";
+
+const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com";
+let stack: MockedStack;
+const byType = (type: string) => stack.resources.filter((r) => r.type === type);
+const one = (type: string): MockedResource => {
+  const found = byType(type);
+  assert.equal(found.length, 1, `expected one ${type}, got ${found.length}`);
+  return found[0]!;
+};
+function plain(v: any): any {
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === "object") {
+    if ("4dabf18193072939515e22adb298388d" in v) return plain(v.value);
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  }
+  return v;
+}
+const containers = () => byType("docker:index/container:Container");
+const container = (role: string) => containers().find((c) => c.inputs.name === `inferstack-dev-${role}`)!;
+
+before(async () => {
+  // Pulumi.dev.yaml plus the key every user sets before the first `up`.
+  stack = await runUnderMocks("dev", { "aws:region": "us-east-1", "inferstack:tier": "free", "inferstack:host": JSON.stringify({ instanceType: "t3.micro", sshPublicKey: KEY }) }, main);
+});
+
+test("the dev stack is one EC2 host plus the same containers as local, minus cAdvisor", () => {
+  assert.equal(one("aws:ec2/instance:Instance").inputs.instanceType, "t3.micro");
+  const roles = containers().map((c) => String(c.inputs.name).replace("inferstack-dev-", "")).sort();
+  assert.deepEqual(roles, [
+    "alertmanager", "app-1", "backups", "edge", "grafana", "node-exporter", "postgres", "postgres-exporter", "prometheus", "redis", "redis-exporter",
+  ]);
+  assert.equal(byType("aws:rds/instance:Instance").length + byType("aws:ecs/service:Service").length + byType("aws:ec2/natGateway:NatGateway").length, 0);
+});
+
+test("the container memory limits fit the 1 GiB free-tier host", () => {
+  const total = containers().reduce((sum, c) => sum + Number(c.inputs.memory), 0);
+  assert.ok(total <= 1024, `containers sum to ${total} MiB`);
+  assert.ok(containers().every((c) => Number(c.inputs.memory) > 0));
+});
+
+test("the host is hardened: IMDSv2 only, encrypted gp3, standard credits, AL2023 from SSM", () => {
+  const host = one("aws:ec2/instance:Instance").inputs;
+  assert.deepEqual(host.metadataOptions, { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1, instanceMetadataTags: "disabled" });
+  assert.equal(host.rootBlockDevice.volumeType, "gp3");
+  assert.equal(host.rootBlockDevice.encrypted, true);
+  assert.equal(host.rootBlockDevice.volumeSize, 30);
+  assert.deepEqual(host.creditSpecification, { cpuCredits: "standard" });
+  assert.equal(host.ami, "ami-0abcdef1234567890");
+  assert.equal(al2023AmiParameter(architectureOf("t3.micro")), "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64");
+  assert.equal(architectureOf("t4g.micro"), "arm64");
+  assert.equal(architectureOf("c7gn.large"), "arm64");
+  assert.equal(architectureOf("t3a.micro"), "x86_64");
+  assert.equal(instanceMemoryMiB("t4g.micro"), 1024);
+  assert.equal(instanceMemoryMiB("m5.large"), undefined);
+});
+
+test("cloud-init installs Docker, a swap file and the operator's key", () => {
+  const userData = String(one("aws:ec2/instance:Instance").inputs.userData);
+  assert.equal(userData, renderCloudInit({ sshUser: "ec2-user", sshPublicKey: KEY, swapMiB: 2048 }));
+  assert.match(userData, /^#cloud-config\n/);
+  assert.match(userData, /packages:\n {2}- docker/);
+  assert.match(userData, /count=2048/);
+  assert.match(userData, /swapon \/swapfile/);
+  assert.ok(userData.includes(`ssh_authorized_keys:\n  - ${KEY}`));
+  assert.match(userData, /systemctl, enable, --now, docker/);
+  assert.match(userData, /"max-size": "10m"/);
+});
+
+test("the security group opens 80/443 to the world and no SSH without an admin CIDR", () => {
+  const ingress = one("aws:ec2/securityGroup:SecurityGroup").inputs.ingress as { fromPort: number; toPort: number; protocol: string; cidrBlocks: string[] }[];
+  assert.deepEqual(ingress.map((r) => `${r.protocol}/${r.fromPort}-${r.toPort}`).sort(), ["tcp/443-443", "tcp/80-80", "udp/443-443"]);
+  assert.ok(ingress.every((r) => r.fromPort !== 22));
+});
+
+test("the instance profile grants SSM Session Manager and nothing else", () => {
+  const attachments = byType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((a) => a.inputs.policyArn);
+  assert.deepEqual(attachments, ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]);
+  assert.equal(byType("aws:iam/rolePolicy:RolePolicy").length, 0);
+  const trust = JSON.parse(one("aws:iam/role:Role").inputs.assumeRolePolicy);
+  assert.deepEqual(trust.Statement[0].Principal, { Service: "ec2.amazonaws.com" });
+});
+
+test("an Elastic IP and a Route 53 record point the domain at the host", () => {
+  assert.equal(one("aws:ec2/eip:Eip").inputs.domain, "vpc");
+  const record = one("aws:route53/record:Record").inputs;
+  assert.equal(record.name, "dev.example.com");
+  assert.equal(record.type, "A");
+  assert.deepEqual(record.records, ["203.0.113.10"]);
+  assert.equal(record.zoneId, "Z0123456789ABCDEFGHIJ");
+});
+
+test("Docker is driven over SSH tunnelled through SSM, after the host's engine answers", () => {
+  const providers = byType("pulumi:providers:docker");
+  assert.equal(providers.length, 1);
+  const p = providers[0]!.inputs;
+  assert.equal(p.host, "ssh://ec2-user@host-instance-id");
+  // Provider configuration reaches the engine JSON-encoded.
+  const opts = (typeof p.sshOpts === "string" ? JSON.parse(p.sshOpts) : p.sshOpts) as string[];
+  assert.ok(opts.some((o) => o.startsWith("ProxyCommand=aws ssm start-session --region us-east-1 --target %h --document-name AWS-StartSSHSession")));
+  assert.ok(opts.includes("HostKeyAlias=host-instance-id"));
+  assert.ok(opts.includes("StrictHostKeyChecking=accept-new"));
+  const ready = stack.resources.find((r) => r.name === "host-docker-ready");
+  assert.ok(ready, "the readiness wait exists");
+  assert.deepEqual(ready.inputs.sshOpts, opts);
+  assert.equal(ready.inputs.host, "host-instance-id");
+  // The serialized wait runs `docker info` over ssh; no TypeScript syntax may survive into it.
+  assert.match(String(ready.inputs.__provider), /"docker", "info"/);
+  assert.doesNotMatch(String(ready.inputs.__provider), /: ReadyInputs|: string\)/);
+  for (const r of stack.resources.filter((r) => r.custom && r.type.startsWith("docker:"))) {
+    assert.match(r.provider ?? "", /host-engine/, `${r.name} must go to the EC2 host's engine`);
+  }
+});
+
+test("the edge proxy gets a Let's Encrypt certificate for the domain on 80/443", () => {
+  const caddyfile = (plain(container("edge").inputs.uploads) as { file: string; content: string }[])[0]!.content;
+  assert.match(caddyfile, /^dev\.example\.com \{$/m);
+  assert.doesNotMatch(caddyfile, /tls internal/);
+  assert.match(caddyfile, /Strict-Transport-Security/);
+  assert.match(caddyfile, /reverse_proxy app-1:8080 \{/);
+  const ports = container("edge").inputs.ports as { ip: string; external: number; protocol: string }[];
+  assert.deepEqual(ports.map((x) => `${x.ip}:${x.external}/${x.protocol}`).sort(), ["0.0.0.0:443/tcp", "0.0.0.0:443/udp", "0.0.0.0:80/tcp"]);
+});
+
+test("outputs: url, grafanaUrl, tier, how to get in, and a cost", () => {
+  assert.equal(stack.outputs.tier, "free");
+  assert.equal(stack.outputs.url, "https://dev.example.com");
+  assert.equal(stack.outputs.grafanaUrl, "https://dev.example.com/grafana/");
+  assert.equal(stack.outputs.sshCommand, "aws ssm start-session --region us-east-1 --target host-instance-id");
+  assert.equal(stack.outputs.publicIp, "203.0.113.10");
+  assert.equal(typeof stack.outputs.estimatedMonthlyCost, "number");
+  assert.ok((stack.outputs.estimatedMonthlyCost as number) > 0, "the EC2 host and its public IPv4 address cost money after the free tier");
+});
+
+test("no secret appears in a plain resource input", async () => {
+  const secrets = ["postgres", "redis", "grafana"].map((n) => mockPasswordFor(`inferstack-${n}-password`));
+  assert.deepEqual(await stack.plainSecrets(secrets), []);
+});

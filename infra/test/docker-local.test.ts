@@ -1,0 +1,207 @@
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { runUnderMocks, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
+import { mockPasswordFor } from "../testing/cloud-mocks.ts";
+import { main } from "../program.ts";
+import { images, pinned } from "../images.ts";
+
+let stack: MockedStack;
+let work: string;
+const containers = () => stack.resources.filter((r) => r.type === "docker:index/container:Container");
+const container = (role: string): MockedResource => {
+  const found = containers().find((c) => c.inputs.name === `inferstack-local-${role}`);
+  assert.ok(found, `no container inferstack-local-${role}`);
+  return found;
+};
+/** Mock inputs keep Pulumi's secret envelope; tests read through it. */
+function plain(v: any): any {
+  if (Array.isArray(v)) return v.map(plain);
+  if (v && typeof v === "object") {
+    if ("4dabf18193072939515e22adb298388d" in v) return plain(v.value);
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
+  }
+  return v;
+}
+const env = (c: MockedResource): Record<string, string> =>
+  Object.fromEntries((plain(c.inputs.envs) as string[]).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+const uploads = (c: MockedResource): Record<string, string> =>
+  Object.fromEntries((plain(c.inputs.uploads ?? []) as { file: string; content: string }[]).map((u) => [u.file, u.content]));
+
+before(async () => {
+  stack = await runUnderMocks("local", { "inferstack:tier": "local" }, main);
+  work = mkdtempSync(join(tmpdir(), "inferstack-docker-local-"));
+});
+after(() => rmSync(work, { recursive: true, force: true }));
+
+test("the local stack runs the whole system on the local engine", () => {
+  const roles = containers().map((c) => String(c.inputs.name).replace("inferstack-local-", "")).sort();
+  assert.deepEqual(roles, [
+    "alertmanager", "app-1", "app-2", "backups", "cadvisor", "edge", "grafana", "node-exporter",
+    "postgres", "postgres-exporter", "prometheus", "redis", "redis-exporter",
+  ]);
+  const providers = stack.resources.filter((r) => r.type === "pulumi:providers:docker");
+  assert.equal(providers.length, 1);
+  assert.equal(providers[0]!.inputs.host, undefined, "local uses DOCKER_HOST / the local socket");
+  for (const r of stack.resources.filter((r) => r.custom && r.type.startsWith("docker:"))) {
+    assert.match(r.provider ?? "", /local-engine/, `${r.name} must use the local engine provider`);
+  }
+  assert.equal(stack.resources.filter((r) => r.type.startsWith("aws:")).length, 0);
+});
+
+test("outputs give the URL, Grafana's URL and the tier", () => {
+  assert.equal(stack.outputs.tier, "local");
+  assert.equal(stack.outputs.url, "https://localhost:8443");
+  assert.equal(stack.outputs.grafanaUrl, "https://localhost:8443/grafana/");
+  assert.equal(stack.outputs.estimatedMonthlyCost, 0);
+});
+
+test("every third-party image is pulled by digest and every container runs a pinned or built image", () => {
+  const pulls = stack.resources.filter((r) => r.type === "docker:index/remoteImage:RemoteImage");
+  const allowed = new Set(Object.keys(images).map((k) => pinned(k as keyof typeof images)));
+  for (const p of pulls) {
+    assert.match(p.inputs.name, /^[a-z0-9./_-]+:[\w.-]+@sha256:[0-9a-f]{64}$/, p.name);
+    assert.ok(allowed.has(p.inputs.name), `${p.inputs.name} is not from infra/images.ts`);
+  }
+  for (const c of containers()) {
+    const image = String(c.inputs.image);
+    assert.ok(/@sha256:[0-9a-f]{64}$/.test(image) || image === "inferstack-local-app:latest", `${c.inputs.name} runs ${image}`);
+  }
+  const build = stack.resources.find((r) => r.type === "docker:index/image:Image");
+  assert.deepEqual(build?.inputs.build, { context: ".", dockerfile: "app/Dockerfile" });
+  assert.equal(build?.inputs.skipPush, true);
+});
+
+test("every container has a restart policy, a memory limit and rotated logs", () => {
+  for (const c of containers()) {
+    assert.equal(c.inputs.restart, "unless-stopped", String(c.inputs.name));
+    assert.ok(Number(c.inputs.memory) >= 16, `${c.inputs.name} memory ${c.inputs.memory}`);
+    assert.equal(c.inputs.logDriver, "json-file");
+    assert.deepEqual(c.inputs.logOpts, { "max-size": "10m", "max-file": "3", compress: "true" });
+    assert.ok((c.inputs.securityOpts as string[]).includes("no-new-privileges:true"));
+  }
+  assert.equal(container("app-1").inputs.memory, 384);
+  assert.equal(container("postgres").inputs.memory, 256);
+  assert.equal(container("redis").inputs.memory, 128);
+});
+
+test("services have healthchecks and pulumi waits for them", () => {
+  for (const role of ["postgres", "redis", "app-1", "app-2", "edge", "prometheus", "alertmanager", "grafana", "backups", "postgres-exporter", "node-exporter"]) {
+    const c = container(role);
+    const tests = c.inputs.healthcheck?.tests as string[] | undefined;
+    assert.ok(tests && tests.length >= 2 && /^CMD/.test(tests[0]!), `${role} healthcheck`);
+    assert.equal(c.inputs.wait, true, `${role} waits healthy`);
+  }
+  assert.match(container("postgres").inputs.healthcheck.tests[1], /pg_isready/);
+  assert.match(container("redis").inputs.healthcheck.tests[1], /valkey-cli .*ping/);
+  assert.match(container("app-1").inputs.healthcheck.tests[1], /\/health\/live/);
+});
+
+test("data lives in named volumes", () => {
+  const mounts = (role: string) => Object.fromEntries((container(role).inputs.volumes as { containerPath: string; volumeName?: string }[]).map((v) => [v.containerPath, v.volumeName]));
+  assert.equal(mounts("postgres")["/var/lib/postgresql/data"], "inferstack-local-pgdata");
+  assert.equal(mounts("backups")["/backups"], "inferstack-local-backups");
+  assert.equal(mounts("app-1")["/var/lib/inferstack/spill"], "inferstack-local-app-1-spill");
+  assert.equal(mounts("app-2")["/var/lib/inferstack/spill"], "inferstack-local-app-2-spill");
+  assert.equal(mounts("edge")["/data"], "inferstack-local-caddy-data");
+  assert.equal(mounts("prometheus")["/prometheus"], "inferstack-local-prometheus-data");
+  assert.equal(mounts("grafana")["/var/lib/grafana"], "inferstack-local-grafana-data");
+  const volumes = stack.resources.filter((r) => r.type === "docker:index/volume:Volume").map((r) => r.inputs.name);
+  assert.equal(new Set(volumes).size, volumes.length);
+});
+
+test("only the edge proxy publishes ports, on loopback, and the data network is internal", () => {
+  for (const c of containers()) {
+    if (c.inputs.name === "inferstack-local-edge") continue;
+    assert.equal(c.inputs.ports, undefined, `${c.inputs.name} must not publish ports`);
+  }
+  const ports = container("edge").inputs.ports as { internal: number; external: number; ip: string; protocol: string }[];
+  assert.deepEqual(ports.map((p) => `${p.ip}:${p.external}/${p.protocol}`).sort(), ["127.0.0.1:8080/tcp", "127.0.0.1:8443/tcp", "127.0.0.1:8443/udp"]);
+  const networks = stack.resources.filter((r) => r.type === "docker:index/network:Network");
+  assert.deepEqual(networks.map((n) => [n.inputs.name, Boolean(n.inputs.internal)]).sort(), [["inferstack-local-data", true], ["inferstack-local-edge", false]]);
+  const nets = (role: string) => (container(role).inputs.networksAdvanced as { name: string }[]).map((n) => n.name).sort();
+  assert.deepEqual(nets("postgres"), ["inferstack-local-data"]);
+  assert.deepEqual(nets("redis"), ["inferstack-local-data"]);
+  assert.deepEqual(nets("edge"), ["inferstack-local-edge"]);
+  assert.deepEqual(nets("app-1"), ["inferstack-local-data", "inferstack-local-edge"]);
+});
+
+test("the edge proxy terminates TLS with its internal CA and balances the replicas with health checks", () => {
+  const caddyfile = uploads(container("edge"))["/etc/caddy/Caddyfile"]!;
+  assert.match(caddyfile, /^localhost:8443 \{$/m);
+  assert.match(caddyfile, /^\ttls internal$/m);
+  assert.match(caddyfile, /http_port 8080/);
+  assert.match(caddyfile, /https_port 8443/);
+  assert.match(caddyfile, /reverse_proxy app-1:8080 app-2:8080 \{/);
+  assert.match(caddyfile, /health_uri \/health\/ready/);
+  assert.match(caddyfile, /lb_try_duration/);
+  assert.match(caddyfile, /handle \/grafana\/\* \{\n\t\treverse_proxy grafana:3000/);
+  assert.match(caddyfile, /@metrics path \/metrics/);
+});
+
+test("the app replicas get their wiring from the stack, secrets included", () => {
+  const e = env(container("app-1"));
+  assert.equal(e.DATABASE_URL, `postgres://inferstack:${mockPasswordFor("inferstack-postgres-password")}@postgres:5432/inferstack`);
+  assert.equal(e.REDIS_URL, `redis://:${mockPasswordFor("inferstack-redis-password")}@redis:6379`);
+  assert.equal(e.MODELS_DIR, "/app/models");
+  assert.equal(e.PORT, "8080");
+  assert.equal(e.AUTH_MODE, "off");
+  assert.equal(e.PREDICTION_LOG_SPILL_PATH, "/var/lib/inferstack/spill/predictions.jsonl");
+  assert.ok(Number(e.PG_POOL_MAX) * 2 < 80, "replica pools fit Postgres max_connections");
+  assert.equal(container("app-1").inputs.readOnly, true);
+  assert.ok((container("app-1").inputs.networksAdvanced as { aliases: string[] }[]).some((n) => n.aliases.includes("app")));
+});
+
+test("no secret appears in a plain resource input", async () => {
+  const secrets = ["postgres", "redis", "grafana"].map((n) => mockPasswordFor(`inferstack-${n}-password`));
+  assert.deepEqual(await stack.plainSecrets(secrets), []);
+  // Redis gets its password from the environment, never from argv.
+  assert.ok(!JSON.stringify(container("redis").inputs.command).includes(secrets[1]!));
+  assert.ok(!JSON.stringify(container("postgres").inputs.command ?? []).includes(secrets[0]!));
+});
+
+test("Prometheus and Alertmanager get the monitoring files, and promtool/amtool accept them", () => {
+  const prom = uploads(container("prometheus"));
+  const am = uploads(container("alertmanager"));
+  for (const [file, content] of Object.entries({ ...prom, ...am })) {
+    const path = join(work, file);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, content);
+  }
+  assert.ok(prom["/etc/prometheus/prometheus.yml"], "prometheus.yml uploaded");
+  assert.match(prom["/etc/prometheus/prometheus.yml"]!, /cadvisor:8080/);
+  assert.match(prom["/etc/prometheus/prometheus.yml"]!, /postgres-exporter:9187/);
+  execFileSync("promtool", ["check", "config", "--syntax-only", join(work, "etc/prometheus/prometheus.yml")], { stdio: "pipe" });
+  execFileSync("amtool", ["check-config", join(work, "etc/alertmanager/alertmanager.yml")], { stdio: "pipe" });
+  assert.ok((container("prometheus").inputs.command as string[]).includes("--storage.tsdb.retention.time=7d"));
+});
+
+test("Grafana is provisioned and reads its admin password from a file only it can read", () => {
+  const g = container("grafana");
+  const files = plain(g.inputs.uploads) as { file: string; content: string; owner?: string; permissions?: string }[];
+  const password = files.find((f) => f.file === env(g).GF_SECURITY_ADMIN_PASSWORD__FILE);
+  assert.equal(password?.content, mockPasswordFor("inferstack-grafana-password"));
+  assert.equal(password?.permissions, "0400");
+  assert.ok(files.some((f) => f.file.startsWith("/etc/grafana/provisioning/datasources/")));
+  assert.ok(files.some((f) => f.file.startsWith("/var/lib/grafana/dashboards/") && f.file.endsWith(".json")));
+  assert.equal(env(g).GF_SERVER_ROOT_URL, "https://localhost:8443/grafana/");
+  assert.equal(env(g).GF_SERVER_SERVE_FROM_SUB_PATH, "true");
+  assert.equal(env(g).GF_SECURITY_ADMIN_PASSWORD, undefined);
+});
+
+test("backups run nightly pg_dump with retention into the backups volume", () => {
+  const b = container("backups");
+  assert.equal(b.inputs.image, container("postgres").inputs.image, "pg_dump matches the server's version");
+  const files = uploads(b);
+  const entry = files["/usr/local/bin/inferstack-backup-entrypoint"]!;
+  const job = files["/usr/local/bin/inferstack-backup"]!;
+  assert.match(entry, /echo '0 3 \* \* \* \/usr\/local\/bin\/inferstack-backup/);
+  assert.match(entry, /exec crond -f/);
+  assert.match(job, /pg_dump -h postgres -U inferstack -d inferstack --format=custom/);
+  assert.match(job, /-mtime \+6 -delete/);
+  for (const script of [entry, job]) execFileSync("sh", ["-n", "-c", script]);
+  assert.ok(!entry.includes(mockPasswordFor("inferstack-postgres-password")));
+});
