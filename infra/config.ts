@@ -195,6 +195,12 @@ export class ConfigError extends Error {
 }
 
 const NAMESPACE = "inferstack";
+/**
+ * Secret settings, read by the platforms with `pulumi.Config#getSecretObject` (never validated
+ * into `StackConfig`, so they stay secret): `alertReceivers` (JSON, monitoring/src/alertmanager.ts
+ * `AlertReceivers`), `grafanaAdminPassword` (defaults to a generated one).
+ */
+export const secretKeys = ["alertReceivers", "grafanaAdminPassword"] as const;
 const topLevelKeys = new Set<string>(["tier", ...Object.keys(presetSchema.shape)]);
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -243,7 +249,7 @@ export function parseStackConfig(raw: Record<string, string>): StackConfig {
   const values: Record<string, Json> = {};
   for (const [key, value] of Object.entries(raw)) {
     const [ns, name] = key.split(":", 2);
-    if (ns !== NAMESPACE || name === undefined) continue;
+    if (ns !== NAMESPACE || name === undefined || (secretKeys as readonly string[]).includes(name)) continue;
     values[name] = name === "tier" ? value : parseValue(value);
   }
 

@@ -1,0 +1,266 @@
+/**
+ * AwsMonitoring: Prometheus, Alertmanager, Grafana and the exporters as one ECS service.
+ *
+ * Layout (the monitoring issue's AWS design, monitoring/src/targets.ts): one Fargate task whose
+ * containers reach each other on localhost — Prometheus (scrapes the app tasks it finds through
+ * the Cloud Map A records, evaluates the alert rules), Alertmanager, Grafana (behind the ALB on
+ * its own host name), postgres-exporter, redis-exporter and blackbox-exporter (probes the public
+ * HTTPS URL and its certificate). One task, because Prometheus' TSDB allows one writer: the
+ * service deploys with min 0% / max 100% so the old task releases the volume first.
+ *
+ * Creates: an encrypted EFS file system (elastic throughput, AWS Backup on, TLS-only policy) with
+ * a mount target per private subnet and one access point per stateful container (Prometheus
+ * TSDB, Alertmanager silences, Grafana's database), each with its own POSIX owner; two ECR
+ * images built here (Prometheus with config + rules, Grafana with datasources + dashboards)
+ * from `infra/images/*` and the files `monitoring/index.ts` rendered, pinned by digest;
+ * Secrets Manager secrets for the Grafana admin password and the Alertmanager config (it
+ * carries receiver URLs and tokens, so it is never baked into an image or a plain env var); the
+ * Fargate service (`AwsFargateService`) attached to the Grafana target group.
+ *
+ * Inputs:
+ * - `namePrefix`: prefix of the ECR repositories and the task family.
+ * - `cluster`, `subnetIds`, `securityGroupId`, `efsSecurityGroupId`, `architecture`.
+ * - `buildDir`: scratch directory for the rendered image build contexts.
+ * - `prometheus`: `files` (prometheus.yml, rules/*.yml) and `args` from the bundle.
+ * - `alertmanager`: `config` (secret Output: the rendered alertmanager.yml), `template`, `args`.
+ * - `grafana`: provisioning and dashboard files, env, admin password (secret), target group,
+ *   and the listener resources the service must wait for.
+ * - `baseImages`: pinned upstream images (`repo:tag@sha256:...`).
+ * - `memoryMiB`: soft reservation per container; the task size is the smallest Fargate pair
+ *   that holds their sum with ≥ 0.5 vCPU.
+ * - `postgres`, `redis`: endpoints and secret ARNs for the exporters.
+ * - `logRetentionDays`.
+ *
+ * Cost: the task (small: 0.5 vCPU/4 GiB ≈ $32/month; medium: 1 vCPU/5 GiB ≈ $46/month), EFS
+ * $0.30/GB-month + elastic throughput $0.03/GB read / $0.06/GB written, AWS Backup of EFS
+ * $0.05/GB-month, two secrets $0.80/month, ECR storage.
+ */
+import { mkdirSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import * as aws from "@pulumi/aws";
+import { AwsImage, contentTag } from "./aws-image.ts";
+import { AwsFargateService, type ContainerSpec } from "./aws-fargate-service.ts";
+import { smallestFargateSize } from "../fargate.ts";
+
+export interface AwsMonitoringArgs {
+  namePrefix: string;
+  cluster: { arn: pulumi.Input<string>; name: pulumi.Input<string> };
+  subnetIds: pulumi.Input<string>[];
+  securityGroupId: pulumi.Input<string>;
+  efsSecurityGroupId: pulumi.Input<string>;
+  architecture: "X86_64" | "ARM64";
+  buildDir: string;
+  prometheus: { files: Record<string, string>; args: string[] };
+  alertmanager: { config: pulumi.Input<string>; template: string; args: string[] };
+  grafana: {
+    provisioningFiles: Record<string, string>;
+    dashboardFiles: Record<string, string>;
+    env: Record<string, string>;
+    adminPassword: pulumi.Input<string>;
+    targetGroupArn: pulumi.Input<string>;
+    listeners: pulumi.Resource[];
+  };
+  baseImages: { prometheus: string; alertmanager: string; grafana: string; postgresExporter: string; redisExporter: string; blackboxExporter: string };
+  memoryMiB: { prometheus: number; alertmanager: number; grafana: number; exporter: number };
+  postgres: { address: pulumi.Input<string>; port: pulumi.Input<number>; database: string; username: string; secretArn: pulumi.Input<string> };
+  redis: { address: pulumi.Input<string>; secretArn: pulumi.Input<string> };
+  logRetentionDays: number;
+}
+
+/** Directory inside the Grafana image holding the dashboards (outside the EFS data volume). */
+export const grafanaImageDashboardsDir = "/etc/grafana/dashboards";
+const imagesDir = join(dirname(new URL(import.meta.url).pathname), "..", "images");
+
+/** Writes `files` under `dir` (replacing it) with the Dockerfile of `infra/images/<image>`. */
+function writeBuildContext(dir: string, image: string, files: Record<string, string>): void {
+  rmSync(dir, { recursive: true, force: true });
+  for (const [rel, text] of Object.entries(files)) {
+    const path = join(dir, rel);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, text);
+  }
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(imagesDir, image, "Dockerfile"), join(dir, "Dockerfile"));
+}
+
+export class AwsMonitoring extends pulumi.ComponentResource {
+  readonly serviceName: pulumi.Output<string>;
+  readonly fileSystemId: pulumi.Output<string>;
+  readonly grafanaAdminSecretArn: pulumi.Output<string>;
+
+  constructor(name: string, args: AwsMonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("inferstack:aws:Monitoring", name, {}, opts);
+    const parent = { parent: this };
+    const platform = args.architecture === "ARM64" ? "linux/arm64" : "linux/amd64";
+
+    // --- storage -------------------------------------------------------------------------
+    const fileSystem = new aws.efs.FileSystem(name, {
+      encrypted: true,
+      performanceMode: "generalPurpose",
+      throughputMode: "elastic",
+      tags: { Name: `${args.namePrefix}-monitoring` },
+    }, parent);
+    new aws.efs.BackupPolicy(name, { fileSystemId: fileSystem.id, backupPolicy: { status: "ENABLED" } }, parent);
+    new aws.efs.FileSystemPolicy(name, {
+      fileSystemId: fileSystem.id,
+      policy: fileSystem.arn.apply((arn) => JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [{ Sid: "TlsOnly", Effect: "Deny", Principal: { AWS: "*" }, Action: "*", Resource: arn, Condition: { Bool: { "aws:SecureTransport": "false" } } }],
+      })),
+    }, parent);
+    const mountTargets = args.subnetIds.map((subnetId, i) =>
+      new aws.efs.MountTarget(`${name}-${i}`, { fileSystemId: fileSystem.id, subnetId, securityGroups: [args.efsSecurityGroupId] }, parent));
+    const accessPoint = (role: string, uid: number, gid: number) =>
+      new aws.efs.AccessPoint(`${name}-${role}`, {
+        fileSystemId: fileSystem.id,
+        posixUser: { uid, gid },
+        rootDirectory: { path: `/${role}`, creationInfo: { ownerUid: uid, ownerGid: gid, permissions: "0750" } },
+        tags: { Name: `${args.namePrefix}-${role}` },
+      }, parent);
+    const points = {
+      prometheus: accessPoint("prometheus", 65534, 65534),
+      alertmanager: accessPoint("alertmanager", 65534, 65534),
+      grafana: accessPoint("grafana", 472, 0),
+    };
+    const volumes = Object.entries(points).map(([role, ap]) => ({
+      name: `${role}-data`, fileSystemId: fileSystem.id, fileSystemArn: fileSystem.arn, accessPointId: ap.id, accessPointArn: ap.arn,
+    }));
+
+    // --- images --------------------------------------------------------------------------
+    const prometheusContext = join(args.buildDir, "prometheus");
+    writeBuildContext(prometheusContext, "prometheus", args.prometheus.files);
+    const grafanaContext = join(args.buildDir, "grafana");
+    writeBuildContext(grafanaContext, "grafana", {
+      ...Object.fromEntries(Object.entries(args.grafana.provisioningFiles).map(([rel, text]) => [`provisioning/${rel}`, text])),
+      ...Object.fromEntries(Object.entries(args.grafana.dashboardFiles).map(([rel, text]) => [`dashboards/${rel}`, text])),
+    });
+    const image = (role: "prometheus" | "grafana", context: string, base: string) =>
+      new AwsImage(`${name}-${role}`, {
+        repositoryName: `${args.namePrefix}/${role}`,
+        context,
+        dockerfile: join(context, "Dockerfile"),
+        platform,
+        tag: contentTag(context, ["."], `${base} ${platform}`),
+        buildArgs: { BASE_IMAGE: base },
+        keepImages: 10,
+      }, parent);
+    const prometheusImage = image("prometheus", prometheusContext, args.baseImages.prometheus);
+    const grafanaImage = image("grafana", grafanaContext, args.baseImages.grafana);
+
+    // --- secrets -------------------------------------------------------------------------
+    const secret = (role: string, description: string, value: pulumi.Input<string>) => {
+      const s = new aws.secretsmanager.Secret(`${name}-${role}`, { description, recoveryWindowInDays: 7 }, parent);
+      new aws.secretsmanager.SecretVersion(`${name}-${role}`, { secretId: s.id, secretString: pulumi.secret(value) }, parent);
+      return s;
+    };
+    const grafanaAdmin = secret("grafana-admin", "Grafana admin password", args.grafana.adminPassword);
+    const alertmanagerConfig = secret("alertmanager-config", "alertmanager.yml with its receivers", args.alertmanager.config);
+
+    // --- the task ------------------------------------------------------------------------
+    const m = args.memoryMiB;
+    const size = smallestFargateSize(512, m.prometheus + m.alertmanager + m.grafana + 3 * m.exporter);
+    const wget = (url: string) => ["CMD-SHELL", `wget -q -O /dev/null ${url} || exit 1`];
+    const grafanaEnv = { ...args.grafana.env };
+    delete grafanaEnv.GF_SECURITY_ADMIN_PASSWORD__FILE;
+    const alertmanagerStart = [
+      "mkdir -p /tmp/alertmanager/templates",
+      `printf '%s' "$ALERTMANAGER_CONFIG" > /tmp/alertmanager/alertmanager.yml`,
+      `printf '%s' "$ALERTMANAGER_TEMPLATE" > /tmp/alertmanager/templates/inferstack.tmpl`,
+      `exec /bin/alertmanager ${args.alertmanager.args.map((a) => a.replace("/etc/alertmanager/", "/tmp/alertmanager/")).join(" ")} --cluster.listen-address=`,
+    ].join(" && ");
+
+    const containers: ContainerSpec[] = [
+      {
+        name: "prometheus",
+        image: prometheusImage.imageRef,
+        port: 9090,
+        command: args.prometheus.args,
+        memoryReservationMiB: m.prometheus,
+        mountPoints: [{ sourceVolume: "prometheus-data", containerPath: "/prometheus" }],
+        healthCheck: { command: wget("http://127.0.0.1:9090/-/ready"), startPeriodSeconds: 120 },
+        stopTimeoutSeconds: 60,
+      },
+      {
+        name: "alertmanager",
+        image: args.baseImages.alertmanager,
+        port: 9093,
+        entryPoint: ["/bin/sh", "-c"],
+        command: [alertmanagerStart],
+        environment: { ALERTMANAGER_TEMPLATE: args.alertmanager.template },
+        secrets: { ALERTMANAGER_CONFIG: alertmanagerConfig.arn },
+        memoryReservationMiB: m.alertmanager,
+        mountPoints: [{ sourceVolume: "alertmanager-data", containerPath: "/alertmanager" }],
+        healthCheck: { command: wget("http://127.0.0.1:9093/-/ready"), startPeriodSeconds: 60 },
+      },
+      {
+        name: "grafana",
+        image: grafanaImage.imageRef,
+        port: 3000,
+        environment: {
+          ...grafanaEnv,
+          GF_PATHS_DATA: "/var/lib/grafana",
+          GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: `${grafanaImageDashboardsDir}/api-overview.json`,
+        },
+        secrets: { GF_SECURITY_ADMIN_PASSWORD: grafanaAdmin.arn },
+        memoryReservationMiB: m.grafana,
+        mountPoints: [{ sourceVolume: "grafana-data", containerPath: "/var/lib/grafana" }],
+        healthCheck: { command: wget("http://127.0.0.1:3000/api/health"), startPeriodSeconds: 120 },
+      },
+      {
+        name: "postgres-exporter",
+        image: args.baseImages.postgresExporter,
+        port: 9187,
+        essential: false,
+        environment: {
+          DATA_SOURCE_URI: pulumi.interpolate`${args.postgres.address}:${args.postgres.port}/${args.postgres.database}?sslmode=require`,
+          DATA_SOURCE_USER: args.postgres.username,
+        },
+        secrets: { DATA_SOURCE_PASS: pulumi.interpolate`${args.postgres.secretArn}:password::` },
+        memoryReservationMiB: m.exporter,
+      },
+      {
+        name: "redis-exporter",
+        image: args.baseImages.redisExporter,
+        port: 9121,
+        essential: false,
+        environment: { REDIS_ADDR: pulumi.interpolate`rediss://${args.redis.address}:6379` },
+        secrets: { REDIS_PASSWORD: pulumi.interpolate`${args.redis.secretArn}:authToken::` },
+        memoryReservationMiB: m.exporter,
+      },
+      {
+        name: "blackbox-exporter",
+        image: args.baseImages.blackboxExporter,
+        port: 9115,
+        essential: false,
+        memoryReservationMiB: m.exporter,
+      },
+    ];
+
+    const service = new AwsFargateService(`${name}-service`, {
+      clusterArn: args.cluster.arn,
+      clusterName: args.cluster.name,
+      family: `${args.namePrefix}-monitoring`,
+      cpu: size.cpu,
+      memoryMiB: size.memoryMiB,
+      architecture: args.architecture,
+      containers,
+      secretArns: [grafanaAdmin.arn, alertmanagerConfig.arn, args.postgres.secretArn, args.redis.secretArn],
+      volumes,
+      subnetIds: args.subnetIds,
+      securityGroupIds: [args.securityGroupId],
+      desiredCount: 1,
+      // One TSDB writer: stop the old task before the new one mounts the volume.
+      minHealthyPercent: 0,
+      maxPercent: 100,
+      loadBalancer: { targetGroupArn: args.grafana.targetGroupArn, containerName: "grafana", containerPort: 3000, healthCheckGracePeriodSeconds: 180 },
+      logRetentionDays: args.logRetentionDays,
+      dependsOn: [...args.grafana.listeners, ...mountTargets],
+    }, parent);
+
+    this.serviceName = service.serviceName;
+    this.fileSystemId = fileSystem.id;
+    this.grafanaAdminSecretArn = grafanaAdmin.arn;
+    this.registerOutputs({ serviceName: this.serviceName, fileSystemId: this.fileSystemId });
+  }
+}

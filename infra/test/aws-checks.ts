@@ -1,0 +1,392 @@
+/**
+ * The assertions both AWS stacks must pass (`aws-staging.test.ts`, `aws-prod.test.ts`), driven by
+ * the tier's preset so small and medium are checked against their own values. Besides what
+ * the resources declare, they check the AWS limits mocks cannot catch.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runUnderMocks, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
+import { mockPasswordFor } from "../testing/cloud-mocks.ts";
+import { main } from "../program.ts";
+import { parseStackConfig, type StackConfig } from "../config.ts";
+import { fargatePairProblem } from "../fargate.ts";
+import { httpsPolicy } from "../components/aws-load-balancer.ts";
+
+const T = {
+  provider: "pulumi:providers:aws",
+  vpc: "aws:ec2/vpc:Vpc",
+  subnet: "aws:ec2/subnet:Subnet",
+  nat: "aws:ec2/natGateway:NatGateway",
+  routeTable: "aws:ec2/routeTable:RouteTable",
+  endpoint: "aws:ec2/vpcEndpoint:VpcEndpoint",
+  flowLog: "aws:ec2/flowLog:FlowLog",
+  sg: "aws:ec2/securityGroup:SecurityGroup",
+  ingress: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+  egress: "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+  repo: "aws:ecr/repository:Repository",
+  lifecycle: "aws:ecr/lifecyclePolicy:LifecyclePolicy",
+  image: "docker:index/image:Image",
+  cluster: "aws:ecs/cluster:Cluster",
+  taskDef: "aws:ecs/taskDefinition:TaskDefinition",
+  service: "aws:ecs/service:Service",
+  registry: "aws:servicediscovery/service:Service",
+  scalingTarget: "aws:appautoscaling/target:Target",
+  scalingPolicy: "aws:appautoscaling/policy:Policy",
+  alb: "aws:lb/loadBalancer:LoadBalancer",
+  targetGroup: "aws:lb/targetGroup:TargetGroup",
+  listener: "aws:lb/listener:Listener",
+  listenerRule: "aws:lb/listenerRule:ListenerRule",
+  certificate: "aws:acm/certificate:Certificate",
+  certValidation: "aws:acm/certificateValidation:CertificateValidation",
+  record: "aws:route53/record:Record",
+  bucket: "aws:s3/bucket:Bucket",
+  bucketPolicy: "aws:s3/bucketPolicy:BucketPolicy",
+  rds: "aws:rds/instance:Instance",
+  rdsParams: "aws:rds/parameterGroup:ParameterGroup",
+  redis: "aws:elasticache/replicationGroup:ReplicationGroup",
+  efs: "aws:efs/fileSystem:FileSystem",
+  mountTarget: "aws:efs/mountTarget:MountTarget",
+  accessPoint: "aws:efs/accessPoint:AccessPoint",
+  logGroup: "aws:cloudwatch/logGroup:LogGroup",
+  rolePolicy: "aws:iam/rolePolicy:RolePolicy",
+} as const;
+
+interface Container {
+  name: string;
+  image: string;
+  environment: { name: string; value: string }[];
+  secrets: { name: string; valueFrom: string }[];
+  readonlyRootFilesystem: boolean;
+  logConfiguration: { logDriver: string };
+  portMappings?: { containerPort: number }[];
+  stopTimeout?: number;
+}
+
+/** Unwraps `{ <sig>: ..., value }` secret envelopes the mock monitor hands over. */
+function plain(value: any): any {
+  if (value && typeof value === "object" && "value" in value && Object.keys(value).length === 2) return value.value;
+  return value;
+}
+
+function ipv4ToInt(ip: string): number {
+  return ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
+}
+function cidrRange(cidr: string): [number, number] {
+  const [ip, bits] = cidr.split("/");
+  const start = ipv4ToInt(ip!);
+  return [start, start + 2 ** (32 - Number(bits)) - 1];
+}
+
+export function describeAwsStack(stackName: string, tier: "small" | "medium"): void {
+  const config: Record<string, string> = { "inferstack:tier": tier, "aws:region": "us-east-1" };
+  const cfg: StackConfig = parseStackConfig(config);
+  let stack: MockedStack;
+  const all = (type: string) => stack.resources.filter((r) => r.type === type);
+  const one = (type: string, nameEnds = "") => {
+    const found = all(type).filter((r) => r.name.endsWith(nameEnds));
+    assert.equal(found.length, 1, `expected exactly one ${type} named *${nameEnds}, got ${found.map((r) => r.name).join(", ") || "none"}`);
+    return found[0]!;
+  };
+  const containersOf = (r: MockedResource): Container[] => JSON.parse(r.inputs.containerDefinitions) as Container[];
+  const appTask = () => one(T.taskDef, "-app");
+  const appService = () => one(T.service, "-app");
+
+  test(`${stackName}: the program runs under mocks and exports url, tier, grafanaUrl and a cost`, async () => {
+    stack = await runUnderMocks(stackName, config, main);
+    assert.equal(stack.outputs.tier, tier);
+    assert.equal(stack.outputs.url, `https://${cfg.domain}`);
+    assert.equal(stack.outputs.grafanaUrl, `https://grafana.${cfg.domain}`);
+    assert.equal(typeof stack.outputs.estimatedMonthlyCost, "number");
+    assert.ok((stack.outputs.estimatedMonthlyCost as number) > 0);
+    assert.match(String(stack.outputs.appImage), /@sha256:[0-9a-f]{64}$/);
+  });
+
+  test(`${stackName}: every AWS resource goes through one provider that tags app, env and tier`, () => {
+    const provider = one(T.provider);
+    assert.deepEqual(JSON.parse(provider.inputs.defaultTags), { tags: { app: "inferstack", env: stackName, tier } });
+    assert.equal(provider.inputs.region, "us-east-1");
+    const untagged = stack.resources.filter((r) => r.custom && r.type.startsWith("aws:") && !String(r.provider).includes("pulumi:providers:aws::aws::"));
+    assert.deepEqual(untagged.map((r) => `${r.type} ${r.name}`), []);
+  });
+
+  test(`${stackName}: network spans ${cfg.network.azCount} distinct AZs with public/private subnets, NAT and endpoints`, () => {
+    assert.equal(one(T.vpc).inputs.cidrBlock, cfg.network.vpcCidr);
+    assert.equal(one(T.vpc).inputs.enableDnsHostnames, true);
+    const subnets = all(T.subnet);
+    const publics = subnets.filter((s) => s.inputs.tags["inferstack:subnet"] === "public");
+    const privates = subnets.filter((s) => s.inputs.tags["inferstack:subnet"] === "private");
+    for (const group of [publics, privates]) {
+      assert.equal(group.length, cfg.network.azCount);
+      assert.equal(new Set(group.map((s) => s.inputs.availabilityZone)).size, cfg.network.azCount, "one subnet per distinct AZ");
+    }
+    for (const s of subnets) assert.equal(s.inputs.mapPublicIpOnLaunch, false);
+    // Subnets inside the VPC block and not overlapping each other.
+    const [vpcStart, vpcEnd] = cidrRange(cfg.network.vpcCidr);
+    const ranges = subnets.map((s) => cidrRange(s.inputs.cidrBlock)).sort((a, b) => a[0] - b[0]);
+    for (const [i, [start, end]] of ranges.entries()) {
+      assert.ok(start >= vpcStart && end <= vpcEnd, "subnet inside the VPC");
+      if (i > 0) assert.ok(start > ranges[i - 1]![1], "subnets do not overlap");
+    }
+    assert.equal(all(T.nat).length, cfg.network.natGateways === "perAz" ? cfg.network.azCount : 1);
+    const privateRoutes = all(T.routeTable).filter((r) => r.name.includes("-private-"));
+    assert.equal(privateRoutes.length, cfg.network.azCount);
+    for (const r of privateRoutes) assert.ok(r.inputs.routes[0].natGatewayId, "private subnets egress through NAT");
+    const endpoints = all(T.endpoint);
+    assert.ok(endpoints.some((e) => e.inputs.vpcEndpointType === "Gateway" && e.inputs.serviceName === "com.amazonaws.us-east-1.s3"));
+    const interfaces = endpoints.filter((e) => e.inputs.vpcEndpointType === "Interface").map((e) => e.inputs.serviceName.split(".").slice(3).join("."));
+    assert.deepEqual(interfaces.sort(), cfg.network.interfaceEndpoints ? ["ecr.api", "ecr.dkr", "logs", "secretsmanager"] : []);
+    assert.equal(all(T.flowLog).length, cfg.network.flowLogs ? 1 : 0);
+  });
+
+  test(`${stackName}: the app image is built for ${cfg.app.architecture}, pushed to a scanned immutable ECR repo, used by digest`, () => {
+    const repo = one(T.repo, "-app");
+    assert.equal(repo.inputs.imageTagMutability, "IMMUTABLE");
+    assert.equal(repo.inputs.imageScanningConfiguration.scanOnPush, true);
+    const lifecycle = JSON.parse(one(T.lifecycle, "-app").inputs.policy);
+    assert.ok(lifecycle.rules.some((r: any) => r.selection.tagStatus === "untagged"));
+    assert.ok(lifecycle.rules.some((r: any) => r.selection.countType === "imageCountMoreThan"));
+    const image = one(T.image, "-app");
+    assert.equal(image.inputs.build.dockerfile, "app/Dockerfile");
+    assert.equal(image.inputs.build.context, ".");
+    assert.equal(image.inputs.build.platform, cfg.app.architecture === "arm64" ? "linux/arm64" : "linux/amd64");
+    assert.match(image.inputs.imageName, /:c-[0-9a-f]{20}$/, "content-derived tag (tags are immutable)");
+    assert.ok(plain(image.inputs.registry).server.includes(".dkr.ecr."));
+    assert.equal(plain(image.inputs.registry).username, "AWS");
+    for (const task of all(T.taskDef)) {
+      for (const c of containersOf(task)) {
+        if (c.image.includes(".dkr.ecr.")) assert.match(c.image, /@sha256:[0-9a-f]{64}$/, `${c.name} pinned by digest`);
+        else assert.match(c.image, /@sha256:[0-9a-f]{64}$|^quay\.io\/prometheus\/blackbox-exporter:v/, `${c.name} pinned`);
+      }
+    }
+  });
+
+  test(`${stackName}: the app task has a valid Fargate size, secrets from Secrets Manager and no secret in env`, () => {
+    const task = appTask();
+    const cpu = Number(task.inputs.cpu);
+    const memory = Number(task.inputs.memory);
+    assert.equal(cpu, cfg.app.cpu * 1024);
+    assert.equal(memory, cfg.app.memoryMiB);
+    for (const t of all(T.taskDef)) assert.equal(fargatePairProblem(Number(t.inputs.cpu) / 1024, Number(t.inputs.memory)), null, `${t.name} size`);
+    assert.deepEqual(task.inputs.requiresCompatibilities, ["FARGATE"]);
+    assert.equal(task.inputs.networkMode, "awsvpc");
+    assert.equal(task.inputs.runtimePlatform.cpuArchitecture, cfg.app.architecture === "arm64" ? "ARM64" : "X86_64");
+    const [app] = containersOf(task);
+    assert.ok(app);
+    assert.deepEqual(app.portMappings?.map((p) => p.containerPort), [8080]);
+    assert.equal(app.readonlyRootFilesystem, true);
+    assert.equal(app.logConfiguration.logDriver, "awslogs");
+    assert.equal(app.stopTimeout, cfg.app.gracefulShutdownSeconds + 5);
+    const secrets = Object.fromEntries(app.secrets.map((s) => [s.name, s.valueFrom]));
+    assert.match(secrets.PGPASSWORD ?? "", /^arn:aws:secretsmanager:.*:secret:rds!db-.*:password::$/);
+    assert.match(secrets.REDIS_URL ?? "", /:url::$/);
+    const env = Object.fromEntries(app.environment.map((e) => [e.name, e.value]));
+    assert.deepEqual(Object.keys(env).filter((k) => /PASSWORD|TOKEN|SECRET/.test(k)), []);
+    assert.match(env.DATABASE_URL ?? "", /^postgres:\/\/inferstack@[^:/]+:5432\/inferstack\?.*sslmode=require/, "no password in the URL");
+    assert.equal(env.LOG_LEVEL, cfg.app.logLevel);
+    assert.equal(env.AUTH_MODE, cfg.app.authMode);
+    // Log group retention from the preset.
+    assert.equal(one(T.logGroup, "-app").inputs.retentionInDays, cfg.logs.retentionDays);
+    // The execution role reads exactly the secrets the task references.
+    const policy = JSON.parse(one(T.rolePolicy, "-app-execution-secrets").inputs.policy);
+    assert.deepEqual(policy.Statement[0].Action, ["secretsmanager:GetSecretValue"]);
+    assert.equal(policy.Statement[0].Resource.length, 2);
+    assert.ok(!JSON.stringify(policy).includes("\"*\""), "no wildcard resource");
+  });
+
+  test(`${stackName}: the app service deploys safely: circuit breaker, steady state, private subnets, Cloud Map`, () => {
+    const service = appService();
+    assert.deepEqual(service.inputs.deploymentCircuitBreaker, { enable: true, rollback: true });
+    assert.equal(service.inputs.waitForSteadyState, true);
+    assert.equal(service.inputs.desiredCount, cfg.app.replicas);
+    assert.ok(cfg.app.replicas >= (tier === "medium" ? 3 : 2));
+    assert.equal(service.inputs.deploymentMinimumHealthyPercent, 100);
+    assert.equal(service.inputs.deploymentMaximumPercent, 200);
+    assert.ok(service.inputs.healthCheckGracePeriodSeconds >= 30);
+    assert.equal(service.inputs.launchType, "FARGATE");
+    assert.equal(service.inputs.networkConfiguration.assignPublicIp, false);
+    const privateIds = all(T.subnet).filter((s) => s.inputs.tags["inferstack:subnet"] === "private").map((s) => `${s.name}-id`);
+    assert.deepEqual([...service.inputs.networkConfiguration.subnets].sort(), privateIds.sort());
+    assert.ok(service.inputs.serviceRegistries.registryArn);
+    const registry = one(T.registry, "-app");
+    assert.equal(registry.inputs.name, "app");
+    assert.deepEqual(registry.inputs.dnsConfig.dnsRecords, [{ type: "A", ttl: 10 }]);
+    assert.deepEqual(one(T.cluster).inputs.settings, [{ name: "containerInsights", value: cfg.monitoring.containerInsights ? "enabled" : "disabled" }]);
+  });
+
+  test(`${stackName}: autoscaling ${cfg.autoscaling.enabled ? "tracks CPU and requests per target" : "is off"}`, () => {
+    const targets = all(T.scalingTarget);
+    const policies = all(T.scalingPolicy);
+    if (!cfg.autoscaling.enabled) {
+      assert.equal(targets.length, 0);
+      assert.equal(policies.length, 0);
+      return;
+    }
+    const [target] = targets;
+    assert.ok(target);
+    assert.equal(target.inputs.minCapacity, cfg.autoscaling.min);
+    assert.equal(target.inputs.maxCapacity, cfg.autoscaling.max);
+    assert.equal(target.inputs.resourceId, `service/${stack.outputs.clusterName}/${stack.outputs.appServiceName}`);
+    const byMetric = Object.fromEntries(policies.map((p) => [p.inputs.targetTrackingScalingPolicyConfiguration.predefinedMetricSpecification.predefinedMetricType, p.inputs.targetTrackingScalingPolicyConfiguration]));
+    assert.equal(byMetric.ECSServiceAverageCPUUtilization?.targetValue, cfg.autoscaling.cpuTargetPercent);
+    assert.equal(byMetric.ALBRequestCountPerTarget?.targetValue, cfg.autoscaling.requestsPerTarget);
+    assert.match(byMetric.ALBRequestCountPerTarget?.predefinedMetricSpecification.resourceLabel ?? "", /^app\/[^/]+\/[^/]+\/targetgroup\/[^/]+\/[^/]+$/);
+  });
+
+  test(`${stackName}: the ALB serves HTTPS with a DNS-validated ACM cert, redirects HTTP, and fits AWS name limits`, () => {
+    const alb = one(T.alb);
+    assert.ok(alb.inputs.name.length <= 32, `ALB name ${alb.inputs.name} ≤ 32`);
+    assert.equal(alb.inputs.internal, false);
+    assert.equal(alb.inputs.dropInvalidHeaderFields, true);
+    assert.equal(alb.inputs.enableDeletionProtection, cfg.edge.deletionProtection);
+    const publicIds = all(T.subnet).filter((s) => s.inputs.tags["inferstack:subnet"] === "public").map((s) => `${s.name}-id`);
+    assert.deepEqual([...alb.inputs.subnets].sort(), publicIds.sort());
+    for (const tg of all(T.targetGroup)) {
+      if (tg.inputs.name !== undefined) assert.ok(tg.inputs.name.length <= 32);
+      assert.ok(tg.inputs.namePrefix === undefined || tg.inputs.namePrefix.length <= 6, "target group namePrefix ≤ 6");
+      assert.equal(tg.inputs.targetType, "ip");
+      assert.equal(tg.inputs.deregistrationDelay, cfg.app.gracefulShutdownSeconds + 10);
+    }
+    const appTg = one(T.targetGroup, "-app");
+    assert.equal(appTg.inputs.healthCheck.path, "/health/ready");
+    assert.equal(appTg.inputs.port, 8080);
+    const listeners = all(T.listener);
+    const https = listeners.find((l) => l.inputs.protocol === "HTTPS");
+    const http = listeners.find((l) => l.inputs.protocol === "HTTP");
+    assert.equal(https?.inputs.port, 443);
+    assert.equal(https?.inputs.sslPolicy, httpsPolicy);
+    assert.equal(httpsPolicy, "ELBSecurityPolicy-TLS13-1-2-2021-06");
+    assert.deepEqual(http?.inputs.defaultActions[0].redirect, { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" });
+    const cert = one(T.certificate);
+    assert.equal(cert.inputs.domainName, cfg.domain);
+    assert.deepEqual(cert.inputs.subjectAlternativeNames, [`grafana.${cfg.domain}`]);
+    assert.equal(cert.inputs.validationMethod, "DNS");
+    assert.equal(one(T.certValidation).inputs.validationRecordFqdns.length, 2);
+    const rule = one(T.listenerRule);
+    assert.deepEqual(rule.inputs.conditions[0].hostHeader.values, [`grafana.${cfg.domain}`]);
+    const aliases = all(T.record).filter((r) => r.inputs.type === "A");
+    assert.deepEqual(aliases.map((r) => r.inputs.name).sort(), [cfg.domain, `grafana.${cfg.domain}`].sort());
+    for (const a of aliases) assert.equal(a.inputs.aliases[0].evaluateTargetHealth, true);
+  });
+
+  test(`${stackName}: ALB access logs ${cfg.edge.accessLogs ? "go to a private S3 bucket the ELB account may write" : "are off"}`, () => {
+    const alb = one(T.alb);
+    if (!cfg.edge.accessLogs) {
+      assert.equal(alb.inputs.accessLogs, undefined);
+      assert.equal(all(T.bucket).length, 0);
+      return;
+    }
+    assert.equal(alb.inputs.accessLogs.enabled, true);
+    assert.equal(alb.inputs.accessLogs.prefix, "alb");
+    const policy = JSON.parse(one(T.bucketPolicy).inputs.policy);
+    const elb = policy.Statement.find((s: any) => s.Sid === "ElbAccountWrites");
+    assert.equal(elb.Principal.AWS, "arn:aws:iam::127311923021:root");
+    assert.match(elb.Resource, /\/alb\/AWSLogs\/123456789012\/\*$/);
+    assert.ok(policy.Statement.some((s: any) => s.Effect === "Deny" && s.Condition.Bool["aws:SecureTransport"] === "false"));
+  });
+
+  test(`${stackName}: Postgres is private, encrypted, RDS-managed password, backups ${cfg.postgres.backupRetentionDays}d`, () => {
+    const db = one(T.rds);
+    assert.ok(db.inputs.identifier.length <= 63);
+    assert.equal(db.inputs.engine, "postgres");
+    assert.ok(Number(db.inputs.engineVersion.split(".")[0]) >= 16);
+    assert.equal(db.inputs.storageEncrypted, true);
+    assert.equal(db.inputs.publiclyAccessible, false);
+    assert.equal(db.inputs.manageMasterUserPassword, true);
+    assert.equal(db.inputs.password, undefined);
+    assert.equal(db.inputs.instanceClass, cfg.postgres.instanceClass);
+    assert.equal(db.inputs.multiAz, cfg.postgres.multiAz);
+    assert.equal(db.inputs.backupRetentionPeriod, cfg.postgres.backupRetentionDays);
+    assert.equal(db.inputs.deletionProtection, cfg.postgres.deletionProtection);
+    assert.equal(db.inputs.performanceInsightsEnabled, cfg.postgres.performanceInsights);
+    assert.equal(db.inputs.skipFinalSnapshot, false);
+    assert.ok(db.inputs.finalSnapshotIdentifier.length <= 255);
+    assert.equal(db.inputs.maxAllocatedStorage, cfg.postgres.maxStorageGiB);
+    if (tier === "medium") {
+      assert.ok(db.inputs.backupRetentionPeriod >= 7);
+      assert.equal(db.inputs.multiAz, true);
+      assert.equal(db.inputs.deletionProtection, true);
+      assert.equal(db.inputs.performanceInsightsEnabled, true);
+    }
+    const params = one(T.rdsParams);
+    assert.equal(params.inputs.family, `postgres${cfg.postgres.engineVersion.split(".")[0]}`);
+    assert.ok(params.inputs.parameters.some((p: any) => p.name === "rds.force_ssl" && p.value === "1"));
+  });
+
+  test(`${stackName}: Redis is encrypted with an AUTH token, ${cfg.redis.nodes} node(s), failover ${cfg.redis.automaticFailover}`, () => {
+    const redis = one(T.redis);
+    assert.ok(redis.inputs.replicationGroupId.length <= 40);
+    assert.equal(redis.inputs.atRestEncryptionEnabled, true);
+    assert.equal(redis.inputs.transitEncryptionEnabled, true);
+    assert.equal(plain(redis.inputs.authToken), mockPasswordFor(`inferstack-${stackName}-redis-auth-token`));
+    assert.equal(redis.inputs.numCacheClusters, cfg.redis.nodes);
+    assert.equal(redis.inputs.automaticFailoverEnabled, cfg.redis.automaticFailover);
+    assert.equal(redis.inputs.multiAzEnabled, cfg.redis.automaticFailover);
+    if (redis.inputs.automaticFailoverEnabled) assert.ok(redis.inputs.numCacheClusters >= 2, "ElastiCache failover needs ≥ 2 nodes");
+    assert.equal(redis.inputs.engine, cfg.redis.engine);
+  });
+
+  test(`${stackName}: security groups chain ALB → app → data stores; only the ALB's 80/443 are world-open`, () => {
+    const sgName = (id: string) => all(T.sg).find((g) => `${g.name}-id` === id)?.name.split("-").pop();
+    const rules = all(T.ingress).map((r) => ({
+      to: sgName(r.inputs.securityGroupId),
+      from: r.inputs.referencedSecurityGroupId ? sgName(r.inputs.referencedSecurityGroupId) : (r.inputs.cidrIpv4 ?? r.inputs.cidrIpv6),
+      port: r.inputs.fromPort,
+      toPort: r.inputs.toPort,
+    }));
+    const worldOpen = rules.filter((r) => r.from === "0.0.0.0/0" || r.from === "::/0");
+    assert.deepEqual([...new Set(worldOpen.map((r) => `${r.to}:${r.port}`))].sort(), ["alb:443", "alb:80"]);
+    for (const r of rules) assert.equal(r.port, r.toPort, "single-port rules");
+    const into = (target: string) => rules.filter((r) => r.to === target).map((r) => `${r.from}:${r.port}`).sort();
+    assert.deepEqual(into("app"), ["alb:8080", "monitoring:8080"]);
+    assert.deepEqual(into("postgres"), ["app:5432", "monitoring:5432"]);
+    assert.deepEqual(into("redis"), ["app:6379", "monitoring:6379"]);
+    assert.deepEqual(into("efs"), ["monitoring:2049"]);
+    // The only groups with internet egress send HTTPS (AWS APIs, alert receivers).
+    for (const e of all(T.egress).filter((r) => r.inputs.cidrIpv4 === "0.0.0.0/0")) assert.equal(e.inputs.fromPort, 443);
+  });
+
+  test(`${stackName}: monitoring runs on ECS with EFS storage, Cloud Map discovery and Grafana behind the ALB`, () => {
+    const efs = one(T.efs);
+    assert.equal(efs.inputs.encrypted, true);
+    assert.equal(all(T.mountTarget).length, cfg.network.azCount);
+    assert.deepEqual(all(T.accessPoint).map((a) => a.inputs.rootDirectory.path).sort(), ["/alertmanager", "/grafana", "/prometheus"]);
+    const task = one(T.taskDef, "-monitoring-service");
+    const containers = containersOf(task);
+    assert.deepEqual(containers.map((c) => c.name).sort(), ["alertmanager", "blackbox-exporter", "grafana", "postgres-exporter", "prometheus", "redis-exporter"]);
+    for (const v of task.inputs.volumes.filter((v: any) => v.efsVolumeConfiguration)) {
+      assert.equal(v.efsVolumeConfiguration.transitEncryption, "ENABLED");
+      assert.equal(v.efsVolumeConfiguration.authorizationConfig.iam, "ENABLED");
+    }
+    const grafana = containers.find((c) => c.name === "grafana")!;
+    assert.ok(grafana.secrets.some((s) => s.name === "GF_SECURITY_ADMIN_PASSWORD"));
+    assert.ok(!grafana.environment.some((e) => e.name.includes("PASSWORD")));
+    assert.ok(grafana.environment.some((e) => e.name === "GF_SERVER_ROOT_URL" && e.value === `https://grafana.${cfg.domain}/`));
+    const alertmanager = containers.find((c) => c.name === "alertmanager")!;
+    assert.ok(alertmanager.secrets.some((s) => s.name === "ALERTMANAGER_CONFIG"));
+    const prometheus = containers.find((c) => c.name === "prometheus")!;
+    assert.ok((prometheus as any).command.includes(`--storage.tsdb.retention.time=${cfg.monitoring.prometheusRetentionDays}d`));
+    const service = one(T.service, "-monitoring-service");
+    assert.equal(service.inputs.desiredCount, 1);
+    assert.equal(service.inputs.deploymentMinimumHealthyPercent, 0, "one TSDB writer at a time");
+    assert.equal(service.inputs.deploymentMaximumPercent, 100);
+    assert.equal(service.inputs.loadBalancers[0].containerName, "grafana");
+    assert.equal(service.inputs.networkConfiguration.assignPublicIp, false);
+    // The Prometheus image is built from the rendered config: it finds the app through Cloud Map.
+    const context = join(tmpdir(), "inferstack-build", `inferstack-${stackName}`, "prometheus");
+    const prometheusYml = readFileSync(join(context, "prometheus.yml"), "utf8");
+    assert.match(prometheusYml, /dns_sd_configs:\s*\n\s*- names:\s*\n\s*- app\.inferstack\.internal/);
+    assert.match(readFileSync(join(context, "Dockerfile"), "utf8"), /COPY .*prometheus\.yml/);
+    assert.equal(one(T.image, "-monitoring-prometheus").inputs.build.args.BASE_IMAGE.split("@")[0], "prom/prometheus:v3.5.0");
+  });
+
+  test(`${stackName}: no generated secret reaches a resource input unmarked`, async () => {
+    const leaks = await stack.plainSecrets([
+      mockPasswordFor(`inferstack-${stackName}-redis-auth-token`),
+      mockPasswordFor(`inferstack-${stackName}-grafana-admin`),
+    ]);
+    assert.deepEqual(leaks, []);
+  });
+}

@@ -1,0 +1,4 @@
+// The `prod` stack on the `medium` tier, under mocks (one stack per process).
+import { describeAwsStack } from "./aws-checks.ts";
+
+describeAwsStack("prod", "medium");
