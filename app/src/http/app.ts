@@ -3,7 +3,6 @@
  * headers, CORS allow-list, compression, request timeout, JSON errors) around the protocol adapters.
  */
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { compress } from "hono/compress";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
@@ -11,6 +10,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { timeout } from "hono/timeout";
 import { randomUUID } from "node:crypto";
 import type { AppDeps, AppEnv } from "./context.ts";
+import { compression } from "./compression.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { registerHealth } from "./health.ts";
 import { registerOpenApi } from "./openapi.ts";
@@ -62,7 +62,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       }),
     );
   }
-  app.use("*", compress({ threshold: 1024 }));
+  app.use("*", compression(1024));
   app.use(
     "*",
     timeout(config.REQUEST_TIMEOUT_MS, () => new HTTPException(503, { message: `request timed out after ${config.REQUEST_TIMEOUT_MS} ms` })),
