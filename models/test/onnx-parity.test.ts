@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { ManifestSchema, formatIssues, type Manifest } from "../../app/src/inference/manifest.ts";
-import { BUNDLED, MODELS_DIR, assertMatchesReference, loadReference, modelPath, rows, runOnnx } from "./reference.ts";
+import { BUNDLED, MODELS_DIR, SHIPPED, assertMatchesReference, loadReference, modelPath, rows, runOnnx } from "./reference.ts";
 
 const ORT_TYPE: Record<string, string> = { FP32: "float32", FP64: "float64", INT64: "int64", INT32: "int32", BOOL: "bool" };
 
@@ -19,11 +19,15 @@ function loadManifest(model: string): Manifest {
   return parsed.data;
 }
 
+test("every shipped model has a reference.json, so none escapes the parity tests", () => {
+  for (const model of SHIPPED) assert.ok(BUNDLED.includes(model), `${model}/reference.json is missing`);
+});
+
 for (const model of BUNDLED) {
   test(`${model}: manifest is valid and agrees with the ONNX file`, async () => {
     const manifest = loadManifest(model);
     const ref = loadReference(model);
-    const session = await ort.InferenceSession.create(modelPath(model));
+    const session = await ort.InferenceSession.create(modelPath(model, ref.version));
     try {
       const declared = (specs: readonly ort.InferenceSession.ValueMetadata[]) =>
         specs.map((s) => {
@@ -58,7 +62,7 @@ for (const model of BUNDLED) {
   test(`${model}: onnxruntime reproduces scikit-learn on the held-out rows`, async (t) => {
     const ref = loadReference(model);
     const batch = rows(ref);
-    const session = await ort.InferenceSession.create(modelPath(model));
+    const session = await ort.InferenceSession.create(modelPath(model, ref.version));
     try {
       // The whole held-out set in one batch, then row by row: the batch dimension is symbolic.
       const worst = assertMatchesReference(ref, await runOnnx(session, ref, batch), "onnx batch");

@@ -2,15 +2,21 @@
  * Reads the bundled models' `reference.json` (held-out rows with scikit-learn's own predictions,
  * written by models/build/) and compares model outputs against it.
  */
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
 
 export const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-export const BUNDLED = ["diabetes-regressor", "iris-classifier", "wine-classifier"] as const;
-export type BundledModel = (typeof BUNDLED)[number];
+/** The models this repository ships; each must have a reference.json. */
+export const SHIPPED = ["diabetes-regressor", "iris-classifier", "wine-classifier"];
+/** Every model in the repository with a reference.json: yours get parity-tested by dropping one in. */
+export const BUNDLED: string[] = readdirSync(MODELS_DIR, { withFileTypes: true })
+  .filter((d) => d.isDirectory() && existsSync(path.join(MODELS_DIR, d.name, "reference.json")))
+  .map((d) => d.name)
+  .sort();
+export type BundledModel = string;
 
 export interface Tolerance {
   relative: number;
