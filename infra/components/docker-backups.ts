@@ -37,16 +37,19 @@ export interface DockerBackupsArgs {
   memoryMiB: number;
 }
 
-export const BACKUP_DIR = "/backups";
+export const DEFAULT_BACKUP_DIR = "/backups";
 
 /** The job one cron run executes. Pure so the test can read it. */
-export function renderBackupScript(a: { postgresHost: string; database: string; user: string; retentionDays: number }): string {
+export function renderBackupScript(a: { postgresHost: string; database: string; user: string; retentionDays: number; backupDir?: string }): string {
+  const BACKUP_DIR = a.backupDir ?? DEFAULT_BACKUP_DIR;
   return `#!/bin/sh
 # One backup run: dump, verify, prune. Exits non-zero on any failure (logged by crond).
 set -eu
 export PGPASSFILE=/run/backup/pgpass
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 target="${BACKUP_DIR}/${a.database}-$stamp.dump"
+# A failed run leaves nothing half-written behind.
+trap 'rm -f "$target.partial"' EXIT
 pg_dump -h ${a.postgresHost} -U ${a.user} -d ${a.database} --format=custom --compress=6 --no-owner --file="$target.partial"
 pg_restore --list "$target.partial" > /dev/null
 mv "$target.partial" "$target"
@@ -58,6 +61,7 @@ echo "backup ok: $target ($(du -h "$target" | cut -f1))"
 
 /** Container entrypoint: credentials file, first backup if due, then crond in the foreground. */
 export function renderBackupEntrypoint(a: { postgresHost: string; database: string; user: string; schedule: string }): string {
+  const BACKUP_DIR = DEFAULT_BACKUP_DIR;
   return `#!/bin/sh
 set -eu
 umask 077
@@ -100,10 +104,10 @@ export class DockerBackups extends pulumi.ComponentResource {
         memory: args.memoryMiB,
         // Healthy while the newest dump is under 26 h old (a day plus slack for a slow run).
         healthcheck: {
-          ...shellHealthcheck(`find ${BACKUP_DIR} -name '${args.database}-*.dump' -mmin -1560 | grep -q .`, "10m"),
+          ...shellHealthcheck(`find ${DEFAULT_BACKUP_DIR} -name '${args.database}-*.dump' -mmin -1560 | grep -q .`, "10m"),
           interval: "5m",
         },
-        volumes: [{ volumeName: this.volume.name, containerPath: BACKUP_DIR }],
+        volumes: [{ volumeName: this.volume.name, containerPath: DEFAULT_BACKUP_DIR }],
         networksAdvanced: [{ name: args.network.name, aliases: ["backups"] }],
       },
       { ...child, dependsOn: opts?.dependsOn ?? [] },

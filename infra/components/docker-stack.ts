@@ -108,9 +108,9 @@ export class DockerStack extends pulumi.ComponentResource {
           MODELS_DIR: "/app/models",
           AUTH_MODE: cfg.app.authMode,
           LOG_LEVEL: cfg.app.logLevel,
-          MAX_BATCH_SIZE: String(cfg.app.maxBatchSize),
-          MAX_QUEUE_DELAY_MICROS: String(cfg.app.maxQueueDelayMicros),
-          SHUTDOWN_GRACE_SECONDS: String(cfg.app.gracefulShutdownSeconds),
+          SHUTDOWN_TIMEOUT_MS: String(cfg.app.gracefulShutdownSeconds * 1000),
+          // Behind Caddy: client addresses (rate limits per IP, logs) come from X-Forwarded-For.
+          TRUST_PROXY: "true",
           PREDICTION_RETENTION_DAYS: String(cfg.app.predictionLogRetentionDays),
           PG_POOL_MAX: String(poolPerReplica),
         },

@@ -149,6 +149,9 @@ test("the app replicas get their wiring from the stack, secrets included", () =>
   assert.equal(e.MODELS_DIR, "/app/models");
   assert.equal(e.PORT, "8080");
   assert.equal(e.AUTH_MODE, "off");
+  assert.equal(e.TRUST_PROXY, "true");
+  // Docker stops the replica only after the app's own shutdown bound has passed.
+  assert.ok(Number(container("app-1").inputs.stopTimeout) * 1000 > Number(e.SHUTDOWN_TIMEOUT_MS));
   assert.equal(e.PREDICTION_LOG_SPILL_PATH, "/var/lib/inferstack/spill/predictions.jsonl");
   assert.ok(Number(e.PG_POOL_MAX) * 2 < 80, "replica pools fit Postgres max_connections");
   assert.equal(container("app-1").inputs.readOnly, true);
