@@ -200,6 +200,8 @@ export class AwsMonitoring extends pulumi.ComponentResource {
         environment: {
           ...grafanaEnv,
           GF_PATHS_DATA: "/var/lib/grafana",
+          // The root filesystem is read-only: log to stdout (awslogs) only, not to /var/log/grafana.
+          GF_LOG_MODE: "console",
           GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: `${grafanaImageDashboardsDir}/api-overview.json`,
         },
         secrets: { GF_SECURITY_ADMIN_PASSWORD: grafanaAdmin.arn },

@@ -3,11 +3,16 @@
  *
  * Creates: a DB subnet group over the private subnets; a parameter group (`postgres<major>`)
  * that forces TLS, loads pg_stat_statements, logs slow statements, lock waits and connections,
- * and kills sessions left idle inside a transaction; the DB instance — storage encrypted (gp3,
+ * and ends sessions left idle inside a transaction (no global statement_timeout: migrations and
+ * maintenance may run long; the app sets its own per-query timeout); the DB instance — storage encrypted (gp3,
  * autoscaling up to `maxStorageGiB`), not publicly accessible, in `securityGroupId` only, master
  * password generated and kept by RDS in Secrets Manager (`masterSecretArn`; it never passes
  * through Pulumi state), automated backups, minor version upgrades in the maintenance window,
- * CloudWatch log exports, tags copied to snapshots, a final snapshot on delete.
+ * CloudWatch log exports, tags copied to snapshots, a final snapshot on delete. The managed
+ * secret's automatic 7-day rotation is turned off: ECS reads secrets only at task start, so a
+ * silent rotation would make every new connection of the running tasks fail until they are
+ * replaced. Rotate deliberately instead (docs/architecture-aws.md: rotate, then force a new
+ * deployment).
  *
  * Inputs:
  * - `identifier`: the DB instance identifier (≤ 63 chars, letters, digits, hyphens).
@@ -79,7 +84,6 @@ export class AwsPostgres extends pulumi.ComponentResource {
         { name: "log_connections", value: "1" },
         { name: "log_disconnections", value: "1" },
         { name: "idle_in_transaction_session_timeout", value: "60000" },
-        { name: "statement_timeout", value: "30000" },
       ],
     }, parent);
 
@@ -113,6 +117,11 @@ export class AwsPostgres extends pulumi.ComponentResource {
       skipFinalSnapshot: !args.finalSnapshot,
       ...(args.finalSnapshot ? { finalSnapshotIdentifier: `${args.identifier}-final` } : {}),
       applyImmediately: false,
+    }, parent);
+
+    new aws.secretsmanager.SecretRotation(`${name}-master-secret`, {
+      secretId: db.masterUserSecrets.apply((secrets) => secrets?.[0]?.secretArn ?? ""),
+      rotationEnabled: false,
     }, parent);
 
     this.address = db.address;

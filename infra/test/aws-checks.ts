@@ -310,6 +310,10 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium"): v
       assert.equal(db.inputs.deletionProtection, true);
       assert.equal(db.inputs.performanceInsightsEnabled, true);
     }
+    // ECS reads secrets at task start: a silent rotation would break the running tasks' new connections.
+    const rotation = one("aws:secretsmanager/secretRotation:SecretRotation");
+    assert.equal(rotation.inputs.rotationEnabled, false);
+    assert.match(rotation.inputs.secretId, /:secret:rds!db-/);
     const params = one(T.rdsParams);
     assert.equal(params.inputs.family, `postgres${cfg.postgres.engineVersion.split(".")[0]}`);
     assert.ok(params.inputs.parameters.some((p: any) => p.name === "rds.force_ssl" && p.value === "1"));
