@@ -182,8 +182,8 @@ Fisher's iris data (R. A. Fisher, "The use of multiple measurements in taxonomic
 species. Read from the copy bundled with scikit-learn (`sklearn.datasets.load_iris`, Debian package
 `python3-sklearn`), which matches Fisher's paper and R's `iris` (the UCI copy has two wrong points).
 
-**Licence.** The measurements were published in 1936 and are in the public domain; the UCI Machine
-Learning Repository distributes them under CC BY 4.0, and scikit-learn under BSD-3-Clause. The model
+**Licence.** The measurements were published in 1936 and are generally treated as public domain;
+the UCI Machine Learning Repository distributes them under CC BY 4.0, scikit-learn under BSD-3-Clause. The model
 weights in this directory are ours (Apache-2.0, like the repository).
 
 ## Features
