@@ -76,7 +76,9 @@ export class DockerApp extends pulumi.ComponentResource {
           {
             ...defaults,
             ...WAIT_HEALTHY,
-            name: `${namePrefix}-${host}`,
+            // No fixed name: on a new release the new replica starts (and turns healthy) next to the
+            // old one, which is removed after; the `app-N` alias resolves to whichever is up.
+            hostname: host,
             image: this.image.imageName,
             // A new build has a new image id: the label changes, so the replicas are replaced.
             labels: [...defaults.labels, { label: "inferstack.image-id", value: this.image.id }],

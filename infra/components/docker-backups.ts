@@ -23,7 +23,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults, labelList, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
+import { REPLACE_IN_PLACE, containerDefaults, labelList, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
 
 export interface DockerBackupsArgs {
   placement: DockerPlacement;
@@ -110,7 +110,7 @@ export class DockerBackups extends pulumi.ComponentResource {
         volumes: [{ volumeName: this.volume.name, containerPath: DEFAULT_BACKUP_DIR }],
         networksAdvanced: [{ name: args.network.name, aliases: ["backups"] }],
       },
-      { ...child, dependsOn: opts?.dependsOn ?? [] },
+      { ...child, ...REPLACE_IN_PLACE, dependsOn: opts?.dependsOn ?? [] },
     );
     this.registerOutputs({ containerName: this.container.name });
   }

@@ -33,7 +33,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults, labelList, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
+import { REPLACE_IN_PLACE, containerDefaults, labelList, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
 
 export type FileSet = pulumi.Input<Record<string, string>>;
 
@@ -99,7 +99,7 @@ export class DockerMonitoring extends pulumi.ComponentResource {
         volumes: [{ volumeName: promData.name, containerPath: "/prometheus" }],
         networksAdvanced: both.map((n) => ({ ...n, aliases: ["prometheus"] })),
       },
-      child,
+      { ...child, ...REPLACE_IN_PLACE },
     );
 
     const amImage = pullPinned("alertmanager", `${name}-alertmanager-image`, child);
@@ -120,7 +120,7 @@ export class DockerMonitoring extends pulumi.ComponentResource {
         // Edge network for egress to receivers (webhooks, email); data network for Prometheus.
         networksAdvanced: both.map((n) => ({ ...n, aliases: ["alertmanager"] })),
       },
-      child,
+      { ...child, ...REPLACE_IN_PLACE },
     );
 
     const grafanaImage = pullPinned("grafana", `${name}-grafana-image`, child);
@@ -143,14 +143,14 @@ export class DockerMonitoring extends pulumi.ComponentResource {
         volumes: [{ volumeName: grafanaData.name, containerPath: "/var/lib/grafana" }],
         networksAdvanced: both.map((n) => ({ ...n, aliases: ["grafana"] })),
       },
-      child,
+      { ...child, ...REPLACE_IN_PLACE },
     );
 
     const exporter = (role: string, args2: Omit<docker.ContainerArgs, "name" | "memory">) =>
       new docker.Container(
         `${name}-${role}`,
         { ...containerDefaults(args.placement, role), ...args2, name: `${namePrefix}-${role}`, memory: args.memory.exporter },
-        child,
+        { ...child, ...REPLACE_IN_PLACE },
       );
     const dataOnly = (alias: string) => [{ name: args.dataNetwork.name, aliases: [alias] }];
 
@@ -206,7 +206,7 @@ export class DockerMonitoring extends pulumi.ComponentResource {
             healthcheck: shellHealthcheck(`wget -q -O /dev/null http://127.0.0.1:8080/healthz`),
             networksAdvanced: dataOnly("cadvisor"),
           },
-          child,
+          { ...child, ...REPLACE_IN_PLACE },
         ),
       );
     }

@@ -18,7 +18,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
+import { REPLACE_IN_PLACE, containerDefaults, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
 
 export interface DockerPostgresArgs {
   placement: DockerPlacement;
@@ -95,7 +95,7 @@ export class DockerPostgres extends pulumi.ComponentResource {
         volumes: [{ volumeName: this.volume.name, containerPath: "/var/lib/postgresql/data" }],
         networksAdvanced: [{ name: args.network.name, aliases: [this.host] }],
       },
-      child,
+      { ...child, ...REPLACE_IN_PLACE },
     );
     this.registerOutputs({ containerName: this.container.name });
   }

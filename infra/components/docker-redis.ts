@@ -17,7 +17,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
+import { REPLACE_IN_PLACE, containerDefaults, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
 
 export interface DockerRedisArgs {
   placement: DockerPlacement;
@@ -64,7 +64,7 @@ export class DockerRedis extends pulumi.ComponentResource {
         healthcheck: shellHealthcheck('REDISCLI_AUTH="$VALKEY_PASSWORD" valkey-cli -h 127.0.0.1 ping | grep -q PONG', "20s"),
         networksAdvanced: [{ name: args.network.name, aliases: [this.host] }],
       },
-      child,
+      { ...child, ...REPLACE_IN_PLACE },
     );
     this.registerOutputs({ containerName: this.container.name });
   }

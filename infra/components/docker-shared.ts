@@ -50,6 +50,13 @@ export function containerDefaults(placement: DockerPlacement, role: string) {
  */
 export const WAIT_HEALTHY = { wait: true, waitTimeout: 180 } as const;
 
+/**
+ * For containers with a fixed name, a volume, or host ports (every one but the app replicas): the
+ * old container must be gone before its replacement starts, or the name, the data directory or
+ * the port would be held twice.
+ */
+export const REPLACE_IN_PLACE = { deleteBeforeReplace: true } as const;
+
 /** Docker healthcheck with the timings we use everywhere; `test` is an exec-form command. */
 export function healthcheck(test: string[], startPeriod = "30s"): docker.types.input.ContainerHealthcheck {
   return { tests: ["CMD", ...test], interval: "15s", timeout: "5s", retries: 3, startPeriod, startInterval: "2s" };

@@ -25,7 +25,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { containerDefaults, labelList, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
+import { REPLACE_IN_PLACE, containerDefaults, labelList, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
 
 export interface CaddyfileOptions {
   domain: string;
@@ -158,7 +158,7 @@ export class EdgeProxy extends pulumi.ComponentResource {
         ],
         networksAdvanced: [{ name: args.network.name, aliases: [this.host] }],
       },
-      child,
+      { ...child, ...REPLACE_IN_PLACE },
     );
     this.registerOutputs({ containerName: this.container.name });
   }

@@ -4,17 +4,22 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import { runUnderMocks, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
 import { mockPasswordFor } from "../testing/cloud-mocks.ts";
 import { main } from "../program.ts";
 import { images, pinned } from "../images.ts";
 
 let stack: MockedStack;
+/** Resource options as registered (the mocks only see inputs). */
+const options = new Map<string, pulumi.CustomResourceOptions>();
 let work: string;
 const containers = () => stack.resources.filter((r) => r.type === "docker:index/container:Container");
+/** postgres, app-1, prometheus, ...: the component's resource name without the stack prefix. */
+const roleOf = (c: MockedResource) => c.name.replace(/^inferstack-(monitoring-)?/, "");
 const container = (role: string): MockedResource => {
-  const found = containers().find((c) => c.inputs.name === `inferstack-local-${role}`);
-  assert.ok(found, `no container inferstack-local-${role}`);
+  const found = containers().find((c) => roleOf(c) === role);
+  assert.ok(found, `no container ${role}`);
   return found;
 };
 /** Mock inputs keep Pulumi's secret envelope; tests read through it. */
@@ -32,13 +37,19 @@ const uploads = (c: MockedResource): Record<string, string> =>
   Object.fromEntries((plain(c.inputs.uploads ?? []) as { file: string; content: string }[]).map((u) => [u.file, u.content]));
 
 before(async () => {
-  stack = await runUnderMocks("local", { "inferstack:tier": "local" }, main);
+  stack = await runUnderMocks("local", { "inferstack:tier": "local" }, () => {
+    pulumi.runtime.registerStackTransformation((args) => {
+      options.set(args.name, args.opts as pulumi.CustomResourceOptions);
+      return undefined;
+    });
+    return main();
+  });
   work = mkdtempSync(join(tmpdir(), "inferstack-docker-local-"));
 });
 after(() => rmSync(work, { recursive: true, force: true }));
 
 test("the local stack runs the whole system on the local engine", () => {
-  const roles = containers().map((c) => String(c.inputs.name).replace("inferstack-local-", "")).sort();
+  const roles = containers().map(roleOf).sort();
   assert.deepEqual(roles, [
     "alertmanager", "app-1", "app-2", "backups", "cadvisor", "edge", "grafana", "node-exporter",
     "postgres", "postgres-exporter", "prometheus", "redis", "redis-exporter",
@@ -68,7 +79,7 @@ test("every third-party image is pulled by digest and every container runs a pin
   }
   for (const c of containers()) {
     const image = String(c.inputs.image);
-    assert.ok(/@sha256:[0-9a-f]{64}$/.test(image) || image === "inferstack-local-app:latest", `${c.inputs.name} runs ${image}`);
+    assert.ok(/@sha256:[0-9a-f]{64}$/.test(image) || image === "inferstack-local-app:latest", `${c.name} runs ${image}`);
   }
   const build = stack.resources.find((r) => r.type === "docker:index/image:Image");
   assert.deepEqual(build?.inputs.build, { context: ".", dockerfile: "app/Dockerfile" });
@@ -77,8 +88,8 @@ test("every third-party image is pulled by digest and every container runs a pin
 
 test("every container has a restart policy, a memory limit and rotated logs", () => {
   for (const c of containers()) {
-    assert.equal(c.inputs.restart, "unless-stopped", String(c.inputs.name));
-    assert.ok(Number(c.inputs.memory) >= 16, `${c.inputs.name} memory ${c.inputs.memory}`);
+    assert.equal(c.inputs.restart, "unless-stopped", c.name);
+    assert.ok(Number(c.inputs.memory) >= 16, `${c.name} memory ${c.inputs.memory}`);
     assert.equal(c.inputs.logDriver, "json-file");
     assert.deepEqual(c.inputs.logOpts, { "max-size": "10m", "max-file": "3", compress: "true" });
     assert.ok((c.inputs.securityOpts as string[]).includes("no-new-privileges:true"));
@@ -115,8 +126,8 @@ test("data lives in named volumes", () => {
 
 test("only the edge proxy publishes ports, on loopback, and the data network is internal", () => {
   for (const c of containers()) {
-    if (c.inputs.name === "inferstack-local-edge") continue;
-    assert.equal(c.inputs.ports, undefined, `${c.inputs.name} must not publish ports`);
+    if (roleOf(c) === "edge") continue;
+    assert.equal(c.inputs.ports, undefined, `${c.name} must not publish ports`);
   }
   const ports = container("edge").inputs.ports as { internal: number; external: number; ip: string; protocol: string }[];
   assert.deepEqual(ports.map((p) => `${p.ip}:${p.external}/${p.protocol}`).sort(), ["127.0.0.1:8080/tcp", "127.0.0.1:8443/tcp", "127.0.0.1:8443/udp"]);
@@ -207,4 +218,18 @@ test("backups run nightly pg_dump with retention into the backups volume", () =>
   assert.match(job, /-mtime \+6 -delete/);
   for (const script of [entry, job]) execFileSync("sh", ["-n", "-c", script]);
   assert.ok(!entry.includes(mockPasswordFor("inferstack-postgres-password")));
+});
+
+test("stateful and port-holding containers are replaced in place; app replicas roll create-first", () => {
+  for (const c of containers()) {
+    const role = roleOf(c);
+    if (role.startsWith("app-")) {
+      assert.equal(c.inputs.name, undefined, "replicas are auto-named so old and new can run side by side");
+      assert.equal(c.inputs.hostname, role);
+      assert.notEqual(options.get(c.name)?.deleteBeforeReplace, true, `${role} must start its replacement first`);
+    } else {
+      assert.equal(c.inputs.name, `inferstack-local-${role}`);
+      assert.equal(options.get(c.name)?.deleteBeforeReplace, true, `${role} holds a name, a volume or a port`);
+    }
+  }
 });
