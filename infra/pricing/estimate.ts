@@ -200,7 +200,7 @@ const flat = (description: string, price: Price, quantity = 1, assumption?: stri
 const scalingPolicy: Pricer = (r) =>
   r.inputs.policyType === "TargetTrackingScaling" ? [{ description: "2 CloudWatch alarms (target tracking)", monthlyUsd: perMonth(prices.cloudwatchAlarm, 2) }] : [];
 
-const dockerContainer: Pricer = () => [{ description: "Docker container", monthlyUsd: 0, assumption: "runs on the Docker host; the host is priced separately (or is your machine)" }];
+const dockerContainer: Pricer = () => [{ description: "Docker container (on the host, priced with it)", monthlyUsd: 0 }];
 
 const pricers: Record<string, Pricer> = {
   "aws:ecs/service:Service": ecsService,

@@ -11,15 +11,20 @@ export function parseCli<T extends NonNullable<ParseArgsConfig["options"]>>(usag
   }
 }
 
+/** Exits once stdout and stderr are flushed: to a pipe they are asynchronous, and a large plan is cut short otherwise. */
+function exitAfterFlush(code: number): void {
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
+}
+
 /** Runs a CLI: usage errors exit 2, other failures exit 1, both with a message and no stack dump. */
 export function runCli(main: () => Promise<number | void>): void {
   main().then(
-    (code) => process.exit(code ?? 0),
+    (code) => exitAfterFlush(code ?? 0),
     (err: unknown) => {
       const e = err as Error;
       process.stderr.write(`${e instanceof UsageError ? "usage error: " : "error: "}${e.message ?? String(err)}\n`);
       if (process.env.DEBUG && e.stack) process.stderr.write(`${e.stack}\n`);
-      process.exit(e instanceof UsageError ? 2 : 1);
+      exitAfterFlush(e instanceof UsageError ? 2 : 1);
     },
   );
 }

@@ -22,8 +22,10 @@ const diagramTypes: Record<string, (r: PlanResource) => string> = {
   "aws:s3/bucketV2:BucketV2": () => "S3 bucket",
   "aws:s3/bucket:Bucket": () => "S3 bucket",
   "aws:route53/record:Record": (r) => `DNS ${r.inputs.name ?? ""}`,
-  "docker:index/volume:Volume": () => "volume",
 };
+
+/** Certificate validation records are plumbing, not part of the picture. */
+const isDiagramNode = (r: PlanResource) => !r.component && r.type in diagramTypes && !String(r.inputs.name ?? "").startsWith("_");
 
 const slug = (name: string) => name.replace(/[^a-zA-Z0-9-]/g, "-").slice(0, 48);
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -41,7 +43,7 @@ function strings(r: PlanResource): string[] {
 }
 
 export function diagramEdges(plan: Plan): [string, string][] {
-  const key = plan.resources.filter((r) => !r.component && r.type in diagramTypes);
+  const key = plan.resources.filter(isDiagramNode);
   const support = plan.resources.filter((r) => !r.component && !(r.type in diagramTypes));
   const patterns = new Map(plan.resources.map((r) => [r.id, referencePattern(r)]));
   const refs = (from: PlanResource, to: PlanResource) => from.id !== to.id && strings(from).some((s) => patterns.get(to.id)!.test(s));
@@ -50,14 +52,20 @@ export function diagramEdges(plan: Plan): [string, string][] {
     for (const b of key) if (refs(a, b)) edges.add(`${a.id}\u0000${b.id}`);
     // One hop through a supporting resource: service → task definition → database endpoint.
     for (const x of support) {
-      if (!refs(a, x) && !refs(x, a)) continue;
+      if (!refs(a, x)) continue;
       for (const b of key) {
         if (b.id === a.id || !refs(x, b)) continue;
         edges.add(`${a.id}\u0000${b.id}`);
       }
     }
   }
-  return [...edges].sort().map((e) => e.split("\u0000") as [string, string]);
+  // A service registered with a load balancer's target group receives its traffic: LB → service.
+  const byIdMap = new Map(plan.resources.map((r) => [r.id, r]));
+  const isLb = (id: string) => byIdMap.get(id)?.type === "aws:lb/loadBalancer:LoadBalancer";
+  return [...edges]
+    .map((e) => e.split("\u0000") as [string, string])
+    .map(([a, b]) => (isLb(b) && byIdMap.get(a)?.type === "aws:ecs/service:Service" ? ([b, a] as [string, string]) : ([a, b] as [string, string])))
+    .sort((x, y) => (x.join() < y.join() ? -1 : 1));
 }
 
 function isPublicEntry(r: PlanResource): boolean {
@@ -77,7 +85,7 @@ export function formatMermaid(plan: Plan): string {
     return ids.get(id)!;
   };
   const lines = ["flowchart LR", '  internet(("Internet"))'];
-  const key = plan.resources.filter((r) => !r.component && r.type in diagramTypes);
+  const key = plan.resources.filter(isDiagramNode);
   const byParent = new Map<string, PlanResource[]>();
   for (const r of key) byParent.set(r.parent ?? "", [...(byParent.get(r.parent ?? "") ?? []), r]);
   const components = new Map(plan.resources.filter((r) => r.component).map((r) => [r.id, r]));

@@ -50,7 +50,7 @@ function header(plan: Plan): string {
 }
 
 export function formatText(plan: Plan): string {
-  const lines = [header(plan), ""];
+  const lines = [header(plan), ...(plan.standIns?.length ? [`(stand-in values for ${plan.standIns.join(", ")}: set them before pulumi up)`] : []), ""];
   const costs = costByResource(plan);
   const walk = (nodes: Node[], depth: number) => {
     for (const { resource: r, children } of nodes) {
@@ -84,7 +84,7 @@ export function formatCostTable(plan: Plan): string {
 }
 
 export function formatMarkdown(plan: Plan): string {
-  const out = [`### ${header(plan)}`, ""];
+  const out = [`### ${header(plan)}`, ...(plan.standIns?.length ? ["", `_Stand-in values for ${plan.standIns.map((k) => `\`${k}\``).join(", ")}: set them before \`pulumi up\`._`] : []), ""];
   const costs = costByResource(plan);
   const walk = (nodes: Node[], depth: number) => {
     for (const { resource: r, children } of nodes) {

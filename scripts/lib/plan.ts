@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { runUnderMocks } from "../../infra/testing/run-under-mocks.ts";
 import { estimateMonthlyCost as currentEstimator, type CostEstimate, type PricedResource } from "../../infra/pricing/estimate.ts";
-import { readStackFile, SECRET_PLACEHOLDER } from "./stack-config.ts";
+import { applyStandIns, readStackFile, SECRET_PLACEHOLDER } from "./stack-config.ts";
 
 export interface PlanResource {
   /** `type::name`: unique within a stack, stable across revisions. */
@@ -32,6 +32,8 @@ export interface Plan {
   /** Stack outputs except the cost breakdown, secrets masked. */
   outputs: Record<string, unknown>;
   cost: CostEstimate;
+  /** Config keys the stack file lacks that the plan filled with stand-ins (see stack-config.ts). */
+  standIns: string[];
 }
 
 export const MASK = "[secret]";
@@ -47,7 +49,7 @@ export function maskSecrets(value: unknown): unknown {
 const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 export async function buildPlan(root: string, stack: string): Promise<Plan> {
-  const { config } = await readStackFile(root, stack);
+  const { config, standIns } = applyStandIns((await readStackFile(root, stack)).config);
   const program = (await import(pathToFileURL(join(root, "infra/program.ts")).href)) as { main: () => Promise<Record<string, unknown>> };
   const estimatorFile = join(root, "infra/pricing/estimate.ts");
   const estimate: (r: PricedResource[]) => CostEstimate = existsSync(estimatorFile)
@@ -69,5 +71,5 @@ export async function buildPlan(root: string, stack: string): Promise<Plan> {
   const { costBreakdown: _breakdown, ...outputs } = mocked.outputs;
   const priced = mocked.resources.filter((r) => r.custom).map((r) => ({ id: `${r.type}::${r.name}`, type: r.type, name: r.name, inputs: r.inputs }));
   const cost = estimate(priced.sort(byId));
-  return { stack, tier: String(mocked.outputs.tier ?? config["inferstack:tier"] ?? "local"), resources, outputs: maskSecrets(outputs) as Record<string, unknown>, cost };
+  return { stack, tier: String(mocked.outputs.tier ?? config["inferstack:tier"] ?? "local"), resources, outputs: maskSecrets(outputs) as Record<string, unknown>, cost, standIns };
 }

@@ -60,6 +60,43 @@ export function parseStackFile(text: string, source: string): StackFile {
   return { config, secretKeys };
 }
 
+/**
+ * Values each operator must set before a first `pulumi up` (their own SSH key), which a committed
+ * stack file therefore lacks. The plan fills them with obvious stand-ins so every stack plans
+ * offline, and says which it filled; the real deploy still fails until they are set.
+ */
+export const PLAN_STAND_INS: { tier: string; key: string; path: string[]; value: string }[] = [
+  {
+    tier: "free",
+    key: "inferstack:host",
+    path: ["sshPublicKey"],
+    value: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlanStandInKeyReplaceWithYourOwnPublicKey0000 plan-stand-in",
+  },
+];
+
+export function applyStandIns(config: Record<string, string>): { config: Record<string, string>; standIns: string[] } {
+  const out = { ...config };
+  const standIns: string[] = [];
+  const tier = config["inferstack:tier"] ?? "local";
+  for (const s of PLAN_STAND_INS) {
+    if (s.tier !== tier) continue;
+    let obj: Record<string, unknown> = {};
+    try {
+      obj = out[s.key] ? (JSON.parse(out[s.key]!) as Record<string, unknown>) : {};
+    } catch {
+      continue;
+    }
+    let cursor = obj;
+    for (const part of s.path.slice(0, -1)) cursor = (cursor[part] ??= {}) as Record<string, unknown>;
+    const leaf = s.path.at(-1)!;
+    if (cursor[leaf] !== undefined && cursor[leaf] !== null) continue;
+    cursor[leaf] = s.value;
+    out[s.key] = JSON.stringify(obj);
+    standIns.push(`${s.key}.${s.path.join(".")}`);
+  }
+  return { config: out, standIns };
+}
+
 export async function readStackFile(projectRoot: string, stack: string): Promise<StackFile> {
   if (!/^[A-Za-z0-9_.-]+$/.test(stack)) throw new Error(`--stack: "${stack}" is not a valid stack name`);
   const file = join(projectRoot, `Pulumi.${stack}.yaml`);
