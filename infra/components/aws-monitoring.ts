@@ -151,8 +151,9 @@ export class AwsMonitoring extends pulumi.ComponentResource {
     // --- secrets -------------------------------------------------------------------------
     const secret = (role: string, description: string, value: pulumi.Input<string>) => {
       const s = new aws.secretsmanager.Secret(`${name}-${role}`, { description, recoveryWindowInDays: 7 }, parent);
-      new aws.secretsmanager.SecretVersion(`${name}-${role}`, { secretId: s.id, secretString: pulumi.secret(value) }, parent);
-      return s;
+      const version = new aws.secretsmanager.SecretVersion(`${name}-${role}`, { secretId: s.id, secretString: pulumi.secret(value) }, parent);
+      // Through the version: the task must not start before the secret has a value.
+      return { arn: version.arn };
     };
     const grafanaAdmin = secret("grafana-admin", "Grafana admin password", args.grafana.adminPassword);
     const alertmanagerConfig = secret("alertmanager-config", "alertmanager.yml with its receivers", args.alertmanager.config);

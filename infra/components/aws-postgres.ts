@@ -32,6 +32,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
+import * as random from "@pulumi/random";
 
 export interface AwsPostgresArgs {
   identifier: string;
@@ -87,6 +88,7 @@ export class AwsPostgres extends pulumi.ComponentResource {
       ],
     }, parent);
 
+    const finalSnapshotId = args.finalSnapshot ? new random.RandomId(`${name}-final-snapshot`, { byteLength: 4 }, parent) : undefined;
     const db = new aws.rds.Instance(name, {
       identifier: args.identifier,
       engine: "postgres",
@@ -115,7 +117,8 @@ export class AwsPostgres extends pulumi.ComponentResource {
       enabledCloudwatchLogsExports: ["postgresql", "upgrade"],
       copyTagsToSnapshot: true,
       skipFinalSnapshot: !args.finalSnapshot,
-      ...(args.finalSnapshot ? { finalSnapshotIdentifier: `${args.identifier}-final` } : {}),
+      // Unique per instance, so a stack destroyed and re-created can be destroyed again.
+      ...(finalSnapshotId ? { finalSnapshotIdentifier: pulumi.interpolate`${args.identifier}-final-${finalSnapshotId.hex}` } : {}),
       applyImmediately: false,
     }, parent);
 

@@ -89,7 +89,7 @@ export class AwsRedis extends pulumi.ComponentResource {
       description: "ElastiCache AUTH token and the REDIS_URL built from it",
       recoveryWindowInDays: 7,
     }, parent);
-    new aws.secretsmanager.SecretVersion(`${name}-auth`, {
+    const version = new aws.secretsmanager.SecretVersion(`${name}-auth`, {
       secretId: secret.id,
       secretString: pulumi
         .all([token.result, group.primaryEndpointAddress])
@@ -97,7 +97,8 @@ export class AwsRedis extends pulumi.ComponentResource {
     }, parent);
 
     this.primaryAddress = group.primaryEndpointAddress;
-    this.secretArn = secret.arn;
+    // Through the version: a task must not start before the secret has a value.
+    this.secretArn = version.arn;
     this.registerOutputs({ primaryAddress: this.primaryAddress, secretArn: this.secretArn });
   }
 }
