@@ -14,6 +14,7 @@
  * - `timeoutSeconds`: give up after this long (default 900: a fresh instance's cloud-init with
  *   package installs takes 2-5 minutes).
  * - `instanceId`: the host's instance id, so a replaced instance waits again.
+ * - `retryIntervalSeconds`: pause between attempts (default 10).
  *
  * Cost: none.
  */
@@ -25,18 +26,21 @@ export interface DockerHostReadyArgs {
   sshOpts: pulumi.Input<pulumi.Input<string>[]>;
   instanceId: pulumi.Input<string>;
   timeoutSeconds?: pulumi.Input<number>;
+  /** Pause between attempts (default 10 s). */
+  retryIntervalSeconds?: pulumi.Input<number>;
 }
 
-interface ReadyInputs {
+export interface ReadyInputs {
   host: string;
   user: string;
   sshOpts: string[];
   instanceId: string;
   timeoutSeconds?: number;
+  retryIntervalSeconds?: number;
 }
 
 // Everything below is serialized into the dynamic provider: it may only use its own imports.
-const readyProvider: pulumi.dynamic.ResourceProvider = {
+export const readyProvider = {
   async create(inputs: ReadyInputs) {
     const { execFile } = await import("node:child_process");
     const deadline = Date.now() + (inputs.timeoutSeconds ?? 900) * 1000;
@@ -53,7 +57,7 @@ const readyProvider: pulumi.dynamic.ResourceProvider = {
       if (result.ok) return { id: `${inputs.instanceId}-docker-ready`, outs: { ...inputs, dockerVersion: result.out } };
       lastError = result.out;
       if (Date.now() > deadline) throw new Error(`Docker on ${inputs.user}@${inputs.host} did not answer within ${inputs.timeoutSeconds ?? 900}s: ${lastError}`);
-      await new Promise((r) => setTimeout(r, 10_000));
+      await new Promise((r) => setTimeout(r, (inputs.retryIntervalSeconds ?? 10) * 1000));
     }
   },
   async diff(_id: string, olds: ReadyInputs, news: ReadyInputs) {
@@ -63,7 +67,7 @@ const readyProvider: pulumi.dynamic.ResourceProvider = {
   async update(_id: string, _olds: ReadyInputs, news: ReadyInputs) {
     return { outs: news };
   },
-};
+} satisfies pulumi.dynamic.ResourceProvider;
 
 export class DockerHostReady extends pulumi.dynamic.Resource {
   declare readonly dockerVersion: pulumi.Output<string>;

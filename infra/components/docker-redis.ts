@@ -50,8 +50,9 @@ export class DockerRedis extends pulumi.ComponentResource {
         ...WAIT_HEALTHY,
         name: `${args.placement.namePrefix}-redis`,
         image: image.repoDigest,
-        // The password comes in through the environment, not argv, so `ps` on the host never shows it.
-        entrypoints: ["sh", "-c", 'exec valkey-server "$@" --requirepass "$VALKEY_PASSWORD"', "valkey"],
+        // The password comes in through the environment, not the container's config args; the
+        // image's entrypoint still runs, so Valkey drops root and owns /data as usual.
+        entrypoints: ["sh", "-c", 'exec docker-entrypoint.sh valkey-server "$@" --requirepass "$VALKEY_PASSWORD"', "valkey"],
         command: [
           "--maxmemory", `${redisMaxMemoryMiB(args.memoryMiB)}mb`,
           "--maxmemory-policy", "allkeys-lru",
