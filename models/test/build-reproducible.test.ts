@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { MODELS_DIR, SHIPPED, assertClose, assertMatchesReference, loadReference, modelPath, rows, runOnnx } from "./reference.ts";
+import { MODELS_DIR, SHIPPED, assertClose, assertMatchesReference, loadReference, modelPath, rows, runOnnx } from "../reference.ts";
 
 const PYTHON = "/usr/bin/python3";
 let scratch = "";

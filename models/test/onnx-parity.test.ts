@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { ManifestSchema, formatIssues, type Manifest } from "../../app/src/inference/manifest.ts";
-import { BUNDLED, MODELS_DIR, SHIPPED, assertMatchesReference, loadReference, modelPath, rows, runOnnx } from "./reference.ts";
+import { BUNDLED, MODELS_DIR, SHIPPED, assertMatchesReference, loadReference, modelPath, rows, runOnnx } from "../reference.ts";
 
 const ORT_TYPE: Record<string, string> = { FP32: "float32", FP64: "float64", INT64: "int64", INT32: "int32", BOOL: "bool" };
 

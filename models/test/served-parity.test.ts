@@ -18,7 +18,7 @@ import {
   type ClassificationReference,
   type Outputs,
   type Reference,
-} from "./reference.ts";
+} from "../reference.ts";
 
 let server: Awaited<ReturnType<typeof startServer>> | undefined;
 let base = "";

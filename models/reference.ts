@@ -1,6 +1,7 @@
 /**
- * Reads the bundled models' `reference.json` (held-out rows with scikit-learn's own predictions,
- * written by models/build/) and compares model outputs against it.
+ * Reference parity: a model's `reference.json` holds held-out rows with its training framework's
+ * own predictions (for the bundled models, scikit-learn's, written by models/build/). Used by the
+ * tests in models/test/ and by `npm run models:check`.
  */
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
@@ -8,14 +9,18 @@ import { fileURLToPath } from "node:url";
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
 
-export const MODELS_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const MODELS_DIR = path.dirname(fileURLToPath(import.meta.url));
 /** The models this repository ships; each must have a reference.json. */
 export const SHIPPED = ["diabetes-regressor", "iris-classifier", "wine-classifier"];
 /** Every model in the repository with a reference.json: yours get parity-tested by dropping one in. */
-export const BUNDLED: string[] = readdirSync(MODELS_DIR, { withFileTypes: true })
-  .filter((d) => d.isDirectory() && existsSync(path.join(MODELS_DIR, d.name, "reference.json")))
-  .map((d) => d.name)
-  .sort();
+export const BUNDLED: string[] = modelsWithReference(MODELS_DIR);
+
+export function modelsWithReference(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(path.join(dir, d.name, "reference.json")))
+    .map((d) => d.name)
+    .sort();
+}
 export type BundledModel = string;
 
 export interface Tolerance {
