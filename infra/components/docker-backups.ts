@@ -48,6 +48,8 @@ set -eu
 export PGPASSFILE=/run/backup/pgpass
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 target="${BACKUP_DIR}/${a.database}-$stamp.dump"
+# A second run within the same second (a manual run next to cron's) must not overwrite the first.
+if [ -e "$target" ]; then target="${BACKUP_DIR}/${a.database}-$stamp-$$.dump"; fi
 # A failed run leaves nothing half-written behind.
 trap 'rm -f "$target.partial"' EXIT
 pg_dump -h ${a.postgresHost} -U ${a.user} -d ${a.database} --format=custom --compress=6 --no-owner --file="$target.partial"

@@ -52,7 +52,7 @@ test("a run writes a verified custom-format dump that restores every row", async
   assert.match(run.stdout, /backup ok: .*\.dump/);
   const files = dumps();
   assert.equal(files.length, 1);
-  assert.match(files[0]!, new RegExp(`^${db}-\\d{8}T\\d{6}Z\\.dump$`));
+  assert.match(files[0]!, new RegExp(`^${db}-\\d{8}T\\d{6}Z(-\\d+)?\\.dump$`));
   assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".partial")), []);
   execFileSync("pg_restore", ["-h", "127.0.0.1", "-U", "postgres", "-d", restored, "--no-owner", join(dir, files[0]!)]);
   const count = await sql(restored, "SELECT count(*)::int AS n, count(DISTINCT output->>'label')::int AS labels FROM predictions");
@@ -76,6 +76,15 @@ test("dumps older than the retention are deleted, younger ones and other files k
   assert.ok(left.includes(`${db}-20200102T030000Z.dump`), "3-day-old dump kept");
   assert.ok(left.includes("notes.txt"), "files that are not dumps are never touched");
   assert.equal(dumps().length, 3);
+});
+
+test("two runs in the same second keep both dumps", () => {
+  const before = dumps().length;
+  const first = runJob(db);
+  const second = runJob(db);
+  assert.equal(first.status, 0, first.stderr);
+  assert.equal(second.status, 0, second.stderr);
+  assert.equal(dumps().length, before + 2);
 });
 
 test("a failing dump exits non-zero and leaves no dump behind", () => {
