@@ -206,6 +206,34 @@ for (const model of BUNDLED) {
   });
 }
 
+test("all models at once, one instance per request, concurrently: every caller gets its own row's answer", async (t) => {
+  // Hundreds of single-row requests in flight together coalesce in the dynamic batcher; a row
+  // answered from another request's slot would break parity here.
+  const jobs = BUNDLED.flatMap((model) => {
+    const ref = loadReference(model);
+    return ref.cases.map((c, i) => async () => {
+      const body = (await post(`/v1/models/${model}:predict`, { instances: [c.instance] })) as { predictions: unknown[] };
+      assertMatchesReference({ ...ref, cases: [c] } as Reference, fromV1(ref, body.predictions), `concurrent ${model} row ${i}`);
+    });
+  });
+  const before = await batchTotals();
+  await Promise.all(jobs.map((job) => job()));
+  const after = await batchTotals();
+  // Reported, not asserted: how far requests coalesced depends on timing.
+  const batches = after.count - before.count;
+  t.diagnostic(`${jobs.length} concurrent single-row requests ran in ${batches} batches (mean ${((after.sum - before.sum) / batches).toFixed(1)} rows)`);
+});
+
+/** Sums of the batch-size histogram over all models, from /metrics. */
+async function batchTotals(): Promise<{ sum: number; count: number }> {
+  const lines = (await (await fetch(`${base}/metrics`)).text()).split("\n");
+  const total = (suffix: string) =>
+    lines
+      .filter((l) => l.startsWith(`inferstack_inference_batch_size_${suffix}{`))
+      .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+  return { sum: total("sum"), count: total("count") };
+}
+
 test("wine-classifier: boundary rows at float32 neighbours of split thresholds survive JSON and the server", async () => {
   const ref = loadReference("wine-classifier") as ClassificationReference;
   assert.ok(ref.edgeCases, "reference has edge cases");
