@@ -35,6 +35,8 @@ export interface CaddyfileOptions {
   acmeEmail?: string | undefined;
   upstreams: string[];
   grafanaUpstream: string;
+  /** Port of the private metrics/health endpoint (default 2020). */
+  metricsPort?: number;
 }
 
 export interface EdgeProxyArgs extends CaddyfileOptions {
@@ -50,13 +52,20 @@ export const EDGE_METRICS_PORT = 2020;
 /** The Caddyfile for a stack. Pure, so the tests read exactly what Caddy gets. */
 export function renderCaddyfile(o: CaddyfileOptions): string {
   if (o.upstreams.length === 0) throw new Error("edge proxy: at least one upstream is required");
+  const metricsPort = o.metricsPort ?? EDGE_METRICS_PORT;
   const global = [
+    // Config changes replace the container: no admin API to reach or to secure.
+    "\tadmin off",
     `\thttp_port ${o.httpPort}`,
     `\thttps_port ${o.httpsPort}`,
+    // The internal CA is trusted by clients (docs/deploy-docker.md), not by the proxy's own OS.
+    ...(o.tls === "internal" ? ["\tskip_install_trust"] : []),
     ...(o.tls === "letsencrypt" && o.acmeEmail ? [`\temail ${o.acmeEmail}`] : []),
-    // Per-host request metrics for Prometheus.
-    "\tmetrics",
     "\tservers {",
+    // Request metrics for Prometheus. `servers { metrics }` is accepted by every Caddy from 2.6 on
+    // (2.9+ log a deprecation note and prefer a global `metrics`), so the Debian caddy the tests
+    // validate with and the pinned 2.10 image read the same file.
+    "\t\tmetrics",
     "\t\ttimeouts {",
     "\t\t\tread_header 10s",
     "\t\t\tidle 2m",
@@ -109,7 +118,10 @@ export function renderCaddyfile(o: CaddyfileOptions): string {
     "\t}",
     "}",
     "",
-    `:${EDGE_METRICS_PORT} {`,
+    // Caddy's automatic redirect drops a non-standard HTTPS port (it would send local users to
+    // :443), so on such ports the redirect is spelled out.
+    ...(o.httpsPort !== 443 ? [`http://${o.domain}:${o.httpPort} {`, `\tredir https://${o.domain}:${o.httpsPort}{uri} 308`, "}", ""] : []),
+    `:${metricsPort} {`,
     "\tmetrics /metrics",
     "\trespond /healthz 200",
     "}",
