@@ -1,0 +1,135 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  albHttpsOnly, encryptionAtRest, encryptionInTransit, imdsV2, logRetention, noPublicDatastores, noWorldOpenIngress,
+  prodDatabaseProtection, prodImagesPinned, requiredTags, resourcePolicies, stackPolicies,
+} from "../policies.ts";
+import { stackViolationsOf, violationsOf, type FakeResource } from "./fake-args.ts";
+
+const prodProvider = { type: "pulumi:providers:aws", name: "aws", urn: "urn:aws", props: { defaultTags: JSON.stringify({ tags: { app: "inferstack", env: "prod", tier: "medium" } }) } };
+const stagingProvider = { ...prodProvider, props: { defaultTags: JSON.stringify({ tags: { app: "inferstack", env: "staging", tier: "small" } }) } };
+const rds = (props: Record<string, unknown>, provider = prodProvider): FakeResource => ({
+  type: "aws:rds/instance:Instance",
+  name: "pg",
+  provider,
+  props: { instanceClass: "db.m7g.large", dbSubnetGroupName: "private", storageEncrypted: true, deletionProtection: true, backupRetentionPeriod: 14, ...props },
+});
+const redis = (props: Record<string, unknown>): FakeResource => ({
+  type: "aws:elasticache/replicationGroup:ReplicationGroup",
+  name: "cache",
+  props: { subnetGroupName: "private", securityGroupIds: ["sg-1"], atRestEncryptionEnabled: true, transitEncryptionEnabled: true, ...props },
+});
+
+test("no-public-datastores", async () => {
+  assert.deepEqual(await violationsOf(noPublicDatastores, rds({ publiclyAccessible: false })), []);
+  assert.deepEqual(await violationsOf(noPublicDatastores, rds({ publiclyAccessible: true })), ["pg: publiclyAccessible must be false"]);
+  assert.deepEqual(await violationsOf(noPublicDatastores, redis({})), []);
+  assert.deepEqual(await violationsOf(noPublicDatastores, redis({ subnetGroupName: undefined, securityGroupIds: [] })), [
+    "cache: needs a subnetGroupName (private subnets)",
+    "cache: needs its own securityGroupIds (the default group is not restricted to the app)",
+  ]);
+});
+
+test("encryption-at-rest", async () => {
+  assert.deepEqual(await violationsOf(encryptionAtRest, rds({})), []);
+  assert.deepEqual(await violationsOf(encryptionAtRest, rds({ storageEncrypted: false })), ["pg: storageEncrypted must be true"]);
+  assert.deepEqual(await violationsOf(encryptionAtRest, redis({ atRestEncryptionEnabled: false })), ["cache: atRestEncryptionEnabled must be true"]);
+  const efs = (encrypted: boolean): FakeResource => ({ type: "aws:efs/fileSystem:FileSystem", name: "fs", props: { encrypted } });
+  assert.deepEqual(await violationsOf(encryptionAtRest, efs(true)), []);
+  assert.deepEqual(await violationsOf(encryptionAtRest, efs(false)), ["fs: encrypted must be true"]);
+  const host = (encrypted: boolean): FakeResource => ({ type: "aws:ec2/instance:Instance", name: "host", props: { rootBlockDevice: { encrypted } } });
+  assert.deepEqual(await violationsOf(encryptionAtRest, host(true)), []);
+  assert.deepEqual(await violationsOf(encryptionAtRest, host(false)), ["host: rootBlockDevice.encrypted must be true"]);
+});
+
+test("encryption-in-transit", async () => {
+  assert.deepEqual(await violationsOf(encryptionInTransit, redis({})), []);
+  assert.deepEqual(await violationsOf(encryptionInTransit, redis({ transitEncryptionEnabled: false })), ["cache: transitEncryptionEnabled must be true"]);
+  const pg = (value: string): FakeResource => ({ type: "aws:rds/parameterGroup:ParameterGroup", name: "params", props: { parameters: [{ name: "rds.force_ssl", value }] } });
+  assert.deepEqual(await violationsOf(encryptionInTransit, pg("1")), []);
+  assert.deepEqual(await violationsOf(encryptionInTransit, pg("0")), ["params: rds.force_ssl must stay 1 (TLS only)"]);
+  const td = (transitEncryption: string): FakeResource => ({ type: "aws:ecs/taskDefinition:TaskDefinition", name: "mon", props: { volumes: [{ name: "tsdb", efsVolumeConfiguration: { fileSystemId: "fs", transitEncryption } }] } });
+  assert.deepEqual(await violationsOf(encryptionInTransit, td("ENABLED")), []);
+  assert.deepEqual(await violationsOf(encryptionInTransit, td("DISABLED")), ["mon: volume tsdb: efsVolumeConfiguration.transitEncryption must be ENABLED"]);
+});
+
+test("alb-https-tls12", async () => {
+  const listener = (props: Record<string, unknown>): FakeResource => ({ type: "aws:lb/listener:Listener", name: "l", props });
+  assert.deepEqual(await violationsOf(albHttpsOnly, listener({ protocol: "HTTPS", port: 443, sslPolicy: "ELBSecurityPolicy-TLS13-1-2-2021-06", certificateArn: "arn:cert" })), []);
+  assert.deepEqual(await violationsOf(albHttpsOnly, listener({ protocol: "HTTPS", port: 443, sslPolicy: "ELBSecurityPolicy-2016-08", certificateArn: "arn:cert" })), [
+    "l: sslPolicy ELBSecurityPolicy-2016-08 must allow TLS 1.2+ only, e.g. ELBSecurityPolicy-TLS13-1-2-2021-06",
+  ]);
+  const redirect = { type: "redirect", redirect: { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" } };
+  assert.deepEqual(await violationsOf(albHttpsOnly, listener({ protocol: "HTTP", port: 80, defaultActions: [redirect] })), []);
+  assert.deepEqual(await violationsOf(albHttpsOnly, listener({ protocol: "HTTP", port: 80, defaultActions: [{ type: "forward", targetGroupArn: "tg" }] })), ["l: an HTTP listener may only redirect to HTTPS"]);
+});
+
+test("ec2-imdsv2", async () => {
+  const host = (httpTokens?: string): FakeResource => ({ type: "aws:ec2/instance:Instance", name: "host", props: httpTokens ? { metadataOptions: { httpTokens } } : {} });
+  assert.deepEqual(await violationsOf(imdsV2, host("required")), []);
+  assert.deepEqual(await violationsOf(imdsV2, host("optional")), ["host: metadataOptions.httpTokens must be required (IMDSv2)"]);
+  assert.deepEqual(await violationsOf(imdsV2, host()), ["host: metadataOptions.httpTokens must be required (IMDSv2)"]);
+});
+
+test("prod-database-protection applies to prod only", async () => {
+  assert.deepEqual(await violationsOf(prodDatabaseProtection, rds({})), []);
+  assert.deepEqual(await violationsOf(prodDatabaseProtection, rds({ deletionProtection: false, backupRetentionPeriod: 3, skipFinalSnapshot: true })), [
+    "pg: deletionProtection must be true in production",
+    "pg: backupRetentionPeriod must be ≥ 7 days in production (is 3)",
+    "pg: skipFinalSnapshot must be false in production",
+  ]);
+  assert.deepEqual(await violationsOf(prodDatabaseProtection, rds({ deletionProtection: false, backupRetentionPeriod: 3 }, stagingProvider)), [], "staging may skip them");
+  // Pack config can name the environment where no env tag exists.
+  assert.equal((await violationsOf(prodDatabaseProtection, rds({ deletionProtection: false }, stagingProvider), { environment: "prod" })).length, 1);
+});
+
+test("log-retention", async () => {
+  const group = (retentionInDays?: number): FakeResource => ({ type: "aws:cloudwatch/logGroup:LogGroup", name: "logs", props: retentionInDays ? { retentionInDays } : {} });
+  assert.deepEqual(await violationsOf(logRetention, group(14)), []);
+  assert.deepEqual(await violationsOf(logRetention, group()), ["logs: retentionInDays must be set"]);
+});
+
+test("required-tags: from the resource or its provider's defaultTags", async () => {
+  const vpc = (props: Record<string, unknown>, provider?: typeof prodProvider): FakeResource => ({ type: "aws:ec2/vpc:Vpc", name: "vpc", props, ...(provider ? { provider } : {}) });
+  assert.deepEqual(await violationsOf(requiredTags, vpc({}, prodProvider)), []);
+  assert.deepEqual(await violationsOf(requiredTags, vpc({ tags: { app: "a", env: "dev", tier: "free" } })), []);
+  assert.deepEqual(await violationsOf(requiredTags, vpc({ tags: { Project: "inferstack", Stack: "dev" } })), ["vpc: missing tag(s) app, env, tier"]);
+  assert.deepEqual(await violationsOf(requiredTags, { type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name: "r", props: {} }), [], "untaggable types are skipped");
+});
+
+test("prod-images-pinned: ECS task definitions and Docker containers in prod", async () => {
+  const digest = `sha256:${"ab".repeat(32)}`;
+  const td = (image: string, provider = prodProvider): FakeResource => ({ type: "aws:ecs/taskDefinition:TaskDefinition", name: "app", provider, props: { containerDefinitions: JSON.stringify([{ name: "app", image }]) } });
+  assert.deepEqual(await violationsOf(prodImagesPinned, td(`123.dkr.ecr.us-east-1.amazonaws.com/app@${digest}`)), []);
+  assert.deepEqual(await violationsOf(prodImagesPinned, td("grafana/grafana:12.1.0")), ["app: container app: image grafana/grafana:12.1.0 is not pinned by digest"]);
+  assert.deepEqual(await violationsOf(prodImagesPinned, td("grafana/grafana:12.1.0", stagingProvider)), [], "staging may run tags");
+  const container = (image: string): FakeResource => ({ type: "docker:index/container:Container", name: "c", props: { image } });
+  assert.deepEqual(await violationsOf(prodImagesPinned, container(`caddy:2@${digest}`), { environment: "prod" }), []);
+  assert.deepEqual(await violationsOf(prodImagesPinned, container("caddy:latest"), { environment: "prod" }), ["c: image caddy:latest is not pinned by digest"]);
+});
+
+test("no-world-open-ingress: only 80/443, and only on a load balancer's or the edge host's group", async () => {
+  const sg = (name: string, ingress: Record<string, unknown>[] = []): FakeResource => ({ type: "aws:ec2/securityGroup:SecurityGroup", name, props: { ingress } });
+  const albSg = sg("alb-sg");
+  const appSg = sg("app-sg");
+  const rule = (name: string, group: FakeResource, port: number, cidrIpv4 = "0.0.0.0/0"): FakeResource => ({
+    type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name, props: { cidrIpv4, fromPort: port, toPort: port, ipProtocol: "tcp" }, propertyDependencies: { securityGroupId: [group] },
+  });
+  const alb: FakeResource = { type: "aws:lb/loadBalancer:LoadBalancer", name: "alb", props: {}, propertyDependencies: { securityGroups: [albSg] } };
+  const ok = [albSg, appSg, alb, rule("https", albSg, 443), rule("http", albSg, 80), rule("app-from-vpc", appSg, 8080, "10.0.0.0/16")];
+  assert.deepEqual(await stackViolationsOf(noWorldOpenIngress, ok), []);
+  assert.deepEqual(await stackViolationsOf(noWorldOpenIngress, [...ok, rule("ssh", albSg, 22)]), ["ssh: port 22 open to the world"]);
+  assert.deepEqual(await stackViolationsOf(noWorldOpenIngress, [...ok, rule("app-https", appSg, 443)]), ["app-https: port 443 open to the world on a group that no load balancer or edge host uses"]);
+  const hostSg = sg("host-sg", [{ protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: ["0.0.0.0/0"] }, { protocol: "-1", fromPort: 0, toPort: 0, ipv6CidrBlocks: ["::/0"] }]);
+  const host: FakeResource = { type: "aws:ec2/instance:Instance", name: "host", props: {}, propertyDependencies: { vpcSecurityGroupIds: [hostSg] } };
+  assert.deepEqual(await stackViolationsOf(noWorldOpenIngress, [hostSg, host]), ["host-sg: all ports open to the world"]);
+});
+
+test("the pack holds every policy the issue lists, each mandatory", () => {
+  const names = [...resourcePolicies, ...stackPolicies].map((p) => p.name).sort();
+  assert.deepEqual(names, [
+    "alb-https-tls12", "ec2-imdsv2", "encryption-at-rest", "encryption-in-transit", "log-retention", "no-public-datastores",
+    "no-world-open-ingress", "prod-database-protection", "prod-images-pinned", "required-tags",
+  ]);
+  for (const p of [...resourcePolicies, ...stackPolicies]) assert.equal(p.enforcementLevel, "mandatory", p.name);
+});
