@@ -20,7 +20,7 @@
  * Inputs:
  * - `namePrefix`: prefix of the ECR repositories and the task family.
  * - `cluster`, `subnetIds`, `securityGroupId`, `efsSecurityGroupId`, `architecture`.
- * - `buildDir`: scratch directory for the rendered image build contexts.
+ * - `buildDir`: scratch directory for the rendered image build contexts (content-addressed).
  * - `prometheus`: `files` (prometheus.yml, rules/*.yml) and `args` from the bundle.
  * - `alertmanager`: `config` (secret Output: the rendered alertmanager.yml), `template`, `args`.
  * - `grafana`: provisioning and dashboard files, env, admin password (secret), target group,
@@ -35,11 +35,12 @@
  * $0.30/GB-month + elastic throughput $0.03/GB read / $0.06/GB written, AWS Backup of EFS
  * $0.05/GB-month, two secrets $0.80/month, ECR storage.
  */
-import { mkdirSync, rmSync, writeFileSync, copyFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
-import { AwsImage, contentTag } from "./aws-image.ts";
+import { AwsImage } from "./aws-image.ts";
 import { AwsFargateService, type ContainerSpec } from "./aws-fargate-service.ts";
 import { smallestFargateSize } from "../fargate.ts";
 
@@ -72,16 +73,33 @@ export interface AwsMonitoringArgs {
 export const grafanaImageDashboardsDir = "/etc/grafana/dashboards";
 const imagesDir = join(dirname(new URL(import.meta.url).pathname), "..", "images");
 
-/** Writes `files` under `dir` (replacing it) with the Dockerfile of `infra/images/<image>`. */
-function writeBuildContext(dir: string, image: string, files: Record<string, string>): void {
-  rmSync(dir, { recursive: true, force: true });
-  for (const [rel, text] of Object.entries(files)) {
-    const path = join(dir, rel);
-    mkdirSync(dirname(path), { recursive: true });
-    writeFileSync(path, text);
+/**
+ * Writes the build context of `infra/images/<image>` plus `files` into a directory named after
+ * their content hash, and returns it with that hash as the image tag. Content-addressed, so the
+ * path and tag are stable across runs and concurrent runs (plans, tests) never see a half-written
+ * directory: each writes a private temp dir and renames it into place.
+ */
+function writeBuildContext(buildDir: string, image: string, files: Record<string, string>, extra: string): { context: string; tag: string } {
+  const all: Record<string, string> = { ...files, Dockerfile: readFileSync(join(imagesDir, image, "Dockerfile"), "utf8") };
+  const hash = createHash("sha256").update(extra);
+  for (const rel of Object.keys(all).sort()) hash.update(rel).update("\0").update(all[rel]!).update("\0");
+  const tag = `c-${hash.digest("hex").slice(0, 20)}`;
+  const context = join(buildDir, `${image}-${tag}`);
+  if (!existsSync(context)) {
+    const staging = `${context}.tmp-${process.pid}`;
+    rmSync(staging, { recursive: true, force: true });
+    for (const [rel, text] of Object.entries(all)) {
+      const path = join(staging, rel);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, text);
+    }
+    try {
+      renameSync(staging, context);
+    } catch {
+      rmSync(staging, { recursive: true, force: true }); // another run placed the same content first
+    }
   }
-  mkdirSync(dir, { recursive: true });
-  copyFileSync(join(imagesDir, image, "Dockerfile"), join(dir, "Dockerfile"));
+  return { context, tag };
 }
 
 export class AwsMonitoring extends pulumi.ComponentResource {
@@ -128,25 +146,23 @@ export class AwsMonitoring extends pulumi.ComponentResource {
     }));
 
     // --- images --------------------------------------------------------------------------
-    const prometheusContext = join(args.buildDir, "prometheus");
-    writeBuildContext(prometheusContext, "prometheus", args.prometheus.files);
-    const grafanaContext = join(args.buildDir, "grafana");
-    writeBuildContext(grafanaContext, "grafana", {
-      ...Object.fromEntries(Object.entries(args.grafana.provisioningFiles).map(([rel, text]) => [`provisioning/${rel}`, text])),
-      ...Object.fromEntries(Object.entries(args.grafana.dashboardFiles).map(([rel, text]) => [`dashboards/${rel}`, text])),
-    });
-    const image = (role: "prometheus" | "grafana", context: string, base: string) =>
-      new AwsImage(`${name}-${role}`, {
+    const image = (role: "prometheus" | "grafana", files: Record<string, string>, base: string) => {
+      const { context, tag } = writeBuildContext(args.buildDir, role, files, `${base} ${platform}`);
+      return new AwsImage(`${name}-${role}`, {
         repositoryName: `${args.namePrefix}/${role}`,
         context,
         dockerfile: join(context, "Dockerfile"),
         platform,
-        tag: contentTag(context, ["."], `${base} ${platform}`),
+        tag,
         buildArgs: { BASE_IMAGE: base },
         keepImages: 10,
       }, parent);
-    const prometheusImage = image("prometheus", prometheusContext, args.baseImages.prometheus);
-    const grafanaImage = image("grafana", grafanaContext, args.baseImages.grafana);
+    };
+    const prometheusImage = image("prometheus", args.prometheus.files, args.baseImages.prometheus);
+    const grafanaImage = image("grafana", {
+      ...Object.fromEntries(Object.entries(args.grafana.provisioningFiles).map(([rel, text]) => [`provisioning/${rel}`, text])),
+      ...Object.fromEntries(Object.entries(args.grafana.dashboardFiles).map(([rel, text]) => [`dashboards/${rel}`, text])),
+    }, args.baseImages.grafana);
 
     // --- secrets -------------------------------------------------------------------------
     const secret = (role: string, description: string, value: pulumi.Input<string>) => {

@@ -228,7 +228,7 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
     securityGroupId: groups.monitoringId,
     efsSecurityGroupId: groups.efsId,
     architecture,
-    buildDir: join(tmpdir(), "inferstack-build", `${project}-${stack}`),
+    buildDir: join(tmpdir(), "inferstack-build"),
     prometheus: bundle.prometheus,
     alertmanager: {
       config: receivers ? pulumi.secret(receivers).apply((r) => renderAlertmanagerConfig(r)) : renderAlertmanagerConfig({}),

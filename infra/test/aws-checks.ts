@@ -379,11 +379,14 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium"): v
     assert.equal(service.inputs.loadBalancers[0].containerName, "grafana");
     assert.equal(service.inputs.networkConfiguration.assignPublicIp, false);
     // The Prometheus image is built from the rendered config: it finds the app through Cloud Map.
-    const context = join(tmpdir(), "inferstack-build", `inferstack-${stackName}`, "prometheus");
+    const prometheusImage = one(T.image, "-monitoring-prometheus");
+    const context: string = prometheusImage.inputs.build.context;
+    assert.ok(context.startsWith(join(tmpdir(), "inferstack-build")));
+    assert.ok(context.endsWith(`prometheus-${prometheusImage.inputs.imageName.split(":").pop()}`), "tag = content hash of the context");
     const prometheusYml = readFileSync(join(context, "prometheus.yml"), "utf8");
     assert.match(prometheusYml, /dns_sd_configs:\s*\n\s*- names:\s*\n\s*- app\.inferstack\.internal/);
     assert.match(readFileSync(join(context, "Dockerfile"), "utf8"), /COPY .*prometheus\.yml/);
-    assert.equal(one(T.image, "-monitoring-prometheus").inputs.build.args.BASE_IMAGE.split("@")[0], "prom/prometheus:v3.5.0");
+    assert.equal(prometheusImage.inputs.build.args.BASE_IMAGE.split("@")[0], "prom/prometheus:v3.5.0");
   });
 
   test(`${stackName}: no generated secret reaches a resource input unmarked`, async () => {
