@@ -90,7 +90,6 @@ export function renderCloudInit(a: { sshUser: string; sshPublicKey: string; swap
     "  - path: /etc/sysctl.d/90-inferstack.conf",
     "    content: |",
     "      vm.swappiness=10",
-    "      vm.overcommit_memory=1",
     "runcmd:",
     ...swap,
     `  - [usermod, -aG, docker, ${a.sshUser}]`,

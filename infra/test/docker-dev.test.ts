@@ -1,5 +1,6 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
+import { parse } from "yaml";
 import { runUnderMocks, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
 import { mockPasswordFor } from "../testing/cloud-mocks.ts";
 import { main } from "../program.ts";
@@ -71,6 +72,22 @@ test("cloud-init installs Docker, a swap file and the operator's key", () => {
   assert.ok(userData.includes(`ssh_authorized_keys:\n  - ${KEY}`));
   assert.match(userData, /systemctl, enable, --now, docker/);
   assert.match(userData, /"max-size": "10m"/);
+});
+
+test("the user data is well-formed cloud-config (as checked by cloud-init 22.4's schema by hand)", () => {
+  for (const sshUser of ["ec2-user", "deploy"]) {
+    const doc = parse(renderCloudInit({ sshUser, sshPublicKey: KEY, swapMiB: 1024 })) as Record<string, any>;
+    const known = ["package_update", "packages", "ssh_authorized_keys", "users", "write_files", "runcmd"];
+    assert.deepEqual(Object.keys(doc).filter((k) => !known.includes(k)), []);
+    assert.ok((doc.runcmd as unknown[]).every((c) => Array.isArray(c) && c.every((a) => typeof a === "string")), "runcmd entries are argv lists");
+    const daemon = (doc.write_files as { path: string; content: string }[]).find((f) => f.path === "/etc/docker/daemon.json")!;
+    assert.deepEqual(JSON.parse(daemon.content)["log-opts"], { "max-size": "10m", "max-file": "3" });
+    assert.equal(JSON.parse(daemon.content)["log-driver"], "json-file");
+    if (sshUser === "deploy") {
+      assert.deepEqual(doc.users[0], "default");
+      assert.deepEqual(doc.users[1].ssh_authorized_keys, [KEY]);
+    } else assert.deepEqual(doc.ssh_authorized_keys, [KEY]);
+  }
 });
 
 test("the security group opens 80/443 to the world and no SSH without an admin CIDR", () => {

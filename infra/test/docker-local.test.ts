@@ -1,6 +1,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -231,5 +232,28 @@ test("stateful and port-holding containers are replaced in place; app replicas r
       assert.equal(c.inputs.name, `inferstack-local-${role}`);
       assert.equal(options.get(c.name)?.deleteBeforeReplace, true, `${role} holds a name, a volume or a port`);
     }
+  }
+});
+
+test("Valkey's arguments are accepted by a real Redis-protocol server and enforce auth and eviction", async () => {
+  const probe = createNetServer();
+  await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise((r) => probe.close(r));
+  const args = plain(container("redis").inputs.command) as string[];
+  // The same flags the container passes (the password arrives from the environment there).
+  const server = spawn("redis-server", [...args, "--requirepass", "pw-under-test", "--port", String(port), "--bind", "127.0.0.1", "--dir", work], { stdio: "ignore" });
+  const cli = (...a: string[]) => spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...a], { encoding: "utf8" });
+  try {
+    for (let i = 0; cli("ping").stdout.trim() === "" && i < 100; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(cli("ping").stdout, /NOAUTH/, "unauthenticated clients are refused");
+    const get = (key: string) => cli("-a", "pw-under-test", "--no-auth-warning", "config", "get", key).stdout.replace(/\n$/, "").split("\n");
+    assert.deepEqual(get("maxmemory"), ["maxmemory", String(96 * 1024 * 1024)]);
+    assert.deepEqual(get("maxmemory-policy"), ["maxmemory-policy", "allkeys-lru"]);
+    assert.deepEqual(get("save"), ["save", ""]);
+    assert.deepEqual(get("appendonly"), ["appendonly", "no"]);
+  } finally {
+    server.kill("SIGTERM");
+    await new Promise((r) => server.once("exit", r));
   }
 });
