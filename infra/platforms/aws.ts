@@ -167,13 +167,16 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
       environment: {
         PORT: String(appPort),
         NODE_ENV: "production",
+        MODELS_DIR: "/app/models",
         LOG_LEVEL: cfg.app.logLevel,
         AUTH_MODE: cfg.app.authMode,
-        MAX_BATCH_SIZE: String(cfg.app.maxBatchSize),
-        MAX_QUEUE_DELAY_MICROS: String(cfg.app.maxQueueDelayMicros),
+        // ECS stops routing (deregistration delay) before SIGTERM; then this bounds the drain.
+        SHUTDOWN_TIMEOUT_MS: String(cfg.app.gracefulShutdownSeconds * 1000),
+        // Behind the ALB: client addresses (per-IP rate limits, logs) come from X-Forwarded-For.
+        TRUST_PROXY: "true",
         PREDICTION_RETENTION_DAYS: String(cfg.app.predictionLogRetentionDays),
+        // On the task's ephemeral storage (the root filesystem is read-only).
         PREDICTION_LOG_SPILL_PATH: "/tmp/spill/predictions.jsonl",
-        SHUTDOWN_GRACE_SECONDS: String(cfg.app.gracefulShutdownSeconds),
         // The password is not in the URL: node-postgres falls back to PGPASSWORD (a secret below).
         DATABASE_URL: databaseUrl,
       },

@@ -187,6 +187,9 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium"): v
     assert.match(env.DATABASE_URL ?? "", /^postgres:\/\/inferstack@[^:/]+:5432\/inferstack\?.*sslmode=require/, "no password in the URL");
     assert.equal(env.LOG_LEVEL, cfg.app.logLevel);
     assert.equal(env.AUTH_MODE, cfg.app.authMode);
+    assert.equal(env.SHUTDOWN_TIMEOUT_MS, String(cfg.app.gracefulShutdownSeconds * 1000));
+    assert.equal(env.TRUST_PROXY, "true");
+    assert.match(env.PREDICTION_LOG_SPILL_PATH ?? "", /^\/tmp\//, "spill file on the writable scratch volume");
     // Log group retention from the preset.
     assert.equal(one(T.logGroup, "-app").inputs.retentionInDays, cfg.logs.retentionDays);
     // The execution role reads exactly the secrets the task references.
