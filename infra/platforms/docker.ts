@@ -108,7 +108,8 @@ function deployFree(cfg: StackConfig, stack: string): TierOutputs {
     vpcCidr: cfg.network.vpcCidr,
     domain: cfg.domain,
     zoneName: cfg.dns.zoneName ?? "",
-    tags: { Project: "inferstack", Stack: stack, Tier: cfg.tier },
+    // The policy pack's required tags (app, env, tier), as on the AWS tiers.
+    tags: { app: "inferstack", env: stack, tier: cfg.tier },
   });
   const region = new pulumi.Config("aws").get("region") ?? "us-east-1";
   // Host keys are pinned per instance id: a replaced instance is a new alias, the same one is verified.

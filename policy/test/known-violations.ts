@@ -5,17 +5,7 @@
  */
 export const knownViolations: Record<string, string[]> = {
   local: [],
-  // infra/components/ec2-docker-host.ts tags with Project/Stack/Tier; the AWS tiers use app/env/tier.
-  dev: [
-    "required-tags: host-eip: missing tag(s) app, env, tier",
-    "required-tags: host-igw: missing tag(s) app, env, tier",
-    "required-tags: host-instance: missing tag(s) app, env, tier",
-    "required-tags: host-public: missing tag(s) app, env, tier",
-    "required-tags: host-public: missing tag(s) app, env, tier",
-    "required-tags: host-role: missing tag(s) app, env, tier",
-    "required-tags: host-sg: missing tag(s) app, env, tier",
-    "required-tags: host-vpc: missing tag(s) app, env, tier",
-  ],
+  dev: [],
   staging: [],
   // The AWS monitoring task runs the blackbox exporter by tag, not digest.
   prod: [
