@@ -69,6 +69,11 @@ export const images = {
     digest: "sha256:f40e65878e25c2e78ea037f73a449527a0fb994e303dc3e34cb6b187b4b91435",
     source: "one public production deploy script (single source: re-verify before relying on it)",
   },
+  blackboxExporter: {
+    tag: "prom/blackbox-exporter:v0.25.0",
+    digest: "sha256:b04a9fef4fa086a02fc7fcd8dcdbc4b7b35cc30cdee860fdc6a19dd8b208d63e",
+    source: "public monitoring compose files and an image allow-list (2 independent files); AWS tiers' HTTPS probe",
+  },
 } as const satisfies Record<string, PinnedImage>;
 
 export type ImageName = keyof typeof images;

@@ -28,7 +28,7 @@ import { AwsLoadBalancer } from "../components/aws-load-balancer.ts";
 import { AwsFargateService } from "../components/aws-fargate-service.ts";
 import { AwsMonitoring, grafanaImageDashboardsDir } from "../components/aws-monitoring.ts";
 import {
-  alertmanagerTemplate, monitoringBundle, monitoringImages, renderAlertmanagerConfig, renderGrafanaDashboardProvider,
+  alertmanagerTemplate, monitoringBundle, renderAlertmanagerConfig, renderGrafanaDashboardProvider,
   type AlertReceivers,
 } from "../../monitoring/index.ts";
 
@@ -252,7 +252,7 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
       grafana: pinned("grafana"),
       postgresExporter: pinned("postgresExporter"),
       redisExporter: pinned("redisExporter"),
-      blackboxExporter: monitoringImages.blackboxExporter,
+      blackboxExporter: pinned("blackboxExporter"),
     },
     memoryMiB: {
       prometheus: cfg.monitoring.prometheusMemoryMiB,

@@ -13,6 +13,7 @@ import { mockPasswordFor } from "../testing/cloud-mocks.ts";
 import { main } from "../program.ts";
 import { parseStackConfig, type StackConfig } from "../config.ts";
 import { fargatePairProblem } from "../fargate.ts";
+import { images, pinned, type ImageName } from "../images.ts";
 import { httpsPolicy } from "../components/aws-load-balancer.ts";
 
 const T = {
@@ -155,10 +156,11 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium"): v
     assert.match(image.inputs.imageName, /:c-[0-9a-f]{20}$/, "content-derived tag (tags are immutable)");
     assert.ok(plain(image.inputs.registry).server.includes(".dkr.ecr."));
     assert.equal(plain(image.inputs.registry).username, "AWS");
+    const allowedUpstream = new Set(Object.keys(images).map((k) => pinned(k as ImageName)));
     for (const task of all(T.taskDef)) {
       for (const c of containersOf(task)) {
         if (c.image.includes(".dkr.ecr.")) assert.match(c.image, /@sha256:[0-9a-f]{64}$/, `${c.name} pinned by digest`);
-        else assert.match(c.image, /@sha256:[0-9a-f]{64}$|^quay\.io\/prometheus\/blackbox-exporter:v/, `${c.name} pinned`);
+        else assert.ok(allowedUpstream.has(c.image), `${c.name}: ${c.image} is a digest-pinned image of infra/images.ts`);
       }
     }
   });

@@ -7,8 +7,5 @@ export const knownViolations: Record<string, string[]> = {
   local: [],
   dev: [],
   staging: [],
-  // The AWS monitoring task runs the blackbox exporter by tag, not digest.
-  prod: [
-    "prod-images-pinned: inferstack-prod-monitoring-service: container blackbox-exporter: image quay.io/prometheus/blackbox-exporter:v0.25.0 is not pinned by digest",
-  ],
+  prod: [],
 };
