@@ -81,8 +81,19 @@ function cidrRange(cidr: string): [number, number] {
   return [start, start + 2 ** (32 - Number(bits)) - 1];
 }
 
-export function describeAwsStack(stackName: string, tier: "small" | "medium"): void {
-  const config: Record<string, string> = { "inferstack:tier": tier, "aws:region": "us-east-1" };
+/** Secret settings a stack may set (`pulumi config set --secret`); values must never leak. */
+export interface StackSecrets {
+  grafanaAdminPassword?: string;
+  alertReceivers?: { slack?: { webhookUrl: string; channel?: string } };
+}
+
+export function describeAwsStack(stackName: string, tier: "small" | "medium", secrets: StackSecrets = {}): void {
+  const config: Record<string, string> = {
+    "inferstack:tier": tier,
+    "aws:region": "us-east-1",
+    ...(secrets.grafanaAdminPassword ? { "inferstack:grafanaAdminPassword": secrets.grafanaAdminPassword } : {}),
+    ...(secrets.alertReceivers ? { "inferstack:alertReceivers": JSON.stringify(secrets.alertReceivers) } : {}),
+  };
   const cfg: StackConfig = parseStackConfig(config);
   let stack: MockedStack;
   const all = (type: string) => stack.resources.filter((r) => r.type === type);
@@ -395,10 +406,24 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium"): v
   });
 
   test(`${stackName}: no generated secret reaches a resource input unmarked`, async () => {
-    const leaks = await stack.plainSecrets([
+    const values = [
       mockPasswordFor(`inferstack-${stackName}-redis-auth-token`),
-      mockPasswordFor(`inferstack-${stackName}-grafana-admin`),
-    ]);
-    assert.deepEqual(leaks, []);
+      secrets.grafanaAdminPassword ?? mockPasswordFor(`inferstack-${stackName}-grafana-admin`),
+      ...(secrets.alertReceivers?.slack ? [secrets.alertReceivers.slack.webhookUrl] : []),
+    ];
+    assert.deepEqual(await stack.plainSecrets(values), []);
+    // The secrets do reach their Secrets Manager versions (as secrets), and nothing else.
+    const versions = all("aws:secretsmanager/secretVersion:SecretVersion");
+    const holding = (value: string) => versions.filter((v) => JSON.stringify(v.inputs.secretString).includes(value)).map((v) => v.name);
+    assert.deepEqual(holding(values[1]!), [`inferstack-${stackName}-monitoring-grafana-admin`]);
+    if (secrets.alertReceivers?.slack) {
+      assert.deepEqual(holding(secrets.alertReceivers.slack.webhookUrl), [`inferstack-${stackName}-monitoring-alertmanager-config`]);
+    }
+    const randomGrafana = stack.resources.filter((r) => r.type === "random:index/randomPassword:RandomPassword" && r.name.endsWith("-grafana-admin"));
+    assert.equal(randomGrafana.length, secrets.grafanaAdminPassword ? 0 : 1, "a configured password replaces the generated one");
+    for (const r of stack.resources.filter((r) => r.custom && r.type !== "aws:secretsmanager/secretVersion:SecretVersion")) {
+      const text = JSON.stringify(r.inputs);
+      for (const v of values.slice(1)) assert.ok(!text.includes(v), `${r.type} ${r.name} holds a secret`);
+    }
   });
 }
