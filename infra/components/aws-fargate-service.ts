@@ -1,8 +1,9 @@
 /**
  * AwsFargateService: one ECS service on Fargate, the unit the app and the monitoring tasks share.
  *
- * Creates: a CloudWatch log group (retention set); an execution role (pull from ECR, write the
- * log group, read exactly the listed Secrets Manager secrets — nothing else); a task role with
+ * Creates: a CloudWatch log group (retention set); an execution role (pull from the listed ECR
+ * repositories, write its log group, read exactly the listed secrets — nothing else; both roles
+ * trust only ECS tasks of this account and region); a task role with
  * only the statements given (none by default) plus EFS client access when volumes are mounted;
  * a Fargate task definition (awsvpc, the given CPU/memory pair and CPU architecture, read-only
  * root filesystems unless a container opts out); the service — private subnets, no public IP,
@@ -19,6 +20,7 @@
  * - `architecture`: `X86_64` or `ARM64`, matching the image.
  * - `containers`: the container definitions (see `ContainerSpec`).
  * - `secretArns`: Secrets Manager secrets the containers' `secrets` reference (IAM scope).
+ * - `repositoryArns` (optional): ECR repositories of the images (IAM scope); public images need none.
  * - `volumes` (optional): EFS access points to mount (encrypted in transit, IAM-authorized).
  * - `subnetIds`, `securityGroupIds`: where tasks run.
  * - `desiredCount`, `minHealthyPercent`, `maxPercent`: size and rolling-deploy bounds.
@@ -68,6 +70,8 @@ export interface AwsFargateServiceArgs {
   architecture: "X86_64" | "ARM64";
   containers: ContainerSpec[];
   secretArns: pulumi.Input<string>[];
+  /** ECR repositories the task pulls from (the execution role may pull only these). */
+  repositoryArns?: pulumi.Input<string>[];
   volumes?: { name: string; fileSystemId: pulumi.Input<string>; fileSystemArn: pulumi.Input<string>; accessPointId: pulumi.Input<string>; accessPointArn: pulumi.Input<string> }[];
   subnetIds: pulumi.Input<string>[];
   securityGroupIds: pulumi.Input<string>[];
@@ -83,10 +87,21 @@ export interface AwsFargateServiceArgs {
   dependsOn?: pulumi.Resource[];
 }
 
-const assumedByEcsTasks = JSON.stringify({
-  Version: "2012-10-17",
-  Statement: [{ Effect: "Allow", Principal: { Service: "ecs-tasks.amazonaws.com" }, Action: "sts:AssumeRole" }],
-});
+/** Trust policy for ECS tasks of this account and region only (no confused deputy). */
+function assumedByEcsTasks(account: string, region: string, partition: string): string {
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [{
+      Effect: "Allow",
+      Principal: { Service: "ecs-tasks.amazonaws.com" },
+      Action: "sts:AssumeRole",
+      Condition: {
+        StringEquals: { "aws:SourceAccount": account },
+        ArnLike: { "aws:SourceArn": `arn:${partition}:ecs:${region}:${account}:*` },
+      },
+    }],
+  });
+}
 
 export class AwsFargateService extends pulumi.ComponentResource {
   readonly serviceName: pulumi.Output<string>;
@@ -107,22 +122,34 @@ export class AwsFargateService extends pulumi.ComponentResource {
 
     const logGroup = new aws.cloudwatch.LogGroup(name, { name: `/ecs/${args.family}`, retentionInDays: args.logRetentionDays }, parent);
 
-    const executionRole = new aws.iam.Role(`${name}-execution`, { assumeRolePolicy: assumedByEcsTasks, description: `ECS agent for ${args.family}: pull image, write logs, read its secrets` }, parent);
-    new aws.iam.RolePolicyAttachment(`${name}-execution`, {
-      role: executionRole.name,
-      policyArn: "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy",
-    }, parent);
-    if (args.secretArns.length > 0) {
-      new aws.iam.RolePolicy(`${name}-execution-secrets`, {
-        role: executionRole.id,
-        policy: pulumi.output(args.secretArns).apply((arns) => JSON.stringify({
-          Version: "2012-10-17",
-          Statement: [{ Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: arns }],
-        })),
-      }, parent);
-    }
+    const caller = aws.getCallerIdentityOutput({}, parent);
+    const region = aws.getRegionOutput({}, parent);
+    const partition = aws.getPartitionOutput({}, parent);
+    const trust = pulumi.all([caller.accountId, region.region, partition.partition]).apply(([account, r, p]) => assumedByEcsTasks(account, r, p));
 
-    const taskRole = new aws.iam.Role(`${name}-task`, { assumeRolePolicy: assumedByEcsTasks, description: `Runtime identity of ${args.family}` }, parent);
+    // Instead of AmazonECSTaskExecutionRolePolicy (any repository, any log group): only this
+    // service's repositories, its log group and its secrets.
+    const executionRole = new aws.iam.Role(`${name}-execution`, { assumeRolePolicy: trust, description: `ECS agent for ${args.family}: pull its images, write its logs, read its secrets` }, parent);
+    const repositoryArns = args.repositoryArns ?? [];
+    new aws.iam.RolePolicy(`${name}-execution`, {
+      role: executionRole.id,
+      policy: pulumi.all([pulumi.output(repositoryArns), pulumi.output(args.secretArns), logGroup.arn]).apply(([repos, secrets, logArn]) => JSON.stringify({
+        Version: "2012-10-17",
+        Statement: [
+          ...(repos.length > 0
+            ? [
+                // GetAuthorizationToken has no resource-level permissions.
+                { Sid: "EcrLogin", Effect: "Allow", Action: ["ecr:GetAuthorizationToken"], Resource: "*" },
+                { Sid: "EcrPull", Effect: "Allow", Action: ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"], Resource: repos },
+              ]
+            : []),
+          { Sid: "Logs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${logArn}:*` },
+          ...(secrets.length > 0 ? [{ Sid: "Secrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: secrets }] : []),
+        ],
+      })),
+    }, parent);
+
+    const taskRole = new aws.iam.Role(`${name}-task`, { assumeRolePolicy: trust, description: `Runtime identity of ${args.family}` }, parent);
     const volumes = args.volumes ?? [];
     const taskStatements: pulumi.Output<unknown[]> = pulumi.all(volumes.map((v) => pulumi.all([v.fileSystemArn, v.accessPointArn]))).apply((pairs) => [
       ...(args.taskPolicyStatements ?? []),
@@ -140,7 +167,6 @@ export class AwsFargateService extends pulumi.ComponentResource {
       }, parent);
     }
 
-    const region = aws.getRegionOutput({}, parent);
     const containerDefinitions = pulumi.jsonStringify(
       args.containers.map((c) => ({
         name: c.name,

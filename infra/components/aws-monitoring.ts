@@ -265,6 +265,7 @@ export class AwsMonitoring extends pulumi.ComponentResource {
       architecture: args.architecture,
       containers,
       secretArns: [grafanaAdmin.arn, alertmanagerConfig.arn, args.postgres.secretArn, args.redis.secretArn],
+      repositoryArns: [prometheusImage.repositoryArn, grafanaImage.repositoryArn],
       volumes,
       subnetIds: args.subnetIds,
       securityGroupIds: [args.securityGroupId],

@@ -192,6 +192,7 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
       stopTimeoutSeconds: cfg.app.gracefulShutdownSeconds + 5,
     }],
     secretArns: [postgres.masterSecretArn, redis.secretArn],
+    repositoryArns: [appImage.repositoryArn],
     subnetIds: network.privateSubnetIds,
     securityGroupIds: [groups.appId],
     desiredCount: cfg.app.replicas,

@@ -205,11 +205,21 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.match(env.PREDICTION_LOG_SPILL_PATH ?? "", /^\/tmp\//, "spill file on the writable scratch volume");
     // Log group retention from the preset.
     assert.equal(one(T.logGroup, "-app").inputs.retentionInDays, cfg.logs.retentionDays);
-    // The execution role reads exactly the secrets the task references.
-    const policy = JSON.parse(one(T.rolePolicy, "-app-execution-secrets").inputs.policy);
-    assert.deepEqual(policy.Statement[0].Action, ["secretsmanager:GetSecretValue"]);
-    assert.equal(policy.Statement[0].Resource.length, 2);
-    assert.ok(!JSON.stringify(policy).includes("\"*\""), "no wildcard resource");
+    // The execution role pulls from its own repository, writes its own log group, reads exactly the task's secrets.
+    const policy = JSON.parse(one(T.rolePolicy, "-app-execution").inputs.policy);
+    const statement = (sid: string) => policy.Statement.find((st: any) => st.Sid === sid);
+    assert.deepEqual(statement("Secrets").Resource, app.secrets.map((x) => x.valueFrom.replace(/:[a-zA-Z]+::$/, "")));
+    // (the mock ARN of the `inferstack-<stack>-app` repository)
+    assert.deepEqual(statement("EcrPull").Resource, [`arn:aws:repository:us-east-1:123456789012:inferstack-${stackName}-app`]);
+    assert.match(statement("Logs").Resource, /:\*$/);
+    const wildcards = policy.Statement.filter((st: any) => st.Resource === "*").map((st: any) => st.Action);
+    assert.deepEqual(wildcards, [["ecr:GetAuthorizationToken"]], "only the ECR login is account-wide");
+    assert.equal(all("aws:iam/rolePolicyAttachment:RolePolicyAttachment").length, 0, "no broad managed policies");
+    for (const role of all("aws:iam/role:Role").filter((r) => r.name.endsWith("-execution") || r.name.endsWith("-task"))) {
+      const trust = JSON.parse(role.inputs.assumeRolePolicy).Statement[0];
+      assert.equal(trust.Principal.Service, "ecs-tasks.amazonaws.com");
+      assert.equal(trust.Condition.StringEquals["aws:SourceAccount"], "123456789012");
+    }
   });
 
   test(`${stackName}: the app service deploys safely: circuit breaker, steady state, private subnets, Cloud Map`, () => {
