@@ -3,7 +3,7 @@
  *
  * Creates: an ECS cluster (Fargate + Fargate Spot capacity providers, Fargate by default;
  * Container Insights on or off) and a Cloud Map private DNS namespace (`namespaceName`, e.g.
- * `inferstack.internal`) in the VPC, so Prometheus discovers the app tasks by DNS
+ * `staging.inferstack.internal`) in the VPC, so Prometheus discovers the app tasks by DNS
  * (`app.<namespace>` A records, one per running task) and Grafana reaches Prometheus by name.
  *
  * Inputs:

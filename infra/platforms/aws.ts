@@ -34,8 +34,13 @@ import {
 
 export const appPort = 8080;
 export const appHealthPath = "/health/ready";
-/** Private DNS domain of the Cloud Map namespace; the app registers as `app.<this>`. */
-export const serviceNamespace = "inferstack.internal";
+/**
+ * Private DNS domain of the stack's Cloud Map namespace (one per stack, so staging and prod can
+ * share an account); the app registers as `app.<this>`.
+ */
+export function serviceNamespace(stack: string): string {
+  return `${dnsLabel(stack)}.inferstack.internal`;
+}
 const databaseName = "inferstack";
 const databaseUser = "inferstack";
 
@@ -94,7 +99,7 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
     clusterName: prefix,
     containerInsights: cfg.monitoring.containerInsights,
     vpcId: network.vpcId,
-    namespaceName: serviceNamespace,
+    namespaceName: serviceNamespace(stack),
   }, opts);
 
   const appImage = new AwsImage(`${prefix}-app`, {
@@ -221,7 +226,7 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
   const grafanaAdminPassword = secrets.getSecret("grafanaAdminPassword")
     ?? new random.RandomPassword(`${prefix}-grafana-admin`, { length: 32, special: false }).result;
   const bundle = monitoringBundle(cfg, {
-    targets: { app: { kind: "dns", name: `app.${serviceNamespace}`, port: appPort } },
+    targets: { app: { kind: "dns", name: `app.${serviceNamespace(stack)}`, port: appPort } },
     externalLabels: { tier: cfg.tier, env: stack },
     grafanaRootUrl: `https://${grafanaDomain}/`,
   });

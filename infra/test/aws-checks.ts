@@ -239,6 +239,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const registry = one(T.registry, "-app");
     assert.equal(registry.inputs.name, "app");
     assert.deepEqual(registry.inputs.dnsConfig.dnsRecords, [{ type: "A", ttl: 10 }]);
+    assert.equal(one("aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace").inputs.name, `${stackName}.inferstack.internal`);
     assert.deepEqual(one(T.cluster).inputs.settings, [{ name: "containerInsights", value: cfg.monitoring.containerInsights ? "enabled" : "disabled" }]);
   });
 
@@ -410,7 +411,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.ok(context.startsWith(join(tmpdir(), "inferstack-build")));
     assert.ok(context.endsWith(`prometheus-${prometheusImage.inputs.imageName.split(":").pop()}`), "tag = content hash of the context");
     const prometheusYml = readFileSync(join(context, "prometheus.yml"), "utf8");
-    assert.match(prometheusYml, /dns_sd_configs:\s*\n\s*- names:\s*\n\s*- app\.inferstack\.internal/);
+    assert.match(prometheusYml, new RegExp(`dns_sd_configs:\\s*\\n\\s*- names:\\s*\\n\\s*- app\\.${stackName}\\.inferstack\\.internal`));
     assert.match(readFileSync(join(context, "Dockerfile"), "utf8"), /COPY .*prometheus\.yml/);
     assert.equal(prometheusImage.inputs.build.args.BASE_IMAGE.split("@")[0], "prom/prometheus:v3.5.0");
   });
