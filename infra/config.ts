@@ -102,6 +102,14 @@ export const presetSchema = z
       grafanaMemoryMiB: z.number().int().min(0),
       alertmanagerMemoryMiB: z.number().int().min(0),
       exporterMemoryMiB: z.number().int().min(0),
+      /**
+       * Docker tiers: run node-exporter (host CPU, memory, disk) and cAdvisor (per-container
+       * usage). Both bind-mount host paths, which Docker Desktop (macOS/Windows) refuses, so they
+       * are off on `local`; turn them on for a Linux engine. cAdvisor takes two exporter budgets.
+       * Ignored on AWS (Fargate exposes no host).
+       */
+      nodeExporter: z.boolean(),
+      cadvisor: z.boolean(),
       /** AWS tiers: ECS Container Insights on the cluster (per-task CPU/memory/network metrics, billed by CloudWatch). */
       containerInsights: z.boolean(),
       /** p95 latency objective the alert rules use. */

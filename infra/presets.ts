@@ -35,7 +35,7 @@ export const presets: Record<TierName, TierPreset> = {
     edge: { httpPort: 8080, httpsPort: 8443, tls: "internal", memoryMiB: 64, accessLogs: false, deletionProtection: false },
     monitoring: {
       prometheusRetentionDays: 7, prometheusMemoryMiB: 256, grafanaMemoryMiB: 192,
-      alertmanagerMemoryMiB: 48, exporterMemoryMiB: 48, containerInsights: false, latencyObjectiveMs: 50,
+      alertmanagerMemoryMiB: 48, exporterMemoryMiB: 48, nodeExporter: false, cadvisor: false, containerInsights: false, latencyObjectiveMs: 50,
     },
     backups: { schedule: "0 3 * * *", retentionDays: 7, memoryMiB: 64 },
     logs: { retentionDays: 7 },
@@ -58,7 +58,7 @@ export const presets: Record<TierName, TierPreset> = {
     edge: { httpPort: 80, httpsPort: 443, tls: "letsencrypt", memoryMiB: 48, accessLogs: false, deletionProtection: false },
     monitoring: {
       prometheusRetentionDays: 5, prometheusMemoryMiB: 160, grafanaMemoryMiB: 112,
-      alertmanagerMemoryMiB: 32, exporterMemoryMiB: 32, containerInsights: false, latencyObjectiveMs: 100,
+      alertmanagerMemoryMiB: 32, exporterMemoryMiB: 32, nodeExporter: true, cadvisor: false, containerInsights: false, latencyObjectiveMs: 100,
     },
     backups: { schedule: "0 3 * * *", retentionDays: 7, memoryMiB: 32 },
     logs: { retentionDays: 7 },
@@ -80,7 +80,7 @@ export const presets: Record<TierName, TierPreset> = {
     edge: { httpPort: 80, httpsPort: 443, tls: "acm", memoryMiB: 0, accessLogs: false, deletionProtection: false },
     monitoring: {
       prometheusRetentionDays: 15, prometheusMemoryMiB: 1024, grafanaMemoryMiB: 512,
-      alertmanagerMemoryMiB: 512, exporterMemoryMiB: 512, containerInsights: false, latencyObjectiveMs: 50,
+      alertmanagerMemoryMiB: 512, exporterMemoryMiB: 512, nodeExporter: false, cadvisor: false, containerInsights: false, latencyObjectiveMs: 50,
     },
     backups: { schedule: "0 3 * * *", retentionDays: 3, memoryMiB: 0 },
     logs: { retentionDays: 14 },
@@ -102,7 +102,7 @@ export const presets: Record<TierName, TierPreset> = {
     edge: { httpPort: 80, httpsPort: 443, tls: "acm", memoryMiB: 0, accessLogs: true, deletionProtection: true },
     monitoring: {
       prometheusRetentionDays: 30, prometheusMemoryMiB: 2048, grafanaMemoryMiB: 1024,
-      alertmanagerMemoryMiB: 512, exporterMemoryMiB: 512, containerInsights: true, latencyObjectiveMs: 50,
+      alertmanagerMemoryMiB: 512, exporterMemoryMiB: 512, nodeExporter: false, cadvisor: false, containerInsights: true, latencyObjectiveMs: 50,
     },
     backups: { schedule: "0 3 * * *", retentionDays: 14, memoryMiB: 0 },
     logs: { retentionDays: 90 },

@@ -9,7 +9,7 @@
  * - Grafana (provisioning uploaded; served by the edge proxy under `/grafana/`; admin password a
  *   Pulumi secret; sign-up, anonymous access and telemetry off),
  * - postgres_exporter, redis_exporter (credentials as secret env) and node_exporter (host metrics,
- *   read-only host mounts).
+ *   read-only host mounts) and cAdvisor, when enabled.
  * Every container: memory limit, restart policy, log rotation; healthchecks where the image has a
  * shell (redis_exporter's image is `scratch`: Prometheus's `up` alert covers it). Nothing is
  * published on a host port.
@@ -24,7 +24,8 @@
  * - `prometheusArgs`, `alertmanagerArgs`: their command-line flags (from `monitoring/`).
  * - `grafanaEnv`: `GF_*` settings; `grafanaAdminPassword` (secret) is uploaded, readable by
  *   Grafana's user only, to `grafanaAdminPasswordFile`.
- * - `cadvisor`: also run cAdvisor (local tier), with twice the exporter memory.
+ * - `nodeExporter`, `cadvisor`: also run these (they need host bind mounts; cAdvisor gets twice
+ *   the exporter memory).
  * - `postgres`: `{ host, database, user, password }` for postgres_exporter.
  * - `redis`: `{ host, port, password }` for redis_exporter.
  * - `memory`: `{ prometheus, alertmanager, grafana, exporter }` limits in MiB (exporter: each).
@@ -52,6 +53,8 @@ export interface DockerMonitoringArgs {
   grafanaAdminPassword: pulumi.Input<string>;
   /** Where Grafana reads the admin password (`GF_SECURITY_ADMIN_PASSWORD__FILE`). */
   grafanaAdminPasswordFile: string;
+  /** Run node-exporter (host metrics; bind-mounts the host's `/`). */
+  nodeExporter: boolean;
   /** Run cAdvisor (per-container CPU and memory); it needs ~2 exporter budgets of memory. */
   cadvisor: boolean;
   postgres: { host: string; database: string; user: string; password: pulumi.Input<string> };
@@ -156,7 +159,6 @@ export class DockerMonitoring extends pulumi.ComponentResource {
 
     const pgExporterImage = pullPinned("postgresExporter", `${name}-postgres-exporter-image`, child);
     const redisExporterImage = pullPinned("redisExporter", `${name}-redis-exporter-image`, child);
-    const nodeExporterImage = pullPinned("nodeExporter", `${name}-node-exporter-image`, child);
     this.exporters = [
       exporter("postgres-exporter", {
         ...WAIT_HEALTHY,
@@ -174,17 +176,22 @@ export class DockerMonitoring extends pulumi.ComponentResource {
         envs: [`REDIS_ADDR=redis://${args.redis.host}:${args.redis.port}`, pulumi.interpolate`REDIS_PASSWORD=${args.redis.password}`],
         networksAdvanced: dataOnly("redis-exporter"),
       }),
-      exporter("node-exporter", {
-        ...WAIT_HEALTHY,
-        image: nodeExporterImage.repoDigest,
-        command: ["--path.rootfs=/host", "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|var/lib/docker/.+)($|/)"],
-        pidMode: "host",
-        readOnly: true,
-        volumes: [{ hostPath: "/", containerPath: "/host", readOnly: true }],
-        healthcheck: shellHealthcheck(`wget -q -O /dev/null http://127.0.0.1:${MONITORING_PORTS.nodeExporter}/metrics`),
-        networksAdvanced: dataOnly("node-exporter"),
-      }),
     ];
+    if (args.nodeExporter) {
+      const nodeExporterImage = pullPinned("nodeExporter", `${name}-node-exporter-image`, child);
+      this.exporters.push(
+        exporter("node-exporter", {
+          ...WAIT_HEALTHY,
+          image: nodeExporterImage.repoDigest,
+          command: ["--path.rootfs=/host", "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|var/lib/docker/.+)($|/)"],
+          pidMode: "host",
+          readOnly: true,
+          volumes: [{ hostPath: "/", containerPath: "/host", readOnly: true }],
+          healthcheck: shellHealthcheck(`wget -q -O /dev/null http://127.0.0.1:${MONITORING_PORTS.nodeExporter}/metrics`),
+          networksAdvanced: dataOnly("node-exporter"),
+        }),
+      );
+    }
     if (args.cadvisor) {
       const cadvisorImage = pullPinned("cadvisor", `${name}-cadvisor-image`, child);
       this.exporters.push(

@@ -43,10 +43,6 @@ export interface DockerStackArgs {
   grafanaAdminPassword?: pulumi.Input<string> | undefined;
 }
 
-/** Monitoring extras per Docker tier: cAdvisor only where memory allows (not on the 1 GiB host). */
-export function runsCadvisor(cfg: StackConfig): boolean {
-  return cfg.tier === "local";
-}
 
 function prefixed(dir: string, files: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(files).map(([path, content]) => [`${dir}/${path}`, content]));
@@ -122,7 +118,12 @@ export class DockerStack extends pulumi.ComponentResource {
       { ...child, dependsOn: [this.postgres, this.redis] },
     );
 
-    const targets = { cadvisor: runsCadvisor(cfg) ? "cadvisor:8080" : null, blackbox: null };
+    // Scrape exactly what runs: a target that never exists would only page as "down".
+    const targets = {
+      nodeExporter: cfg.monitoring.nodeExporter ? "node-exporter:9100" : null,
+      cadvisor: cfg.monitoring.cadvisor ? "cadvisor:8080" : null,
+      blackbox: null,
+    };
     const bundle = monitoringBundle(cfg, { targets, grafanaRootUrl: this.grafanaUrl, externalLabels: { stack: args.stackName, tier: cfg.tier } });
     const alertmanagerFiles = pulumi
       .output(args.alertReceivers ?? {})
@@ -146,7 +147,8 @@ export class DockerStack extends pulumi.ComponentResource {
         grafanaAdminPassword: this.grafanaAdminPassword,
         grafanaAdminPasswordFile: grafanaPasswordFile,
         grafanaEnv: { ...bundle.grafana.env, GF_SERVER_SERVE_FROM_SUB_PATH: "true" },
-        cadvisor: runsCadvisor(cfg),
+        nodeExporter: cfg.monitoring.nodeExporter,
+        cadvisor: cfg.monitoring.cadvisor,
         postgres: { host: this.postgres.host, database: this.postgres.database, user: this.postgres.user, password: postgresPassword },
         redis: { host: this.redis.host, port: this.redis.port, password: redisPassword },
         memory: {

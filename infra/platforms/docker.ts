@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { ConfigError, type StackConfig } from "../config.ts";
 import type { AlertReceivers } from "../../monitoring/index.ts";
-import { DockerStack, runsCadvisor } from "../components/docker-stack.ts";
+import { DockerStack } from "../components/docker-stack.ts";
 import { Ec2DockerHost, instanceMemoryMiB } from "../components/ec2-docker-host.ts";
 import { DockerHostReady } from "../components/docker-host-ready.ts";
 
@@ -29,8 +29,8 @@ export function containerMemoryBudget(cfg: StackConfig): Record<string, number> 
     prometheus: m.prometheusMemoryMiB,
     alertmanager: m.alertmanagerMemoryMiB,
     grafana: m.grafanaMemoryMiB,
-    // postgres, redis and node exporters; cAdvisor counts double.
-    exporters: m.exporterMemoryMiB * (3 + (runsCadvisor(cfg) ? 2 : 0)),
+    // postgres and redis exporters, node-exporter if on; cAdvisor counts double.
+    exporters: m.exporterMemoryMiB * (2 + (m.nodeExporter ? 1 : 0) + (m.cadvisor ? 2 : 0)),
     backups: cfg.backups.memoryMiB,
   };
 }

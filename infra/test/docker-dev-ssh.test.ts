@@ -1,4 +1,5 @@
-// The dev stack with direct SSH from an admin network and a Graviton (arm64) host.
+// The dev stack with direct SSH from an admin network, on a bigger Graviton (arm64) host that has
+// room for two replicas and cAdvisor.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { runUnderMocks, type MockedStack } from "../testing/run-under-mocks.ts";
@@ -16,7 +17,9 @@ before(async () => {
       "inferstack:domain": "api.dev.example.org",
       "inferstack:dns": JSON.stringify({ zoneName: "example.org" }),
       "inferstack:edge": JSON.stringify({ acmeEmail: "ops@example.org" }),
-      "inferstack:host": JSON.stringify({ instanceType: "t4g.micro", adminCidr: "198.51.100.7/32", sshPublicKey: KEY, swapMiB: 0 }),
+      "inferstack:host": JSON.stringify({ instanceType: "t4g.small", adminCidr: "198.51.100.7/32", sshPublicKey: KEY, swapMiB: 0 }),
+      "inferstack:app": JSON.stringify({ replicas: 2, memoryMiB: 384 }),
+      "inferstack:monitoring": JSON.stringify({ cadvisor: true }),
     },
     main,
   );
@@ -42,10 +45,24 @@ test("the configured domain, zone, ACME account and instance type are used", () 
   const record = stack.resources.find((r) => r.type === "aws:route53/record:Record")!.inputs;
   assert.equal(record.name, "api.dev.example.org");
   const instance = stack.resources.find((r) => r.type === "aws:ec2/instance:Instance")!.inputs;
-  assert.equal(instance.instanceType, "t4g.micro");
+  assert.equal(instance.instanceType, "t4g.small");
   assert.doesNotMatch(String(instance.userData), /swapfile/, "swapMiB 0 means no swap file");
   const edge = stack.resources.find((r) => r.name === "inferstack-edge" && r.type === "docker:index/container:Container")!;
   const uploads = edge.inputs.uploads as { content: string }[];
   assert.match(uploads[0]!.content, /^\temail ops@example\.org$/m);
   assert.match(uploads[0]!.content, /^api\.dev\.example\.org \{$/m);
+});
+
+test("a 2 GiB host runs two replicas and cAdvisor, and Prometheus scrapes it", () => {
+  const containers = stack.resources.filter((r) => r.type === "docker:index/container:Container");
+  const total = containers.reduce((sum, c) => sum + Number(c.inputs.memory), 0);
+  assert.ok(total > 1024 && total <= 2048, `containers sum to ${total} MiB`);
+  assert.ok(containers.some((c) => c.inputs.name === "inferstack-dev-cadvisor"));
+  assert.ok(containers.some((c) => c.inputs.name === "inferstack-dev-node-exporter"));
+  const prometheus = containers.find((c) => c.inputs.name === "inferstack-dev-prometheus")!;
+  const config = (prometheus.inputs.uploads as { file: string; content: string }[]).find((u) => u.file === "/etc/prometheus/prometheus.yml")!.content;
+  assert.match(config, /cadvisor:8080/);
+  assert.match(config, /node-exporter:9100/);
+  const edge = containers.find((c) => c.inputs.name === "inferstack-dev-edge")!;
+  assert.match((edge.inputs.uploads as { content: string }[])[0]!.content, /reverse_proxy app-1:8080 app-2:8080 \{/);
 });
