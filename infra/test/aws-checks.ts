@@ -7,6 +7,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
+import pg from "pg";
+import { Redis } from "ioredis";
 import { join } from "node:path";
 import { runUnderMocks, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
 import { mockPasswordFor } from "../testing/cloud-mocks.ts";
@@ -198,6 +200,16 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const env = Object.fromEntries(app.environment.map((e) => [e.name, e.value]));
     assert.deepEqual(Object.keys(env).filter((k) => /PASSWORD|TOKEN|SECRET/.test(k)), []);
     assert.match(env.DATABASE_URL ?? "", /^postgres:\/\/inferstack@[^:/]+:5432\/inferstack\?.*sslmode=require/, "no password in the URL");
+    // The real node-postgres client, given the task's env: user/host/db from the URL, the password
+    // from PGPASSWORD (the secret), TLS on (RDS forces it).
+    process.env.PGPASSWORD = "from-secrets-manager";
+    const client = new pg.Client({ connectionString: env.DATABASE_URL });
+    const params = (client as unknown as { connectionParameters: { user: string; host: string; database: string; port: number; ssl: unknown } }).connectionParameters;
+    assert.deepEqual([params.user, params.database, params.port], ["inferstack", "inferstack", 5432]);
+    assert.equal(params.host, stack.outputs.databaseAddress);
+    assert.equal(client.password, "from-secrets-manager");
+    assert.deepEqual(params.ssl, { rejectUnauthorized: false });
+    delete process.env.PGPASSWORD;
     assert.equal(env.LOG_LEVEL, cfg.app.logLevel);
     assert.equal(env.AUTH_MODE, cfg.app.authMode);
     assert.equal(env.SHUTDOWN_TIMEOUT_MS, String(cfg.app.gracefulShutdownSeconds * 1000));
@@ -357,6 +369,15 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.equal(redis.inputs.multiAzEnabled, cfg.redis.automaticFailover);
     if (redis.inputs.automaticFailoverEnabled) assert.ok(redis.inputs.numCacheClusters >= 2, "ElastiCache failover needs ≥ 2 nodes");
     assert.equal(redis.inputs.engine, cfg.redis.engine);
+    // REDIS_URL as the app's ioredis client reads it: TLS, the AUTH token, the primary endpoint.
+    const secret = JSON.parse(plain(one("aws:secretsmanager/secretVersion:SecretVersion", "-redis-auth").inputs.secretString));
+    assert.equal(secret.authToken, plain(redis.inputs.authToken));
+    const client = new Redis(secret.url, { lazyConnect: true });
+    assert.equal(client.options.password, secret.authToken);
+    assert.equal(client.options.host, `master.inferstack-${stackName}-redis.abcdef.use1.cache.amazonaws.com`);
+    assert.equal(client.options.port, 6379);
+    assert.ok(client.options.tls, "rediss:// turns TLS on");
+    client.disconnect();
   });
 
   test(`${stackName}: security groups chain ALB → app → data stores; only the ALB's 80/443 are world-open`, () => {
