@@ -155,6 +155,7 @@ export class PostgresPredictionLog implements PredictionLog {
         }
       }
       if (worked) continue;
+      if (this.#stopping) break;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => { this.#wake = null; resolve(); }, this.#postgresDown ? backoff : this.#o.flushMs);
         this.#wake = () => { clearTimeout(timer); this.#wake = null; resolve(); };

@@ -1,0 +1,178 @@
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
+import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type pg from "pg";
+import { Registry } from "prom-client";
+import { createDataPlaneMetrics } from "../../src/data/metrics.ts";
+import { migrate } from "../../src/data/migrations.ts";
+import { createPool } from "../../src/data/postgres.ts";
+import { PostgresPredictionLog, type PredictionLogOptions } from "../../src/data/prediction-log.ts";
+import { deleteExpiredPredictions } from "../../src/data/retention.ts";
+import { freshDatabase, makeRecord, silentLogger, TcpProxy, waitFor, type TestDatabase } from "./support.ts";
+
+let db: TestDatabase;
+let pool: pg.Pool;
+let dir: string;
+before(async () => {
+  db = await freshDatabase();
+  await migrate(db.url);
+  pool = createPool(db.url, { logger: silentLogger(), max: 4, connectTimeoutMs: 1000, queryTimeoutMs: 3000 });
+  dir = await mkdtemp(join(tmpdir(), "inferstack-spill-"));
+});
+after(async () => {
+  await pool.end();
+  await db.drop();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function newLog(p: pg.Pool, overrides: Partial<PredictionLogOptions> = {}) {
+  const registry = new Registry();
+  const log = new PostgresPredictionLog({
+    pool: p, logger: silentLogger(), metrics: createDataPlaneMetrics(registry),
+    spillPath: join(dir, `${randomUUID()}.jsonl`), queueMax: 10_000, batchSize: 200, flushMs: 20, closeTimeoutMs: 3000,
+    ...overrides,
+  });
+  return { log, registry, metric: async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await registry.getSingleMetricAsString(name))?.[1]) };
+}
+
+async function countIds(ids: string[]): Promise<Map<string, number>> {
+  const { rows } = await pool.query<{ id: string; n: number }>("SELECT id, count(*)::int AS n FROM predictions WHERE id = ANY($1::uuid[]) GROUP BY id", [ids]);
+  return new Map(rows.map((r) => [r.id, r.n]));
+}
+
+test("records are written in batches off the caller's path, with every field", async () => {
+  const { log, metric } = newLog(pool);
+  await log.start();
+  const keyId = randomUUID();
+  const records = Array.from({ length: 1234 }, (_, i) => makeRecord({ keyId: i === 0 ? keyId : null, cacheHit: i % 2 === 0, latencyMs: i / 10 }));
+  const started = performance.now();
+  for (const r of records) log.record(r);
+  const recordMs = performance.now() - started;
+  assert.ok(log.queueDepth > 0, `record() must only enqueue (took ${recordMs.toFixed(1)} ms)`);
+  await waitFor("all rows", async () => (await countIds(records.map((r) => r.id))).size === records.length);
+  const { rows } = await pool.query("SELECT * FROM predictions WHERE id = $1", [records[0]!.id]);
+  const row = rows[0];
+  assert.equal(row.key_id, keyId);
+  assert.equal(row.model, "iris-classifier");
+  assert.equal(row.version, "1");
+  assert.equal(row.request_id, records[0]!.requestId);
+  assert.equal(row.input_hash, records[0]!.inputHash);
+  assert.deepEqual(row.inputs, records[0]!.inputs);
+  assert.deepEqual(row.outputs, records[0]!.outputs);
+  assert.equal(row.cache_hit, true);
+  assert.equal(row.time.getTime(), records[0]!.time.getTime());
+  assert.equal(await metric("inferstack_prediction_log_written_total"), 1234);
+  await log.close();
+  assert.equal(await metric("inferstack_prediction_log_queue_depth"), 0);
+});
+
+test("Postgres down: the queue fills to its bound, spills to disk, and replays in order exactly once when it returns", async () => {
+  const proxy = await new TcpProxy("127.0.0.1", Number(new URL(db.url).port)).start();
+  const viaProxy = createPool(db.urlVia(proxy.port), { logger: silentLogger(), max: 2, connectTimeoutMs: 500, queryTimeoutMs: 1000 });
+  const { log, metric } = newLog(viaProxy, { queueMax: 100, batchSize: 50 });
+  await log.start();
+  try {
+    const base = Date.now();
+    const records = Array.from({ length: 750 }, (_, i) => makeRecord({ time: new Date(base + i) }));
+    for (const r of records.slice(0, 100)) log.record(r);
+    await waitFor("first rows", async () => (await countIds(records.slice(0, 100).map((r) => r.id))).size === 100);
+    proxy.cut();
+    for (const r of records.slice(100, 700)) {
+      log.record(r);
+      if (Math.random() < 0.05) await new Promise((res) => setImmediate(res));
+    }
+    await waitFor("spill", () => log.spillBytes > 0);
+    assert.ok(log.queueDepth <= 100, `queue bounded, got ${log.queueDepth}`);
+    assert.ok(await metric("inferstack_prediction_log_spilled_total") >= 500);
+    proxy.restore();
+    for (const r of records.slice(700)) log.record(r);
+    await waitFor("every record", async () => (await countIds(records.map((r) => r.id))).size === records.length, 30_000);
+    const counts = await countIds(records.map((r) => r.id));
+    assert.ok([...counts.values()].every((n) => n === 1), "no duplicates");
+    // Physical insertion order follows record order: the spill was replayed before newer records.
+    const { rows } = await pool.query<{ id: string }>("SELECT id FROM predictions WHERE id = ANY($1::uuid[]) ORDER BY ctid", [records.map((r) => r.id)]);
+    assert.deepEqual(rows.map((r) => r.id), records.map((r) => r.id));
+    await waitFor("spill file emptied", () => log.spillBytes === 0);
+    assert.ok(await metric("inferstack_prediction_log_replayed_total") > 0);
+    assert.equal(await metric("inferstack_prediction_log_spill_bytes"), 0);
+  } finally {
+    await log.close();
+    await viaProxy.end();
+    await proxy.close();
+  }
+});
+
+test("close() with Postgres down spills everything; the next process replays it without duplicates", async () => {
+  const proxy = await new TcpProxy("127.0.0.1", Number(new URL(db.url).port)).start();
+  const viaProxy = createPool(db.urlVia(proxy.port), { logger: silentLogger(), max: 2, connectTimeoutMs: 300, queryTimeoutMs: 500 });
+  const spillPath = join(dir, "shutdown.jsonl");
+  const first = newLog(viaProxy, { spillPath, closeTimeoutMs: 1000 });
+  await first.log.start();
+  proxy.cut();
+  const records = Array.from({ length: 300 }, () => makeRecord());
+  for (const r of records) first.log.record(r);
+  await first.log.close();
+  await viaProxy.end();
+  await proxy.close();
+  const lines = (await readFile(spillPath, "utf8")).trim().split("\n");
+  assert.equal(lines.length, 300);
+  assert.deepEqual(lines.map((l) => JSON.parse(l).id), records.map((r) => r.id));
+  // A record already in Postgres (e.g. its insert landed just before the cut) is not written twice.
+  await pool.query("INSERT INTO predictions SELECT * FROM predictions WHERE false"); // keep the pool warm
+  const second = newLog(pool, { spillPath });
+  await second.log.start();
+  await waitFor("replayed", async () => (await countIds(records.map((r) => r.id))).size === 300);
+  await waitFor("spill file emptied", async () => (await stat(spillPath)).size === 0);
+  await second.log.close();
+  assert.ok([...(await countIds(records.map((r) => r.id))).values()].every((n) => n === 1));
+  assert.equal(await second.metric("inferstack_prediction_log_replayed_total"), 300);
+});
+
+test("close() with Postgres up writes the queue before returning", async () => {
+  const { log } = newLog(pool, { flushMs: 60_000, batchSize: 5000 });
+  await log.start();
+  const records = Array.from({ length: 321 }, () => makeRecord());
+  for (const r of records) log.record(r);
+  assert.equal(log.queueDepth, 321);
+  await log.close();
+  assert.equal((await countIds(records.map((r) => r.id))).size, 321);
+  assert.equal(log.spillBytes, 0);
+});
+
+test("a record Postgres refuses is dropped and counted; the rest of its batch is written", async () => {
+  const { log, metric } = newLog(pool);
+  await log.start();
+  const good = Array.from({ length: 20 }, () => makeRecord({ inputs: { text: "nul \u0000 inside" } }));
+  const bad = makeRecord({ keyId: "not-a-uuid" });
+  for (const r of [...good.slice(0, 10), bad, ...good.slice(10)]) log.record(r);
+  await log.close();
+  assert.equal((await countIds(good.map((r) => r.id))).size, 20);
+  assert.equal(await metric("inferstack_prediction_log_rejected_total"), 1);
+});
+
+test("a torn last line in the spill file (crash mid-write) is skipped, the others replayed", async () => {
+  const spillPath = join(dir, "torn.jsonl");
+  const records = Array.from({ length: 5 }, () => makeRecord());
+  await writeFile(spillPath, records.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  await appendFile(spillPath, '{"id":"0f0e');
+  const { log } = newLog(pool, { spillPath });
+  await log.start();
+  await waitFor("replayed", async () => (await countIds(records.map((r) => r.id))).size === 5);
+  await log.close();
+});
+
+test("retention deletes only rows older than the configured days, in batches", async () => {
+  const old = Array.from({ length: 25 }, () => makeRecord({ time: new Date(Date.now() - 40 * 86_400_000) }));
+  const recent = Array.from({ length: 5 }, () => makeRecord({ time: new Date(Date.now() - 5 * 86_400_000) }));
+  const { log } = newLog(pool);
+  await log.start();
+  for (const r of [...old, ...recent]) log.record(r);
+  await log.close();
+  const deleted = await deleteExpiredPredictions(pool, 30, { batchSize: 10 });
+  assert.ok(deleted !== null && deleted >= 25);
+  assert.equal((await countIds(old.map((r) => r.id))).size, 0);
+  assert.equal((await countIds(recent.map((r) => r.id))).size, 5);
+});

@@ -1,0 +1,114 @@
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { Registry } from "prom-client";
+import { ConfigError, loadConfig, parsePlans } from "../../src/data/config.ts";
+import { createDataPlaneMetrics } from "../../src/data/metrics.ts";
+import { PlanRateLimiter } from "../../src/data/rate-limit.ts";
+import { connectRedis, createRedis } from "../../src/data/redis.ts";
+import { deleteRedisPrefix, REDIS_URL, redisPrefix, silentLogger, TcpProxy } from "./support.ts";
+
+const prefix = redisPrefix();
+after(() => deleteRedisPrefix(prefix));
+
+async function limiterOn(url: string, plans = parsePlans('{"free": 7, "team": {"limit": 3, "windowSeconds": 60}}'), registry = new Registry()) {
+  const redis = createRedis(url, { logger: silentLogger(), commandTimeoutMs: 250 });
+  await connectRedis(redis);
+  const limiter = new PlanRateLimiter({ plans, redis, keyPrefix: prefix, metrics: createDataPlaneMetrics(registry), logger: silentLogger() });
+  return { redis, limiter, registry };
+}
+
+test("two instances sharing Redis allow exactly the plan's limit between them, then 429 data", async () => {
+  const a = await limiterOn(REDIS_URL);
+  const b = await limiterOn(REDIS_URL);
+  try {
+    const subject = `key-${Math.random()}`;
+    const decisions = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).limiter.consume(subject, "free")));
+    assert.equal(decisions.filter((d) => d.allowed).length, 7);
+    const denied = decisions.find((d) => !d.allowed)!;
+    assert.equal(denied.limit, 7);
+    assert.equal(denied.remaining, 0);
+    assert.ok(denied.resetSeconds > 0 && denied.resetSeconds <= 3600);
+    const counted = (await a.registry.getSingleMetricAsString("inferstack_rate_limited_total")) + (await b.registry.getSingleMetricAsString("inferstack_rate_limited_total"));
+    const total = [...counted.matchAll(/plan="free"\} (\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
+    assert.equal(total, 33);
+    // Other subjects and plans have their own counters.
+    assert.ok((await a.limiter.consume(`${subject}-other`, "free")).allowed);
+    const team = await Promise.all(Array.from({ length: 5 }, () => b.limiter.consume(subject, "team")));
+    assert.deepEqual(team.map((d) => d.allowed), [true, true, true, false, false]);
+    assert.deepEqual(team.map((d) => d.remaining).sort().reverse(), [2, 1, 0, 0, 0]);
+  } finally {
+    a.redis.disconnect();
+    b.redis.disconnect();
+  }
+});
+
+test("unlimited plans never touch the counters", async () => {
+  const { redis, limiter } = await limiterOn(REDIS_URL);
+  try {
+    const decision = await limiter.consume("anyone", "enterprise");
+    assert.deepEqual(decision, { allowed: true, limit: null, remaining: null, resetSeconds: 3600 });
+  } finally {
+    redis.disconnect();
+  }
+});
+
+test("a key whose plan is not configured is limited as free", async () => {
+  const { redis, limiter } = await limiterOn(REDIS_URL);
+  try {
+    const decision = await limiter.consume(`legacy-${Math.random()}`, "platinum");
+    assert.equal(decision.limit, 7);
+  } finally {
+    redis.disconnect();
+  }
+});
+
+test("Redis unreachable: limits fall back to per-process counting, the gauge says so, and it recovers", async () => {
+  const proxy = await new TcpProxy("127.0.0.1", Number(new URL(REDIS_URL).port || 6379)).start();
+  const { redis, limiter, registry } = await limiterOn(`redis://127.0.0.1:${proxy.port}`);
+  try {
+    const subject = `fallback-${Math.random()}`;
+    assert.ok((await limiter.consume(subject, "free")).allowed);
+    assert.match(await registry.getSingleMetricAsString("inferstack_rate_limiter_fallback"), / 0$/m);
+    proxy.cut();
+    await new Promise((r) => setTimeout(r, 100));
+    const during = await Promise.all(Array.from({ length: 10 }, () => limiter.consume(subject, "free")));
+    // The in-process limiter starts its own window: 7 allowed, then refused; nothing throws.
+    assert.equal(during.filter((d) => d.allowed).length, 7);
+    assert.match(await registry.getSingleMetricAsString("inferstack_rate_limiter_fallback"), / 1$/m);
+    proxy.restore();
+    await new Promise<void>((resolve) => redis.once("ready", () => resolve()));
+    assert.match(await registry.getSingleMetricAsString("inferstack_rate_limiter_fallback"), / 0$/m);
+    const back = await limiter.consume(subject, "free");
+    assert.equal(back.remaining, 5, "Redis kept counting from before the outage");
+  } finally {
+    redis.disconnect();
+    await proxy.close();
+  }
+});
+
+test("plan configuration is validated and names what is wrong", () => {
+  assert.deepEqual(parsePlans('{"free": 5}').free, { limit: 5, windowSeconds: 3600 });
+  assert.equal(parsePlans('{"pro": null}').pro?.limit, null);
+  assert.throws(() => parsePlans("{free: 5}"), (e: Error) => e instanceof ConfigError && /RATE_LIMIT_PLANS: not valid JSON/.test(e.message));
+  assert.throws(() => parsePlans('{"free": -1}'), /RATE_LIMIT_PLANS: free/);
+  assert.throws(() => parsePlans('{"Free!": 1}'), /RATE_LIMIT_PLANS/);
+  assert.throws(() => loadConfig({ AUTH_MODE: "required" }), /AUTH_MODE: 'required' needs DATABASE_URL/);
+  assert.throws(() => loadConfig({ AUTH_MODE: "maybe" }), /AUTH_MODE/);
+  assert.throws(() => loadConfig({ REDIS_URL: "http://x" }), /REDIS_URL/);
+  assert.throws(() => loadConfig({ REDIS_URL: "redis://x", RATE_LIMIT_ANON_PLAN: "gold" }), /RATE_LIMIT_ANON_PLAN: unknown plan 'gold'/);
+  assert.throws(() => loadConfig({ PREDICTION_LOG_BATCH_SIZE: "lots" }), /PREDICTION_LOG_BATCH_SIZE/);
+});
+
+test("defaults: auth required iff DATABASE_URL; anonymous callers on free per IP once a service is configured", () => {
+  const dev = loadConfig({});
+  assert.equal(dev.authMode, "off");
+  assert.equal(dev.anonPlan, null);
+  const deployed = loadConfig({ DATABASE_URL: "postgres://u@h/db", REDIS_URL: "redis://h:6379" });
+  assert.equal(deployed.authMode, "required");
+  assert.equal(loadConfig({ REDIS_URL: "redis://h:6379" }).anonPlan, "free");
+  assert.equal(loadConfig({ DATABASE_URL: "postgres://u@h/db", AUTH_MODE: "off" }).authMode, "off");
+  assert.deepEqual(deployed.plans.free, { limit: 100, windowSeconds: 3600 });
+  assert.deepEqual(deployed.plans.basic, { limit: 1000, windowSeconds: 3600 });
+  assert.deepEqual(deployed.plans.pro, { limit: 10000, windowSeconds: 3600 });
+  assert.equal(deployed.plans.enterprise?.limit, null);
+});
