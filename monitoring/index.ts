@@ -53,7 +53,13 @@ export interface MonitoringStackInput {
   tier: TierName;
   domain?: string;
   app: { memoryMiB: number };
-  monitoring: { prometheusRetentionDays: number; latencyObjectiveMs: number };
+  monitoring: {
+    prometheusRetentionDays: number;
+    latencyObjectiveMs: number;
+    /** Docker tiers: whether these exporters run (presets); a target that never exists only pages as down. */
+    nodeExporter?: boolean;
+    cadvisor?: boolean;
+  };
 }
 
 export interface MonitoringBundleOptions {
@@ -80,7 +86,10 @@ export interface MonitoringBundle {
 }
 
 export function monitoringBundle(cfg: MonitoringStackInput, opts: MonitoringBundleOptions = {}): MonitoringBundle {
-  const targets: ScrapeTargets = { ...defaultScrapeTargets(cfg.tier, cfg.domain), ...opts.targets };
+  const defaults = defaultScrapeTargets(cfg.tier, cfg.domain);
+  if (cfg.monitoring.nodeExporter === false) defaults.nodeExporter = null;
+  if (cfg.monitoring.cadvisor === false) defaults.cadvisor = null;
+  const targets: ScrapeTargets = { ...defaults, ...opts.targets };
   const ruleOpts: AlertRuleOptions = {
     latencyObjectiveMs: cfg.monitoring.latencyObjectiveMs,
     appMemoryMiB: cfg.app.memoryMiB,

@@ -40,12 +40,9 @@ export function defaultScrapeTargets(tier: TierName, domain?: string): ScrapeTar
       postgresExporter: "postgres-exporter:9187",
       redisExporter: "redis-exporter:9121",
       nodeExporter: "node-exporter:9100",
-      // cAdvisor costs ~40 MiB; the free host (1 GiB) still fits it inside the exporter budget.
       cadvisor: "cadvisor:8080",
-      blackbox:
-        tier === "free"
-          ? { exporter: "blackbox-exporter:9115", probeUrls: [`https://${domain ?? "dev.example.com"}/health/live`] }
-          : null,
+      // The edge proxy renews Let's Encrypt itself; a blackbox container would not fit the 1 GiB host.
+      blackbox: null,
     };
   }
   return {

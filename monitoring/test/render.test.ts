@@ -52,7 +52,9 @@ describe("generated monitoring files", () => {
       assert.equal(dns.names[0], tier === "local" || tier === "free" ? "app" : "app.inferstack.local");
       const jobs = cfg.scrape_configs.map((s: { job_name: string }) => s.job_name);
       for (const j of ["prometheus", "alertmanager", "postgres", "redis"]) assert.ok(jobs.includes(j), `${tier} scrapes ${j}`);
-      assert.equal(jobs.includes("node"), tier === "local" || tier === "free", `${tier}: node-exporter only on Docker hosts`);
+      assert.equal(jobs.includes("node"), presets[tier].monitoring.nodeExporter === true, `${tier}: node-exporter as the preset says`);
+      assert.equal(jobs.includes("cadvisor"), presets[tier].monitoring.cadvisor === true, `${tier}: cAdvisor as the preset says`);
+      assert.equal(jobs.includes("blackbox-https"), tier === "small" || tier === "medium", `${tier}: TLS probe in the AWS monitoring task`);
     }
   });
 
