@@ -69,19 +69,18 @@ export class DockerApp extends pulumi.ComponentResource {
       const host = `app-${i}`;
       const spill = new docker.Volume(`${name}-${i}-spill`, { name: `${namePrefix}-app-${i}-spill`, labels: labelList(labels) }, child);
       const plainEnv = { ...args.env, PORT: String(APP_PORT), PREDICTION_LOG_SPILL_PATH: `${SPILL_DIR}/predictions.jsonl`, REPLICA_ID: host };
-      const defaults = containerDefaults(args.placement, "app");
       this.containers.push(
         new docker.Container(
           `${name}-${i}`,
           {
-            ...defaults,
+            ...containerDefaults(args.placement, "app"),
             ...WAIT_HEALTHY,
             // No fixed name: on a new release the new replica starts (and turns healthy) next to the
             // old one, which is removed after; the `app-N` alias resolves to whichever is up.
             hostname: host,
-            image: this.image.imageName,
-            // A new build has a new image id: the label changes, so the replicas are replaced.
-            labels: [...defaults.labels, { label: "inferstack.image-id", value: this.image.id }],
+            // For a local build repoDigest is the image id (sha256:...): unique per build, so a new
+            // build replaces the replicas and a rollback names exactly the image it ran.
+            image: this.image.repoDigest,
             envs: [...Object.entries(plainEnv).map(([k, v]) => `${k}=${v}`), ...secretEnvs],
             memory: args.memoryMiB,
             cpus: String(args.cpu),

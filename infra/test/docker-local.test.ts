@@ -81,8 +81,10 @@ test("every third-party image is pulled by digest and every container runs a pin
   }
   for (const c of containers()) {
     const image = String(c.inputs.image);
-    assert.ok(/@sha256:[0-9a-f]{64}$/.test(image) || image === "inferstack-local-app:latest", `${c.name} runs ${image}`);
+    assert.match(image, /(@|^)sha256:[0-9a-f]{64}$/, `${c.name} runs ${image}`);
   }
+  // The replicas run the build's own digest, not the mutable tag.
+  assert.match(String(container("app-1").inputs.image), /^inferstack-local-app@sha256:/);
   const build = stack.resources.find((r) => r.type === "docker:index/image:Image");
   assert.deepEqual(build?.inputs.build, { context: ".", dockerfile: "app/Dockerfile" });
   assert.equal(build?.inputs.skipPush, true);
