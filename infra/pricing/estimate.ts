@@ -131,6 +131,17 @@ const rdsInstance: Pricer = (r) => {
     monthlyUsd: perMonth(prices.rdsBackup, billableBackupGb),
     assumption: `free up to ${gb} GB (the provisioned storage); assumes ${usage.rdsBackupDailyChangeShare * 100}% of the data changes per day, ${billableBackupGb.toFixed(0)} GB billable`,
   });
+  const exports: string[] = r.inputs.enabledCloudwatchLogsExports ?? [];
+  if (exports.length) {
+    items.push({
+      description: `RDS log export to CloudWatch (${exports.join(", ")})`,
+      monthlyUsd: perMonth(prices.cloudwatchLogs.ingestedGb, usage.logIngestGbPerGroup),
+      assumption: `assumes ${usage.logIngestGbPerGroup} GB/month of database logs`,
+    });
+  }
+  if (r.inputs.performanceInsightsEnabled === true && num(r.inputs.performanceInsightsRetentionPeriod, 7) > 7) {
+    items.push(unpricedItem(`Performance Insights retention ${r.inputs.performanceInsightsRetentionPeriod} days`));
+  }
   if (r.inputs.manageMasterUserPassword === true) items.push({ description: "Secrets Manager secret (RDS-managed master password)", monthlyUsd: perMonth(prices.secretsManagerSecret) });
   return items;
 };
@@ -197,6 +208,18 @@ const vpcEndpoint: Pricer = (r) => {
 
 const flat = (description: string, price: Price, quantity = 1, assumption?: string): Pricer => () => [{ description, monthlyUsd: perMonth(price, quantity), assumption }];
 
+const ecsCluster: Pricer = (r) => {
+  const insights = (r.inputs.settings ?? []).find((x: { name?: string }) => x.name === "containerInsights")?.value;
+  if (insights !== "enabled" && insights !== "enhanced") return [];
+  const n = usage.containerInsightsMetrics;
+  return [{ description: `Container Insights (${insights})`, monthlyUsd: perMonth(prices.cloudwatchMetric, n), assumption: `assumes ${n} custom metrics for this cluster's services and tasks` }];
+};
+
+const efsBackup: Pricer = (r) =>
+  r.inputs.backupPolicy?.status === "ENABLED"
+    ? [{ description: `AWS Backup of EFS ${usage.efsStoredGbPerFileSystem} GB`, monthlyUsd: perMonth(prices.backupEfs, usage.efsStoredGbPerFileSystem), assumption: `assumes ${usage.efsStoredGbPerFileSystem} GB backed up` }]
+    : [];
+
 const scalingPolicy: Pricer = (r) =>
   r.inputs.policyType === "TargetTrackingScaling" ? [{ description: "2 CloudWatch alarms (target tracking)", monthlyUsd: perMonth(prices.cloudwatchAlarm, 2) }] : [];
 
@@ -216,13 +239,21 @@ const pricers: Record<string, Pricer> = {
   "aws:cloudwatch/logGroup:LogGroup": logGroup,
   "aws:ec2/vpcEndpoint:VpcEndpoint": vpcEndpoint,
   "aws:route53/zone:Zone": flat("Route 53 hosted zone", prices.route53Zone),
+  // Cloud Map creates a private Route 53 hosted zone for the namespace.
+  "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": flat("Route 53 private hosted zone (Cloud Map namespace)", prices.route53Zone),
+  "aws:ecs/cluster:Cluster": ecsCluster,
+  "aws:efs/backupPolicy:BackupPolicy": efsBackup,
   "aws:efs/fileSystem:FileSystem": flat(`EFS Standard ${usage.efsStoredGbPerFileSystem} GB`, prices.efsStandard, usage.efsStoredGbPerFileSystem, `assumes ${usage.efsStoredGbPerFileSystem} GB stored`),
   "aws:ecr/repository:Repository": flat(`ECR storage ${usage.ecrStoredGbPerRepository} GB`, prices.ecrStorage, usage.ecrStoredGbPerRepository, `assumes ${usage.ecrStoredGbPerRepository} GB of images kept`),
   "aws:secretsmanager/secret:Secret": flat("Secrets Manager secret", prices.secretsManagerSecret),
   "aws:s3/bucket:Bucket": flat(`S3 Standard ${usage.s3StoredGbPerBucket} GB`, prices.s3Standard, usage.s3StoredGbPerBucket, `assumes ${usage.s3StoredGbPerBucket} GB stored`),
   "aws:s3/bucketV2:BucketV2": flat(`S3 Standard ${usage.s3StoredGbPerBucket} GB`, prices.s3Standard, usage.s3StoredGbPerBucket, `assumes ${usage.s3StoredGbPerBucket} GB stored`),
   "aws:kms/key:Key": flat("KMS customer managed key", prices.kmsKey),
-  "aws:ec2/flowLog:FlowLog": flat(`VPC flow logs ${usage.flowLogGbPerVpc} GB`, prices.vendedLogsGb, usage.flowLogGbPerVpc, `assumes ${usage.flowLogGbPerVpc} GB/month of flow records`),
+  // To CloudWatch Logs the destination log group's line carries the ingestion; to S3 it is vended.
+  "aws:ec2/flowLog:FlowLog": (r, all) =>
+    String(r.inputs.logDestinationType ?? "cloud-watch-logs") === "cloud-watch-logs" && all.some((x) => x.type === "aws:cloudwatch/logGroup:LogGroup")
+      ? []
+      : flat(`VPC flow logs ${usage.flowLogGbPerVpc} GB`, prices.vendedLogsGb, usage.flowLogGbPerVpc, `assumes ${usage.flowLogGbPerVpc} GB/month of flow records`)(r, all),
   "aws:cloudwatch/metricAlarm:MetricAlarm": flat("CloudWatch alarm", prices.cloudwatchAlarm),
   "aws:appautoscaling/policy:Policy": scalingPolicy,
   "docker:index/container:Container": dockerContainer,

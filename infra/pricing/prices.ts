@@ -37,6 +37,7 @@ const PRIVATELINK = "https://aws.amazon.com/privatelink/pricing/";
 const SECRETS = "https://aws.amazon.com/secrets-manager/pricing/";
 const S3 = "https://aws.amazon.com/s3/pricing/";
 const KMS = "https://aws.amazon.com/kms/pricing/";
+const BACKUP = "https://aws.amazon.com/backup/pricing/";
 
 const p = (amount: number, unit: Price["unit"], source: string, checked = "2025-06"): Price => ({ amount, unit, source, checked });
 
@@ -112,6 +113,10 @@ export const prices = {
   /** Vended logs (VPC flow logs) delivered to CloudWatch Logs, first 10 TB tier. */
   vendedLogsGb: p(0.5, "GB", CLOUDWATCH),
   cloudwatchAlarm: p(0.1, "month", CLOUDWATCH),
+  /** Custom metrics (Container Insights publishes its metrics as these), first 10,000. */
+  cloudwatchMetric: p(0.3, "month", CLOUDWATCH),
+  /** AWS Backup of EFS, warm storage. */
+  backupEfs: p(0.05, "GB-month", BACKUP),
   efsStandard: p(0.3, "GB-month", EFS),
   ecrStorage: p(0.1, "GB-month", ECR),
   /** Interface endpoint per AZ-hour; gateway endpoints (S3, DynamoDB) are free. */
@@ -140,6 +145,8 @@ export const usageAssumptions = {
   efsStoredGbPerFileSystem: 10,
   /** ALB access logs and other bucket contents. */
   s3StoredGbPerBucket: 5,
+  /** Container Insights metrics of one cluster with two services and their tasks. */
+  containerInsightsMetrics: 50,
   /** VPC flow log volume per VPC. */
   flowLogGbPerVpc: 5,
   /** Daily change of a database, as a share of its storage, that each retained backup day keeps. */

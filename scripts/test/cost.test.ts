@@ -73,6 +73,23 @@ test("the free tier's EC2 host is priced and flagged free-tier eligible; contain
   assert.equal(est.total, 13.64);
 });
 
+test("prices what AWS bills beside the obvious: Container Insights, Cloud Map's private zone, RDS log export", () => {
+  const est = estimateMonthlyCost([
+    { type: "aws:ecs/cluster:Cluster", name: "c", inputs: { settings: [{ name: "containerInsights", value: "enabled" }] } },
+    { type: "aws:ecs/cluster:Cluster", name: "plain", inputs: {} },
+    { type: "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace", name: "ns", inputs: {} },
+    { type: "aws:rds/instance:Instance", name: "db", inputs: { instanceClass: "db.t4g.micro", enabledCloudwatchLogsExports: ["postgresql"] } },
+    { type: "aws:ec2/flowLog:FlowLog", name: "fl", inputs: { logDestinationType: "cloud-watch-logs" } },
+    { type: "aws:cloudwatch/logGroup:LogGroup", name: "fl-group", inputs: { retentionInDays: 30 } },
+  ]);
+  const byResource = (r: string) => est.items.filter((i) => i.resource === r).map((i) => i.monthlyUsd);
+  assert.deepEqual(byResource("c"), [15]);
+  assert.deepEqual(byResource("plain"), []);
+  assert.deepEqual(byResource("ns"), [0.5]);
+  assert.ok(est.items.some((i) => i.resource === "db" && /log export/.test(i.description)));
+  assert.deepEqual(byResource("fl"), [], "flow logs into a log group are billed once, on the group");
+});
+
 test("a size missing from the table is listed as unpriced, never silently dropped", () => {
   const est = estimateMonthlyCost([{ type: "aws:rds/instance:Instance", name: "db", inputs: { instanceClass: "db.x2g.16xlarge" } }]);
   assert.deepEqual(est.unpriced, ["db: RDS db.x2g.16xlarge (no price in infra/pricing/prices.ts)"]);
