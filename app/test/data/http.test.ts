@@ -50,6 +50,9 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
+type Body = { error: string; predictions: unknown[] };
+const json = async (res: Response) => (await res.json()) as Body;
+
 const IRIS = { instances: [[5.1, 3.5, 1.4, 0.2]] };
 function predict(headers: Record<string, string>, body: unknown = IRIS) {
   return fetch(`${server.url}/v1/models/iris-classifier:predict`, {
@@ -68,13 +71,13 @@ test("probes, metrics and the API description stay open without a key", async ()
 test("predictions need a valid key: missing and unknown get 401 JSON, Bearer and X-API-Key work", async () => {
   const missing = await predict({});
   assert.equal(missing.status, 401);
-  assert.match((await missing.json()).error, /missing API key/);
+  assert.match((await json(missing)).error, /missing API key/);
   const unknown = await predict({ authorization: "Bearer isk_0000000000000000000000000000000000000000000000" });
   assert.equal(unknown.status, 401);
   await unknown.arrayBuffer();
   const viaBearer = await predict({ authorization: `Bearer ${proKey}` });
   assert.equal(viaBearer.status, 200);
-  assert.ok(Array.isArray((await viaBearer.json()).predictions));
+  assert.ok(Array.isArray((await json(viaBearer)).predictions));
   const viaHeader = await predict({ "x-api-key": proKey });
   assert.equal(viaHeader.status, 200);
   assert.equal(viaHeader.headers.get("ratelimit-limit"), "10000");
@@ -94,7 +97,7 @@ test("a plan's limit answers 429 with Retry-After and RateLimit headers", async 
   assert.equal(last!.headers.get("ratelimit-remaining"), "0");
   const retryAfter = Number(last!.headers.get("retry-after"));
   assert.ok(retryAfter > 0 && retryAfter <= 600, `retry-after ${retryAfter}`);
-  assert.match((await last!.json()).error, /rate limit/);
+  assert.match((await json(last!)).error, /rate limit/);
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   assert.match(metrics, /inferstack_rate_limited_total\{plan="tiny"\} 2/);
 });
@@ -151,7 +154,7 @@ test("a revoked key is refused on the next request; keys never appear unmasked i
   await revokeKey(pool, row.id);
   const refused = await predict({ authorization: `Bearer ${key}` });
   assert.equal(refused.status, 401);
-  assert.match((await refused.json()).error, /revoked/);
+  assert.match((await json(refused)).error, /revoked/);
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   assert.ok(!metrics.includes(key.slice(12)));
 });
