@@ -194,7 +194,9 @@ test("Prometheus and Alertmanager get the monitoring files, and promtool/amtool 
   assert.match(prom["/etc/prometheus/prometheus.yml"]!, /redis-exporter:9121/);
   // Only what runs is scraped.
   assert.doesNotMatch(prom["/etc/prometheus/prometheus.yml"]!, /cadvisor|node-exporter|blackbox/);
-  execFileSync("promtool", ["check", "config", "--syntax-only", join(work, "etc/prometheus/prometheus.yml")], { stdio: "pipe" });
+  // Without --syntax-only promtool also loads and checks every rule file the config names.
+  const checked = execFileSync("promtool", ["check", "config", join(work, "etc/prometheus/prometheus.yml")], { encoding: "utf8", stdio: "pipe" });
+  assert.match(checked, /SUCCESS: [1-9]\d* rules found/, "the uploaded rule files are found next to the config");
   execFileSync("amtool", ["check-config", join(work, "etc/alertmanager/alertmanager.yml")], { stdio: "pipe" });
   assert.ok((container("prometheus").inputs.command as string[]).includes("--storage.tsdb.retention.time=7d"));
 });
