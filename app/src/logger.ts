@@ -14,6 +14,6 @@ export function createLogger(level: string, opts: { sync?: boolean } = {}): Logg
       formatters: { level: (label) => ({ level: label }) },
     },
     // Async writes keep the event loop free under load; main flushes them on exit.
-    pino.destination({ dest: 1, sync: opts.sync ?? true, minLength: opts.sync === false ? 4096 : 0 }),
+    pino.destination({ dest: 1, sync: opts.sync ?? true }),
   );
 }

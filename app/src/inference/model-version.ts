@@ -26,6 +26,7 @@ export class ModelVersion {
   #inflight = 0;
   #drained: (() => void) | undefined;
   #released = false;
+  #sessionFreed = false;
 
   private constructor(name: string, version: number, session: ort.InferenceSession, signature: ModelSignature, onBatch: (s: BatchStats) => void) {
     this.name = name;
@@ -67,6 +68,11 @@ export class ModelVersion {
     }
   }
 
+  /** True once the native session has been freed. */
+  get released(): boolean {
+    return this.#sessionFreed;
+  }
+
   get inflight(): number {
     return this.#inflight;
   }
@@ -95,6 +101,7 @@ export class ModelVersion {
     if (this.#inflight > 0) await new Promise<void>((r) => (this.#drained = r));
     await this.#batcher.idle();
     await this.#session.release();
+    this.#sessionFreed = true;
   }
 
   async #run(inputs: TensorMap, outputNames: string[]): Promise<TensorMap> {

@@ -1,0 +1,103 @@
+/**
+ * The process entry (`node app/src/main.ts`) as a child: SIGTERM drains in-flight requests and
+ * exits 0, SIGHUP reloads the model repository, and bad configuration fails fast naming the variable.
+ */
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { cp, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { test } from "node:test";
+import { fixtureRepo, FIXTURES, request } from "./helpers.ts";
+
+const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
+
+interface Child {
+  proc: ChildProcess;
+  url: Promise<string>;
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output(): string;
+}
+
+function startMain(env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, [MAIN], {
+    env: { ...process.env, HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", DATABASE_URL: "", REDIS_URL: "", AUTH_MODE: "", MODEL_WATCH: "false", MODEL_POLL_INTERVAL_MS: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let resolveUrl!: (u: string) => void;
+  const url = new Promise<string>((r) => (resolveUrl = r));
+  proc.stdout!.on("data", (d: Buffer) => {
+    out += d.toString();
+    for (const line of out.split("\n")) {
+      if (line.includes('"msg":"model repository loaded"')) {
+        const listening = out.split("\n").find((l) => l.includes('"msg":"listening; loading models"'));
+        if (listening) resolveUrl(JSON.parse(listening).url);
+      }
+    }
+  });
+  proc.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
+  return { proc, url, exit, output: () => out };
+}
+
+test("SIGTERM: in-flight requests finish, new connections are refused, exit 0", async () => {
+  const repo = await fixtureRepo(["linear"]);
+  // A 2 s batching window keeps requests in flight long enough to signal in the middle of them.
+  const manifest = JSON.parse(await (await import("node:fs/promises")).readFile(join(repo.dir, "linear", "model.json"), "utf8"));
+  manifest.batching = { maxBatchSize: 8, maxQueueDelayMicros: 2_000_000 };
+  await writeFile(join(repo.dir, "linear", "model.json"), JSON.stringify(manifest));
+  const child = startMain({ MODELS_DIR: repo.dir, SHUTDOWN_TIMEOUT_MS: "20000" });
+  try {
+    const url = await child.url;
+    const inflight = [1, 2, 3].map((a) => request(`${url}/v1/models/linear:predict`, { json: { instances: [[a, 0, 0]] } }));
+    // Let the requests reach the batcher before the signal (the window above is far longer).
+    await new Promise((r) => setTimeout(r, 400));
+    child.proc.kill("SIGTERM");
+    const results = await Promise.all(inflight);
+    assert.deepEqual(
+      results.map((r) => [r.status, r.body.predictions?.[0]]),
+      [
+        [200, 1.5],
+        [200, 2.5],
+        [200, 3.5],
+      ],
+    );
+    assert.equal(results[0]!.headers.get("connection"), "close");
+    await assert.rejects(fetch(`${url}/health/live`), "the listener is closed during the drain");
+    const { code } = await child.exit;
+    assert.equal(code, 0, child.output());
+    assert.match(child.output(), /"msg":"shutdown complete"/);
+  } finally {
+    child.proc.kill("SIGKILL");
+    await repo.cleanup();
+  }
+});
+
+test("SIGHUP reloads the model repository", async () => {
+  const repo = await fixtureRepo(["versioned"]);
+  const child = startMain({ MODELS_DIR: repo.dir });
+  try {
+    const url = await child.url;
+    const version = async () => (await request(`${url}/v2/models/versioned`)).body.versions[0];
+    assert.equal(await version(), "3");
+    await cp(join(FIXTURES, "versioned", "1"), join(repo.dir, "versioned", "5"), { recursive: true });
+    assert.equal(await version(), "3", "no polling, no watch: nothing changes by itself");
+    child.proc.kill("SIGHUP");
+    const deadline = Date.now() + 10_000;
+    while ((await version()) !== "5" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(await version(), "5");
+    child.proc.kill("SIGTERM");
+    assert.equal((await child.exit).code, 0);
+  } finally {
+    child.proc.kill("SIGKILL");
+    await repo.cleanup();
+  }
+});
+
+test("invalid configuration fails at start with the variable named", async () => {
+  const child = startMain({ MODELS_DIR: FIXTURES, PORT: "eighty", CORS_ORIGINS: "ftp://x" });
+  const { code } = await child.exit;
+  assert.equal(code, 78);
+  assert.match(child.output(), /PORT=\\"eighty\\"/);
+  assert.match(child.output(), /CORS_ORIGINS/);
+});
