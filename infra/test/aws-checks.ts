@@ -5,7 +5,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import pg from "pg";
 import { Redis } from "ioredis";
@@ -435,6 +436,27 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.match(prometheusYml, new RegExp(`dns_sd_configs:\\s*\\n\\s*- names:\\s*\\n\\s*- app\\.${stackName}\\.inferstack\\.internal`));
     assert.match(readFileSync(join(context, "Dockerfile"), "utf8"), /COPY .*prometheus\.yml/);
     assert.equal(prometheusImage.inputs.build.args.BASE_IMAGE.split("@")[0], "prom/prometheus:v3.5.0");
+  });
+
+  test(`${stackName}: the baked Prometheus config passes promtool; Alertmanager's start script writes a config amtool accepts`, () => {
+    const context: string = one(T.image, "-monitoring-prometheus").inputs.build.context;
+    const checked = execFileSync("promtool", ["check", "config", join(context, "prometheus.yml")], { encoding: "utf8" });
+    assert.match(checked, /SUCCESS: 2 rule files found/);
+    // Run the container's own start command with /bin/sh, writing under a temp dir instead of
+    // /tmp and exec-ing amtool instead of the server.
+    const alertmanager = containersOf(one(T.taskDef, "-monitoring-service")).find((c) => c.name === "alertmanager") as Container & { command: string[]; entryPoint: string[] };
+    assert.deepEqual(alertmanager.entryPoint, ["/bin/sh", "-c"]);
+    const dir = mkdtempSync(join(tmpdir(), "am-"));
+    const script = alertmanager.command[0]!
+      .replaceAll("/tmp/alertmanager", dir)
+      .replace(/exec \/bin\/alertmanager --config\.file=(\S+).*$/, "exec amtool check-config $1");
+    const env = Object.fromEntries(alertmanager.environment.map((e) => [e.name, e.value]));
+    const config = plain(one("aws:secretsmanager/secretVersion:SecretVersion", "-alertmanager-config").inputs.secretString);
+    const out = execFileSync("/bin/sh", ["-c", script], { env: { ...process.env, ...env, ALERTMANAGER_CONFIG: config }, encoding: "utf8" });
+    assert.match(out, /SUCCESS/);
+    assert.match(out, /1 templates/);
+    if (secrets.alertReceivers?.slack) assert.match(readFileSync(join(dir, "alertmanager.yml"), "utf8"), /slack_configs/);
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test(`${stackName}: no generated secret reaches a resource input unmarked`, async () => {
