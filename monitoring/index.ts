@@ -5,6 +5,7 @@
  * no secrets, under monitoring/generated/ where promtool and amtool check them.
  */
 import type { TierName } from "../infra/config.ts";
+import { images } from "../infra/images.ts";
 import { presets } from "../infra/presets.ts";
 import { renderAlertmanagerConfig, alertmanagerTemplate, type AlertReceivers } from "./src/alertmanager.ts";
 import { dashboards } from "./src/dashboards.ts";
@@ -28,16 +29,20 @@ export { dashboards } from "./src/dashboards.ts";
 export { defaultScrapeTargets, appPort } from "./src/targets.ts";
 export type { ScrapeTargets, AppDiscovery } from "./src/targets.ts";
 
-/** Container images the bundle is written and tested for (configs use no newer syntax). */
+/**
+ * The images the bundle is deployed with: the pinned table of infra/images.ts, so there is one
+ * source of versions. The configs use only syntax that both these (Prometheus 3.x, Alertmanager
+ * 0.28) and the Debian binaries the tests run (Prometheus 2.42, Alertmanager 0.25) accept.
+ */
 export const monitoringImages = {
-  prometheus: "prom/prometheus:v2.55.1",
-  alertmanager: "prom/alertmanager:v0.27.0",
-  grafana: "grafana/grafana-oss:11.3.0",
-  postgresExporter: "quay.io/prometheuscommunity/postgres-exporter:v0.16.0",
-  redisExporter: "oliver006/redis_exporter:v1.66.0",
-  nodeExporter: "quay.io/prometheus/node-exporter:v1.8.2",
-  cadvisor: "gcr.io/cadvisor/cadvisor:v0.49.1",
-  blackboxExporter: "quay.io/prometheus/blackbox-exporter:v0.25.0",
+  prometheus: images.prometheus.tag,
+  alertmanager: images.alertmanager.tag,
+  grafana: images.grafana.tag,
+  postgresExporter: images.postgresExporter.tag,
+  redisExporter: images.redisExporter.tag,
+  nodeExporter: images.nodeExporter.tag,
+  cadvisor: images.cadvisor.tag,
+  blackboxExporter: images.blackboxExporter.tag,
 } as const;
 
 /** Where each container expects its directory (the keys of `files` are relative to these). */

@@ -105,19 +105,19 @@ export function renderAlertmanagerConfig(receivers: AlertReceivers = {}): string
       {
         source_matchers: ['severity="critical"'],
         target_matchers: ['severity="warning"'],
-        equal: ["alertname", "job", "instance", "route", "model", "version", "dependency", "name", "mountpoint"],
+        equal: ["alertname", "tier", "job", "instance", "route", "model", "version", "dependency", "name", "mountpoint"],
       },
       // All replicas down explains each replica's TargetDown and not-ready alerts.
       {
         source_matchers: ['alertname="InferstackAppDown"'],
         target_matchers: ['alertname=~"TargetDown|InferstackNotReady|HighErrorRatio|HighLatencyP95"'],
-        equal: ["job"],
+        equal: ["tier", "job"],
       },
       // A dependency that is down explains the degraded-mode alerts it causes.
       {
         source_matchers: ['alertname=~"PostgresDown|RedisDown|DependencyUnreachable"'],
         target_matchers: ['alertname=~"InferstackDegraded|RateLimiterFallback|PredictionLogSpilling|PredictionLogBacklog"'],
-        equal: [],
+        equal: ["tier"],
       },
     ],
     receivers: [

@@ -17,7 +17,15 @@ import { eventually, freePort, repoRoot, tempDir, writeTree } from "./support.ts
 
 interface Delivery {
   path: string;
-  body: { receiver: string; status: string; alerts: { labels: Record<string, string>; status: string }[] };
+  body: {
+    // Alertmanager's webhook payload
+    receiver?: string;
+    status?: string;
+    alerts?: { labels: Record<string, string>; status: string }[];
+    // Slack's incoming-webhook payload, rendered through templates/inferstack.tmpl
+    channel?: string;
+    attachments?: { title: string; text: string; color: string }[];
+  };
 }
 
 function startDaemon(cmd: string, args: string[], log: string[]): ChildProcess {
@@ -111,7 +119,11 @@ describe("Prometheus and Alertmanager against a running app", () => {
       }),
     });
     await writeTree(join(work.dir, "alertmanager"), {
-      "alertmanager.yml": renderAlertmanagerConfig({ webhook: { url: `${receiverUrl}/alerts` }, heartbeat: { url: `${receiverUrl}/heartbeat` } }),
+      "alertmanager.yml": renderAlertmanagerConfig({
+        webhook: { url: `${receiverUrl}/alerts` },
+        heartbeat: { url: `${receiverUrl}/heartbeat` },
+        slack: { webhookUrl: `${receiverUrl}/slack`, channel: "#inferstack", criticalChannel: "#inferstack-pager" },
+      }),
       "templates/inferstack.tmpl": alertmanagerTemplate,
     });
 
@@ -186,10 +198,10 @@ describe("Prometheus and Alertmanager against a running app", () => {
   it("delivers the Watchdog heartbeat through Alertmanager to the heartbeat receiver", async () => {
     // Usually seconds; up to Prometheus' 1 m resend when the first alert beat its discovery of Alertmanager.
     const beat = await eventually("a heartbeat delivery", 100_000, async () =>
-      deliveries.find((d) => d.path === "/heartbeat" && d.body.alerts.some((a) => a.labels.alertname === "Watchdog")),
+      deliveries.find((d) => d.path === "/heartbeat" && d.body.alerts?.some((a) => a.labels.alertname === "Watchdog")),
     ).catch((err: Error) => assert.fail(err.message + logs()));
     assert.equal(beat.body.receiver, "heartbeat");
-    assert.equal(beat.body.alerts[0]?.labels.tier, "local", "Prometheus' external labels reach Alertmanager");
+    assert.equal(beat.body.alerts?.[0]?.labels.tier, "local", "Prometheus' external labels reach Alertmanager");
   });
 
   it("sends a critical alert to the critical receiver and inhibits its matching warning", async () => {
@@ -197,7 +209,10 @@ describe("Prometheus and Alertmanager against a running app", () => {
     const res = await fetch(`${amUrl}/api/v2/alerts`, {
       method: "POST", headers: { "content-type": "application/json" },
       body: JSON.stringify([
-        { labels: { ...labels, severity: "critical" }, annotations: { summary: "e2e critical" } },
+        {
+          labels: { ...labels, severity: "critical" },
+          annotations: { summary: "e2e critical", description: "9 % of requests fail", runbook_url: "https://runbook.example/#higherrorratio" },
+        },
         { labels: { ...labels, severity: "warning" }, annotations: { summary: "e2e warning" } },
       ]),
     });
@@ -211,9 +226,16 @@ describe("Prometheus and Alertmanager against a running app", () => {
     assert.equal(states.find((a) => a.labels.severity === "warning")?.status.inhibitedBy.length, 1);
     assert.equal(states.find((a) => a.labels.severity === "critical")?.status.state, "active");
     const delivered = await eventually("the critical delivery", 40_000, async () =>
-      deliveries.find((d) => d.path === "/alerts" && d.body.alerts.some((a) => a.labels.alertname === "HighErrorRatio")),
+      deliveries.find((d) => d.path === "/alerts" && d.body.alerts?.some((a) => a.labels.alertname === "HighErrorRatio")),
     );
     assert.equal(delivered.body.receiver, "critical");
-    assert.deepEqual(delivered.body.alerts.map((a) => a.labels.severity), ["critical"]);
+    assert.deepEqual(delivered.body.alerts?.map((a) => a.labels.severity), ["critical"]);
+    // The same notification through Slack, rendered by our templates, to the pager channel.
+    const slack = await eventually("the Slack delivery", 20_000, async () => deliveries.find((d) => d.path === "/slack"));
+    assert.equal(slack.body.channel, "#inferstack-pager");
+    const attachment = slack.body.attachments?.[0];
+    assert.equal(attachment?.title, "[FIRING:1] HighErrorRatio (local)");
+    assert.equal(attachment?.color, "danger");
+    assert.match(attachment?.text ?? "", /\*critical\* e2e critical\n9 % of requests fail\nRunbook: https:\/\/runbook\.example\/#higherrorratio/);
   });
 });
