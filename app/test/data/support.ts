@@ -145,3 +145,44 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export const ROOT = new URL("../../../", import.meta.url).pathname;
+
+export interface ServerProcess {
+  url: string;
+  child: import("node:child_process").ChildProcess;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output: () => string;
+  stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `node app/src/main.ts` (the real process entry) on a free port; resolves once it serves models. */
+export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+  const { spawn } = await import("node:child_process");
+  const child = spawn(process.execPath, ["app/src/main.ts"], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", MODELS_DIR: "models", LOG_LEVEL: "info", WEB_CONCURRENCY: "1", MODEL_WATCH: "false", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d) => { out += d; });
+  child.stderr!.on("data", (d) => { out += d; });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  let dead = false;
+  void exited.then(() => { dead = true; });
+  const url = await waitFor("server url", () => {
+    if (dead) throw new Error(`server exited before listening:\n${out}`);
+    return /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)?.[1];
+  }, 30_000);
+  await waitFor("models loaded", async () => {
+    if (dead) throw new Error(`server exited while loading:\n${out}`);
+    return (await fetch(`${url}/health/startup`).then((r) => r.status, () => 0)) === 200;
+  }, 60_000, 100);
+  return {
+    url, child, exited, output: () => out,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (!dead) child.kill(signal);
+      return exited;
+    },
+  };
+}
