@@ -76,6 +76,8 @@ export class AwsImage extends pulumi.ComponentResource {
       imageTagMutability: "IMMUTABLE",
       imageScanningConfiguration: { scanOnPush: true },
       encryptionConfigurations: [{ encryptionType: "AES256" }],
+      // Images are rebuilt from the repository; without this a `pulumi destroy` stops at a non-empty repo.
+      forceDelete: true,
     }, parent);
 
     new aws.ecr.LifecyclePolicy(name, {
