@@ -252,26 +252,19 @@ export function alertRules(opts: AlertRuleOptions): AlertRule[] {
       summary: `Container {{ $labels.name }} above ${share * 100} % of its memory limit`,
       description: "Working set is {{ $value | humanizePercentage }} of the container's limit.",
     })),
-    {
+    ...([
+      { severity: "warning", free: 0.25, trend: "6h", horizonH: 24, after: "30m", within: "a day" },
+      { severity: "critical", free: 0.1, trend: "1h", horizonH: 4, after: "10m", within: "4 hours" },
+    ] as const).map((d): AlertRule => ({
       alert: "DiskFilling",
       expr:
-        `(node_filesystem_avail_bytes{${fs}} / node_filesystem_size_bytes{${fs}} < 0.25)` +
-        ` and predict_linear(node_filesystem_avail_bytes{${fs}}[6h], 24 * 3600) < 0` +
+        `(node_filesystem_avail_bytes{${fs}} / node_filesystem_size_bytes{${fs}} < ${d.free})` +
+        ` and predict_linear(node_filesystem_avail_bytes{${fs}}[${d.trend}], ${d.horizonH} * 3600) < 0` +
         ` and node_filesystem_readonly{${fs}} == 0`,
-      for: "30m", severity: "warning", component: "host",
-      summary: "{{ $labels.mountpoint }} on {{ $labels.instance }} fills within 24 h",
-      description: "Less than 25 % free and the 6 h trend reaches zero within a day.",
-    },
-    {
-      alert: "DiskFilling",
-      expr:
-        `(node_filesystem_avail_bytes{${fs}} / node_filesystem_size_bytes{${fs}} < 0.1)` +
-        ` and predict_linear(node_filesystem_avail_bytes{${fs}}[1h], 4 * 3600) < 0` +
-        ` and node_filesystem_readonly{${fs}} == 0`,
-      for: "10m", severity: "critical", component: "host",
-      summary: "{{ $labels.mountpoint }} on {{ $labels.instance }} fills within 4 h",
-      description: "Less than 10 % free and the 1 h trend reaches zero within 4 hours.",
-    },
+      for: d.after, severity: d.severity, component: "host",
+      summary: `{{ $labels.mountpoint }} on {{ $labels.instance }} fills within ${d.horizonH} h`,
+      description: `Less than ${d.free * 100} % free and the ${d.trend} trend reaches zero within ${d.within}.`,
+    })),
     ...([["warning", 14, "1h"], ["critical", 3, "10m"]] as const).map(([severity, days, after]): AlertRule => ({
       alert: "CertificateExpiringSoon",
       expr: `probe_ssl_earliest_cert_expiry - time() < ${days} * 86400`,

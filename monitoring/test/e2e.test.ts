@@ -13,7 +13,8 @@ import { startServer, type RunningServer } from "../../app/src/server.ts";
 import {
   alertmanagerTemplate, defaultScrapeTargets, presetBundle, prometheusFlags, renderAlertmanagerConfig, renderPrometheusConfig,
 } from "../index.ts";
-import { eventually, freePort, repoRoot, tempDir, writeTree } from "./support.ts";
+import { externalMetrics } from "../src/external-metrics.ts";
+import { eventually, freePort, repoRoot, sampleNames, tempDir, writeTree } from "./support.ts";
 
 interface Delivery {
   path: string;
@@ -202,6 +203,15 @@ describe("Prometheus and Alertmanager against a running app", () => {
     ).catch((err: Error) => assert.fail(err.message + logs()));
     assert.equal(beat.body.receiver, "heartbeat");
     assert.equal(beat.body.alerts?.[0]?.labels.tier, "local", "Prometheus' external labels reach Alertmanager");
+  });
+
+  it("exports the Prometheus and Alertmanager metrics our rules read from them", async () => {
+    for (const [source, url] of [["prometheus", promUrl], ["alertmanager", amUrl]] as const) {
+      const exported = sampleNames(await (await fetch(`${url}/metrics`)).text());
+      const wanted = Object.entries(externalMetrics).filter(([, from]) => from === source).map(([name]) => name);
+      assert.ok(wanted.length > 0);
+      assert.deepEqual(wanted.filter((n) => !exported.has(n)), [], `${source} /metrics`);
+    }
   });
 
   it("sends a critical alert to the critical receiver and inhibits its matching warning", async () => {
