@@ -14,7 +14,9 @@
  *   credentials), encrypted gp3 root volume, standard (not unlimited) CPU credits so a busy month
  *   cannot bill CPU surplus, cloud-init that installs Docker, a swap file, the operator's SSH key,
  *   Docker's log rotation defaults, then signals readiness;
- * - an Elastic IP and a Route 53 A record for `domain` in `zoneName`.
+ * - an Elastic IP and a Route 53 A record for `domain` in `zoneName`;
+ * - with `backupSync`: OffsiteBackups (an S3 bucket the role may only list and put into) and a
+ *   systemd timer that ships the backups volume there every hour.
  * The AMI is read at create time and then ignored (`ignoreChanges`), so a new AMI release never
  * replaces the host and its volumes; roll it deliberately with `pulumi up --replace <urn>`.
  *
@@ -23,6 +25,7 @@
  * - `vpcCidr`: the VPC range; the subnet is its first /24.
  * - `domain`, `zoneName`: the public name and its hosted zone.
  * - `tags`: added to every resource.
+ * - `backupSync`: `{ volumeName, retentionDays }` of the dumps to ship off the host.
  *
  * Cost: t3.micro / t4g.micro are free-tier eligible (750 h/month for 12 months), then about
  * $7.6 / $6.1 a month; 30 GiB gp3 is inside the 30 GB free tier, then $2.40; the public IPv4
@@ -30,6 +33,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
+import { OFFSITE_PREFIX, OffsiteBackups } from "./offsite-backups.ts";
 
 export interface Ec2DockerHostArgs {
   instanceType: string;
@@ -42,6 +46,15 @@ export interface Ec2DockerHostArgs {
   domain: string;
   zoneName: string;
   tags: Record<string, string>;
+  /** Ship the dumps in this Docker volume to an S3 bucket (OffsiteBackups) every hour. */
+  backupSync?: { volumeName: string; retentionDays: number } | undefined;
+}
+
+/** What the host's hourly backup shipping needs to know. */
+export interface BackupSyncTarget {
+  volumeName: string;
+  bucket: string;
+  region: string;
 }
 
 /** Graviton instance families (t4g, m7g, c7gn, r8g, a1, ...) run arm64. */
@@ -63,8 +76,35 @@ export function al2023AmiParameter(arch: "arm64" | "x86_64"): string {
   return `/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-${arch}`;
 }
 
-/** cloud-init user data: Docker, swap, SSH key, log rotation, readiness marker. */
-export function renderCloudInit(a: { sshUser: string; sshPublicKey: string; swapMiB: number }): string {
+/** systemd units that `aws s3 sync` the backups volume to S3 every hour (the CLI ships with AL2023). */
+function backupSyncFiles(t: BackupSyncTarget): string[] {
+  const source = `/var/lib/docker/volumes/${t.volumeName}/_data`;
+  return [
+    "  - path: /etc/systemd/system/inferstack-backup-sync.service",
+    "    content: |",
+    "      [Unit]",
+    "      Description=Ship InferStack database dumps to S3",
+    "      After=docker.service network-online.target",
+    "      Wants=network-online.target",
+    `      ConditionPathIsDirectory=${source}`,
+    "      [Service]",
+    "      Type=oneshot",
+    `      ExecStart=/usr/bin/aws s3 sync ${source} s3://${t.bucket}/${OFFSITE_PREFIX} --region ${t.region} --exclude *.partial --only-show-errors`,
+    "  - path: /etc/systemd/system/inferstack-backup-sync.timer",
+    "    content: |",
+    "      [Unit]",
+    "      Description=Ship InferStack database dumps to S3 every hour",
+    "      [Timer]",
+    "      OnCalendar=hourly",
+    "      RandomizedDelaySec=300",
+    "      Persistent=true",
+    "      [Install]",
+    "      WantedBy=timers.target",
+  ];
+}
+
+/** cloud-init user data: Docker, swap, SSH key, log rotation, off-host backups, readiness marker. */
+export function renderCloudInit(a: { sshUser: string; sshPublicKey: string; swapMiB: number; backupSync?: BackupSyncTarget | undefined }): string {
   const swap = a.swapMiB > 0
     ? [
         `  - [sh, -c, "test -f /swapfile || (dd if=/dev/zero of=/swapfile bs=1M count=${a.swapMiB} status=none && chmod 600 /swapfile && mkswap /swapfile)"]`,
@@ -90,10 +130,12 @@ export function renderCloudInit(a: { sshUser: string; sshPublicKey: string; swap
     "  - path: /etc/sysctl.d/90-inferstack.conf",
     "    content: |",
     "      vm.swappiness=10",
+    ...(a.backupSync ? backupSyncFiles(a.backupSync) : []),
     "runcmd:",
     ...swap,
     `  - [usermod, -aG, docker, ${a.sshUser}]`,
     "  - [systemctl, enable, --now, docker]",
+    ...(a.backupSync ? ["  - [systemctl, daemon-reload]", "  - [systemctl, enable, --now, inferstack-backup-sync.timer]"] : []),
     "  - [sh, -c, \"until docker info >/dev/null 2>&1; do sleep 2; done; touch /var/lib/cloud/inferstack-docker-ready\"]",
     "",
   ].join("\n");
@@ -106,6 +148,8 @@ export class Ec2DockerHost extends pulumi.ComponentResource {
   readonly securityGroup: aws.ec2.SecurityGroup;
   readonly publicIp: pulumi.Output<string>;
   readonly instanceId: pulumi.Output<string>;
+  /** The S3 bucket the dumps are shipped to, when `backupSync` is set. */
+  readonly backupBucket: pulumi.Output<string> | undefined;
 
   constructor(name: string, args: Ec2DockerHostArgs, opts?: pulumi.ComponentResourceOptions) {
     super("inferstack:aws:Ec2DockerHost", name, {}, opts);
@@ -150,6 +194,16 @@ export class Ec2DockerHost extends pulumi.ComponentResource {
     );
     const ssm = new aws.iam.RolePolicyAttachment(`${name}-ssm`, { role: role.name, policyArn: "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" }, child);
     const profile = new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags: args.tags }, child);
+    const offsite = args.backupSync
+      ? new OffsiteBackups(`${name}-backups`, { role: role.name, retentionDays: args.backupSync.retentionDays, tags: args.tags }, child)
+      : undefined;
+    this.backupBucket = offsite?.bucketName;
+    const region = aws.getRegionOutput({}, child).region;
+    const userData = offsite
+      ? pulumi.all([offsite.bucketName, region]).apply(([bucket, r]) =>
+          renderCloudInit({ ...args, backupSync: { volumeName: args.backupSync!.volumeName, bucket, region: r } }),
+        )
+      : pulumi.output(renderCloudInit({ ...args, backupSync: undefined }));
 
     const arch = architectureOf(args.instanceType);
     const ami = aws.ssm.getParameterOutput({ name: al2023AmiParameter(arch) }, child).value;
@@ -163,7 +217,7 @@ export class Ec2DockerHost extends pulumi.ComponentResource {
         subnetId: subnet.id,
         vpcSecurityGroupIds: [this.securityGroup.id],
         iamInstanceProfile: profile.name,
-        userData: renderCloudInit(args),
+        userData,
         userDataReplaceOnChange: false,
         metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1, instanceMetadataTags: "disabled" },
         rootBlockDevice: { volumeType: "gp3", volumeSize: args.volumeGiB, encrypted: true, deleteOnTermination: true, tags: tags("root") },

@@ -110,6 +110,8 @@ function deployFree(cfg: StackConfig, stack: string): TierOutputs {
     zoneName: cfg.dns.zoneName ?? "",
     // The policy pack's required tags (app, env, tier), as on the AWS tiers.
     tags: { app: "inferstack", env: stack, tier: cfg.tier },
+    // The dumps must outlive the host: ship them to S3 every hour.
+    backupSync: { volumeName: `inferstack-${stack}-backups`, retentionDays: cfg.backups.retentionDays },
   });
   const region = new pulumi.Config("aws").get("region") ?? "us-east-1";
   // Host keys are pinned per instance id: a replaced instance is a new alias, the same one is verified.
@@ -147,6 +149,7 @@ function deployFree(cfg: StackConfig, stack: string): TierOutputs {
       ? pulumi.interpolate`aws ssm start-session --region ${region} --target ${host.instanceId}`
       : pulumi.interpolate`ssh ${cfg.host.sshUser}@${host.publicIp}`,
     dockerHost: pulumi.interpolate`ssh://${cfg.host.sshUser}@${target}`,
+    backupBucket: host.backupBucket,
   };
 }
 

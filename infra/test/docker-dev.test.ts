@@ -64,7 +64,8 @@ test("the host is hardened: IMDSv2 only, encrypted gp3, standard credits, AL2023
 
 test("cloud-init installs Docker, a swap file and the operator's key", () => {
   const userData = String(one("aws:ec2/instance:Instance").inputs.userData);
-  assert.equal(userData, renderCloudInit({ sshUser: "ec2-user", sshPublicKey: KEY, swapMiB: 2048 }));
+  const backupSync = { volumeName: "inferstack-dev-backups", bucket: "host-backups-20261123abcdef", region: "us-east-1" };
+  assert.equal(userData, renderCloudInit({ sshUser: "ec2-user", sshPublicKey: KEY, swapMiB: 2048, backupSync }));
   assert.match(userData, /^#cloud-config\n/);
   assert.match(userData, /packages:\n {2}- docker/);
   assert.match(userData, /count=2048/);
@@ -76,7 +77,10 @@ test("cloud-init installs Docker, a swap file and the operator's key", () => {
 
 test("the user data is well-formed cloud-config (as checked by cloud-init 22.4's schema by hand)", () => {
   for (const sshUser of ["ec2-user", "deploy"]) {
-    const doc = parse(renderCloudInit({ sshUser, sshPublicKey: KEY, swapMiB: 1024 })) as Record<string, any>;
+    const backupSync = { volumeName: "inferstack-dev-backups", bucket: "b", region: "eu-west-1" };
+    const doc = parse(renderCloudInit({ sshUser, sshPublicKey: KEY, swapMiB: 1024, backupSync })) as Record<string, any>;
+    const timer = (doc.write_files as { path: string; content: string }[]).find((f) => f.path.endsWith("inferstack-backup-sync.timer"))!;
+    assert.match(timer.content, /^\[Timer\]\nOnCalendar=hourly$/m);
     const known = ["package_update", "packages", "ssh_authorized_keys", "users", "write_files", "runcmd"];
     assert.deepEqual(Object.keys(doc).filter((k) => !known.includes(k)), []);
     assert.ok((doc.runcmd as unknown[]).every((c) => Array.isArray(c) && c.every((a) => typeof a === "string")), "runcmd entries are argv lists");
@@ -90,16 +94,42 @@ test("the user data is well-formed cloud-config (as checked by cloud-init 22.4's
   }
 });
 
+test("the dumps are shipped hourly from the backups volume to a locked-down, versioned bucket", () => {
+  const userData = String(one("aws:ec2/instance:Instance").inputs.userData);
+  const volume = byType("docker:index/volume:Volume").find((v) => v.inputs.name === "inferstack-dev-backups");
+  assert.ok(volume, "the backups container's volume");
+  assert.match(userData, /aws s3 sync \/var\/lib\/docker\/volumes\/inferstack-dev-backups\/_data s3:\/\/host-backups-20261123abcdef\/backups\/ --region us-east-1 --exclude \*\.partial/);
+  assert.match(userData, /OnCalendar=hourly/);
+  assert.match(userData, /systemctl, enable, --now, inferstack-backup-sync\.timer/);
+  assert.equal(one("aws:s3/bucket:Bucket").inputs.forceDestroy, false);
+  assert.deepEqual(
+    (({ blockPublicAcls, blockPublicPolicy, ignorePublicAcls, restrictPublicBuckets }) => ({ blockPublicAcls, blockPublicPolicy, ignorePublicAcls, restrictPublicBuckets }))(one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs),
+    { blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
+  );
+  assert.equal(one("aws:s3/bucketVersioning:BucketVersioning").inputs.versioningConfiguration.status, "Enabled");
+  assert.equal(one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs.rules[0].applyServerSideEncryptionByDefault.sseAlgorithm, "AES256");
+  const lifecycle = one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs.rules[0];
+  assert.equal(lifecycle.expiration.days, 7, "backups.retentionDays");
+  assert.equal(lifecycle.filter.prefix, "backups/");
+  const policy = JSON.parse(one("aws:s3/bucketPolicy:BucketPolicy").inputs.policy);
+  assert.deepEqual(policy.Statement[0].Condition, { Bool: { "aws:SecureTransport": "false" } });
+  assert.equal(stack.outputs.backupBucket, "host-backups-20261123abcdef");
+});
+
 test("the security group opens 80/443 to the world and no SSH without an admin CIDR", () => {
   const ingress = one("aws:ec2/securityGroup:SecurityGroup").inputs.ingress as { fromPort: number; toPort: number; protocol: string; cidrBlocks: string[] }[];
   assert.deepEqual(ingress.map((r) => `${r.protocol}/${r.fromPort}-${r.toPort}`).sort(), ["tcp/443-443", "tcp/80-80", "udp/443-443"]);
   assert.ok(ingress.every((r) => r.fromPort !== 22));
 });
 
-test("the instance profile grants SSM Session Manager and nothing else", () => {
+test("the instance profile grants SSM Session Manager and shipping dumps, nothing else", () => {
   const attachments = byType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((a) => a.inputs.policyArn);
   assert.deepEqual(attachments, ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]);
-  assert.equal(byType("aws:iam/rolePolicy:RolePolicy").length, 0);
+  const inline = JSON.parse(one("aws:iam/rolePolicy:RolePolicy").inputs.policy) as { Statement: { Action: string; Resource: string }[] };
+  const bucketArn = one("aws:s3/bucket:Bucket").name;
+  assert.deepEqual(inline.Statement.map((st) => st.Action).sort(), ["s3:ListBucket", "s3:PutObject"], "no read, no delete");
+  assert.ok(inline.Statement.every((st) => String(st.Resource).includes(bucketArn)));
+  assert.match(inline.Statement.find((st) => st.Action === "s3:PutObject")!.Resource, /\/backups\/\*$/);
   const trust = JSON.parse(one("aws:iam/role:Role").inputs.assumeRolePolicy);
   assert.deepEqual(trust.Statement[0].Principal, { Service: "ec2.amazonaws.com" });
 });

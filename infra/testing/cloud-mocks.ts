@@ -47,6 +47,8 @@ const computed: Record<string, (name: string, inputs: any) => State> = {
       resourceRecordValue: "_def456.acm-validations.aws.",
     })),
   }),
+  // S3 appends a random suffix to a bucket's name; the program reads it back as `bucket`.
+  "aws:s3/bucket:Bucket": (name, inputs) => ({ bucket: inputs.bucket ?? `${slug(name)}-20261123abcdef` }),
   "aws:route53/zone:Zone": () => ({ zoneId: "Z0123456789ABCDEFGHIJ", nameServers: ["ns-1.awsdns-01.org"] }),
   "aws:efs/fileSystem:FileSystem": (name) => ({ dnsName: `fs-0123${slug(name)}.efs.${MOCK_REGION}.amazonaws.com` }),
   "aws:servicediscovery/privateDnsNamespace:PrivateDnsNamespace": () => ({ hostedZone: "Z0NAMESPACE" }),
