@@ -23,6 +23,8 @@ export interface PlanDiff {
   added: PlanResource[];
   removed: PlanResource[];
   changed: { resource: PlanResource; changes: PropertyChange[] }[];
+  /** Stack outputs whose value changes (the cost outputs are covered by `cost`). */
+  outputs: PropertyChange[];
   cost: { before: number; after: number; delta: number; lines: CostLineChange[] };
 }
 
@@ -56,7 +58,13 @@ export function diffPlans(base: Plan | null, head: Plan): PlanDiff {
     .map((item) => ({ item, before: oldLines.get(item) ?? 0, after: newLines.get(item) ?? 0 }))
     .filter((l) => Math.abs(l.after - l.before) >= 0.005);
   const costBefore = base?.cost.total ?? 0;
-  return { stack: head.stack, added, removed, changed, cost: { before: costBefore, after: head.cost.total, delta: Math.round((head.cost.total - costBefore) * 100) / 100, lines } };
+  const outBefore = flatten(Object.fromEntries(Object.entries(base?.outputs ?? {}).filter(([k]) => k !== "estimatedMonthlyCost")));
+  const outAfter = flatten(Object.fromEntries(Object.entries(head.outputs).filter(([k]) => k !== "estimatedMonthlyCost")));
+  const outputs = [...new Set([...Object.keys(outBefore), ...Object.keys(outAfter)])]
+    .sort()
+    .filter((p) => outBefore[p] !== outAfter[p])
+    .map((p) => ({ path: p, ...(p in outBefore ? { before: outBefore[p] } : {}), ...(p in outAfter ? { after: outAfter[p] } : {}) }));
+  return { stack: head.stack, added, removed, changed, outputs, cost: { before: costBefore, after: head.cost.total, delta: Math.round((head.cost.total - costBefore) * 100) / 100, lines } };
 }
 
 const signed = (n: number) => `${n >= 0 ? "+" : "−"}${money(Math.abs(n))}`;
@@ -64,7 +72,7 @@ const show = (v: unknown) => (v === undefined ? "_(none)_" : `\`${String(typeof 
 const label = (r: PlanResource) => `\`${shortType(r.type)}\` **${r.name}**${r.parent ? ` (in ${r.parent.split("::")[1]})` : ""}`;
 
 export function isEmptyDiff(d: PlanDiff): boolean {
-  return d.added.length + d.removed.length + d.changed.length === 0 && d.cost.lines.length === 0;
+  return d.added.length + d.removed.length + d.changed.length + d.outputs.length === 0 && d.cost.lines.length === 0;
 }
 
 export function formatDiffMarkdown(d: PlanDiff, baseLabel: string, headLabel: string): string {
@@ -83,6 +91,10 @@ export function formatDiffMarkdown(d: PlanDiff, baseLabel: string, headLabel: st
       for (const c of changes.slice(0, 40)) out.push(`  | \`${c.path}\` | ${show(c.before)} | ${show(c.after)} |`);
       if (changes.length > 40) out.push(`  | … ${changes.length - 40} more | | |`);
     }
+  }
+  if (d.outputs.length) {
+    out.push("", "**Outputs**", "", "| output | before | after |", "|---|---|---|");
+    for (const c of d.outputs) out.push(`| \`${c.path}\` | ${show(c.before)} | ${show(c.after)} |`);
   }
   if (d.cost.lines.length) {
     out.push("", "**Cost changes**", "", "| resource | before | after | delta |", "|---|--:|--:|--:|");

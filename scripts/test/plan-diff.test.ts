@@ -60,12 +60,14 @@ test("diffPlans: additions, removals, parent moves and a stack that is new in th
   const cost = (total: number) => ({ currency: "USD" as const, region: "us-east-1", total, items: [], unpriced: [] });
   const r = (id: string, inputs: Record<string, unknown>, parent?: string) => ({ id: `t::${id}`, type: "t", name: id, component: false, inputs, ...(parent ? { parent } : {}) });
   const base: Plan = { stack: "s", tier: "small", resources: [r("a", { x: 1 }), r("b", { y: "1" })], outputs: {}, cost: cost(10), standIns: [] };
-  const head: Plan = { stack: "s", tier: "small", resources: [r("a", { x: 1 }, "c::p"), r("c", { z: [1] })], outputs: {}, cost: cost(12.5), standIns: [] };
+  const head: Plan = { stack: "s", tier: "small", resources: [r("a", { x: 1 }, "c::p"), r("c", { z: [1] })], outputs: { url: "https://b", estimatedMonthlyCost: 12.5 }, cost: cost(12.5), standIns: [] };
+  base.outputs = { url: "https://a", estimatedMonthlyCost: 10 };
   const d = diffPlans(base, head);
   assert.deepEqual(d.added.map((x) => x.name), ["c"]);
   assert.deepEqual(d.removed.map((x) => x.name), ["b"]);
   assert.deepEqual(d.changed[0]?.changes, [{ path: "(parent)", before: "(stack)", after: "c::p" }]);
   assert.equal(d.cost.delta, 2.5);
+  assert.deepEqual(d.outputs, [{ path: "url", before: "https://a", after: "https://b" }]);
   const fresh = diffPlans(null, head);
   assert.equal(fresh.added.length, 2);
   assert.match(formatDiffMarkdown(fresh, "main", "head"), /\$0\.00 → \$12\.50 \(\*\*\+\$12\.50\/month\*\*\)/);
