@@ -95,6 +95,8 @@ export class DockerBackups extends pulumi.ComponentResource {
       {
         ...containerDefaults(args.placement, "backups"),
         ...WAIT_HEALTHY,
+        // Healthy once a dump exists; the first one of a big database may take a while.
+        waitTimeout: 900,
         name: `${namePrefix}-backups`,
         image: image.repoDigest,
         entrypoints: ["/bin/sh", "/usr/local/bin/inferstack-backup-entrypoint"],
