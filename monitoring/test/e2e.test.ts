@@ -35,13 +35,15 @@ function startDaemon(cmd: string, args: string[], log: string[]): ChildProcess {
     log.push(b.toString());
     if (log.length > 200) log.shift();
   };
+  // A missing binary must fail the waits with this message, not crash the test process.
+  child.on("error", (err) => log.push(`cannot start ${cmd}: ${err.message} (install the Debian package; see .ci/run)\n`));
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
   return child;
 }
 
 async function stopDaemon(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return;
+  if (!child || child.pid === undefined || child.exitCode !== null) return;
   const exited = new Promise((r) => child.once("exit", r));
   child.kill("SIGTERM");
   const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
