@@ -1,11 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
 import { ConfigError, parseStackConfig, presetSchema, tierNames } from "../config.ts";
 import { presets } from "../presets.ts";
 import { containerMemoryBudget, deployDockerTier } from "../platforms/docker.ts";
+import { main } from "../program.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com";
@@ -177,4 +178,13 @@ test("Pulumi.yaml runs infra/ with Node's type stripping and documents every set
   for (const key of ["tier", ...Object.keys(presetSchema.shape), "alertReceivers", "grafanaAdminPassword"]) {
     assert.ok((project.config[key]?.description ?? "").length > 20, `Pulumi.yaml config.${key} needs a description`);
   }
+});
+
+test("Pulumi's nodejs runtime finds the program where Pulumi.yaml says", async () => {
+  // For an ES module package Pulumi loads <main>/index.js, else index.mjs, else index.ts.
+  assert.equal(JSON.parse(readFileSync(`${root}package.json`, "utf8")).type, "module");
+  assert.ok(!existsSync(`${root}infra/index.js`) && !existsSync(`${root}infra/index.mjs`), "a JS index would shadow index.ts");
+  const entry = (await import("../index.ts")) as Record<string, unknown>;
+  assert.deepEqual(Object.keys(entry), ["default"], "only a default export: Pulumi rejects default plus named exports");
+  assert.equal(entry.default, main);
 });
