@@ -43,6 +43,16 @@ export const presetSchema = z
       predictionLogRetentionDays: z.number().int().min(1).max(3650),
       gracefulShutdownSeconds: z.number().int().min(1).max(300),
       architecture: z.enum(["x86_64", "arm64"]),
+      /**
+       * AWS tiers: deploy this already-pushed image instead of building app/Dockerfile — an ECR
+       * reference pinned by digest (`<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:…`,
+       * e.g. another stack's `appImage` output): exact rollback, or promoting the image staging
+       * tested. null (the presets) builds from source. Docker tiers ignore it.
+       */
+      image: z
+        .string()
+        .regex(/^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/[a-z0-9][a-z0-9._/-]*@sha256:[0-9a-f]{64}$/, "must be an ECR image pinned by digest: <account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<64 hex>")
+        .nullable(),
     }),
     autoscaling: z.object({
       enabled: z.boolean(),

@@ -17,6 +17,7 @@ const appDefaults = {
   predictionLogRetentionDays: 30,
   gracefulShutdownSeconds: 20,
   architecture: "x86_64",
+  image: null,
 } as const;
 
 export const presets: Record<TierName, TierPreset> = {

@@ -13,8 +13,12 @@
  * - `context`, `dockerfile`: build context directory and Dockerfile path (relative to the cwd
  *   of `pulumi up`, the project root).
  * - `platform`: `linux/amd64` or `linux/arm64`, matching the ECS task's CPU architecture.
- * - `tag`: the image tag. Tags are immutable, so it must change whenever the content does; the
- *   AWS platform derives it from a hash of the build inputs.
+ * - `contentHash`: a hash of the build inputs (`contentTag()`). The pushed tag is
+ *   `<contentHash>-<random>`, the random part renewed whenever the hash changes: ECR tags are
+ *   immutable and ECR refuses even an identical re-push, so a tag is never reused — reverting
+ *   the source to an earlier state builds under a fresh tag instead of failing the push.
+ * - `pinnedImage` (optional): an existing `<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:…`
+ *   to deploy instead of building (exact rollback to, or promotion of, an image already pushed).
  * - `buildArgs` (optional): Docker build args.
  * - `keepImages`: how many tagged images the lifecycle policy keeps (default 30).
  * - `untaggedExpiryDays`: days before untagged images are deleted (default 7).
@@ -27,13 +31,15 @@ import { join, relative } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import * as docker from "@pulumi/docker";
+import * as random from "@pulumi/random";
 
 export interface AwsImageArgs {
   repositoryName: string;
   context: string;
   dockerfile: string;
   platform: "linux/amd64" | "linux/arm64";
-  tag: string;
+  contentHash: string;
+  pinnedImage?: string | null;
   /** Docker build args (e.g. the pinned base image). */
   buildArgs?: Record<string, string>;
   keepImages?: number;
@@ -61,11 +67,19 @@ export function contentTag(root: string, paths: string[], extra = ""): string {
   return `c-${hash.digest("hex").slice(0, 20)}`;
 }
 
+/** The parts of an ECR image reference pinned by digest, or null when `ref` is not one. */
+export function parseEcrImageRef(ref: string): { account: string; region: string; repository: string; digest: string } | null {
+  const m = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([a-z0-9][a-z0-9._\/-]*)@(sha256:[0-9a-f]{64})$/.exec(ref);
+  return m ? { account: m[1]!, region: m[2]!, repository: m[3]!, digest: m[4]! } : null;
+}
+
 export class AwsImage extends pulumi.ComponentResource {
   readonly repositoryUrl: pulumi.Output<string>;
   readonly repositoryArn: pulumi.Output<string>;
-  /** `<repositoryUrl>@sha256:<digest>`: what task definitions reference. */
+  /** `<repository>@sha256:<digest>`: what task definitions reference. */
   readonly imageRef: pulumi.Output<string>;
+  /** ECR repositories `imageRef` may come from (for the execution role's pull permission). */
+  readonly pullRepositoryArns: pulumi.Output<string>[];
 
   constructor(name: string, args: AwsImageArgs, opts?: pulumi.ComponentResourceOptions) {
     super("inferstack:aws:Image", name, {}, opts);
@@ -100,9 +114,22 @@ export class AwsImage extends pulumi.ComponentResource {
       }),
     }, parent);
 
+    this.repositoryUrl = repository.repositoryUrl;
+    this.repositoryArn = repository.arn;
+    if (args.pinnedImage) {
+      const pinned = parseEcrImageRef(args.pinnedImage);
+      if (!pinned) throw new Error(`pinned image "${args.pinnedImage}" must be <account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<64 hex>`);
+      const partition = aws.getPartitionOutput({}, parent);
+      this.imageRef = pulumi.output(args.pinnedImage);
+      this.pullRepositoryArns = [repository.arn, pulumi.interpolate`arn:${partition.partition}:ecr:${pinned.region}:${pinned.account}:repository/${pinned.repository}`];
+      this.registerOutputs({ repositoryUrl: this.repositoryUrl, imageRef: this.imageRef });
+      return;
+    }
+
+    const suffix = new random.RandomId(`${name}-tag`, { byteLength: 4, keepers: { contentHash: args.contentHash } }, parent);
     const token = aws.ecr.getAuthorizationTokenOutput({ registryId: repository.registryId }, parent);
     const image = new docker.Image(name, {
-      imageName: pulumi.interpolate`${repository.repositoryUrl}:${args.tag}`,
+      imageName: pulumi.interpolate`${repository.repositoryUrl}:${args.contentHash}-${suffix.hex}`,
       build: {
         context: args.context,
         dockerfile: args.dockerfile,
@@ -117,9 +144,8 @@ export class AwsImage extends pulumi.ComponentResource {
       },
     }, parent);
 
-    this.repositoryUrl = repository.repositoryUrl;
-    this.repositoryArn = repository.arn;
     this.imageRef = image.repoDigest;
+    this.pullRepositoryArns = [repository.arn];
     this.registerOutputs({ repositoryUrl: this.repositoryUrl, imageRef: this.imageRef });
   }
 }

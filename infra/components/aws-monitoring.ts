@@ -153,7 +153,7 @@ export class AwsMonitoring extends pulumi.ComponentResource {
         context,
         dockerfile: join(context, "Dockerfile"),
         platform,
-        tag,
+        contentHash: tag,
         buildArgs: { BASE_IMAGE: base },
         keepImages: 10,
       }, parent);
@@ -265,7 +265,7 @@ export class AwsMonitoring extends pulumi.ComponentResource {
       architecture: args.architecture,
       containers,
       secretArns: [grafanaAdmin.arn, alertmanagerConfig.arn, args.postgres.secretArn, args.redis.secretArn],
-      repositoryArns: [prometheusImage.repositoryArn, grafanaImage.repositoryArn],
+      repositoryArns: [...prometheusImage.pullRepositoryArns, ...grafanaImage.pullRepositoryArns],
       volumes,
       subnetIds: args.subnetIds,
       securityGroupIds: [args.securityGroupId],

@@ -107,7 +107,8 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
     context: ".",
     dockerfile: "app/Dockerfile",
     platform,
-    tag: contentTag(process.cwd(), ["app", "models", "package.json", "package-lock.json", ".dockerignore"], platform),
+    contentHash: contentTag(process.cwd(), ["app", "models", "package.json", "package-lock.json", ".dockerignore"], platform),
+    pinnedImage: cfg.app.image,
   }, opts);
 
   const postgres = new AwsPostgres(`${prefix}-pg`, {
@@ -197,7 +198,7 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
       stopTimeoutSeconds: cfg.app.gracefulShutdownSeconds + 5,
     }],
     secretArns: [postgres.masterSecretArn, redis.secretArn],
-    repositoryArns: [appImage.repositoryArn],
+    repositoryArns: appImage.pullRepositoryArns,
     subnetIds: network.privateSubnetIds,
     securityGroupIds: [groups.appId],
     desiredCount: cfg.app.replicas,

@@ -167,7 +167,10 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.equal(image.inputs.build.dockerfile, "app/Dockerfile");
     assert.equal(image.inputs.build.context, ".");
     assert.equal(image.inputs.build.platform, cfg.app.architecture === "arm64" ? "linux/arm64" : "linux/amd64");
-    assert.match(image.inputs.imageName, /:c-[0-9a-f]{20}$/, "content-derived tag (tags are immutable)");
+    // Tags are immutable and never reused: content hash + a random part renewed with the content.
+    const [, contentHash] = /:(c-[0-9a-f]{20})-[0-9a-f]{8}$/.exec(image.inputs.imageName) ?? [];
+    assert.ok(contentHash, `tag of ${image.inputs.imageName}`);
+    assert.deepEqual(one("random:index/randomId:RandomId", "-app-tag").inputs.keepers, { contentHash });
     assert.ok(plain(image.inputs.registry).server.includes(".dkr.ecr."));
     assert.equal(plain(image.inputs.registry).username, "AWS");
     const allowedUpstream = new Set(Object.keys(images).map((k) => pinned(k as ImageName)));
@@ -431,7 +434,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const prometheusImage = one(T.image, "-monitoring-prometheus");
     const context: string = prometheusImage.inputs.build.context;
     assert.ok(context.startsWith(join(tmpdir(), "inferstack-build")));
-    assert.ok(context.endsWith(`prometheus-${prometheusImage.inputs.imageName.split(":").pop()}`), "tag = content hash of the context");
+    assert.ok(context.endsWith(`prometheus-${prometheusImage.inputs.imageName.split(":").pop().replace(/-[0-9a-f]{8}$/, "")}`), "tag = content hash of the context");
     const prometheusYml = readFileSync(join(context, "prometheus.yml"), "utf8");
     assert.match(prometheusYml, new RegExp(`dns_sd_configs:\\s*\\n\\s*- names:\\s*\\n\\s*- app\\.${stackName}\\.inferstack\\.internal`));
     assert.match(readFileSync(join(context, "Dockerfile"), "utf8"), /COPY .*prometheus\.yml/);
