@@ -90,6 +90,15 @@ test("every third-party image is pulled by digest and every container runs a pin
   assert.equal(build?.inputs.skipPush, true);
 });
 
+test("the pinned image table names exact versions, digests and where each digest was checked", () => {
+  for (const [name, image] of Object.entries(images)) {
+    assert.match(image.digest, /^sha256:[0-9a-f]{64}$/, name);
+    assert.match(image.tag, /:v?\d+(\.\d+)*(-[a-z0-9.]+)?$/, `${name}: a version tag, never latest`);
+    assert.ok(image.source.length > 10, `${name}: say where the digest came from`);
+  }
+  assert.equal(new Set(Object.values(images).map((i) => i.digest)).size, Object.keys(images).length);
+});
+
 test("every container has a restart policy, a memory limit and rotated logs", () => {
   for (const c of containers()) {
     assert.equal(c.inputs.restart, "unless-stopped", c.name);
