@@ -80,7 +80,10 @@ function secretSettings(): { alertReceivers?: pulumi.Output<AlertReceivers>; gra
 }
 
 function deployLocal(cfg: StackConfig, stack: string): TierOutputs {
-  const provider = new docker.Provider("local-engine", {});
+  // An explicit provider does not read the `docker:` namespace itself: pass `docker:host` on;
+  // without it the provider uses DOCKER_HOST, else the local socket.
+  const dockerHost = new pulumi.Config("docker").get("host");
+  const provider = new docker.Provider("local-engine", dockerHost ? { host: dockerHost } : {});
   const publicUrl = `https://${cfg.domain}${cfg.edge.httpsPort === 443 ? "" : `:${cfg.edge.httpsPort}`}`;
   const system = new DockerStack(
     "inferstack",
