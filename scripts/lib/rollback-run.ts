@@ -82,8 +82,16 @@ export async function rollback(workspace: RollbackWorkspace, opts: RollbackOptio
   const worktree = await mkdtemp(join(tmpdir(), `inferstack-rollback-${opts.stack}-`));
   try {
     await run("git", ["worktree", "add", "--detach", worktree, decision.target.commit!], { cwd: opts.repo });
-    if (existsSync(join(opts.repo, "node_modules"))) await symlink(join(opts.repo, "node_modules"), join(worktree, "node_modules"), "dir");
     opts.log(`source restored: git worktree ${worktree} at ${decision.target.commit}`);
+    // The program must run with the dependencies of its own commit: share node_modules only
+    // when the lock file is unchanged, otherwise install them in the worktree.
+    const sameLock = await run("git", ["diff", "--quiet", decision.target.commit!, "HEAD", "--", "package-lock.json"], { cwd: opts.repo }).then(() => true, () => false);
+    if (sameLock && existsSync(join(opts.repo, "node_modules"))) {
+      await symlink(join(opts.repo, "node_modules"), join(worktree, "node_modules"), "dir");
+    } else if (existsSync(join(worktree, "package-lock.json"))) {
+      opts.log("package-lock.json differs from the target commit's: npm ci in the worktree");
+      await run("npm", ["ci", "--no-audit", "--no-fund"], { cwd: worktree, maxBuffer: 64 * 1024 * 1024 });
+    }
 
     const target = await workspace.selectStack({ stackName: opts.stack, workDir: worktree });
     // The commit's Pulumi.<stack>.yaml is the config it ran with, unless someone set config

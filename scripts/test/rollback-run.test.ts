@@ -1,7 +1,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { rollback, type RollbackStack, type RollbackWorkspace } from "../lib/rollback-run.ts";
@@ -20,6 +20,11 @@ function stackFile(replicas: number) {
 before(() => {
   repo = mkdtempSync(join(tmpdir(), "rollback-test-"));
   git("init", "-q", "-b", "main");
+  // Same lock file in both commits: the worktree shares the checkout's node_modules.
+  writeFileSync(join(repo, "package-lock.json"), "{}\n");
+  writeFileSync(join(repo, ".gitignore"), "node_modules\n");
+  mkdirSync(join(repo, "node_modules"));
+  git("add", "package-lock.json", ".gitignore");
   for (const replicas of [3, 5]) {
     writeFileSync(join(repo, "Pulumi.prod.yaml"), stackFile(replicas));
     git("add", "Pulumi.prod.yaml");
@@ -52,7 +57,8 @@ function fakeWorkspace(opts: { records?: UpdateRecord[]; upResult?: string; live
   const workspace: RollbackWorkspace = {
     async selectStack({ stackName, workDir }) {
       const head = execFileSync("git", ["rev-parse", "HEAD"], { cwd: workDir, encoding: "utf8" }).trim();
-      calls.push({ op: "selectStack", workDir, detail: { stackName, head, stackFile: readFileSync(join(workDir, `Pulumi.${stackName}.yaml`), "utf8") } });
+      const sharedModules = lstatSync(join(workDir, "node_modules")).isSymbolicLink();
+      calls.push({ op: "selectStack", workDir, detail: { stackName, head, sharedModules, stackFile: readFileSync(join(workDir, `Pulumi.${stackName}.yaml`), "utf8") } });
       const stack: RollbackStack = {
         async history(_size, _page, showSecrets) {
           calls.push({ op: "history", workDir, detail: { showSecrets } });
@@ -91,7 +97,8 @@ test("rolls back: history, worktree at the target commit, config, preview --diff
   assert.deepEqual(calls.map((c) => c.op), ["selectStack", "history", "selectStack", "getAllConfig", "preview", "up"]);
   assert.equal(calls[0]!.workDir, repo);
   assert.deepEqual(calls[1]!.detail, { showSecrets: true });
-  const atTarget = calls[2]!.detail as { head: string; stackFile: string };
+  const atTarget = calls[2]!.detail as { head: string; stackFile: string; sharedModules: boolean };
+  assert.equal(atTarget.sharedModules, true, "node_modules is shared when the lock file is unchanged");
   assert.equal(atTarget.head, commits[0], "the stack is selected in a worktree at the target's commit");
   assert.equal(atTarget.stackFile, stackFile(3), "so its Pulumi.prod.yaml is the one that update ran with");
   assert.notEqual(calls[2]!.workDir, repo);
