@@ -29,6 +29,7 @@
  * - `autoscaling` (optional): min, max, CPU target percent, requests per target + resource label.
  * - `logRetentionDays`: the log group's retention (a CloudWatch Logs value).
  * - `taskPolicyStatements` (optional): IAM statements for the task role.
+ * - `rollbackAlarmNames` (optional): deployment alarms (ECS rolls back while one fires).
  * - `dependsOn` (optional): e.g. the listener: ECS rejects a target group no load balancer uses.
  *
  * Cost: Fargate per task-hour — x86 $0.04048/vCPU-h + $0.004445/GB-h (ARM ~20% less);
@@ -83,6 +84,8 @@ export interface AwsFargateServiceArgs {
   autoscaling?: { min: number; max: number; cpuTargetPercent: number; requestsPerTarget?: number; requestCountResourceLabel?: pulumi.Input<string> };
   logRetentionDays: number;
   taskPolicyStatements?: unknown[];
+  /** CloudWatch alarms that fail (and roll back) a deployment while they fire. */
+  rollbackAlarmNames?: pulumi.Input<string>[];
   /** Resources the service must wait for (the listener its target group hangs off). */
   dependsOn?: pulumi.Resource[];
 }
@@ -241,6 +244,7 @@ export class AwsFargateService extends pulumi.ComponentResource {
       platformVersion: "LATEST",
       networkConfiguration: { subnets: args.subnetIds, securityGroups: args.securityGroupIds, assignPublicIp: false },
       deploymentCircuitBreaker: { enable: true, rollback: true },
+      ...(args.rollbackAlarmNames?.length ? { alarms: { alarmNames: args.rollbackAlarmNames, enable: true, rollback: true } } : {}),
       deploymentMinimumHealthyPercent: args.minHealthyPercent,
       deploymentMaximumPercent: args.maxPercent,
       ...(args.loadBalancer

@@ -9,7 +9,8 @@
  * margin so in-flight requests finish before a task is stopped; an HTTPS:443 listener with the
  * TLS 1.3/1.2 policy that forwards to the API; a host-header rule sending `grafanaDomain` to
  * Grafana; an HTTP:80 listener that only redirects to HTTPS (301); Route 53 alias A records for
- * both names. With `accessLogs`, an S3 bucket (SSE-S3, public access blocked, owner-enforced,
+ * both names; a CloudWatch alarm on the API's 5xx rate (metric math over the target group) that
+ * the app service uses as a deployment rollback alarm. With `accessLogs`, an S3 bucket (SSE-S3, public access blocked, owner-enforced,
  * TLS-only, expiring after `logRetentionDays`) that the regional ELB log-delivery account may
  * write to, and the ALB logging into it.
  *
@@ -21,7 +22,7 @@
  * - `deregistrationDelaySeconds`: how long a draining target keeps its in-flight requests.
  * - `accessLogs`, `logRetentionDays`, `deletionProtection`.
  *
- * Cost: ALB ~$16.43/month + ~$5.84 per LCU-month; the certificate is free; Route 53 records in
+ * Cost: ALB ~$16.43/month + ~$5.84 per LCU-month; the alarm $0.30/month (3 metrics); the certificate is free; Route 53 records in
  * an existing zone are free for alias queries; access logs at S3 rates ($0.023/GB-month).
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -44,6 +45,9 @@ export interface AwsLoadBalancerArgs {
   deletionProtection: boolean;
 }
 
+/** API 5xx share (percent) that rolls a deployment back. */
+export const deployErrorRatePercent = 5;
+
 /** TLS 1.3 with TLS 1.2 fallback, forward-secret ciphers only. */
 export const httpsPolicy = "ELBSecurityPolicy-TLS13-1-2-2021-06";
 
@@ -53,6 +57,8 @@ export class AwsLoadBalancer extends pulumi.ComponentResource {
   readonly appTargetGroupArn: pulumi.Output<string>;
   readonly appTargetGroupArnSuffix: pulumi.Output<string>;
   readonly grafanaTargetGroupArn: pulumi.Output<string>;
+  /** CloudWatch alarm on the API's 5xx rate, for ECS deployment rollback. */
+  readonly appErrorAlarmName: pulumi.Output<string>;
   /** The HTTPS listener and Grafana rule: services must wait for them (a target group must be attached to a load balancer first). */
   readonly listeners: pulumi.Resource[];
 
@@ -189,7 +195,24 @@ export class AwsLoadBalancer extends pulumi.ComponentResource {
       }, parent);
     });
 
+    // Deployment guard: the circuit breaker catches tasks that never get healthy; this alarm
+    // catches a release that is healthy but answers errors. ECS rolls back while it fires.
+    const errorRate = new aws.cloudwatch.MetricAlarm(`${name}-app-5xx`, {
+      alarmDescription: `More than ${deployErrorRatePercent}% of API requests answered 5xx (2 of 3 minutes, ≥ 20 requests/min)`,
+      comparisonOperator: "GreaterThanThreshold",
+      threshold: deployErrorRatePercent,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: "notBreaching",
+      metricQueries: [
+        { id: "errors", metric: { namespace: "AWS/ApplicationELB", metricName: "HTTPCode_Target_5XX_Count", stat: "Sum", period: 60, dimensions: { LoadBalancer: alb.arnSuffix, TargetGroup: appTargets.arnSuffix } } },
+        { id: "requests", metric: { namespace: "AWS/ApplicationELB", metricName: "RequestCount", stat: "Sum", period: 60, dimensions: { LoadBalancer: alb.arnSuffix, TargetGroup: appTargets.arnSuffix } } },
+        { id: "rate", expression: "IF(FILL(requests, 0) >= 20, 100 * FILL(errors, 0) / requests, 0)", label: "5xx %", returnData: true },
+      ],
+    }, parent);
+
     this.dnsName = alb.dnsName;
+    this.appErrorAlarmName = errorRate.name;
     this.arnSuffix = alb.arnSuffix;
     this.appTargetGroupArn = appTargets.arn;
     this.appTargetGroupArnSuffix = appTargets.arnSuffix;

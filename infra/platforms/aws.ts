@@ -219,6 +219,7 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
         }
       : {}),
     logRetentionDays: cfg.logs.retentionDays,
+    rollbackAlarmNames: [loadBalancer.appErrorAlarmName],
     dependsOn: loadBalancer.listeners,
   }, opts);
 

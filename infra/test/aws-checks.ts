@@ -242,6 +242,15 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const service = appService();
     assert.deepEqual(service.inputs.deploymentCircuitBreaker, { enable: true, rollback: true });
     assert.equal(service.inputs.waitForSteadyState, true);
+    // A release that is healthy but answers 5xx is rolled back too.
+    const alarm = one("aws:cloudwatch/metricAlarm:MetricAlarm", "-app-5xx");
+    assert.deepEqual(service.inputs.alarms, { alarmNames: [alarm.name], enable: true, rollback: true });
+    const rate = alarm.inputs.metricQueries.find((q: any) => q.returnData);
+    assert.match(rate.expression, /100 \* FILL\(errors, 0\) \/ requests/);
+    for (const q of alarm.inputs.metricQueries.filter((q: any) => q.metric)) {
+      assert.match(q.metric.dimensions.TargetGroup, /^targetgroup\/.*-app\//);
+      assert.match(q.metric.dimensions.LoadBalancer, /^app\//);
+    }
     assert.equal(service.inputs.desiredCount, cfg.app.replicas);
     assert.ok(cfg.app.replicas >= (tier === "medium" ? 3 : 2));
     assert.equal(service.inputs.deploymentMinimumHealthyPercent, 100);
