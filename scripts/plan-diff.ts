@@ -2,7 +2,8 @@
  * `npm run plan:diff -- --stack <s> [--stack <s2>...] --base <git-ref> [--out file]`: plans the
  * base revision (in a temporary git worktree sharing this checkout's node_modules) and the working
  * tree, and prints the difference as markdown for a pull-request comment. Offline, no secrets: it
- * also runs on pull requests from forks.
+ * also runs on pull requests from forks. Both revisions run with this checkout's dependencies
+ * (under mocks a dependency bump rarely changes the inventory; a real preview would show it).
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";

@@ -1,6 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
 import type { Plan } from "../lib/plan.ts";
@@ -76,4 +79,21 @@ test("bad arguments fail with a message naming the problem", async () => {
   await assert.rejects(plan("--stack", "nope"), (e: { code: number; stderr: string }) => e.code === 1 && /Pulumi\.nope\.yaml not found/.test(e.stderr));
   await assert.rejects(plan("--stack", "local", "--format", "xml"), (e: { code: number; stderr: string }) => e.code === 2 && /--format must be one of/.test(e.stderr));
   await assert.rejects(plan(), (e: { code: number; stderr: string }) => e.code === 2 && /--stack is required/.test(e.stderr));
+});
+
+test("a bad stack config fails before any resource, naming the key", async () => {
+  // A checkout whose only difference is one more stack file with a bad value.
+  const dir = mkdtempSync(join(tmpdir(), "plan-bad-config-"));
+  try {
+    for (const entry of ["infra", "monitoring", "app", "models", "node_modules", "package.json"]) symlinkSync(join(root, entry), join(dir, entry));
+    writeFileSync(join(dir, "Pulumi.broken.yaml"), "config:\n  inferstack:tier: small\n  inferstack:app:\n    replicas: 0\n");
+    await assert.rejects(plan("--stack", "broken", "--root", dir), (e: { code: number; stderr: string }) => {
+      assert.equal(e.code, 1);
+      assert.match(e.stderr, /inferstack:app\.replicas/);
+      assert.doesNotMatch(e.stderr, /\n\s+at /, "no stack trace");
+      return true;
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
