@@ -72,7 +72,12 @@ test("text and markdown show the component tree, properties and the cost table",
   assert.match(md, /\| \*\*total\*\* \| \| \*\*\$\d+\.\d\d\*\* \| \|/);
   const mermaid = (await plan("--stack", "staging", "--format", "mermaid")).stdout;
   assert.match(mermaid, /^flowchart LR\n/);
-  assert.match(mermaid, /internet --> n\d+/);
+  const node = (label: RegExp) => mermaid.split("\n").find((l) => label.test(l))?.trim().split("[")[0];
+  const alb = node(/\["inferstack-staging<br\/>ALB/);
+  const app = node(/\["inferstack-staging-app<br\/>ECS service ×2"\]/);
+  const db = node(/\["inferstack-staging-pg<br\/>RDS db\.t4g\.small"\]/);
+  assert.ok(alb && app && db, mermaid);
+  for (const edge of [`internet --> ${alb}`, `${alb} --> ${app}`, `${app} --> ${db}`]) assert.ok(mermaid.includes(`  ${edge}\n`) || mermaid.endsWith(`  ${edge}`), `${edge} in\n${mermaid}`);
 });
 
 test("bad arguments fail with a message naming the problem", async () => {
