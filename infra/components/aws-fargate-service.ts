@@ -2,8 +2,8 @@
  * AwsFargateService: one ECS service on Fargate, the unit the app and the monitoring tasks share.
  *
  * Creates: a CloudWatch log group (retention set); an execution role (pull from the listed ECR
- * repositories, write its log group, read exactly the listed secrets — nothing else; both roles
- * trust only ECS tasks of this account and region); a task role with
+ * repositories, write its log group, read exactly the listed secrets — nothing else); a task
+ * role trusted only by ECS tasks of this account and region, with
  * only the statements given (none by default) plus EFS client access when volumes are mounted;
  * a Fargate task definition (awsvpc, the given CPU/memory pair and CPU architecture, read-only
  * root filesystems unless a container opts out); the service — private subnets, no public IP,
@@ -90,18 +90,26 @@ export interface AwsFargateServiceArgs {
   dependsOn?: pulumi.Resource[];
 }
 
-/** Trust policy for ECS tasks of this account and region only (no confused deputy). */
-function assumedByEcsTasks(account: string, region: string, partition: string): string {
+/**
+ * Trust policy for ECS tasks. The task role (what the app's code may do) is limited to tasks of
+ * this account and region, as the ECS guide recommends against the confused deputy; the
+ * execution role keeps the plain form the guide documents, as the ECS agent assumes it.
+ */
+function assumedByEcsTasks(scope?: { account: string; region: string; partition: string }): string {
   return JSON.stringify({
     Version: "2012-10-17",
     Statement: [{
       Effect: "Allow",
       Principal: { Service: "ecs-tasks.amazonaws.com" },
       Action: "sts:AssumeRole",
-      Condition: {
-        StringEquals: { "aws:SourceAccount": account },
-        ArnLike: { "aws:SourceArn": `arn:${partition}:ecs:${region}:${account}:*` },
-      },
+      ...(scope
+        ? {
+            Condition: {
+              StringEquals: { "aws:SourceAccount": scope.account },
+              ArnLike: { "aws:SourceArn": `arn:${scope.partition}:ecs:${scope.region}:${scope.account}:*` },
+            },
+          }
+        : {}),
     }],
   });
 }
@@ -128,11 +136,11 @@ export class AwsFargateService extends pulumi.ComponentResource {
     const caller = aws.getCallerIdentityOutput({}, parent);
     const region = aws.getRegionOutput({}, parent);
     const partition = aws.getPartitionOutput({}, parent);
-    const trust = pulumi.all([caller.accountId, region.region, partition.partition]).apply(([account, r, p]) => assumedByEcsTasks(account, r, p));
+    const scopedTrust = pulumi.all([caller.accountId, region.region, partition.partition]).apply(([account, r, p]) => assumedByEcsTasks({ account, region: r, partition: p }));
 
     // Instead of AmazonECSTaskExecutionRolePolicy (any repository, any log group): only this
     // service's repositories, its log group and its secrets.
-    const executionRole = new aws.iam.Role(`${name}-execution`, { assumeRolePolicy: trust, description: `ECS agent for ${args.family}: pull its images, write its logs, read its secrets` }, parent);
+    const executionRole = new aws.iam.Role(`${name}-execution`, { assumeRolePolicy: assumedByEcsTasks(), description: `ECS agent for ${args.family}: pull its images, write its logs, read its secrets` }, parent);
     const repositoryArns = args.repositoryArns ?? [];
     new aws.iam.RolePolicy(`${name}-execution`, {
       role: executionRole.id,
@@ -152,7 +160,7 @@ export class AwsFargateService extends pulumi.ComponentResource {
       })),
     }, parent);
 
-    const taskRole = new aws.iam.Role(`${name}-task`, { assumeRolePolicy: trust, description: `Runtime identity of ${args.family}` }, parent);
+    const taskRole = new aws.iam.Role(`${name}-task`, { assumeRolePolicy: scopedTrust, description: `Runtime identity of ${args.family}` }, parent);
     const volumes = args.volumes ?? [];
     const taskStatements: pulumi.Output<unknown[]> = pulumi.all(volumes.map((v) => pulumi.all([v.fileSystemArn, v.accessPointArn]))).apply((pairs) => [
       ...(args.taskPolicyStatements ?? []),
