@@ -6,7 +6,6 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
-import { secureHeaders } from "hono/secure-headers";
 import { timeout } from "hono/timeout";
 import { randomUUID } from "node:crypto";
 import type { AppDeps, AppEnv } from "./context.ts";
@@ -27,9 +26,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const started = performance.now();
     const incoming = c.req.header("x-request-id");
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    const log = logger.child({ reqId: requestId });
     c.set("requestId", requestId);
-    c.set("log", log);
     await next();
     c.res.headers.set("x-request-id", requestId);
     if (deps.health.shuttingDown) c.res.headers.set("connection", "close");
@@ -42,13 +39,12 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     metrics.httpDuration.observe(labels, seconds);
     // Probes and scrapes are frequent and uninteresting: log them at debug.
     const quiet = route.startsWith("/health") || route === "/metrics" || route.startsWith("/v2/health");
-    log[status >= 500 ? "error" : quiet ? "debug" : "info"](
-      { method: c.req.method, path: c.req.path, route, status, ms: Math.round(seconds * 10000) / 10 },
-      "request",
-    );
+    const level = status >= 500 ? "error" : quiet ? "debug" : "info";
+    if (logger.isLevelEnabled(level)) {
+      logger[level]({ reqId: requestId, method: c.req.method, path: c.req.path, route, status, ms: Math.round(seconds * 10000) / 10 }, "request");
+    }
   });
 
-  app.use("*", secureHeaders({ crossOriginResourcePolicy: "same-site", xFrameOptions: "DENY" }));
   if (config.CORS_ORIGINS.length) {
     const allowed = config.CORS_ORIGINS;
     app.use(
@@ -84,7 +80,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     if (err instanceof HTTPException) {
       return c.json(errorBody(err.message || "request failed"), err.status);
     }
-    c.get("log")?.error({ err }, "unhandled error");
+    logger.error({ reqId: c.get("requestId"), err }, "unhandled error");
     return c.json(errorBody("internal server error"), 500);
   });
   return app;

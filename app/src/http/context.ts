@@ -18,7 +18,6 @@ export interface AppDeps {
 export type AppEnv = {
   Variables: {
     requestId: string;
-    log: Logger;
     /** Route template for metrics when the router's own pattern is less telling. */
     routeLabel?: string;
   };

@@ -72,7 +72,7 @@ async function rateLimit(c: Context<AppEnv>, deps: AppDeps, principal: Principal
     decision = await limiter.consume(principal.keyId ?? clientIp(c, deps.config.TRUST_PROXY), principal.plan);
   } catch (err) {
     // The limiter failing must not take serving down: let the request through.
-    c.get("log").warn({ err }, "rate limiter failed; request allowed");
+    deps.logger.warn({ reqId: c.get("requestId"), err }, "rate limiter failed; request allowed");
     return;
   }
   const headers: Record<string, string> = {};
@@ -138,7 +138,7 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
           metrics.cacheRequests.inc({ model: model.name, result: cacheHit ? "hit" : "miss" });
         } catch (err) {
           metrics.cacheRequests.inc({ model: model.name, result: "error" });
-          c.get("log").warn({ err: (err as Error).message }, "cache lookup failed; serving from the model");
+          deps.logger.warn({ reqId: c.get("requestId"), err: (err as Error).message }, "cache lookup failed; serving from the model");
         }
       }
     }
@@ -155,7 +155,7 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
       if (useCache) {
         cache.set(key, body, ttl).catch((err: unknown) => {
           metrics.cacheRequests.inc({ model: model.name, result: "error" });
-          c.get("log").warn({ err: (err as Error).message }, "cache write failed");
+          deps.logger.warn({ reqId: c.get("requestId"), err: (err as Error).message }, "cache write failed");
         });
       }
     }

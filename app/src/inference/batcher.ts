@@ -23,6 +23,13 @@ export interface BatcherOptions {
   run(inputs: TensorMap, outputNames: string[]): Promise<TensorMap>;
   outputNames: string[];
   onBatch?(stats: BatchStats): void;
+  /**
+   * Requests already being served for this model that have not reached the batcher yet (body
+   * still being read or validated). When none are, no known request can join the batch and
+   * waiting out the queue delay would only add latency, so the batch runs at once: the delay is
+   * an upper bound, as in Triton.
+   */
+  pendingElsewhere?(): number;
 }
 
 interface Job {
@@ -41,6 +48,7 @@ export class DynamicBatcher {
   readonly #opts: BatcherOptions;
   #queue: Job[] = [];
   #running = false;
+  #runningJobs = 0;
   #timer: NodeJS.Timeout | undefined;
   #immediate: NodeJS.Immediate | undefined;
   #idleWaiters: Array<() => void> = [];
@@ -51,6 +59,16 @@ export class DynamicBatcher {
 
   get queued(): number {
     return this.#queue.length;
+  }
+
+  /** Requests queued or in the running batch. */
+  get held(): number {
+    return this.#queue.length + this.#runningJobs;
+  }
+
+  /** Re-evaluates the queue, e.g. after a request it was waiting for went elsewhere. */
+  poke(): void {
+    if (this.#queue.length) this.#schedule();
   }
 
   submit(inputs: TensorMap, rows: number): Promise<TensorMap> {
@@ -76,7 +94,11 @@ export class DynamicBatcher {
     const waitedUs = Number((process.hrtime.bigint() - this.#queue[0]!.enqueued) / NS_PER_US);
     let queuedRows = 0;
     for (const j of this.#queue) queuedRows += j.rows;
-    const due = maxBatchSize === 0 || queuedRows >= maxBatchSize || waitedUs >= maxQueueDelayMicros;
+    const due =
+      maxBatchSize === 0 ||
+      queuedRows >= maxBatchSize ||
+      waitedUs >= maxQueueDelayMicros ||
+      (this.#opts.pendingElsewhere !== undefined && this.#opts.pendingElsewhere() <= 0);
     if (due) {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = undefined;
@@ -117,10 +139,12 @@ export class DynamicBatcher {
     if (this.#running || this.#queue.length === 0) return;
     this.#running = true;
     const batch = this.#take();
+    this.#runningJobs = batch.length;
     try {
       await this.#runBatch(batch);
     } finally {
       this.#running = false;
+      this.#runningJobs = 0;
       if (this.#queue.length) this.#schedule();
       else for (const w of this.#idleWaiters.splice(0)) w();
     }

@@ -39,6 +39,7 @@ export class ModelVersion {
       outputNames: signature.outputs.map((o) => o.name),
       run: (inputs, outputs) => this.#run(inputs, outputs),
       onBatch,
+      pendingElsewhere: () => this.#inflight - this.#batcher.held,
     });
   }
 
@@ -87,6 +88,7 @@ export class ModelVersion {
   release(): void {
     this.#inflight--;
     if (this.#inflight === 0 && this.#drained) this.#drained();
+    else this.#batcher.poke();
   }
 
   /** Runs through the dynamic batcher; resolves with every served output for these rows. */

@@ -271,6 +271,16 @@ export class ModelRepository {
       const s = await fileStamp(join(root, d.name, "model.onnx"));
       if (s) stamps.set(Number(d.name), s);
     }
+    if (stamps.size === 0 && manifestStamp === "none") {
+      // Neither a version nor a manifest: not a model (e.g. a build/ or docs folder beside them).
+      const gone = this.#models.get(name);
+      if (gone) {
+        this.#unloadAll(gone);
+        this.#models.delete(name);
+        this.generation++;
+      }
+      return;
+    }
     const fingerprint = `${manifestStamp}|${[...stamps].sort((a, b) => a[0] - b[0]).map(([v, s]) => `${v}=${s}`).join(",")}`;
     let entry = this.#models.get(name);
     if (entry && entry.fingerprint === fingerprint) return;

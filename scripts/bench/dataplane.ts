@@ -1,0 +1,224 @@
+/**
+ * Data-plane overhead: the same API process with the data plane on (API key auth, a Redis rate
+ * limit too high to trigger, response cache off, prediction log on) and off (no DATABASE_URL or
+ * REDIS_URL), measured alternately in one run with wrk. Target: on >= 80 % of off's throughput.
+ * Afterwards every request the "on" server answered must be a row in Postgres.
+ *
+ * `run()` is called by scripts/bench/index.ts; `node scripts/bench/dataplane.ts` runs it alone.
+ * Needs Postgres (TEST_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/test), Redis
+ * (BENCH_REDIS_URL, default redis://127.0.0.1:6379) and wrk. BENCH_SECONDS sizes each point.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import pg from "pg";
+import { createKey } from "../../app/src/data/keys.ts";
+import { migrate } from "../../app/src/data/migrations.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+const PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/test";
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
+const BODY = JSON.stringify({ instances: [{ age: 50, sex: 1, bmi: 25.3, bp: 90, s1: 190, s2: 115, s3: 50, s4: 4, s5: 4.6, s6: 90 }] });
+const PATH = "/v1/models/diabetes-regressor:predict";
+
+export interface Point {
+  mode: "off" | "on";
+  concurrency: number;
+  round: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  requests: number;
+  errors: number;
+}
+
+export interface DataPlaneBenchResult {
+  seconds: number;
+  points: Point[];
+  /** Per concurrency: best-of-rounds on/off ratios. */
+  summary: Array<{ concurrency: number; offRps: number; onRps: number; throughputRatio: number; offP99Ms: number; onP99Ms: number }>;
+  /** Requests the "on" server answered 200 (warm-ups included) vs rows it wrote to `predictions`. */
+  logged: { served: number; rows: number };
+  markdown: string;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startApi(env: Record<string, string>) {
+  const port = await freePort();
+  const proc = spawn(process.execPath, ["app/src/main.ts"], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", MODELS_DIR: "models", LOG_LEVEL: "warn", WEB_CONCURRENCY: "1", MODEL_WATCH: "false", ...env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  proc.stderr!.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`API exited with ${proc.exitCode}: ${stderr}`);
+    if ((await fetch(`${url}/health/ready`).then((r) => r.status, () => 0)) === 200) break;
+    if (Date.now() > deadline) { proc.kill("SIGKILL"); throw new Error(`API not ready: ${stderr}`); }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    stop: () => new Promise<string>((resolve) => {
+      if (proc.exitCode !== null) return resolve(`exit ${proc.exitCode}`);
+      const started = Date.now();
+      proc.once("exit", (code, signal) => resolve(`${code === null ? `signal ${signal}` : `exit ${code}`} after ${Date.now() - started} ms${code === 0 ? "" : `: ${stderr}`}`));
+      proc.kill("SIGTERM");
+      setTimeout(() => proc.kill("SIGKILL"), 30_000).unref();
+    }),
+  };
+}
+
+function toMs(v: string | undefined): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(v?.trim() ?? "");
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000;
+}
+
+async function wrk(url: string, script: string, connections: number, seconds: number) {
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s", "-s", script, url], { stdio: ["ignore", "pipe", "pipe"] });
+    let text = "";
+    p.stdout.on("data", (d: Buffer) => { text += d.toString(); });
+    p.stderr.on("data", (d: Buffer) => { text += d.toString(); });
+    p.on("error", reject);
+    p.on("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk failed (${code}): ${text}`))));
+  });
+  const pct = (p: string) => toMs(new RegExp(`^\\s*${p}%\\s+(\\S+)`, "m").exec(out)?.[1]);
+  const nonOk = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const socketErrors = socket ? socket.slice(1).reduce((s, v) => s + Number(v), 0) : 0;
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    p50Ms: pct("50"),
+    p99Ms: pct("99"),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
+    errors: nonOk + socketErrors,
+  };
+}
+
+async function luaScript(dir: string, name: string, headers: Record<string, string>): Promise<string> {
+  const path = join(dir, `${name}.lua`);
+  const lines = [`wrk.method = "POST"`, `wrk.body = ${JSON.stringify(BODY)}`, `wrk.headers["Content-Type"] = "application/json"`,
+    ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)];
+  await writeFile(path, `${lines.join("\n")}\n`);
+  return path;
+}
+
+export async function run(opts: { seconds?: number; warmupSeconds?: number; concurrency?: number[]; rounds?: number; log?: (s: string) => void } = {}): Promise<DataPlaneBenchResult> {
+  const seconds = opts.seconds ?? Number(process.env.BENCH_SECONDS ?? 5);
+  const warmup = opts.warmupSeconds ?? Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
+  const concurrencies = opts.concurrency ?? [1, 16];
+  const rounds = opts.rounds ?? 2;
+  const log = opts.log ?? ((s: string) => process.stdout.write(`${s}\n`));
+
+  const dbName = `inferstack_bench_${randomBytes(5).toString("hex")}`;
+  const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${dbName}`);
+  const dbUrl = new URL(PG_ADMIN_URL);
+  dbUrl.pathname = `/${dbName}`;
+  const databaseUrl = dbUrl.toString();
+  const prefix = `inferstack-bench:${randomBytes(4).toString("hex")}:`;
+  const dir = await mkdtemp(join(tmpdir(), "inferstack-dpbench-"));
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  pool.on("error", () => {}); // DROP DATABASE ... WITH (FORCE) ends its idle connection
+  try {
+    await migrate(databaseUrl);
+    const { key } = await createKey(pool, "bench", "bench");
+    const offScript = await luaScript(dir, "off", {});
+    const onScript = await luaScript(dir, "on", { Authorization: `Bearer ${key}` });
+    const off = await startApi({ DATABASE_URL: "", REDIS_URL: "", AUTH_MODE: "" });
+    const on = await startApi({
+      DATABASE_URL: databaseUrl, REDIS_URL, REDIS_KEY_PREFIX: prefix, AUTH_MODE: "required",
+      RATE_LIMIT_PLANS: '{"bench": 1000000000}', RESPONSE_CACHE: "off", PREDICTION_LOG_SPILL_PATH: join(dir, "spill.jsonl"),
+    });
+    const points: Point[] = [];
+    let served = 0;
+    try {
+      for (const concurrency of concurrencies) {
+        for (let round = 1; round <= rounds; round++) {
+          for (const [mode, target, script] of [["off", off, offScript], ["on", on, onScript]] as const) {
+            if (warmup > 0) {
+              const w = await wrk(target.url + PATH, script, concurrency, warmup);
+              if (mode === "on") served += w.requests - w.errors;
+            }
+            const r = await wrk(target.url + PATH, script, concurrency, seconds);
+            if (mode === "on") served += r.requests - r.errors;
+            points.push({ mode, concurrency, round, ...r });
+            log(`  data plane ${mode.padEnd(3)} c=${String(concurrency).padStart(2)} round ${round}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}`);
+          }
+        }
+      }
+    } finally {
+      await off.stop();
+      const exit = await on.stop(); // SIGTERM: flushes the prediction log
+      if (!exit.startsWith("exit 0")) log(`  data plane "on" server: ${exit}`);
+    }
+    const { rows } = await pool.query<{ n: string }>("SELECT count(*) AS n FROM predictions");
+    const summary = concurrencies.map((concurrency) => {
+      const best = (mode: "on" | "off") => points.filter((p) => p.mode === mode && p.concurrency === concurrency).sort((a, b) => b.rps - a.rps)[0]!;
+      const o = best("off");
+      const n = best("on");
+      return { concurrency, offRps: o.rps, onRps: n.rps, throughputRatio: n.rps / o.rps, offP99Ms: o.p99Ms, onP99Ms: n.p99Ms };
+    });
+    const logged = { served, rows: Number(rows[0]!.n) };
+    return { seconds, points, summary, logged, markdown: renderMarkdown(seconds, rounds, summary, points, logged) };
+  } finally {
+    await pool.end();
+    await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
+    await admin.end();
+    const redis = new Redis(REDIS_URL, { lazyConnect: true, maxRetriesPerRequest: 1 });
+    try {
+      await redis.connect();
+      let cursor = "0";
+      do {
+        const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 1000);
+        if (keys.length) await redis.del(...keys);
+        cursor = next;
+      } while (cursor !== "0");
+    } catch {
+      // Redis gone: the bench keys expire with their rate-limit windows.
+    } finally {
+      redis.disconnect();
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function renderMarkdown(seconds: number, rounds: number, summary: DataPlaneBenchResult["summary"], points: Point[], logged: DataPlaneBenchResult["logged"]): string {
+  const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
+  const errors = points.reduce((s, p) => s + p.errors, 0);
+  return [
+    `Same API process, V1 predict on diabetes-regressor (1 instance), wrk ${seconds} s per point, off/on alternated, best of ${rounds} rounds.`,
+    `"On" = API-key auth (Postgres, cached), Redis rate limit (limit never reached), response cache off, prediction log to Postgres.`,
+    "",
+    "| concurrency | off req/s | on req/s | on/off | off p99 ms | on p99 ms |",
+    "|---:|---:|---:|---:|---:|---:|",
+    ...summary.map((s) => `| ${s.concurrency} | ${f(s.offRps)} | ${f(s.onRps)} | ${f(s.throughputRatio * 100)} % | ${f(s.offP99Ms, 2)} | ${f(s.onP99Ms, 2)} |`),
+    "",
+    `Target: on >= 80 % of off. Errors (non-2xx or socket) over all points: ${errors}. Prediction log: ${logged.rows} rows in Postgres for ${logged.served} requests the "on" server answered with 200 (warm-ups included).`,
+  ].join("\n");
+}
+
+if (import.meta.main) {
+  const result = await run();
+  process.stdout.write(`\n${result.markdown}\n`);
+}

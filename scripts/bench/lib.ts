@@ -1,0 +1,158 @@
+/** Bench plumbing: child servers, readiness timing, RSS sampling and the wrk load generator. */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+export const ROOT = new URL("../../", import.meta.url).pathname;
+
+export interface Target {
+  name: string;
+  proc: ChildProcess;
+  url: string;
+  /** ms from spawn to the first 200 on the health URL. */
+  readyMs: number;
+  stop(): Promise<void>;
+}
+
+export async function startTarget(
+  name: string,
+  cmd: string,
+  args: string[],
+  opts: { port: number; healthPath: string; env?: Record<string, string>; timeoutMs?: number },
+): Promise<Target> {
+  const started = performance.now();
+  const proc = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  proc.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const url = `http://127.0.0.1:${opts.port}`;
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`${name} exited with ${proc.exitCode}: ${stderr}`);
+    try {
+      const r = await fetch(url + opts.healthPath);
+      if (r.status === 200) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`${name} not ready in time: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const readyMs = performance.now() - started;
+  return {
+    name,
+    proc,
+    url,
+    readyMs,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (proc.exitCode !== null) return resolve();
+        proc.once("exit", () => resolve());
+        proc.kill("SIGTERM");
+        setTimeout(() => proc.kill("SIGKILL"), 5_000).unref();
+      }),
+  };
+}
+
+/** Resident set of a process and its children (cluster workers, uvicorn) in bytes. */
+export function rssBytes(pid: number): number {
+  let total = 0;
+  const visit = (p: number) => {
+    try {
+      const status = readFileSync(`/proc/${p}/status`, "utf8");
+      const m = /VmRSS:\s+(\d+) kB/.exec(status);
+      if (m) total += Number(m[1]) * 1024;
+      const children = readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim();
+      for (const c of children.split(/\s+/).filter(Boolean)) visit(Number(c));
+    } catch {
+      // process gone
+    }
+  };
+  visit(pid);
+  return total;
+}
+
+export interface LoadResult {
+  rps: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  errors: number;
+  requests: number;
+  maxRssMb: number;
+}
+
+function toMs(v: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(v.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000;
+}
+
+let scriptDir: string | undefined;
+
+/** wrk, closed loop: `connections` clients each with one request outstanding, for `seconds`. */
+export async function wrk(url: string, body: string, connections: number, seconds: number, pid?: number): Promise<LoadResult> {
+  scriptDir ??= await mkdtemp(join(tmpdir(), "inferstack-bench-"));
+  const script = join(scriptDir, `post-${body.length}.lua`);
+  await writeFile(
+    script,
+    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n`,
+  );
+  let maxRss = 0;
+  const sampler = pid
+    ? setInterval(() => {
+        maxRss = Math.max(maxRss, rssBytes(pid));
+      }, 200)
+    : undefined;
+  const out = await new Promise<string>((resolve, reject) => {
+    const p = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s", "-s", script, url], { stdio: ["ignore", "pipe", "pipe"] });
+    let text = "";
+    p.stdout.on("data", (d: Buffer) => (text += d.toString()));
+    p.stderr.on("data", (d: Buffer) => (text += d.toString()));
+    p.on("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk failed (${code}): ${text}`))));
+  });
+  clearInterval(sampler);
+  const pct = (p: string) => toMs(new RegExp(`^\\s*${p}%\\s+(\\S+)`, "m").exec(out)?.[1] ?? "NaN");
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const sockErrors = sock ? sock.slice(1).reduce((n, v) => n + Number(v), 0) : 0;
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    p50Ms: pct("50"),
+    p90Ms: pct("90"),
+    p99Ms: pct("99"),
+    errors: non2xx + sockErrors,
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
+    maxRssMb: maxRss / 1024 / 1024,
+  };
+}
+
+export function commandVersion(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  return (r.stdout || r.stderr || "").trim().split("\n")[0] ?? "";
+}
+
+export async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** A valid diabetes-regressor instance (clinical units, inside every feature's range). */
+export const DIABETES_INSTANCE = { age: 50, sex: 1, bmi: 25.3, bp: 90, s1: 190, s2: 115, s3: 50, s4: 4, s5: 4.6, s6: 90 };
+export const DIABETES_FEATURES = Object.keys(DIABETES_INSTANCE);
+export const DIABETES_MODEL = join(ROOT, "models/diabetes-regressor/1/model.onnx");
+
+export function predictBody(instances: number): string {
+  return JSON.stringify({ instances: Array.from({ length: instances }, (_, i) => ({ ...DIABETES_INSTANCE, age: 30 + (i % 40) })) });
+}
