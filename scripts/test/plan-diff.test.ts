@@ -18,7 +18,7 @@ const git = (...args: string[]) => execFileSync("git", args, { cwd: repo, encodi
 
 before(() => {
   repo = mkdtempSync(join(tmpdir(), "plan-diff-test-"));
-  for (const path of ["infra", "scripts", "monitoring", "package.json", "tsconfig.json", "Pulumi.yaml", "Pulumi.staging.yaml"]) {
+  for (const path of ["infra", "scripts", "monitoring", "app", "models", "package.json", "tsconfig.json", "Pulumi.yaml", "Pulumi.staging.yaml"]) {
     cpSync(join(root, path), join(repo, path), { recursive: true, filter: (src) => !src.includes("node_modules") });
   }
   symlinkSync(join(root, "node_modules"), join(repo, "node_modules"), "dir");
