@@ -447,6 +447,13 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const prometheusYml = readFileSync(join(context, "prometheus.yml"), "utf8");
     assert.match(prometheusYml, new RegExp(`dns_sd_configs:\\s*\\n\\s*- names:\\s*\\n\\s*- app\\.${stackName}\\.inferstack\\.internal`));
     assert.match(readFileSync(join(context, "Dockerfile"), "utf8"), /COPY .*prometheus\.yml/);
+    // Grafana: datasources on localhost (same task), dashboards baked outside the EFS data dir.
+    const grafanaContext: string = one(T.image, "-monitoring-grafana").inputs.build.context;
+    assert.match(readFileSync(join(grafanaContext, "provisioning/datasources/inferstack.yml"), "utf8"), /url: http:\/\/localhost:9090/);
+    assert.match(readFileSync(join(grafanaContext, "provisioning/dashboards/inferstack.yml"), "utf8"), /path: \/etc\/grafana\/dashboards/);
+    const home = grafana.environment.find((e) => e.name === "GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH")!.value;
+    assert.ok(home.startsWith("/etc/grafana/dashboards/"));
+    assert.ok(readFileSync(join(grafanaContext, "dashboards", home.split("/").pop()!), "utf8").length > 0, "the home dashboard is in the image");
     assert.equal(prometheusImage.inputs.build.args.BASE_IMAGE.split("@")[0], "prom/prometheus:v3.5.0");
   });
 
