@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { cp, writeFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
+import { cp } from "node:fs/promises";
 import { join } from "node:path";
 import { test } from "node:test";
 import { fixtureRepo, FIXTURES, request } from "./helpers.ts";
@@ -40,30 +41,44 @@ function startMain(env: Record<string, string>): Child {
   return { proc, url, exit, output: () => out };
 }
 
+/** A POST whose body arrives in two parts: in flight on the server until `finish()` is called. */
+function slowPost(url: string, body: string): { finish(): void; response: Promise<{ status: number; body: string; connection: string | undefined }> } {
+  const bytes = Buffer.from(body);
+  const req = httpRequest(url, { method: "POST", headers: { "content-type": "application/json", "content-length": bytes.length } });
+  const response = new Promise<{ status: number; body: string; connection: string | undefined }>((resolve, reject) => {
+    req.on("response", (res) => {
+      let text = "";
+      res.on("data", (d: Buffer) => (text += d.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text, connection: res.headers.connection }));
+    });
+    req.on("error", reject);
+  });
+  req.write(bytes.subarray(0, 10));
+  return { finish: () => req.end(bytes.subarray(10)), response };
+}
+
 test("SIGTERM: in-flight requests finish, new connections are refused, exit 0", async () => {
   const repo = await fixtureRepo(["linear"]);
-  // A 2 s batching window keeps requests in flight long enough to signal in the middle of them.
-  const manifest = JSON.parse(await (await import("node:fs/promises")).readFile(join(repo.dir, "linear", "model.json"), "utf8"));
-  manifest.batching = { maxBatchSize: 8, maxQueueDelayMicros: 2_000_000 };
-  await writeFile(join(repo.dir, "linear", "model.json"), JSON.stringify(manifest));
   const child = startMain({ MODELS_DIR: repo.dir, SHUTDOWN_TIMEOUT_MS: "20000" });
   try {
     const url = await child.url;
-    const inflight = [1, 2, 3].map((a) => request(`${url}/v1/models/linear:predict`, { json: { instances: [[a, 0, 0]] } }));
-    // Let the requests reach the batcher before the signal (the window above is far longer).
-    await new Promise((r) => setTimeout(r, 400));
+    const inflight = [1, 2, 3].map((a) => slowPost(`${url}/v1/models/linear:predict`, JSON.stringify({ instances: [[a, 0, 0]] })));
+    // Let the request heads reach the server before the signal.
+    await new Promise((r) => setTimeout(r, 300));
     child.proc.kill("SIGTERM");
-    const results = await Promise.all(inflight);
+    await until(() => /"msg":"shutting down: draining in-flight requests"/.test(child.output()));
+    await assert.rejects(fetch(`${url}/health/live`), "the listener is closed during the drain");
+    for (const r of inflight) r.finish();
+    const results = await Promise.all(inflight.map((r) => r.response));
     assert.deepEqual(
-      results.map((r) => [r.status, r.body.predictions?.[0]]),
+      results.map((r) => [r.status, JSON.parse(r.body).predictions?.[0]]),
       [
         [200, 1.5],
         [200, 2.5],
         [200, 3.5],
       ],
     );
-    assert.equal(results[0]!.headers.get("connection"), "close");
-    await assert.rejects(fetch(`${url}/health/live`), "the listener is closed during the drain");
+    assert.equal(results[0]!.connection, "close");
     const { code } = await child.exit;
     assert.equal(code, 0, child.output());
     assert.match(child.output(), /"msg":"shutdown complete"/);
@@ -72,6 +87,14 @@ test("SIGTERM: in-flight requests finish, new connections are refused, exit 0", 
     await repo.cleanup();
   }
 });
+
+async function until(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail("timed out");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 test("SIGHUP reloads the model repository", async () => {
   const repo = await fixtureRepo(["versioned"]);
