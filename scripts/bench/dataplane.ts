@@ -78,9 +78,9 @@ async function startApi(env: Record<string, string>) {
     stop: () => new Promise<string>((resolve) => {
       if (proc.exitCode !== null) return resolve(`exit ${proc.exitCode}`);
       const started = Date.now();
-      proc.once("exit", (code, signal) => resolve(`${code === null ? `signal ${signal}` : `exit ${code}`} after ${Date.now() - started} ms${code === 0 ? "" : `: ${stderr}`}`));
+      proc.once("exit", (code, signal) => resolve(`${code === null ? `signal ${signal}` : `exit ${code}`} after ${Date.now() - started} ms${code === 0 && Date.now() - started < 5000 ? "" : `: ${stderr}`}`));
       proc.kill("SIGTERM");
-      setTimeout(() => proc.kill("SIGKILL"), 30_000).unref();
+      setTimeout(() => proc.kill("SIGKILL"), 45_000).unref();
     }),
   };
 }
@@ -168,9 +168,9 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
         }
       }
     } finally {
-      await off.stop();
-      const exit = await on.stop(); // SIGTERM: flushes the prediction log
-      if (!exit.startsWith("exit 0")) log(`  data plane "on" server: ${exit}`);
+      // SIGTERM: "on" flushes its prediction log before it exits.
+      const [offExit, onExit] = await Promise.all([off.stop(), on.stop()]);
+      log(`  servers stopped: off ${offExit}; on ${onExit}`);
     }
     const { rows } = await pool.query<{ n: string }>("SELECT count(*) AS n FROM predictions");
     const summary = concurrencies.map((concurrency) => {

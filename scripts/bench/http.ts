@@ -27,6 +27,8 @@ export interface HttpResult {
 }
 
 const node = process.execPath;
+/** As app/Dockerfile runs it. */
+const API_FLAGS = ["--max-semi-space-size=8"];
 const apiEnv = (processes: number) => ({
   MODELS_DIR: "models",
   LOG_LEVEL: "warn",
@@ -42,13 +44,13 @@ export const TARGETS: TargetSpec[] = [
     id: "inferstack",
     label: "InferStack (1 process)",
     path: "/v1/models/diabetes-regressor:predict",
-    start: (port) => startTarget("inferstack", node, ["app/src/main.ts"], { port, healthPath: "/health/ready", env: { ...apiEnv(1), PORT: String(port) } }),
+    start: (port) => startTarget("inferstack", node, [...API_FLAGS, "app/src/main.ts"], { port, healthPath: "/health/ready", env: { ...apiEnv(1), PORT: String(port) } }),
   },
   {
     id: "inferstack-2p",
     label: "InferStack (2 processes)",
     path: "/v1/models/diabetes-regressor:predict",
-    start: (port) => startTarget("inferstack-2p", node, ["app/src/main.ts"], { port, healthPath: "/health/ready", env: { ...apiEnv(2), PORT: String(port) } }),
+    start: (port) => startTarget("inferstack-2p", node, [...API_FLAGS, "app/src/main.ts"], { port, healthPath: "/health/ready", env: { ...apiEnv(2), PORT: String(port) } }),
   },
   {
     id: "ceiling",

@@ -50,7 +50,8 @@ export class DynamicBatcher {
   #running = false;
   #runningJobs = 0;
   #timer: NodeJS.Timeout | undefined;
-  #immediate: NodeJS.Immediate | undefined;
+  /** A dispatch is scheduled (setImmediate or microtask). */
+  #immediate: NodeJS.Immediate | true | undefined;
   #idleWaiters: Array<() => void> = [];
 
   constructor(opts: BatcherOptions) {
@@ -94,19 +95,25 @@ export class DynamicBatcher {
     const waitedUs = Number((process.hrtime.bigint() - this.#queue[0]!.enqueued) / NS_PER_US);
     let queuedRows = 0;
     for (const j of this.#queue) queuedRows += j.rows;
-    const due =
-      maxBatchSize === 0 ||
-      queuedRows >= maxBatchSize ||
-      waitedUs >= maxQueueDelayMicros ||
-      (this.#opts.pendingElsewhere !== undefined && this.#opts.pendingElsewhere() <= 0);
+    const nothingElseComing = this.#opts.pendingElsewhere !== undefined && this.#opts.pendingElsewhere() <= 0;
+    const due = maxBatchSize === 0 || queuedRows >= maxBatchSize || waitedUs >= maxQueueDelayMicros || nothingElseComing;
     if (due) {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = undefined;
-      // setImmediate lets requests already read in this I/O phase join the batch.
-      this.#immediate = setImmediate(() => {
-        this.#immediate = undefined;
-        void this.#dispatch();
-      });
+      if (nothingElseComing) {
+        // No request can join: skip the event-loop turn (tens of µs of latency at low load).
+        this.#immediate = true;
+        queueMicrotask(() => {
+          this.#immediate = undefined;
+          void this.#dispatch();
+        });
+      } else {
+        // setImmediate lets requests already read in this I/O phase join the batch.
+        this.#immediate = setImmediate(() => {
+          this.#immediate = undefined;
+          void this.#dispatch();
+        });
+      }
     } else if (!this.#timer) {
       const remainingMs = Math.max(0, (maxQueueDelayMicros - waitedUs) / 1000);
       this.#timer = setTimeout(() => {

@@ -87,6 +87,11 @@ export const BatchingSchema = z
     /** 0 disables dynamic batching (each request runs alone); also the per-request instance limit. */
     maxBatchSize: z.number().int().min(0).max(65536),
     maxQueueDelayMicros: z.number().int().min(0).max(10_000_000).default(0),
+    /**
+     * true (default): run at once when no other request for the model is in flight, since none
+     * can join the batch; false: always wait out maxQueueDelayMicros (Triton's strict window).
+     */
+    eager: z.boolean().default(true),
   })
   .strict();
 export type Batching = z.infer<typeof BatchingSchema>;

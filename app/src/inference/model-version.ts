@@ -39,7 +39,7 @@ export class ModelVersion {
       outputNames: signature.outputs.map((o) => o.name),
       run: (inputs, outputs) => this.#run(inputs, outputs),
       onBatch,
-      pendingElsewhere: () => this.#inflight - this.#batcher.held,
+      ...(signature.batching.eager ? { pendingElsewhere: () => this.#inflight - this.#batcher.held } : {}),
     });
   }
 

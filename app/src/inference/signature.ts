@@ -89,7 +89,7 @@ function merge(kind: string, onnx: TensorSignature[], specs: TensorSpec[] | unde
   return specs.map((s) => overlay(kind, byName.get(s.name)!, s));
 }
 
-export const DEFAULT_BATCHING: Batching = { maxBatchSize: 64, maxQueueDelayMicros: 0 };
+export const DEFAULT_BATCHING: Batching = { maxBatchSize: 64, maxQueueDelayMicros: 0, eager: true };
 
 export function buildSignature(
   inputMeta: readonly OrtValueMetadata[],
@@ -114,7 +114,7 @@ export function buildSignature(
     }
     batching = manifest.batching;
   } else {
-    batching = batchable ? DEFAULT_BATCHING : { maxBatchSize: 0, maxQueueDelayMicros: 0 };
+    batching = batchable ? DEFAULT_BATCHING : { maxBatchSize: 0, maxQueueDelayMicros: 0, eager: true };
   }
 
   const sig: ModelSignature = { inputs, outputs, batchable, batching };
