@@ -124,3 +124,22 @@ test("invalid configuration fails at start with the variable named", async () =>
   assert.match(child.output(), /PORT=\\"eighty\\"/);
   assert.match(child.output(), /CORS_ORIGINS/);
 });
+
+test("WEB_CONCURRENCY=2 serves from two processes and stops them all on SIGTERM", async () => {
+  const repo = await fixtureRepo(["linear"]);
+  const child = startMain({ MODELS_DIR: repo.dir, WEB_CONCURRENCY: "2" });
+  try {
+    const url = await child.url;
+    const r = await request(`${url}/v1/models/linear:predict`, { json: { instances: [[1, 1, 1]] } });
+    assert.deepEqual(r.body.predictions, [6.5]);
+    await until(() => (child.output().match(/"msg":"model repository loaded"/g) ?? []).length === 2);
+    const pids = new Set([...child.output().matchAll(/"pid":(\d+),[^\n]*"msg":"model repository loaded"/g)].map((m) => m[1]));
+    assert.equal(pids.size, 2, "two worker processes");
+    child.proc.kill("SIGTERM");
+    assert.equal((await child.exit).code, 0);
+    assert.equal((child.output().match(/"msg":"shutdown complete"/g) ?? []).length, 2);
+  } finally {
+    child.proc.kill("SIGKILL");
+    await repo.cleanup();
+  }
+});
