@@ -26,13 +26,11 @@ CREATE TABLE predictions (
   latency_ms  double precision NOT NULL,
   cache_hit   boolean NOT NULL
 );
--- Retention deletes and time-window queries.
-CREATE INDEX predictions_time_idx ON predictions (time);
--- "latency / volume of model M version V over the last hour".
-CREATE INDEX predictions_model_version_time_idx ON predictions (model, version, time DESC);
--- "what did key K do" (abuse, billing).
-CREATE INDEX predictions_key_time_idx ON predictions (key_id, time DESC) WHERE key_id IS NOT NULL;
+-- Every index is paid for on each logged prediction, so there are few, each for a runbook query
+-- (docs/data-plane.md). Rows arrive in time order, so a BRIN index serves time windows (and the
+-- retention job) for almost nothing: "model M over the last hour" scans that hour and filters.
+CREATE INDEX predictions_time_brin ON predictions USING brin (time) WITH (pages_per_range = 32);
+-- "what did key K do" (abuse, billing, a revoked key's last calls).
+CREATE INDEX predictions_key_time_idx ON predictions (key_id, time) WHERE key_id IS NOT NULL;
 -- "find the prediction behind this X-Request-Id".
 CREATE INDEX predictions_request_id_idx ON predictions (request_id);
--- "who else sent this exact input" (cache effectiveness, replay of a bad answer).
-CREATE INDEX predictions_model_input_hash_idx ON predictions (model, input_hash);

@@ -23,22 +23,29 @@ export interface PredictionLogOptions {
 const MAX_BACKOFF_MS = 5000;
 const READ_CHUNK_BYTES = 1 << 20;
 
+// The batch travels as one JSON document (JSON.stringify is V8's fastest serializer, and the
+// inputs/outputs arrive in Postgres already parsed as jsonb): far cheaper than 11 text arrays.
 const INSERT_SQL = `
 INSERT INTO predictions (id, time, model, version, request_id, key_id, input_hash, inputs, outputs, latency_ms, cache_hit)
-SELECT id, time, model, version, request_id, key_id, input_hash, inputs::jsonb, outputs::jsonb, latency_ms, cache_hit
-  FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::uuid[], $7::text[],
-              $8::text[], $9::text[], $10::float8[], $11::bool[])
-    AS t(id, time, model, version, request_id, key_id, input_hash, inputs, outputs, latency_ms, cache_hit)
+SELECT id, time, model, version, "requestId", "keyId", "inputHash", coalesce(inputs, 'null'), coalesce(outputs, 'null'),
+       coalesce("latencyMs", 'NaN'), coalesce("cacheHit", false)
+  FROM jsonb_to_recordset($1::jsonb)
+    AS t(id uuid, time timestamptz, model text, version text, "requestId" text, "keyId" uuid, "inputHash" text,
+         inputs jsonb, outputs jsonb, "latencyMs" float8, "cacheHit" boolean)
 ON CONFLICT (id) DO NOTHING`;
 
-/** JSON text Postgres accepts as jsonb: it refuses the NUL character, even escaped. */
-function toJsonb(value: unknown): string {
-  const json = JSON.stringify(value ?? null) ?? "null";
+/** The batch as JSON text Postgres accepts as jsonb: it refuses the NUL character, even escaped. */
+function batchJson(batch: PredictionRecord[]): string {
+  const json = JSON.stringify(batch);
   return json.includes("\\u0000") ? json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd") : json;
 }
 
-/** SQLSTATE classes 22 (data exception) and 23 (integrity): retrying the same rows cannot help. */
+/**
+ * Retrying the same rows cannot help: SQLSTATE classes 22 (data exception) and 23 (integrity), or
+ * a record JSON cannot encode (a BigInt, a cycle).
+ */
 function isBadData(err: unknown): boolean {
+  if (err instanceof TypeError) return true;
   const code = (err as { code?: unknown }).code;
   return typeof code === "string" && /^2[23]/.test(code);
 }
@@ -205,19 +212,7 @@ export class PostgresPredictionLog implements PredictionLog {
   }
 
   async #insertRows(batch: PredictionRecord[]): Promise<number> {
-    const result = await this.#o.pool.query(INSERT_SQL, [
-      batch.map((r) => r.id),
-      batch.map((r) => r.time),
-      batch.map((r) => r.model),
-      batch.map((r) => r.version),
-      batch.map((r) => r.requestId),
-      batch.map((r) => r.keyId),
-      batch.map((r) => r.inputHash),
-      batch.map((r) => toJsonb(r.inputs)),
-      batch.map((r) => toJsonb(r.outputs)),
-      batch.map((r) => r.latencyMs),
-      batch.map((r) => r.cacheHit),
-    ]);
+    const result = await this.#o.pool.query(INSERT_SQL, [batchJson(batch)]);
     return result.rowCount ?? 0;
   }
 

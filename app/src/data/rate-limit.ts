@@ -23,6 +23,8 @@ export class PlanRateLimiter implements RateLimiter {
   readonly #limiters = new Map<string, RateLimiterAbstract>();
   readonly #o: PlanRateLimiterOptions;
   readonly #warnedPlans = new Set<string>();
+  readonly #pending = new Map<string, PendingBatch>();
+  #flushScheduled = false;
 
   constructor(options: PlanRateLimiterOptions) {
     this.#o = options;
@@ -48,7 +50,7 @@ export class PlanRateLimiter implements RateLimiter {
     }
   }
 
-  async consume(subject: string, plan: string): Promise<RateLimitDecision> {
+  consume(subject: string, plan: string): Promise<RateLimitDecision> {
     const known = plan in this.#o.plans;
     if (!known && !this.#warnedPlans.has(plan)) {
       this.#warnedPlans.add(plan);
@@ -56,20 +58,66 @@ export class PlanRateLimiter implements RateLimiter {
     }
     const effectivePlan = known ? plan : "free";
     const limiter = this.#limiters.get(effectivePlan);
-    const windowSeconds = this.#o.plans[effectivePlan]?.windowSeconds ?? 3600;
-    if (!limiter) return { allowed: true, limit: null, remaining: null, resetSeconds: windowSeconds };
+    if (!limiter) {
+      return Promise.resolve({ allowed: true, limit: null, remaining: null, resetSeconds: this.#o.plans[effectivePlan]?.windowSeconds ?? 3600 });
+    }
+    return new Promise((resolve) => {
+      const id = `${effectivePlan}\0${subject}`;
+      let batch = this.#pending.get(id);
+      if (!batch) {
+        batch = { plan: effectivePlan, subject, limiter, waiters: [] };
+        this.#pending.set(id, batch);
+      }
+      batch.waiters.push(resolve);
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#flushScheduled = false;
+    const batches = [...this.#pending.values()];
+    this.#pending.clear();
+    for (const batch of batches) void this.#consumeBatch(batch);
+  }
+
+  /**
+   * One atomic INCRBY for every request of a subject that arrived in the same event-loop turn. The
+   * k-th of n gets position (total - n + k) in the window, so counts stay exact across replicas
+   * while a busy key costs one Redis round trip per turn instead of one per request.
+   */
+  async #consumeBatch({ plan, subject, limiter, waiters }: PendingBatch): Promise<void> {
     const limit = limiter.points;
+    const windowSeconds = this.#o.plans[plan]?.windowSeconds ?? 3600;
+    let res: RateLimiterRes;
     try {
-      const res = await limiter.consume(subject);
-      return { allowed: true, limit, remaining: res.remainingPoints, resetSeconds: Math.ceil(res.msBeforeNext / 1000) };
+      res = await limiter.consume(subject, waiters.length);
     } catch (err) {
       if (err instanceof RateLimiterRes) {
-        this.#o.metrics.rateLimited.inc({ plan: effectivePlan });
-        return { allowed: false, limit, remaining: 0, resetSeconds: Math.max(1, Math.ceil(err.msBeforeNext / 1000)) };
+        res = err;
+      } else {
+        // Both Redis and the in-memory fallback failed: never block a request on the limiter itself.
+        this.#o.logger.error({ err: (err as Error).message }, "rate limiter failed; allowing the request");
+        for (const resolve of waiters) resolve({ allowed: true, limit, remaining: null, resetSeconds: windowSeconds });
+        return;
       }
-      // Both Redis and the in-memory fallback failed: never block a request on the limiter itself.
-      this.#o.logger.error({ err: (err as Error).message }, "rate limiter failed; allowing the request");
-      return { allowed: true, limit, remaining: null, resetSeconds: windowSeconds };
     }
+    const before = res.consumedPoints - waiters.length;
+    const resetSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+    waiters.forEach((resolve, i) => {
+      const position = before + i + 1;
+      const allowed = position <= limit;
+      if (!allowed) this.#o.metrics.rateLimited.inc({ plan });
+      resolve({ allowed, limit, remaining: Math.max(0, limit - position), resetSeconds });
+    });
   }
+}
+
+interface PendingBatch {
+  plan: string;
+  subject: string;
+  limiter: RateLimiterAbstract;
+  waiters: Array<(decision: RateLimitDecision) => void>;
 }

@@ -62,7 +62,7 @@ test("migrate is idempotent and creates the tables and indexes the runbook relie
   const { rows } = await client.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'predictions'");
   await client.end();
   const names = rows.map((r) => r.indexname);
-  for (const index of ["predictions_time_idx", "predictions_key_time_idx", "predictions_request_id_idx", "predictions_model_version_time_idx"]) {
+  for (const index of ["predictions_time_brin", "predictions_key_time_idx", "predictions_request_id_idx"]) {
     assert.ok(names.includes(index), `missing index ${index}`);
   }
 });
