@@ -131,6 +131,46 @@ describe("cross-cutting HTTP behaviour", () => {
     const small = await fetch(`${base}/health/live`, { headers: { "accept-encoding": "gzip" } });
     assert.equal(small.headers.get("content-encoding"), null);
   });
+  test("a request over REQUEST_TIMEOUT_MS answers 503 and the server keeps serving", async () => {
+    const repo = await fixtureRepo(["linear"]);
+    const quick = await testServer(repo.dir, { REQUEST_TIMEOUT_MS: "200" });
+    try {
+      // The body never completes: the request is stuck in reading.
+      const { request: httpRequest } = await import("node:http");
+      const res = await new Promise<{ status: number; body: string; headers: string | undefined }>((resolve, reject) => {
+        const req = httpRequest(`${quick.url}/v1/models/linear:predict`, {
+          method: "POST",
+          headers: { "content-type": "application/json", "content-length": "100" },
+        });
+        req.on("response", (r) => {
+          let body = "";
+          r.on("data", (d: Buffer) => (body += d.toString()));
+          r.on("end", () => {
+            resolve({ status: r.statusCode ?? 0, body, headers: r.headers.connection });
+            req.destroy();
+          });
+        });
+        req.on("error", reject);
+        req.write('{"instances": [');
+      });
+      assert.equal(res.status, 503);
+      assert.match(JSON.parse(res.body).error, /timed out after 200 ms/);
+      assert.equal(res.headers, "close", "a half-read request cannot keep its connection");
+      const ok = await request(`${quick.url}/v1/models/linear:predict`, { json: { instances: [[1, 1, 1]] } });
+      assert.equal(ok.status, 200);
+      // The abandoned handler ends too (and releases its model version) once the socket closes.
+      let ended: number | undefined;
+      for (let i = 0; i < 100 && !ended; i++) {
+        const m = (await request(`${quick.url}/metrics`)).text;
+        ended = metricValue(m, "inferstack_inference_requests_total", { model: "linear", version: "1", protocol: "v1", outcome: "client_error" });
+        if (!ended) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.equal(ended, 1);
+    } finally {
+      await quick.close();
+      await repo.cleanup();
+    }
+  });
   test("unknown routes answer a JSON 404", async () => {
     const r = await request(`${base}/v3/nothing`);
     assert.equal(r.status, 404);

@@ -61,7 +61,17 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use("*", compression(1024));
   app.use(
     "*",
-    timeout(config.REQUEST_TIMEOUT_MS, () => new HTTPException(503, { message: `request timed out after ${config.REQUEST_TIMEOUT_MS} ms` })),
+    timeout(
+      config.REQUEST_TIMEOUT_MS,
+      () =>
+        new HTTPException(503, {
+          // The request may be half-read: its connection cannot carry another one.
+          res: new Response(JSON.stringify(errorBody(`request timed out after ${config.REQUEST_TIMEOUT_MS} ms`)), {
+            status: 503,
+            headers: { "content-type": "application/json", connection: "close" },
+          }),
+        }),
+    ),
   );
 
   registerHealth(app, deps);
@@ -78,7 +88,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
       return c.json(errorBody(err.message, err.details), err.status, err.headers);
     }
     if (err instanceof HTTPException) {
-      return c.json(errorBody(err.message || "request failed"), err.status);
+      return err.res ?? c.json(errorBody(err.message || "request failed"), err.status);
     }
     logger.error({ reqId: c.get("requestId"), err }, "unhandled error");
     return c.json(errorBody("internal server error"), 500);

@@ -94,14 +94,26 @@ function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<stri
       cleanup();
       reject(new ApiError(400, `body: could not be read: ${err.message}`));
     };
+    // A client that goes away mid-body emits neither 'end' nor always 'error': without this the
+    // handler (and the model version it holds) would wait forever.
+    const onClose = () => {
+      cleanup();
+      reject(new ApiError(400, "body: the client closed the connection before sending it all"));
+    };
     const cleanup = () => {
       incoming.off("data", onData);
       incoming.off("end", onEnd);
       incoming.off("error", onError);
+      incoming.off("close", onClose);
+      incoming.socket?.off("close", onClose);
     };
     if (incoming.readableEnded) return resolve("");
     incoming.on("data", onData);
     incoming.on("end", onEnd);
     incoming.on("error", onError);
+    incoming.on("close", onClose);
+    // Once the response went out (e.g. a timeout), Node dumps the request and its events stop;
+    // the socket's close still tells us.
+    incoming.socket?.once("close", onClose);
   });
 }

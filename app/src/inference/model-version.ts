@@ -96,11 +96,24 @@ export class ModelVersion {
     return this.#batcher.submit(inputs, rows);
   }
 
-  /** Waits for in-flight requests to finish, then frees the native session. */
-  async retire(): Promise<void> {
+  /**
+   * Waits for in-flight requests to finish (at most `boundMs`: requests are themselves bounded by
+   * the request timeout, this only guards against a leak), then frees the native session.
+   */
+  async retire(boundMs = 120_000): Promise<void> {
     if (this.#released) return;
     this.#released = true;
-    if (this.#inflight > 0) await new Promise<void>((r) => (this.#drained = r));
+    if (this.#inflight > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((r) => (this.#drained = r)),
+        new Promise<void>((r) => {
+          timer = setTimeout(r, boundMs);
+          timer.unref();
+        }),
+      ]);
+      clearTimeout(timer);
+    }
     await this.#batcher.idle();
     await this.#session.release();
     this.#sessionFreed = true;

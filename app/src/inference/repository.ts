@@ -141,7 +141,8 @@ export class ModelRepository {
     clearTimeout(this.#debounce);
     this.#watcher?.close();
     await this.#reloading?.catch(() => undefined);
-    for (const entry of this.#models.values()) this.#unloadAll(entry);
+    // HTTP has drained by now: whatever still holds a version is abandoned after a short grace.
+    for (const entry of this.#models.values()) this.#unloadAll(entry, 5_000);
     await Promise.allSettled([...this.#retiring]);
   }
 
@@ -364,17 +365,17 @@ export class ModelRepository {
     this.generation++;
   }
 
-  #unloadAll(entry: ModelEntry): void {
+  #unloadAll(entry: ModelEntry, boundMs?: number): void {
     for (const [v, s] of entry.serving) {
       this.#opts.hooks.onUnloaded(entry.name, v);
-      this.#retire(s.model);
+      this.#retire(s.model, boundMs);
     }
     entry.serving = new Map();
   }
 
-  #retire(model: ModelVersion): void {
+  #retire(model: ModelVersion, boundMs?: number): void {
     const p = model
-      .retire()
+      .retire(boundMs)
       .then(() => this.#log.info({ model: model.name, version: model.version }, "model version released"))
       .catch((err) => this.#log.error({ model: model.name, version: model.version, err }, "releasing a model version failed"));
     this.#retiring.add(p);
