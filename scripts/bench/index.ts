@@ -37,19 +37,6 @@ log(`  session.run: ${sessionResult.runMicros[1]!.toFixed(1)} µs (1 row), ${ses
 log("HTTP: V1 predict, diabetes-regressor");
 const httpResult = await http.run({ seconds, warmupSeconds, log });
 
-let dataplane: unknown;
-const dataplanePath = join(ROOT, "scripts/bench/dataplane.ts");
-if (existsSync(dataplanePath)) {
-  log("data plane scenario (scripts/bench/dataplane.ts)");
-  try {
-    const mod = (await import(dataplanePath)) as { run(): Promise<unknown> };
-    dataplane = await mod.run();
-  } catch (err) {
-    dataplane = { error: String((err as Error).stack ?? err) };
-    log(`  data plane scenario failed: ${(err as Error).message}`);
-  }
-}
-
 const pyVersions = commandVersion("/usr/bin/python3", [
   "-c",
   "import sys, fastapi, uvicorn, sklearn, numpy; print(f'Python {sys.version.split()[0]}, FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__}, scikit-learn {sklearn.__version__}, numpy {numpy.__version__}')",
@@ -75,9 +62,27 @@ const report: BenchReport = {
   },
   session: sessionResult,
   http: httpResult,
-  dataplane,
+  dataplane: undefined,
 };
 await mkdir(join(ROOT, "bench-results"), { recursive: true });
-await writeFile(join(ROOT, "bench-results/latest.json"), JSON.stringify(report, null, 2));
-await writeFile(join(ROOT, "docs/benchmarks.md"), renderReport(report));
+const save = async () => {
+  await writeFile(join(ROOT, "bench-results/latest.json"), JSON.stringify(report, null, 2));
+  await writeFile(join(ROOT, "docs/benchmarks.md"), renderReport(report));
+};
+// Written before the data-plane scenario so that a failure there cannot lose these results.
+await save();
+
+const dataplanePath = join(ROOT, "scripts/bench/dataplane.ts");
+if (existsSync(dataplanePath)) {
+  log("data plane scenario (scripts/bench/dataplane.ts)");
+  try {
+    const mod = (await import(dataplanePath)) as { run(opts: { seconds: number; warmupSeconds: number; log: (s: string) => void }): Promise<unknown> };
+    report.dataplane = await mod.run({ seconds, warmupSeconds, log });
+  } catch (err) {
+    report.dataplane = { error: String((err as Error).stack ?? err) };
+    log(`  data plane scenario failed: ${(err as Error).message}`);
+  }
+  report.durationSeconds = (Date.now() - started.getTime()) / 1000;
+  await save();
+}
 log(`wrote docs/benchmarks.md and bench-results/latest.json in ${report.durationSeconds.toFixed(0)} s`);

@@ -153,6 +153,8 @@ export function prepareV1(sig: ModelSignature, body: unknown): PreparedInputs {
   if (instances.length > limit) {
     throw new RequestValidationError([{ field: "instances", message: `${instances.length} instances exceed this model's limit of ${limit} per request` }], 413);
   }
+  const fast = fastTabular(sig, instances);
+  if (fast) return fast;
   const plan = v1Plan(sig);
   const issues: ValidationIssue[] = [];
   for (let i = 0; i < instances.length && issues.length < 10; i++) {
@@ -197,6 +199,61 @@ export function prepareV1(sig: ModelSignature, body: unknown): PreparedInputs {
     inputs[input.name] = toTensor(input, shape, values);
   }
   return { inputs, rows };
+}
+
+/**
+ * The common case (one 2-D float input, rows as feature objects or arrays), checked and written
+ * straight into the tensor without intermediate objects: about half the allocation of the zod
+ * path under load. Conservative: anything unusual returns null and the zod schema decides (and
+ * words the errors), so both accept exactly the same requests.
+ */
+function fastTabular(sig: ModelSignature, instances: unknown[]): PreparedInputs | null {
+  if (sig.inputs.length !== 1) return null;
+  const input = sig.inputs[0]!;
+  if (input.shape.length !== 2 || (input.datatype !== "FP32" && input.datatype !== "FP64")) return null;
+  const features = input.features;
+  const cols = features ? features.length : input.shape[1]!;
+  if (cols <= 0) return null;
+  const fp32 = input.datatype === "FP32";
+  const data = fp32 ? new Float32Array(instances.length * cols) : new Float64Array(instances.length * cols);
+  const ok = (v: unknown, f: Feature | undefined): number | null => {
+    if (f?.type === "boolean") return typeof v === "boolean" ? (v ? 1 : 0) : null;
+    if (typeof v !== "number" || !Number.isFinite(v)) return null;
+    if (fp32 && Math.abs(v) > 3.4028234663852886e38) return null;
+    if (f) {
+      if (f.type === "integer" && !Number.isSafeInteger(v)) return null;
+      if (f.min !== undefined && v < f.min) return null;
+      if (f.max !== undefined && v > f.max) return null;
+      if (f.enum && !f.enum.includes(v)) return null;
+    }
+    return v;
+  };
+  for (let r = 0; r < instances.length; r++) {
+    const inst = instances[r];
+    const base = r * cols;
+    if (Array.isArray(inst)) {
+      if (inst.length !== cols) return null;
+      for (let j = 0; j < cols; j++) {
+        const v = ok(inst[j], features?.[j]);
+        if (v === null) return null;
+        data[base + j] = v;
+      }
+    } else if (features && typeof inst === "object" && inst !== null) {
+      let keys = 0;
+      for (const k in inst) if (Object.hasOwn(inst, k)) keys++;
+      if (keys !== cols) return null;
+      for (let j = 0; j < cols; j++) {
+        const f = features[j]!;
+        if (!Object.hasOwn(inst, f.name)) return null;
+        const v = ok((inst as Record<string, unknown>)[f.name], f);
+        if (v === null) return null;
+        data[base + j] = v;
+      }
+    } else {
+      return null;
+    }
+  }
+  return { inputs: { [input.name]: { datatype: input.datatype, shape: [instances.length, cols], data } }, rows: instances.length };
 }
 
 function shapeOf(v: unknown): number[] {
