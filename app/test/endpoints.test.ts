@@ -38,6 +38,26 @@ describe("probes and service endpoints", () => {
     assert.match(broken.reason, /protobuf/i);
     assert.deepEqual(ready.body.dependencies, []);
   });
+  test("an unreadable model repository is not ready, and says why", async () => {
+    const broken = await testServer("/nonexistent/inferstack-models");
+    try {
+      const r = await request(`${broken.url}/health/ready`);
+      assert.equal(r.status, 503);
+      assert.match(r.body.reasons.join(" "), /cannot read model repository \/nonexistent\/inferstack-models/);
+      assert.equal((await request(`${broken.url}/health/live`)).status, 200);
+    } finally {
+      await broken.close();
+    }
+  });
+  test("every $ref of the OpenAPI document resolves", async () => {
+    const doc = (await request(`${base}/openapi.json`)).body;
+    const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/schemas\/([^"]+)"/g)].map((m) => m[1]!);
+    assert.ok(refs.length > 5);
+    for (const r of refs) assert.ok(doc.components.schemas[r], `unresolved $ref ${r}`);
+    for (const [path, ops] of Object.entries(doc.paths as Record<string, Record<string, { responses?: object }>>)) {
+      for (const [method, op] of Object.entries(ops)) assert.ok(op.responses, `${method} ${path} has responses`);
+    }
+  });
   test("V2 health and server metadata", async () => {
     assert.deepEqual((await request(`${base}/v2/health/live`)).body, { live: true });
     assert.deepEqual((await request(`${base}/v2/health/ready`)).body, { ready: true });

@@ -43,7 +43,9 @@ export class Health {
   /** Initial load done and something to serve (an empty repository counts as nothing to wait for). */
   modelsReady(): boolean {
     if (!this.#repo.startupComplete) return false;
-    return this.#repo.names().length === 0 || this.#repo.anyReady();
+    if (this.#repo.anyReady()) return true;
+    // An empty repository is a valid state; one that cannot be read (wrong MODELS_DIR) is not.
+    return this.#repo.names().length === 0 && this.#repo.lastError === null;
   }
 
   async checkDependencies(): Promise<DependencyStatus[]> {
