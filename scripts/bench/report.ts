@@ -143,8 +143,8 @@ onnxruntime-node's \`session.run\` defers with \`setImmediate\` and then runs th
 **synchronously on the calling thread**: the event loop is blocked for the whole run. Measured
 here: a concurrent \`setImmediate\` waits **${f2(s.blockMicros)} µs** per single-row run, the
 same as the run itself (${f2(s.runMicros[1] ?? NaN)} µs). Handing the run to a worker thread costs
-**${f2(s.workerRoundTripMicros)} µs** per request round trip (postMessage both ways), i.e. more than
-the run it offloads. With 64 requests outstanding, one worker thread sustains ${f0(s.workerRps)} runs/s
+**${f2(s.workerRoundTripMicros)} µs** per request round trip (postMessage both ways), i.e.
+${s.workerRoundTripMicros > (s.runMicros[1] ?? 0) ? "more than the run it offloads" : "less than the run it offloads"}. With 64 requests outstanding, one worker thread sustains ${f0(s.workerRps)} runs/s
 against ${f0(s.inProcessRps)} in-process; but an HTTP request costs the main thread far more than the
 run (see the ceiling above: ${ceiling ? f2(1e6 / ceiling.rps) : "–"} µs of CPU per request at c=64,
 of which the run is ${f2(s.runMicros[1] ?? NaN)} µs), so the bottleneck is HTTP and JSON, which
