@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
-import type pg from "pg";
+import pg from "pg";
 import type { AuthResult, Authenticator, Principal } from "../ports.ts";
-import { hashKey, isWellFormedKey, maskKey } from "./keys.ts";
+import { hashKey, isWellFormedKey, KEYS_CHANNEL, maskKey } from "./keys.ts";
 import type { DataPlaneMetrics } from "./metrics.ts";
 
 /** The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`, or null. */
@@ -101,9 +101,16 @@ export class PostgresAuthenticator implements Authenticator {
     return { ok: true, principal: lookup.principal };
   }
 
-  /** Forgets cached lookups, e.g. after a revocation is announced. */
+  /** Forgets every cached lookup (e.g. after revocations may have been missed). */
   invalidate(): void {
     this.#cache.clear();
+  }
+
+  /** Forgets the cached lookup of one key, so its revocation applies on its next request. */
+  forgetKey(keyId: string): void {
+    for (const [hash, entry] of this.#cache) {
+      if (entry.lookup.kind === "active" && entry.lookup.principal.keyId === keyId) this.#cache.delete(hash);
+    }
   }
 
   /** Writes the coalesced `last_used_at` values; failures keep them for the next round. */
@@ -151,5 +158,74 @@ export class PostgresAuthenticator implements Authenticator {
       .finally(() => this.#inflight.delete(hash));
     this.#inflight.set(hash, query);
     return query;
+  }
+}
+
+/**
+ * LISTENs for revocations announced by `npm run keys -- revoke` (pg_notify), so every replica drops
+ * a revoked key at once rather than after AUTH_CACHE_TTL_SECONDS. Reconnects with backoff; after a
+ * reconnect it clears the whole cache, since announcements made while it was away are lost.
+ */
+export class RevocationListener {
+  readonly #url: string;
+  readonly #auth: PostgresAuthenticator;
+  readonly #logger: Logger;
+  #client: pg.Client | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #connectedBefore = false;
+  #backoffMs = 500;
+
+  constructor(url: string, auth: PostgresAuthenticator, logger: Logger) {
+    this.#url = url;
+    this.#auth = auth;
+    this.#logger = logger;
+  }
+
+  /** Resolves after the first attempt, connected or not. */
+  start(): Promise<void> {
+    return this.#connect();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#client?.end().catch(() => {});
+  }
+
+  async #connect(): Promise<void> {
+    this.#timer = undefined;
+    if (this.#stopped) return;
+    const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 2000, keepAlive: true, application_name: "inferstack-key-revocations" });
+    client.on("error", () => {}); // followed by "end", which reconnects
+    client.on("notification", (msg) => {
+      if (msg.payload) this.#auth.forgetKey(msg.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${KEYS_CHANNEL}`);
+    } catch {
+      void client.end().catch(() => {});
+      this.#retry();
+      return;
+    }
+    client.on("end", () => {
+      if (this.#client === client) this.#client = undefined;
+      this.#retry();
+    });
+    this.#client = client;
+    this.#backoffMs = 500;
+    if (this.#connectedBefore) {
+      this.#auth.invalidate();
+      this.#logger.info("key revocation listener reconnected; key cache cleared");
+    }
+    this.#connectedBefore = true;
+  }
+
+  #retry(): void {
+    if (this.#stopped || this.#timer) return;
+    this.#timer = setTimeout(() => void this.#connect(), this.#backoffMs);
+    this.#timer.unref();
+    this.#backoffMs = Math.min(this.#backoffMs * 2, 30_000);
   }
 }

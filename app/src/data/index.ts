@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import type pg from "pg";
 import type { Registry } from "prom-client";
 import type { DataPlane, DependencyProbe } from "../ports.ts";
-import { anonymousAuthenticator, PostgresAuthenticator } from "./auth.ts";
+import { anonymousAuthenticator, PostgresAuthenticator, RevocationListener } from "./auth.ts";
 import { RedisResponseCache } from "./cache.ts";
 import { loadConfig, type DataPlaneConfig } from "./config.ts";
 import { createDataPlaneMetrics } from "./metrics.ts";
@@ -128,7 +128,9 @@ export async function createDataPlane(env: NodeJS.ProcessEnv, { registry, logger
       staleGraceMs: config.authStaleGraceSeconds * 1000,
     });
     dataPlane.auth = auth;
-    closers.unshift(() => auth.close());
+    const revocations = new RevocationListener(config.databaseUrl!, auth, logger);
+    await revocations.start();
+    closers.unshift(() => auth.close(), () => revocations.stop());
   } else if (config.anonPlan !== null) {
     dataPlane.auth = anonymousAuthenticator(config.anonPlan);
   }

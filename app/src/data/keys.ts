@@ -58,6 +58,9 @@ export function maskKey(key: string): string {
   return key.startsWith(KEY_PREFIX) ? `${displayPrefix(key)}…` : "(not an isk_ key)";
 }
 
+/** NOTIFY channel announcing revocations (payload: the key id). */
+export const KEYS_CHANNEL = "inferstack_api_keys";
+
 export interface ApiKeyRow {
   id: string;
   prefix: string;
@@ -104,6 +107,8 @@ export async function revokeKey(db: pg.Pool | pg.Client, idOrPrefix: string): Pr
   if (target.revokedAt !== null) return target;
   const updated = await db.query<ApiKeyRow>(
     `UPDATE api_keys SET revoked_at = now() WHERE id = $1 RETURNING ${COLUMNS}`, [target.id]);
+  // Running APIs drop their cached lookups at once instead of after AUTH_CACHE_TTL_SECONDS.
+  await db.query("SELECT pg_notify($1, $2)", [KEYS_CHANNEL, target.id]);
   return updated.rows[0]!;
 }
 

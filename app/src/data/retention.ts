@@ -12,6 +12,7 @@ const RETENTION_LOCK = [0x696e6665, 0x72657465] as const;
 export async function deleteExpiredPredictions(pool: pg.Pool, days: number, opts: { batchSize?: number; pauseMs?: number } = {}): Promise<number | null> {
   const batchSize = opts.batchSize ?? 5000;
   const client = await pool.connect();
+  let broken: Error | undefined;
   try {
     const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS locked", [...RETENTION_LOCK]);
     if (!rows[0]?.locked) return null;
@@ -27,10 +28,13 @@ export async function deleteExpiredPredictions(pool: pg.Pool, days: number, opts
         if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
       }
     } finally {
-      await client.query("SELECT pg_advisory_unlock($1, $2)", [...RETENTION_LOCK]);
+      await client.query("SELECT pg_advisory_unlock($1, $2)", [...RETENTION_LOCK]).catch((err: Error) => { broken = err; });
     }
+  } catch (err) {
+    broken = err as Error;
+    throw err;
   } finally {
-    client.release();
+    client.release(broken); // a connection that failed is discarded, not pooled
   }
 }
 

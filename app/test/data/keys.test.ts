@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import pg from "pg";
 import { Registry } from "prom-client";
-import { PostgresAuthenticator, extractKey } from "../../src/data/auth.ts";
+import { PostgresAuthenticator, RevocationListener, extractKey } from "../../src/data/auth.ts";
 import { createKey, generateKey, hashKey, isWellFormedKey, maskKey, revokeKey } from "../../src/data/keys.ts";
 import { createDataPlaneMetrics } from "../../src/data/metrics.ts";
 import { migrate } from "../../src/data/migrations.ts";
 import { createPool } from "../../src/data/postgres.ts";
-import { freshDatabase, silentLogger, TcpProxy, type TestDatabase } from "./support.ts";
+import { freshDatabase, silentLogger, TcpProxy, waitFor, type TestDatabase } from "./support.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
 
@@ -177,5 +177,24 @@ test("Postgres unreachable: recently seen keys keep working, unseen keys get 503
     await auth.close();
     await viaProxy.end();
     await proxy.close();
+  }
+});
+
+test("a revocation reaches running authenticators at once (LISTEN/NOTIFY), not after the cache TTL", async () => {
+  const { key, row } = await createKey(pool, "revoked-live", "pro");
+  const auth = authenticator(pool, new Registry(), 3_600_000);
+  const listener = new RevocationListener(db.url, auth, silentLogger());
+  await listener.start();
+  try {
+    assert.ok((await auth.authenticate(bearer(key))).ok);
+    await revokeKey(pool, row.id);
+    const refused = await waitFor("revocation applied", async () => {
+      const result = await auth.authenticate(bearer(key));
+      return result.ok ? undefined : result;
+    }, 5000);
+    assert.equal(refused.status, 401);
+  } finally {
+    await listener.stop();
+    await auth.close();
   }
 });
