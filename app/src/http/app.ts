@@ -41,7 +41,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const quiet = route.startsWith("/health") || route === "/metrics" || route.startsWith("/v2/health");
     const level = status >= 500 ? "error" : quiet ? "debug" : "info";
     if (logger.isLevelEnabled(level)) {
-      logger[level]({ reqId: requestId, method: c.req.method, path: c.req.path, route, status, ms: Math.round(seconds * 10000) / 10 }, "request");
+      const line: Record<string, unknown> = { reqId: requestId, method: c.req.method, path: c.req.path, route, status, ms: Math.round(seconds * 10000) / 10 };
+      const failure = c.get("failure");
+      if (failure) line.error = failure;
+      logger[level](line, "request");
     }
   });
 
@@ -84,6 +87,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
 
   app.notFound((c) => c.json(errorBody(`no route for ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
+    c.set("failure", err.message);
     if (err instanceof ApiError) {
       return c.json(errorBody(err.message, err.details), err.status, err.headers);
     }

@@ -20,5 +20,7 @@ export type AppEnv = {
     requestId: string;
     /** Route template for metrics when the router's own pattern is less telling. */
     routeLabel?: string;
+    /** Why the request failed, for the access log. */
+    failure?: string;
   };
 };

@@ -168,7 +168,15 @@ export function prepareV1(sig: ModelSignature, body: unknown): PreparedInputs {
       continue;
     }
     const r = schema.safeParse(inst);
-    if (!r.success) issues.push(...zodIssues(`instances[${i}]`, r.error));
+    if (!r.success) {
+      const features = sig.inputs.length === 1 && Array.isArray(inst) ? sig.inputs[0]!.features : undefined;
+      for (const issue of zodIssues(`instances[${i}]`, r.error)) {
+        // Name the feature behind a column index: instances[0][2] (bmi).
+        const col = features ? /^instances\[\d+\]\[(\d+)\]$/.exec(issue.field)?.[1] : undefined;
+        const name = col !== undefined ? features![Number(col)]?.name : undefined;
+        issues.push(name ? { ...issue, field: `${issue.field} (${name})` } : issue);
+      }
+    }
   }
   if (issues.length) throw new RequestValidationError(issues);
 
