@@ -130,3 +130,37 @@ test("a replaced version finishes its in-flight requests before its session is f
     await local.cleanup();
   }
 });
+
+test("repository extension: unload stops serving, load brings a model back or says why not", async () => {
+  const local = await fixtureRepo(["linear", "broken-onnx"]);
+  const s = await testServer(local.dir);
+  try {
+    const body = { instances: [[1, 1, 1]] };
+    assert.equal((await request(`${s.url}/v1/models/linear:predict`, { json: body })).status, 200);
+    assert.equal((await request(`${s.url}/v2/repository/models/linear/unload`, { method: "POST" })).status, 200);
+    const ready = await request(`${s.url}/v2/models/linear/ready`);
+    assert.equal(ready.status, 400);
+    assert.match(ready.body.reason, /unloaded on request/);
+    assert.equal((await request(`${s.url}/v1/models/linear:predict`, { json: body })).status, 400);
+    const index = await request(`${s.url}/v2/repository/index`, { method: "POST" });
+    assert.equal(index.body.find((e: { name: string }) => e.name === "linear").state, "UNAVAILABLE");
+
+    assert.equal((await request(`${s.url}/v2/repository/models/linear/load`, { method: "POST" })).status, 200);
+    assert.deepEqual((await request(`${s.url}/v1/models/linear:predict`, { json: body })).body.predictions, [6.5]);
+
+    const broken = await request(`${s.url}/v2/repository/models/broken-onnx/load`, { method: "POST" });
+    assert.equal(broken.status, 400);
+    assert.match(broken.body.error, /protobuf/i);
+    assert.equal((await request(`${s.url}/v2/repository/models/ghost/load`, { method: "POST" })).status, 404);
+    assert.equal((await request(`${s.url}/v2/repository/models/ghost/unload`, { method: "POST" })).status, 404);
+
+    // A model copied in is loaded on request even with polling and watching off.
+    await cp(join(FIXTURES, "int64"), join(local.dir, "int64"), { recursive: true });
+    assert.equal((await request(`${s.url}/v2/repository/models/int64/load`, { method: "POST" })).status, 200);
+    const r = await request(`${s.url}/v2/models/int64/infer`, { json: { inputs: [{ name: "x", shape: [1], datatype: "INT64", data: [41] }] } });
+    assert.deepEqual(r.body.outputs[0].data, [42]);
+  } finally {
+    await s.close();
+    await local.cleanup();
+  }
+});

@@ -139,10 +139,41 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   app.post("/v2/models/:name/infer", (c) => infer(c, c.req.param("name")));
   app.post("/v2/models/:name/versions/:version/infer", (c) => infer(c, c.req.param("name"), parseVersion(c.req.param("version"))));
 
+  const repoTags = ["Model repository extension"];
+  reg.registerPath({
+    method: "post",
+    path: "/v2/repository/models/{name}/load",
+    tags: repoTags,
+    summary: "Load (or reload) a model from disk now; answers once it serves or failed",
+    request: { params: NameParam },
+    responses: { 200: { description: "Serving" }, 400: json(ErrorSchema, "Could not load, with the reason"), 404: json(ErrorSchema, "No such model directory") },
+  });
+  app.post("/v2/repository/models/:name/load", async (c) => {
+    const name = c.req.param("name");
+    await deps.repo.loadModel(name);
+    if (!deps.repo.has(name)) throw new ApiError(404, `model "${name}" not found in the repository`);
+    const r = deps.repo.resolve(name);
+    if (!r.ok) throw new ApiError(400, r.error);
+    return c.json({});
+  });
+  reg.registerPath({
+    method: "post",
+    path: "/v2/repository/models/{name}/unload",
+    tags: repoTags,
+    summary: "Stop serving a model (in-flight requests finish) until it is loaded again",
+    request: { params: NameParam },
+    responses: { 200: { description: "Unloaded" }, 404: json(ErrorSchema, "No such model") },
+  });
+  app.post("/v2/repository/models/:name/unload", (c) => {
+    const name = c.req.param("name");
+    if (!deps.repo.unloadModel(name)) throw new ApiError(404, `model "${name}" not found`);
+    return c.json({});
+  });
+
   reg.registerPath({
     method: "post",
     path: "/v2/repository/index",
-    tags: ["Model repository extension"],
+    tags: repoTags,
     summary: "Every model version on disk with its state (READY, UNAVAILABLE) and the reason",
     request: { body: { content: { "application/json": { schema: RepositoryIndexRequestSchema } }, required: false } },
     responses: { 200: json(RepositoryIndexSchema, "Repository index"), 400: json(ErrorSchema, "Invalid body") },

@@ -52,6 +52,7 @@ interface ModelEntry {
   serving: Map<number, { model: ModelVersion; fingerprint: string }>;
 }
 
+const UNLOADED = "unloaded on request (POST /v2/repository/models/<name>/load loads it)";
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
 
@@ -76,6 +77,7 @@ export class ModelRepository {
   readonly #opts: RepositoryOptions;
   readonly #log: Logger;
   #models = new Map<string, ModelEntry>();
+  #unloaded = new Set<string>();
   #reloading: Promise<void> | null = null;
   #again = false;
   #retiring = new Set<Promise<void>>();
@@ -133,6 +135,31 @@ export class ModelRepository {
       }
     })();
     return this.#reloading;
+  }
+
+  /** Repository extension: (re)loads one model from disk now; resolves once it is settled. */
+  async loadModel(name: string): Promise<void> {
+    this.#unloaded.delete(name);
+    const entry = this.#models.get(name);
+    if (entry) {
+      entry.fingerprint = ""; // force a fresh load of every selected version
+      entry.manifestFingerprint = "";
+    }
+    await this.reload();
+    // A reload already running may have scanned before the request: make sure of a pass after it.
+    if (this.#models.get(name)?.fingerprint === "") await this.reload();
+  }
+
+  /** Repository extension: stops serving a model until loadModel() (files changing do not reload it). */
+  unloadModel(name: string): boolean {
+    const entry = this.#models.get(name);
+    if (!entry) return false;
+    this.#unloaded.add(name);
+    this.#unloadAll(entry);
+    entry.versionErrors = new Map(entry.available.map((v) => [v, UNLOADED]));
+    this.generation++;
+    this.#log.info({ model: name }, "model unloaded on request");
+    return true;
   }
 
   async close(): Promise<void> {
@@ -285,6 +312,14 @@ export class ModelRepository {
     const fingerprint = `${manifestStamp}|${[...stamps].sort((a, b) => a[0] - b[0]).map(([v, s]) => `${v}=${s}`).join(",")}`;
     let entry = this.#models.get(name);
     if (entry && entry.fingerprint === fingerprint) return;
+    if (this.#unloaded.has(name) && entry) {
+      // Unloaded on request: track the files, load nothing until asked to.
+      entry.fingerprint = fingerprint;
+      entry.available = [...stamps.keys()].sort((a, b) => b - a);
+      entry.versionErrors = new Map(entry.available.map((v) => [v, UNLOADED]));
+      this.generation++;
+      return;
+    }
 
     if (!entry) {
       entry = {
