@@ -36,6 +36,8 @@ export const ConfigSchema = z.object({
   /** Processes to run (node:cluster); 1 = this process serves. 0 = one per CPU. */
   WEB_CONCURRENCY: int(0, 256).default(1),
   TRUST_PROXY: bool.default(false),
+  /** Enables POST /v2/repository/models/<m>/load|unload (API key required when keys are on). */
+  MODEL_CONTROL: bool.default(false),
   APP_VERSION: z.string().default(process.env.npm_package_version ?? "0.1.0"),
 });
 export type AppConfig = z.infer<typeof ConfigSchema>;

@@ -133,7 +133,15 @@ test("a replaced version finishes its in-flight requests before its session is f
 
 test("repository extension: unload stops serving, load brings a model back or says why not", async () => {
   const local = await fixtureRepo(["linear", "broken-onnx"]);
-  const s = await testServer(local.dir);
+  const locked = await testServer(local.dir);
+  try {
+    const refused = await request(`${locked.url}/v2/repository/models/linear/unload`, { method: "POST" });
+    assert.equal(refused.status, 403, "off by default");
+    assert.match(refused.body.error, /MODEL_CONTROL/);
+  } finally {
+    await locked.close();
+  }
+  const s = await testServer(local.dir, { MODEL_CONTROL: "true" });
   try {
     const body = { instances: [[1, 1, 1]] };
     assert.equal((await request(`${s.url}/v1/models/linear:predict`, { json: body })).status, 200);

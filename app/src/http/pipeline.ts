@@ -56,7 +56,7 @@ export function hashInputs(protocol: Protocol, prepared: PreparedInputs): string
   return h.digest("hex");
 }
 
-async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<Principal> {
+export async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<Principal> {
   const auth = deps.dataPlane.auth;
   if (!auth) return { keyId: null, keyDisplay: null, plan: "anonymous" };
   const result = await auth.authenticate(c.req.raw.headers);

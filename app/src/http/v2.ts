@@ -6,7 +6,7 @@ import { prepareV2, V2RequestSchema } from "../inference/validation.ts";
 import { readJson } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
-import { servePrediction, v2Outputs } from "./pipeline.ts";
+import { authenticate, servePrediction, v2Outputs } from "./pipeline.ts";
 import {
   ErrorSchema,
   ModelMetadataSchema,
@@ -146,9 +146,20 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     tags: repoTags,
     summary: "Load (or reload) a model from disk now; answers once it serves or failed",
     request: { params: NameParam },
-    responses: { 200: { description: "Serving" }, 400: json(ErrorSchema, "Could not load, with the reason"), 404: json(ErrorSchema, "No such model directory") },
+    responses: {
+      200: { description: "Serving" },
+      400: json(ErrorSchema, "Could not load, with the reason"),
+      403: json(ErrorSchema, "Repository control disabled (MODEL_CONTROL)"),
+      404: json(ErrorSchema, "No such model directory"),
+    },
   });
+  // Changing what is served is an operator action: off unless enabled, and behind API keys.
+  const control = async (c: Context<AppEnv>) => {
+    if (!deps.config.MODEL_CONTROL) throw new ApiError(403, "repository control is disabled (set MODEL_CONTROL=true to enable load/unload)");
+    await authenticate(c, deps);
+  };
   app.post("/v2/repository/models/:name/load", async (c) => {
+    await control(c);
     const name = c.req.param("name");
     await deps.repo.loadModel(name);
     if (!deps.repo.has(name)) throw new ApiError(404, `model "${name}" not found in the repository`);
@@ -162,9 +173,10 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     tags: repoTags,
     summary: "Stop serving a model (in-flight requests finish) until it is loaded again",
     request: { params: NameParam },
-    responses: { 200: { description: "Unloaded" }, 404: json(ErrorSchema, "No such model") },
+    responses: { 200: { description: "Unloaded" }, 403: json(ErrorSchema, "Repository control disabled (MODEL_CONTROL)"), 404: json(ErrorSchema, "No such model") },
   });
-  app.post("/v2/repository/models/:name/unload", (c) => {
+  app.post("/v2/repository/models/:name/unload", async (c) => {
+    await control(c);
     const name = c.req.param("name");
     if (!deps.repo.unloadModel(name)) throw new ApiError(404, `model "${name}" not found`);
     return c.json({});
