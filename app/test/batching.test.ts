@@ -105,6 +105,24 @@ describe("DynamicBatcher semantics", () => {
     assert.deepEqual(sizes, [4, 4]); // [1,2,1] then [3,1]: the 3-row request does not fit the first
   });
 
+  test("eager: with nothing else in flight the batch runs without waiting out the window", async () => {
+    const sizes: number[] = [];
+    let pending = 0;
+    const b = new DynamicBatcher({
+      maxBatchSize: 8,
+      maxQueueDelayMicros: 600_000_000, // ten minutes: only the eager rule can run this batch
+      outputNames: ["y"],
+      run: echo(sizes),
+      pendingElsewhere: () => pending,
+    });
+    pending = 1; // another request is being read: wait for it
+    const first = b.submit(tensor(1, 1), 1);
+    pending = 0; // it arrives: now nothing else is coming
+    const second = b.submit(tensor(1, 2), 1);
+    await Promise.all([first, second]);
+    assert.deepEqual(sizes, [2]);
+  });
+
   test("maxBatchSize 0 runs every request alone", async () => {
     const sizes: number[] = [];
     const b = new DynamicBatcher({ maxBatchSize: 0, maxQueueDelayMicros: 0, outputNames: ["y"], run: echo(sizes) });
