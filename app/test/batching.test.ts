@@ -24,7 +24,7 @@ const linear = (a: number, b: number, c: number) => a + 2 * b + 3 * c + 0.5;
 
 describe("over HTTP", () => {
   test("concurrent requests coalesce and each caller gets its own prediction", async () => {
-    // The fixture's window is 50 ms with maxBatchSize 8: 24 simultaneous requests fit in few batches.
+    // The fixture's window is 100 ms with maxBatchSize 8: 24 simultaneous requests fit in few batches.
     const inputs = Array.from({ length: 24 }, (_, i) => ({ a: i, b: i % 11, c: [0, 0.5, 1][i % 3]! }));
     const results = await Promise.all(inputs.map((inst) => request(`${server.url}/v1/models/linear:predict`, { json: { instances: [inst] } })));
     results.forEach((r, i) => {

@@ -59,12 +59,12 @@ function slowPost(url: string, body: string): { finish(): void; response: Promis
 
 test("SIGTERM: in-flight requests finish, new connections are refused, exit 0", async () => {
   const repo = await fixtureRepo(["linear"]);
-  const child = startMain({ MODELS_DIR: repo.dir, SHUTDOWN_TIMEOUT_MS: "20000" });
+  const child = startMain({ MODELS_DIR: repo.dir, SHUTDOWN_TIMEOUT_MS: "20000", LOG_LEVEL: "debug" });
   try {
     const url = await child.url;
     const inflight = [1, 2, 3].map((a) => slowPost(`${url}/v1/models/linear:predict`, JSON.stringify({ instances: [[a, 0, 0]] })));
-    // Let the request heads reach the server before the signal.
-    await new Promise((r) => setTimeout(r, 300));
+    // Signal only once the server has all three requests in hand (debug logs each start).
+    await until(() => (child.output().match(/"path":"\/v1\/models\/linear:predict","msg":"request started"/g) ?? []).length === 3);
     child.proc.kill("SIGTERM");
     await until(() => /"msg":"shutting down: draining in-flight requests"/.test(child.output()));
     await assert.rejects(fetch(`${url}/health/live`), "the listener is closed during the drain");

@@ -27,6 +27,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const incoming = c.req.header("x-request-id");
     const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
     c.set("requestId", requestId);
+    if (logger.isLevelEnabled("debug")) logger.debug({ reqId: requestId, method: c.req.method, path: c.req.path }, "request started");
     await next();
     c.res.headers.set("x-request-id", requestId);
     if (deps.health.shuttingDown) c.res.headers.set("connection", "close");
