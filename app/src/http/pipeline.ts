@@ -14,7 +14,7 @@ import { toJsonArray } from "../inference/tensor.ts";
 import type { Principal } from "../ports.ts";
 import { readJson } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
-import { ApiError, errorBody } from "./errors.ts";
+import { ApiError } from "./errors.ts";
 
 export type Protocol = "v1" | "v2";
 
@@ -192,4 +192,3 @@ export function v2Outputs(outputs: TensorMap, names: string[]) {
   });
 }
 
-export { errorBody };
