@@ -58,6 +58,8 @@ const MAX_CACHE_ENTRIES = 50_000;
 export class PostgresAuthenticator implements Authenticator {
   readonly #o: Required<Omit<PostgresAuthenticatorOptions, "now">> & { now: () => number };
   readonly #cache = new Map<string, CacheEntry>();
+  /** Well-formed keys seen recently and their sha256 (hex): saves the checksum and the hash per request. */
+  readonly #hashes = new Map<string, string>();
   readonly #inflight = new Map<string, Promise<Lookup>>();
   readonly #lastUsed = new Map<string, Date>();
   readonly #flushTimer: NodeJS.Timeout;
@@ -71,9 +73,13 @@ export class PostgresAuthenticator implements Authenticator {
   async authenticate(headers: Headers): Promise<AuthResult> {
     const key = extractKey(headers);
     if (key === null) return this.#reject("missing", "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'");
-    if (!isWellFormedKey(key)) return this.#reject("unknown", `unknown API key ${maskKey(key)}`);
-
-    const hash = hashKey(key).toString("hex");
+    let hash = this.#hashes.get(key);
+    if (hash === undefined) {
+      if (!isWellFormedKey(key)) return this.#reject("unknown", `unknown API key ${maskKey(key)}`);
+      hash = hashKey(key).toString("hex");
+      if (this.#hashes.size >= MAX_CACHE_ENTRIES) this.#hashes.clear();
+      this.#hashes.set(key, hash);
+    }
     const now = this.#o.now();
     const cached = this.#cache.get(hash);
     const ttl = cached?.lookup.kind === "active" ? this.#o.cacheTtlMs : Math.min(this.#o.cacheTtlMs, NEGATIVE_TTL_MS);

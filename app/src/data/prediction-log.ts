@@ -35,23 +35,19 @@ SELECT id, time, model, version, "requestId", "keyId", "inputHash", coalesce(inp
 ON CONFLICT (id) DO NOTHING`;
 
 /** The batch as JSON text Postgres accepts as jsonb: it refuses the NUL character, even escaped. */
-function batchJson(batch: PredictionRecord[]): string {
-  const json = JSON.stringify(batch);
+function batchJson(batch: string[]): string {
+  const json = `[${batch.join(",")}]`;
   return json.includes("\\u0000") ? json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd") : json;
 }
 
-/**
- * Retrying the same rows cannot help: SQLSTATE classes 22 (data exception) and 23 (integrity), or
- * a record JSON cannot encode (a BigInt, a cycle).
- */
+const idOf = (json: string) => /"id":"([^"]*)"/.exec(json)?.[1];
+
+/** Retrying the same rows cannot help: SQLSTATE classes 22 (data exception) and 23 (integrity). */
 function isBadData(err: unknown): boolean {
-  if (err instanceof TypeError) return true;
   const code = (err as { code?: unknown }).code;
   return typeof code === "string" && /^2[23]/.test(code);
 }
 
-/** A spilled line: the record with `time` as an ISO string. */
-type SpilledRecord = Omit<PredictionRecord, "time"> & { time: string };
 
 /**
  * The prediction log. `record()` only appends to an in-memory queue; a single background writer
@@ -66,7 +62,11 @@ type SpilledRecord = Omit<PredictionRecord, "time"> & { time: string };
  */
 export class PostgresPredictionLog implements PredictionLog {
   readonly #o: PredictionLogOptions;
-  #queue: PredictionRecord[] = [];
+  /**
+   * Records as JSON, encoded in record(): the request's objects die young instead of surviving
+   * until the next batch, and the same text serves the INSERT, the spill file and the replay.
+   */
+  #queue: string[] = [];
   #spillGeneration = 0;
   #spillChain: Promise<void> = Promise.resolve();
   /** Bytes of the spill file known to be fully written. */
@@ -105,7 +105,15 @@ export class PostgresPredictionLog implements PredictionLog {
   }
 
   record(rec: PredictionRecord): void {
-    this.#queue.push(rec);
+    let json: string;
+    try {
+      json = JSON.stringify(rec);
+    } catch (err) {
+      this.#o.metrics.rejected.inc();
+      this.#o.logger.error({ id: rec.id, err: (err as Error).message }, "prediction log: record not JSON-encodable; dropped");
+      return;
+    }
+    this.#queue.push(json);
     this.#o.metrics.queueDepth.set(this.#queue.length);
     if (this.#closed || this.#queue.length > this.#o.queueMax) {
       void this.#spill();
@@ -193,14 +201,14 @@ export class PostgresPredictionLog implements PredictionLog {
   }
 
   /** Inserts rows; rows Postgres refuses as invalid are logged and dropped, never retried forever. */
-  async #insert(batch: PredictionRecord[]): Promise<number> {
+  async #insert(batch: string[]): Promise<number> {
     try {
       return await this.#insertRows(batch);
     } catch (err) {
       if (!isBadData(err) || batch.length === 1) {
         if (isBadData(err)) {
           this.#o.metrics.rejected.inc();
-          this.#o.logger.error({ id: batch[0]!.id, err: (err as Error).message }, "prediction log: record refused by Postgres; dropped");
+          this.#o.logger.error({ id: idOf(batch[0]!), err: (err as Error).message }, "prediction log: record refused by Postgres; dropped");
           return 0;
         }
         throw err;
@@ -211,7 +219,7 @@ export class PostgresPredictionLog implements PredictionLog {
     }
   }
 
-  async #insertRows(batch: PredictionRecord[]): Promise<number> {
+  async #insertRows(batch: string[]): Promise<number> {
     const result = await this.#o.pool.query(INSERT_SQL, [batchJson(batch)]);
     return result.rowCount ?? 0;
   }
@@ -223,7 +231,7 @@ export class PostgresPredictionLog implements PredictionLog {
       this.#queue = [];
       this.#spillGeneration++;
       this.#o.metrics.queueDepth.set(0);
-      const data = records.map((r) => `${JSON.stringify(r)}\n`).join("");
+      const data = `${records.join("\n")}\n`;
       this.#spillChain = this.#spillChain.then(async () => {
         try {
           await mkdir(dirname(this.#o.spillPath), { recursive: true });
@@ -251,7 +259,7 @@ export class PostgresPredictionLog implements PredictionLog {
   }
 
   /** Reads up to `batchSize` whole lines from `offset`; an unparsable line (torn by a crash) is skipped. */
-  async #readSpill(offset: number, end: number): Promise<{ records: PredictionRecord[]; nextOffset: number }> {
+  async #readSpill(offset: number, end: number): Promise<{ records: string[]; nextOffset: number }> {
     const file = await open(this.#o.spillPath, "r");
     try {
       let chunkSize = READ_CHUNK_BYTES;
@@ -266,15 +274,15 @@ export class PostgresPredictionLog implements PredictionLog {
           chunkSize *= 2;
           continue;
         }
-        const records: PredictionRecord[] = [];
+        const records: string[] = [];
         let consumed = 0;
         for (const line of text.subarray(0, lastNewline).toString("utf8").split("\n")) {
           if (records.length >= this.#o.batchSize) break;
           consumed += Buffer.byteLength(line) + 1;
           if (line === "") continue;
           try {
-            const spilled = JSON.parse(line) as SpilledRecord;
-            records.push({ ...spilled, time: new Date(spilled.time) });
+            JSON.parse(line); // a line torn by a crash must not fail its whole batch
+            records.push(line);
           } catch {
             this.#o.metrics.rejected.inc();
             this.#o.logger.error({ offset, path: this.#o.spillPath }, "prediction log: unreadable spill line skipped");
