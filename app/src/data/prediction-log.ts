@@ -1,4 +1,5 @@
-import { mkdir, open, stat, truncate, appendFile } from "node:fs/promises";
+import { appendFile, mkdir, open, readFile, stat, truncate, unlink, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { dirname } from "node:path";
 import type { Logger } from "pino";
 import type pg from "pg";
@@ -42,6 +43,54 @@ function batchJson(batch: string[]): string {
 
 const idOf = (json: string) => /"id":"([^"]*)"/.exec(json)?.[1];
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** Slot 0 is the configured path; slot k is `name.k.jsonl` next to it. */
+export function spillSlotPath(path: string, slot: number): string {
+  if (slot === 0) return path;
+  return path.endsWith(".jsonl") ? `${path.slice(0, -".jsonl".length)}.${slot}.jsonl` : `${path}.${slot}`;
+}
+
+/**
+ * Claims a spill file that no live process on this host holds, via `<file>.lock` (pid and host).
+ * Processes sharing one configured path (node:cluster workers) get slots 0, 1, 2...; a slot whose
+ * holder died is taken over, so its spill file is replayed by whoever restarts in its place.
+ */
+export async function claimSpillPath(path: string, maxSlots = 64): Promise<{ path: string; release(): Promise<void> }> {
+  await mkdir(dirname(path), { recursive: true });
+  const me = JSON.stringify({ pid: process.pid, host: hostname() });
+  for (let slot = 0; slot < maxSlots; slot++) {
+    const candidate = spillSlotPath(path, slot);
+    const lock = `${candidate}.lock`;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await writeFile(lock, me, { flag: "wx", mode: 0o600 });
+        return { path: candidate, release: () => unlink(lock).catch(() => {}) };
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      }
+      let holder: { pid?: unknown; host?: unknown } = {};
+      try {
+        holder = JSON.parse(await readFile(lock, "utf8"));
+      } catch {
+        // unreadable: treat as stale
+      }
+      // Same host and a dead pid (or our own pid: a restarted container reuses it) = stale.
+      const stale = holder.host === hostname() && typeof holder.pid === "number" && (holder.pid === process.pid || !isAlive(holder.pid));
+      if (!stale && typeof holder.pid === "number") break;
+      await unlink(lock).catch(() => {});
+    }
+  }
+  throw new Error(`no free spill slot for ${path} (${maxSlots} held by live processes)`);
+}
+
 /** Retrying the same rows cannot help: SQLSTATE classes 22 (data exception) and 23 (integrity). */
 function isBadData(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
@@ -77,9 +126,12 @@ export class PostgresPredictionLog implements PredictionLog {
   #closed = false;
   #wake: (() => void) | null = null;
   #postgresDown = false;
+  #spillPath: string;
+  #releaseSpill: () => Promise<void> = async () => {};
 
   constructor(options: PredictionLogOptions) {
     this.#o = options;
+    this.#spillPath = options.spillPath;
     options.metrics.queueDepth.set(0);
     options.metrics.spillBytes.set(0);
   }
@@ -87,17 +139,29 @@ export class PostgresPredictionLog implements PredictionLog {
   /** Picks up a spill file left by an earlier process and starts the writer. */
   async start(): Promise<void> {
     try {
-      this.#spillSize = (await stat(this.#o.spillPath)).size;
+      const claim = await claimSpillPath(this.#o.spillPath);
+      this.#spillPath = claim.path;
+      this.#releaseSpill = claim.release;
+    } catch (err) {
+      this.#o.logger.error({ err: (err as Error).message, path: this.#o.spillPath }, "prediction log: cannot lock a spill file; using the configured path unlocked");
+    }
+    try {
+      this.#spillSize = (await stat(this.#spillPath)).size;
     } catch {
       this.#spillSize = 0;
     }
     this.#o.metrics.spillBytes.set(this.#spillSize);
-    if (this.#spillSize > 0) this.#o.logger.info({ path: this.#o.spillPath, bytes: this.#spillSize }, "prediction log: replaying spill file");
+    if (this.#spillSize > 0) this.#o.logger.info({ path: this.#spillPath, bytes: this.#spillSize }, "prediction log: replaying spill file");
     this.#loop = this.#run();
   }
 
   get queueDepth(): number {
     return this.#queue.length;
+  }
+
+  /** The spill file this process holds (the configured path, or a numbered sibling). */
+  get spillPath(): string {
+    return this.#spillPath;
   }
 
   get spillBytes(): number {
@@ -145,8 +209,9 @@ export class PostgresPredictionLog implements PredictionLog {
     this.#closed = true;
     await this.#spill();
     if (this.#spillSize > 0) {
-      this.#o.logger.warn({ path: this.#o.spillPath, bytes: this.#spillSize }, "prediction log: records left in the spill file; the next start replays them");
+      this.#o.logger.warn({ path: this.#spillPath, bytes: this.#spillSize }, "prediction log: records left in the spill file; the next start replays them");
     }
+    await this.#releaseSpill();
   }
 
   #schemaReady(): boolean {
@@ -234,14 +299,14 @@ export class PostgresPredictionLog implements PredictionLog {
       const data = `${records.join("\n")}\n`;
       this.#spillChain = this.#spillChain.then(async () => {
         try {
-          await mkdir(dirname(this.#o.spillPath), { recursive: true });
-          await appendFile(this.#o.spillPath, data, { mode: 0o600 });
+          await mkdir(dirname(this.#spillPath), { recursive: true });
+          await appendFile(this.#spillPath, data, { mode: 0o600 });
           this.#spillSize += Buffer.byteLength(data);
           this.#o.metrics.spilled.inc(records.length);
           this.#o.metrics.spillBytes.set(this.#spillSize);
         } catch (err) {
           // Disk refused too: keep the records in memory, oldest first, rather than lose them.
-          this.#o.logger.error({ err: (err as Error).message, path: this.#o.spillPath }, "prediction log: spill failed; keeping records in memory");
+          this.#o.logger.error({ err: (err as Error).message, path: this.#spillPath }, "prediction log: spill failed; keeping records in memory");
           this.#queue = records.concat(this.#queue);
           this.#o.metrics.queueDepth.set(this.#queue.length);
         }
@@ -260,7 +325,7 @@ export class PostgresPredictionLog implements PredictionLog {
 
   /** Reads up to `batchSize` whole lines from `offset`; an unparsable line (torn by a crash) is skipped. */
   async #readSpill(offset: number, end: number): Promise<{ records: string[]; nextOffset: number }> {
-    const file = await open(this.#o.spillPath, "r");
+    const file = await open(this.#spillPath, "r");
     try {
       let chunkSize = READ_CHUNK_BYTES;
       for (;;) {
@@ -285,7 +350,7 @@ export class PostgresPredictionLog implements PredictionLog {
             records.push(line);
           } catch {
             this.#o.metrics.rejected.inc();
-            this.#o.logger.error({ offset, path: this.#o.spillPath }, "prediction log: unreadable spill line skipped");
+            this.#o.logger.error({ offset, path: this.#spillPath }, "prediction log: unreadable spill line skipped");
           }
         }
         return { records, nextOffset: Math.min(offset + consumed, end) };
@@ -299,8 +364,8 @@ export class PostgresPredictionLog implements PredictionLog {
   #truncateSpill(): Promise<void> {
     this.#spillChain = this.#spillChain.then(async () => {
       if (this.#replayOffset < this.#spillSize) return;
-      await truncate(this.#o.spillPath, 0);
-      this.#o.logger.info({ path: this.#o.spillPath, bytes: this.#spillSize }, "prediction log: spill file replayed");
+      await truncate(this.#spillPath, 0);
+      this.#o.logger.info({ path: this.#spillPath, bytes: this.#spillSize }, "prediction log: spill file replayed");
       this.#spillSize = 0;
       this.#replayOffset = 0;
       this.#o.metrics.spillBytes.set(0);

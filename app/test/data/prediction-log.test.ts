@@ -9,7 +9,9 @@ import { Registry } from "prom-client";
 import { createDataPlaneMetrics } from "../../src/data/metrics.ts";
 import { migrate } from "../../src/data/migrations.ts";
 import { createPool } from "../../src/data/postgres.ts";
-import { PostgresPredictionLog, type PredictionLogOptions } from "../../src/data/prediction-log.ts";
+import { claimSpillPath, PostgresPredictionLog, spillSlotPath, type PredictionLogOptions } from "../../src/data/prediction-log.ts";
+import { spawn, spawnSync } from "node:child_process";
+import { hostname } from "node:os";
 import { deleteExpiredPredictions } from "../../src/data/retention.ts";
 import { freshDatabase, makeRecord, silentLogger, TcpProxy, waitFor, type TestDatabase } from "./support.ts";
 
@@ -175,4 +177,30 @@ test("retention deletes only rows older than the configured days, in batches", a
   assert.ok(deleted !== null && deleted >= 25);
   assert.equal((await countIds(old.map((r) => r.id))).size, 0);
   assert.equal((await countIds(recent.map((r) => r.id))).size, 5);
+});
+
+test("processes sharing one configured spill path get their own files; a dead holder's file is taken over", async () => {
+  const path = join(dir, "shared", "predictions.jsonl");
+  // A live process holds slot 0 ...
+  const holder = spawn(process.execPath, ["--input-type=module", "-e", `
+    const { claimSpillPath } = await import(${JSON.stringify(new URL("../../src/data/prediction-log.ts", import.meta.url).href)});
+    await claimSpillPath(${JSON.stringify(path)});
+    process.stdout.write("held\\n");
+    setInterval(() => {}, 1000);`], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    await waitFor("holder", () => new Promise<boolean>((resolve) => holder.stdout!.once("data", () => resolve(true))), 20_000);
+    const mine = await claimSpillPath(path);
+    assert.equal(mine.path, spillSlotPath(path, 1));
+    assert.equal(mine.path, join(dir, "shared", "predictions.1.jsonl"));
+    await mine.release();
+  } finally {
+    holder.kill("SIGKILL");
+    await new Promise((resolve) => holder.once("exit", resolve));
+  }
+  // ... and once it is dead, its slot (and the spill file in it) is claimed by the next process.
+  const dead = spawnSync(process.execPath, ["-e", "process.exit(0)"]).pid!;
+  await writeFile(`${path}.lock`, JSON.stringify({ pid: dead, host: hostname() }));
+  const next = await claimSpillPath(path);
+  assert.equal(next.path, path);
+  await next.release();
 });
