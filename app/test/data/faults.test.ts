@@ -152,3 +152,42 @@ test(`Postgres unreachable for ${OUTAGE_SECONDS} s under load: zero failed predi
     await proxy.close();
   }
 });
+
+test("starting while Postgres is down: the API serves, migrates once it is back, and logs what it served meanwhile", async () => {
+  const fresh = await freshDatabase();
+  const proxy = await new TcpProxy("127.0.0.1", Number(new URL(fresh.url).port)).start();
+  proxy.cut();
+  const server: RunningServer = await startServer({
+    port: 0, host: "127.0.0.1", modelsDir: MODELS, logger: silentLogger(),
+    env: {
+      DATABASE_URL: fresh.urlVia(proxy.port), AUTH_MODE: "off", RATE_LIMIT: "off", REDIS_URL: "", MODEL_WATCH: "false",
+      PG_CONNECT_TIMEOUT_MS: "300", PREDICTION_LOG_SPILL_PATH: join(dir, "cold-start.jsonl"),
+    },
+  });
+  const freshPool = createPool(fresh.url, { logger: silentLogger(), max: 1, connectTimeoutMs: 1000, queryTimeoutMs: 3000 });
+  try {
+    assert.equal((await fetch(`${server.url}/health/live`)).status, 200);
+    const ready = await readiness(server.url);
+    assert.equal(ready.status, "degraded");
+    const ids = Array.from({ length: 20 }, () => `cold-${randomUUID()}`);
+    for (const id of ids) {
+      const res = await fetch(`${server.url}/v1/models/iris-classifier:predict`, {
+        method: "POST", headers: { "content-type": "application/json", "x-request-id": id },
+        body: JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] }),
+      });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+    }
+    proxy.restore();
+    await waitFor("migrated and logged", async () => {
+      const { rows } = await freshPool.query<{ n: number }>("SELECT count(*)::int AS n FROM predictions WHERE request_id = ANY($1)", [ids]).catch(() => ({ rows: [{ n: -1 }] }));
+      return rows[0]!.n === ids.length;
+    }, 30_000, 250);
+    await waitFor("ready again", async () => (await readiness(server.url)).status === "ok", 20_000, 250);
+  } finally {
+    await server.close();
+    await freshPool.end();
+    await proxy.close();
+    await fresh.drop();
+  }
+});
