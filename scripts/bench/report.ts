@@ -146,8 +146,8 @@ same as the run itself (${f2(s.runMicros[1] ?? NaN)} µs). Handing the run to a 
 **${f2(s.workerRoundTripMicros)} µs** per request round trip (postMessage both ways), i.e.
 ${s.workerRoundTripMicros > (s.runMicros[1] ?? 0) ? "more than the run it offloads" : "less than the run it offloads"}. With 64 requests outstanding, one worker thread sustains ${f0(s.workerRps)} runs/s
 against ${f0(s.inProcessRps)} in-process; but an HTTP request costs the main thread far more than the
-run (see the ceiling above: ${ceiling ? f2(1e6 / ceiling.rps) : "–"} µs of CPU per request at c=64,
-of which the run is ${f2(s.runMicros[1] ?? NaN)} µs), so the bottleneck is HTTP and JSON, which
+run (the ceiling above serves one request per ${ceiling ? f2(1e6 / ceiling.rps) : "–"} µs at c=64, of
+which the run is ${f2(s.runMicros[1] ?? NaN)} µs), so the bottleneck is HTTP and JSON, which
 a worker thread for inference does not relieve, while dynamic batching amortises the run itself
 (${f2(s.runMicros[32] ?? NaN)} µs for 32 rows).
 
