@@ -60,7 +60,13 @@ export async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<P
   const auth = deps.dataPlane.auth;
   if (!auth) return { keyId: null, keyDisplay: null, plan: "anonymous" };
   const result = await auth.authenticate(c.req.raw.headers);
-  if (!result.ok) throw new ApiError(401, result.error, undefined, { "www-authenticate": 'Bearer realm="inferstack"' });
+  if (!result.ok) {
+    // 503: the key store is unreachable and the key is not cached; the caller should retry.
+    if (result.status === 503) {
+      throw new ApiError(503, result.error, undefined, { "retry-after": String(result.retryAfterSeconds ?? 5) });
+    }
+    throw new ApiError(401, result.error, undefined, { "www-authenticate": 'Bearer realm="inferstack"' });
+  }
   return result.principal;
 }
 

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type pg from "pg";
-import { createKey } from "../../src/data/keys.ts";
+import { createKey, generateKey } from "../../src/data/keys.ts";
 import { migrate } from "../../src/data/migrations.ts";
 import { createPool } from "../../src/data/postgres.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
@@ -187,6 +187,35 @@ test("starting while Postgres is down: the API serves, migrates once it is back,
   } finally {
     await server.close();
     await freshPool.end();
+    await proxy.close();
+    await fresh.drop();
+  }
+});
+
+test("Postgres unreachable: a key the API has not seen gets 503 with Retry-After over HTTP, not 401", async () => {
+  const fresh = await freshDatabase();
+  await migrate(fresh.url);
+  const proxy = await new TcpProxy("127.0.0.1", Number(new URL(fresh.url).port)).start();
+  const server: RunningServer = await startServer({
+    port: 0, host: "127.0.0.1", modelsDir: MODELS, logger: silentLogger(),
+    env: {
+      DATABASE_URL: fresh.urlVia(proxy.port), AUTH_MODE: "required", RATE_LIMIT: "off", REDIS_URL: "", MODEL_WATCH: "false",
+      PG_CONNECT_TIMEOUT_MS: "300", PREDICTION_LOG_SPILL_PATH: join(dir, "auth-outage.jsonl"),
+    },
+  });
+  try {
+    proxy.cut();
+    const res = await fetch(`${server.url}/v1/models/iris-classifier:predict`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${generateKey().key}` },
+      body: JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] }),
+    });
+    const body = (await res.json()) as { error: string };
+    assert.equal(res.status, 503, JSON.stringify(body));
+    assert.match(res.headers.get("retry-after") ?? "", /^\d+$/);
+    assert.equal(typeof body.error, "string");
+  } finally {
+    await server.close();
     await proxy.close();
     await fresh.drop();
   }
