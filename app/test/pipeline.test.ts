@@ -9,10 +9,10 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { Redis } from "ioredis";
 import pg from "pg";
 import { createKey } from "../src/data/keys.ts";
 import type { RunningServer } from "../src/server.ts";
+import { deleteRedisPrefix } from "./data/support.ts";
 import { fixtureRepo, metricValue, request, testServer } from "./helpers.ts";
 
 const suffix = randomBytes(6).toString("hex");
@@ -47,14 +47,7 @@ after(async () => {
   await server?.close();
   await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();
-  const redis = new Redis("redis://127.0.0.1:6379");
-  let cursor = "0";
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-    if (keys.length) await redis.del(...keys);
-    cursor = next;
-  } while (cursor !== "0");
-  await redis.quit();
+  await deleteRedisPrefix(prefix);
   await repo?.cleanup();
   await rm(spillDir, { recursive: true, force: true });
 });

@@ -73,21 +73,8 @@ export async function freshDatabase(): Promise<{ url: string; drop(): Promise<vo
   return { url: url.toString(), drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }
 
-/** Deletes the keys under a test's own prefix (never FLUSHDB: the server is shared). */
-export async function deleteRedisPrefix(prefix: string): Promise<void> {
-  const { Redis } = await import("ioredis");
-  const redis = new Redis(redisUrl);
-  try {
-    let cursor = "0";
-    do {
-      const [next, keys] = await redis.scan(cursor, "MATCH", `${prefix}*`, "COUNT", 500);
-      if (keys.length) await redis.del(...keys);
-      cursor = next;
-    } while (cursor !== "0");
-  } finally {
-    redis.disconnect();
-  }
-}
+// One cleanup for every suite that shares the Redis server.
+export { deleteRedisPrefix } from "../../app/test/data/support.ts";
 
 /** The bundled models plus one that cannot load, so the load-failure counter has a series. */
 export async function modelsWithABrokenOne(): Promise<{ dir: string; cleanup(): Promise<void> }> {
