@@ -7,7 +7,6 @@ Needs Debian's python3-sklearn and python3-onnx (use /usr/bin/python3, not a pye
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -22,11 +21,9 @@ BUILDS = [diabetes_regressor, iris_classifier, wine_classifier]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=common.MODELS_DIR, help="model repository to write into")
-    args = parser.parse_args()
+    out_dir = common.out_dir_from_argv(__doc__)
     for module in BUILDS:
-        print(json.dumps(module.build(args.out)))
+        print(json.dumps(module.build(out_dir)))
 
 
 if __name__ == "__main__":

@@ -186,6 +186,38 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> dict[str, f
     }
 
 
+@dataclass
+class ClassifierEvaluation:
+    """A fitted classifier's held-out predictions and the metrics every model card reports."""
+    proba: np.ndarray
+    predicted: np.ndarray
+    held_out: dict[str, float]
+    train: dict[str, float]
+    cv_accuracy: float
+
+
+def evaluate_classifier(model: Any, split: Split, cv: Any) -> ClassifierEvaluation:
+    from sklearn.model_selection import cross_val_score
+
+    proba = model.predict_proba(split.X_test)
+    return ClassifierEvaluation(
+        proba=proba,
+        predicted=model.predict(split.X_test),
+        held_out=classification_metrics(split.y_test, proba),
+        train=classification_metrics(split.y_train, model.predict_proba(split.X_train)),
+        cv_accuracy=float(np.mean(cross_val_score(model, split.X_train, split.y_train, cv=cv))),
+    )
+
+
+def out_dir_from_argv(doc: str | None) -> str:
+    """The `--out` model repository of a build script's command line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--out", default=MODELS_DIR, help="model repository to write into")
+    return parser.parse_args().out
+
+
 def classification_reference(
     *, name: str, version: int, script: str, features: Sequence[Feature], labels: Sequence[str],
     X: np.ndarray, y: np.ndarray, predicted: np.ndarray, proba: np.ndarray, metrics: dict[str, Any],

@@ -8,7 +8,6 @@ FastAPI baseline imports it to serve the very same model with scikit-learn.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Any
@@ -292,10 +291,7 @@ def _choice(cv_r2: float, alternatives: list[tuple[str, float, float]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=common.MODELS_DIR, help="model repository to write into")
-    args = parser.parse_args()
-    print(build(args.out))
+    print(build(common.out_dir_from_argv(__doc__)))
 
 
 if __name__ == "__main__":

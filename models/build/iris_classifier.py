@@ -8,7 +8,6 @@ Run: /usr/bin/python3 models/build/iris_classifier.py [--out MODELS_DIR]
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Any
@@ -126,12 +125,10 @@ def build(out_dir: str = common.MODELS_DIR) -> dict[str, Any]:
     common.check_domain(np.vstack([split.X_train, split.X_test]), FEATURES, NAME)
     search = _search(split)
     pipeline: Pipeline = search.best_estimator_
-    proba = pipeline.predict_proba(split.X_test)
-    predicted = pipeline.predict(split.X_test)
-    held_out = common.classification_metrics(split.y_test, proba)
-    train_metrics = common.classification_metrics(split.y_train, pipeline.predict_proba(split.X_train))
+    evaluation = common.evaluate_classifier(pipeline, split, cv_folds())
+    proba, predicted, held_out = evaluation.proba, evaluation.predicted, evaluation.held_out
+    train_metrics, cv_accuracy = evaluation.train, evaluation.cv_accuracy
     C = float(pipeline.named_steps["logistic"].C)
-    cv_accuracy = float(np.mean(cross_val_score(pipeline, split.X_train, split.y_train, cv=cv_folds())))
     baseline_cv = float(np.mean(cross_val_score(DummyClassifier(), split.X_train, split.y_train, cv=cv_folds())))
     confusion = confusion_matrix(split.y_test, predicted, labels=list(range(len(LABELS))))
 
@@ -232,10 +229,7 @@ def _c_note(C: float) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=common.MODELS_DIR, help="model repository to write into")
-    args = parser.parse_args()
-    print(build(args.out))
+    print(build(common.out_dir_from_argv(__doc__)))
 
 
 if __name__ == "__main__":

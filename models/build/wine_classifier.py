@@ -8,7 +8,6 @@ TreeEnsembleRegressor in the runtime. `train()` returns the fitted GradientBoost
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from typing import Any
@@ -147,11 +146,9 @@ def build(out_dir: str = common.MODELS_DIR) -> dict[str, Any]:
     common.check_domain(np.vstack([split.X_train, split.X_test]), FEATURES, NAME)
     search = _search(split)
     model: GradientBoostingClassifier = search.best_estimator_
-    proba = model.predict_proba(split.X_test)
-    predicted = model.predict(split.X_test)
-    held_out = common.classification_metrics(split.y_test, proba)
-    train_metrics = common.classification_metrics(split.y_train, model.predict_proba(split.X_train))
-    cv_accuracy = float(np.mean(cross_val_score(model, split.X_train, split.y_train, cv=cv_folds())))
+    evaluation = common.evaluate_classifier(model, split, cv_folds())
+    proba, predicted, held_out = evaluation.proba, evaluation.predicted, evaluation.held_out
+    train_metrics, cv_accuracy = evaluation.train, evaluation.cv_accuracy
     logistic = Pipeline([("scaler", StandardScaler()), ("logistic", LogisticRegression(max_iter=5000))])
     logistic_cv = float(np.mean(cross_val_score(logistic, split.X_train, split.y_train, cv=cv_folds())))
     logistic_test = float(logistic.fit(split.X_train, split.y_train).score(split.X_test, split.y_test))
@@ -276,10 +273,7 @@ Built with {common.build_environment()}.
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default=common.MODELS_DIR, help="model repository to write into")
-    args = parser.parse_args()
-    print(build(args.out))
+    print(build(common.out_dir_from_argv(__doc__)))
 
 
 if __name__ == "__main__":
