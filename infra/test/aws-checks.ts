@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import pg from "pg";
 import { Redis } from "ioredis";
 import { join } from "node:path";
-import { runUnderMocks, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
+import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
 import { mockPasswordFor } from "../testing/cloud-mocks.ts";
 import { main } from "../program.ts";
 import { parseStackConfig, type StackConfig } from "../config.ts";
@@ -69,11 +69,6 @@ interface Container {
   stopTimeout?: number;
 }
 
-/** Unwraps `{ <sig>: ..., value }` secret envelopes the mock monitor hands over. */
-function plain(value: any): any {
-  if (value && typeof value === "object" && "value" in value && Object.keys(value).length === 2) return value.value;
-  return value;
-}
 
 function ipv4ToInt(ip: string): number {
   return ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
@@ -171,8 +166,8 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const [, contentHash] = /:(c-[0-9a-f]{20})-[0-9a-f]{8}$/.exec(image.inputs.imageName) ?? [];
     assert.ok(contentHash, `tag of ${image.inputs.imageName}`);
     assert.deepEqual(one("random:index/randomId:RandomId", "-app-tag").inputs.keepers, { contentHash });
-    assert.ok(plain(image.inputs.registry).server.includes(".dkr.ecr."));
-    assert.equal(plain(image.inputs.registry).username, "AWS");
+    assert.ok(unwrapSecrets(image.inputs.registry).server.includes(".dkr.ecr."));
+    assert.equal(unwrapSecrets(image.inputs.registry).username, "AWS");
     const allowedUpstream = new Set(Object.keys(images).map((k) => pinned(k as ImageName)));
     for (const task of all(T.taskDef)) {
       for (const c of containersOf(task)) {
@@ -376,15 +371,15 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.ok(redis.inputs.replicationGroupId.length <= 40);
     assert.equal(redis.inputs.atRestEncryptionEnabled, true);
     assert.equal(redis.inputs.transitEncryptionEnabled, true);
-    assert.equal(plain(redis.inputs.authToken), mockPasswordFor(`inferstack-${stackName}-redis-auth-token`));
+    assert.equal(unwrapSecrets(redis.inputs.authToken), mockPasswordFor(`inferstack-${stackName}-redis-auth-token`));
     assert.equal(redis.inputs.numCacheClusters, cfg.redis.nodes);
     assert.equal(redis.inputs.automaticFailoverEnabled, cfg.redis.automaticFailover);
     assert.equal(redis.inputs.multiAzEnabled, cfg.redis.automaticFailover);
     if (redis.inputs.automaticFailoverEnabled) assert.ok(redis.inputs.numCacheClusters >= 2, "ElastiCache failover needs ≥ 2 nodes");
     assert.equal(redis.inputs.engine, cfg.redis.engine);
     // REDIS_URL as the app's ioredis client reads it: TLS, the AUTH token, the primary endpoint.
-    const secret = JSON.parse(plain(one("aws:secretsmanager/secretVersion:SecretVersion", "-redis-auth").inputs.secretString));
-    assert.equal(secret.authToken, plain(redis.inputs.authToken));
+    const secret = JSON.parse(unwrapSecrets(one("aws:secretsmanager/secretVersion:SecretVersion", "-redis-auth").inputs.secretString));
+    assert.equal(secret.authToken, unwrapSecrets(redis.inputs.authToken));
     const client = new Redis(secret.url, { lazyConnect: true });
     assert.equal(client.options.password, secret.authToken);
     assert.equal(client.options.host, `master.inferstack-${stackName}-redis.abcdef.use1.cache.amazonaws.com`);
@@ -470,7 +465,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
       .replaceAll("/tmp/alertmanager", dir)
       .replace(/exec \/bin\/alertmanager --config\.file=(\S+).*$/, "exec amtool check-config $1");
     const env = Object.fromEntries(alertmanager.environment.map((e) => [e.name, e.value]));
-    const config = plain(one("aws:secretsmanager/secretVersion:SecretVersion", "-alertmanager-config").inputs.secretString);
+    const config = unwrapSecrets(one("aws:secretsmanager/secretVersion:SecretVersion", "-alertmanager-config").inputs.secretString);
     const out = execFileSync("/bin/sh", ["-c", script], { env: { ...process.env, ...env, ALERTMANAGER_CONFIG: config }, encoding: "utf8" });
     assert.match(out, /SUCCESS/);
     assert.match(out, /1 templates/);

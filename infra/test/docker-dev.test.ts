@@ -1,7 +1,7 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { runUnderMocks, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
+import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
 import { mockPasswordFor } from "../testing/cloud-mocks.ts";
 import { main } from "../program.ts";
 import { al2023AmiParameter, architectureOf, instanceMemoryMiB, renderCloudInit } from "../components/ec2-docker-host.ts";
@@ -14,14 +14,6 @@ const one = (type: string): MockedResource => {
   assert.equal(found.length, 1, `expected one ${type}, got ${found.length}`);
   return found[0]!;
 };
-function plain(v: any): any {
-  if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === "object") {
-    if ("4dabf18193072939515e22adb298388d" in v) return plain(v.value);
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  }
-  return v;
-}
 const containers = () => byType("docker:index/container:Container");
 const roleOf = (c: MockedResource) => c.name.replace(/^inferstack-(monitoring-)?/, "");
 const container = (role: string) => containers().find((c) => roleOf(c) === role)!;
@@ -166,7 +158,7 @@ test("Docker is driven over SSH tunnelled through SSM, after the host's engine a
 });
 
 test("the edge proxy gets a Let's Encrypt certificate for the domain on 80/443", () => {
-  const caddyfile = (plain(container("edge").inputs.uploads) as { file: string; content: string }[])[0]!.content;
+  const caddyfile = (unwrapSecrets(container("edge").inputs.uploads) as { file: string; content: string }[])[0]!.content;
   assert.match(caddyfile, /^dev\.example\.com \{$/m);
   assert.doesNotMatch(caddyfile, /tls internal/);
   assert.match(caddyfile, /Strict-Transport-Security/);

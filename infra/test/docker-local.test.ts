@@ -6,7 +6,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { runUnderMocks, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
+import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
 import { mockPasswordFor } from "../testing/cloud-mocks.ts";
 import { main } from "../program.ts";
 import { images, pinned } from "../images.ts";
@@ -23,19 +23,10 @@ const container = (role: string): MockedResource => {
   assert.ok(found, `no container ${role}`);
   return found;
 };
-/** Mock inputs keep Pulumi's secret envelope; tests read through it. */
-function plain(v: any): any {
-  if (Array.isArray(v)) return v.map(plain);
-  if (v && typeof v === "object") {
-    if ("4dabf18193072939515e22adb298388d" in v) return plain(v.value);
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)]));
-  }
-  return v;
-}
 const env = (c: MockedResource): Record<string, string> =>
-  Object.fromEntries((plain(c.inputs.envs) as string[]).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+  Object.fromEntries((unwrapSecrets(c.inputs.envs) as string[]).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
 const uploads = (c: MockedResource): Record<string, string> =>
-  Object.fromEntries((plain(c.inputs.uploads ?? []) as { file: string; content: string }[]).map((u) => [u.file, u.content]));
+  Object.fromEntries((unwrapSecrets(c.inputs.uploads ?? []) as { file: string; content: string }[]).map((u) => [u.file, u.content]));
 
 before(async () => {
   stack = await runUnderMocks("local", { "inferstack:tier": "local" }, () => {
@@ -212,7 +203,7 @@ test("Prometheus and Alertmanager get the monitoring files, and promtool/amtool 
 
 test("Grafana is provisioned and reads its admin password from a file only it can read", () => {
   const g = container("grafana");
-  const files = plain(g.inputs.uploads) as { file: string; content: string; owner?: string; permissions?: string }[];
+  const files = unwrapSecrets(g.inputs.uploads) as { file: string; content: string; owner?: string; permissions?: string }[];
   const password = files.find((f) => f.file === env(g).GF_SECURITY_ADMIN_PASSWORD__FILE);
   assert.equal(password?.content, mockPasswordFor("inferstack-grafana-password"));
   assert.equal(password?.permissions, "0400");
@@ -256,7 +247,7 @@ test("Valkey's arguments are accepted by a real Redis-protocol server and enforc
   await new Promise<void>((r) => probe.listen(0, "127.0.0.1", r));
   const port = (probe.address() as AddressInfo).port;
   await new Promise((r) => probe.close(r));
-  const args = plain(container("redis").inputs.command) as string[];
+  const args = unwrapSecrets(container("redis").inputs.command) as string[];
   // The same flags the container passes (the password arrives from the environment there).
   const server = spawn("redis-server", [...args, "--requirepass", "pw-under-test", "--port", String(port), "--bind", "127.0.0.1", "--dir", work], { stdio: "ignore" });
   const cli = (...a: string[]) => spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...a], { encoding: "utf8" });

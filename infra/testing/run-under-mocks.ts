@@ -12,7 +12,8 @@ import { mockCall, mockState } from "./cloud-mocks.ts";
 export interface MockedResource {
   type: string;
   name: string;
-  /** Inputs as the provider would receive them (Outputs resolved, secrets unwrapped). */
+  /** Inputs as the provider would receive them: Outputs resolved, secrets still in Pulumi's
+   *  `{ <sig>: <secret sig>, value }` envelope (read through it with `unwrapSecrets`). */
   inputs: Record<string, any>;
   custom: boolean;
   provider?: string;
@@ -35,6 +36,16 @@ export interface MockedStack {
 export interface RunOptions {
   project?: string;
   preview?: boolean;
+}
+
+/** Replaces every secret envelope in mocked inputs by the value it holds. */
+export function unwrapSecrets(value: any): any {
+  if (Array.isArray(value)) return value.map(unwrapSecrets);
+  if (value !== null && typeof value === "object") {
+    if (value[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig) return unwrapSecrets(value.value);
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
+  }
+  return value;
 }
 
 const settle = () => new Promise((r) => setTimeout(r, 0));
