@@ -41,6 +41,7 @@ const envSchema = z.object({
   RATE_LIMIT_PLANS: z.preprocess(emptyToUndefined, z.string().optional()),
   RATE_LIMIT_ANON_PLAN: z.preprocess(emptyToUndefined, planName.optional()),
   RATE_LIMIT: onOff(true),
+  RATE_LIMIT_LEASE_MS: nonNegativeInt(100),
   RESPONSE_CACHE: onOff(true),
   REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]*$/).default("inferstack:"),
   REDIS_COMMAND_TIMEOUT_MS: positiveInt(250),
@@ -68,6 +69,8 @@ export interface DataPlaneConfig {
   /** Plan applied per client IP when auth is off; null means no limit at all. */
   anonPlan: string | null;
   rateLimitEnabled: boolean;
+  /** Traffic a busy subject's lease covers (rate-limit.ts); 0 counts every request in Redis. */
+  rateLimitLeaseMs: number;
   responseCacheEnabled: boolean;
   redisKeyPrefix: string;
   redisCommandTimeoutMs: number;
@@ -137,6 +140,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): DataPlaneConfig {
     plans,
     anonPlan,
     rateLimitEnabled: e.RATE_LIMIT,
+    rateLimitLeaseMs: e.RATE_LIMIT_LEASE_MS,
     responseCacheEnabled: e.RESPONSE_CACHE,
     redisKeyPrefix: e.REDIS_KEY_PREFIX,
     redisCommandTimeoutMs: e.REDIS_COMMAND_TIMEOUT_MS,

@@ -136,7 +136,11 @@ export async function createDataPlane(env: NodeJS.ProcessEnv, { registry, logger
   }
 
   if (config.rateLimitEnabled && (config.authMode === "required" || config.anonPlan !== null)) {
-    dataPlane.rateLimiter = new PlanRateLimiter({ plans: config.plans, redis, keyPrefix: config.redisKeyPrefix, metrics, logger });
+    const limiter = new PlanRateLimiter({
+      plans: config.plans, redis, keyPrefix: config.redisKeyPrefix, metrics, logger, leaseHorizonMs: config.rateLimitLeaseMs,
+    });
+    dataPlane.rateLimiter = limiter;
+    closers.unshift(() => limiter.close());
   }
   if (redis && config.responseCacheEnabled) {
     dataPlane.cache = new RedisResponseCache(redis, config.redisKeyPrefix);

@@ -12,22 +12,77 @@ export interface PlanRateLimiterOptions {
   keyPrefix: string;
   metrics: DataPlaneMetrics;
   logger: Logger;
+  /** How much of a subject's traffic one reservation covers (default 100 ms). 0 turns leases off. */
+  leaseHorizonMs?: number;
+  /** A lease unused this long goes back to the shared count (default 500 ms). */
+  leaseIdleMs?: number;
+}
+
+/** A lease never takes more than this share of what is left in the window. */
+const LEASE_HEADROOM_SHARE = 16;
+const MAX_LEASE = 1000;
+/** Points are only handed back this long before the window ends, so a return cannot outlive its key. */
+const RETURN_MARGIN_MS = 1000;
+const STATE_IDLE_MS = 10_000;
+/** A subject over its limit is refused here, without Redis, for this long before the count is asked again. */
+const EXHAUSTED_RECHECK_MS = 1000;
+
+// Hands unused points back only while the window's key still exists: DECRBY on a missing key would
+// open the next window with a negative count (rate-limiter-flexible's reward() does exactly that).
+const RETURN_LUA = `if redis.call('exists', KEYS[1]) == 1 then return redis.call('decrby', KEYS[1], ARGV[1]) end return false`;
+
+type Resolve = (decision: RateLimitDecision) => void;
+
+/** What this process knows about one subject's window. */
+interface Subject {
+  plan: string;
+  subject: string;
+  limiter: RateLimiterAbstract;
+  limit: number;
+  windowSeconds: number;
+  /** Points counted in the shared window for this process and not handed out yet. */
+  leased: number;
+  /** The shared count after this process's last reservation (its lease included); -1 before the first. */
+  counted: number;
+  windowEndsAt: number;
+  /** Refuse without asking Redis until then: the shared window was full. */
+  exhaustedUntil: number;
+  waiters: Resolve[];
+  /** The reservation in flight, if any. */
+  reserving: Promise<void> | null;
+  /** Requests since the last reservation began: the subject's recent rate sizes the next lease. */
+  arrivals: number;
+  reservedAt: number;
+  lastGrant: number;
+  lastSeenAt: number;
 }
 
 /**
- * Fixed-window limits per subject and plan. Counted in Redis (an atomic Lua increment, so every
- * replica shares one count); while Redis is unreachable each process counts on its own with the
- * same limits (rate-limiter-flexible's insurance limiter), so the API keeps serving.
+ * Fixed-window limits per subject and plan, counted in Redis (rate-limiter-flexible's atomic Lua
+ * increment) so every replica shares one count. While Redis is unreachable each process counts on
+ * its own with the same limits (the library's insurance limiter), so the API keeps serving.
+ *
+ * A Redis round trip per request would cost more than the prediction, so a busy subject reserves a
+ * lease: one INCRBY counts its queued requests plus about `leaseHorizonMs` of its recent traffic,
+ * and the following requests are answered from the lease without waiting. Leases keep the shared
+ * limit strict (every point is counted in Redis before it is handed out, so a window never allows
+ * more than `limit`), and they stay small where it matters: at most 1/16 of what is left in the
+ * window, none for a subject below 10 requests per `leaseHorizonMs`, and unused points go back after
+ * `leaseIdleMs`. Near the limit every request is counted on its own, so replicas split the last
+ * points exactly; the cost is that a replica may briefly hold points another replica could have used.
  */
 export class PlanRateLimiter implements RateLimiter {
   readonly #limiters = new Map<string, RateLimiterAbstract>();
-  readonly #o: PlanRateLimiterOptions;
+  readonly #o: PlanRateLimiterOptions & { leaseHorizonMs: number; leaseIdleMs: number };
   readonly #warnedPlans = new Set<string>();
-  readonly #pending = new Map<string, PendingBatch>();
+  readonly #subjects = new Map<string, Subject>();
+  readonly #due = new Set<Subject>();
+  readonly #sweeper: NodeJS.Timeout;
   #flushScheduled = false;
+  #closed = false;
 
   constructor(options: PlanRateLimiterOptions) {
-    this.#o = options;
+    this.#o = { leaseHorizonMs: 100, leaseIdleMs: 500, ...options };
     for (const [plan, { limit, windowSeconds }] of Object.entries(options.plans)) {
       if (limit === null) continue;
       const memory = new RateLimiterMemory({ points: limit, duration: windowSeconds, keyPrefix: `${options.keyPrefix}rl:${plan}` });
@@ -48,6 +103,8 @@ export class PlanRateLimiter implements RateLimiter {
       redis.on("ready", () => options.metrics.rateLimiterFallback.set(0));
       redis.on("close", () => options.metrics.rateLimiterFallback.set(1));
     }
+    this.#sweeper = setInterval(() => this.#sweep(), Math.max(50, Math.min(250, this.#o.leaseIdleMs / 2)));
+    this.#sweeper.unref();
   }
 
   consume(subject: string, plan: string): Promise<RateLimitDecision> {
@@ -61,14 +118,21 @@ export class PlanRateLimiter implements RateLimiter {
     if (!limiter) {
       return Promise.resolve({ allowed: true, limit: null, remaining: null, resetSeconds: this.#o.plans[effectivePlan]?.windowSeconds ?? 3600 });
     }
+    const state = this.#subject(effectivePlan, subject, limiter);
+    const now = Date.now();
+    state.arrivals++;
+    state.lastSeenAt = now;
+    if (now < state.exhaustedUntil) return Promise.resolve(this.#refused(state, now));
+    if (state.leased > 0 && now >= state.windowEndsAt) state.leased = 0; // that window's key is gone
+    if (state.leased > 0 && state.waiters.length === 0) {
+      state.leased--;
+      // Refill before the lease runs dry, so the next requests do not wait for Redis either.
+      if (!state.reserving && state.leased * 2 < state.lastGrant) this.#reserve(state);
+      return Promise.resolve(this.#allowed(state, now));
+    }
     return new Promise((resolve) => {
-      const id = `${effectivePlan}\0${subject}`;
-      let batch = this.#pending.get(id);
-      if (!batch) {
-        batch = { plan: effectivePlan, subject, limiter, waiters: [] };
-        this.#pending.set(id, batch);
-      }
-      batch.waiters.push(resolve);
+      state.waiters.push(resolve);
+      this.#due.add(state);
       if (!this.#flushScheduled) {
         this.#flushScheduled = true;
         setImmediate(() => this.#flush());
@@ -76,48 +140,147 @@ export class PlanRateLimiter implements RateLimiter {
     });
   }
 
+  /** Hands unused leases back to the shared count; call once, at shutdown. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#sweeper);
+    await Promise.all([...this.#subjects.values()].map(async (state) => {
+      while (state.reserving) await state.reserving;
+      await this.#returnLease(state);
+    }));
+    this.#subjects.clear();
+  }
+
+  #subject(plan: string, subject: string, limiter: RateLimiterAbstract): Subject {
+    const id = `${plan}\0${subject}`;
+    let state = this.#subjects.get(id);
+    if (!state) {
+      state = {
+        plan, subject, limiter, limit: limiter.points, windowSeconds: this.#o.plans[plan]?.windowSeconds ?? 3600,
+        leased: 0, counted: -1, windowEndsAt: 0, exhaustedUntil: 0, waiters: [], reserving: null,
+        arrivals: 0, reservedAt: Date.now(), lastGrant: 0, lastSeenAt: Date.now(),
+      };
+      this.#subjects.set(id, state);
+    }
+    return state;
+  }
+
+  #allowed(state: Subject, now: number): RateLimitDecision {
+    return {
+      allowed: true,
+      limit: state.limit,
+      remaining: Math.max(0, state.limit - (state.counted - state.leased)),
+      resetSeconds: Math.max(1, Math.ceil((state.windowEndsAt - now) / 1000)),
+    };
+  }
+
+  #refused(state: Subject, now: number): RateLimitDecision {
+    this.#o.metrics.rateLimited.inc({ plan: state.plan });
+    return { allowed: false, limit: state.limit, remaining: 0, resetSeconds: Math.max(1, Math.ceil((state.windowEndsAt - now) / 1000)) };
+  }
+
   #flush(): void {
     this.#flushScheduled = false;
-    const batches = [...this.#pending.values()];
-    this.#pending.clear();
-    for (const batch of batches) void this.#consumeBatch(batch);
+    const due = [...this.#due];
+    this.#due.clear();
+    for (const state of due) if (!state.reserving && state.waiters.length > 0) this.#reserve(state);
+  }
+
+  /** Points to reserve beyond the queued requests: ~leaseHorizonMs of recent traffic, within the caps. */
+  #leaseSize(state: Subject, now: number): number {
+    if (this.#closed || this.#o.leaseHorizonMs <= 0 || this.#o.redis?.status !== "ready" || state.counted < 0) return 0;
+    const byHeadroom = Math.floor((state.limit - state.counted) / LEASE_HEADROOM_SHARE);
+    const byDemand = Math.floor(state.arrivals * this.#o.leaseHorizonMs / Math.max(1, now - state.reservedAt));
+    return Math.max(0, Math.min(byHeadroom, byDemand, MAX_LEASE));
   }
 
   /**
-   * One atomic INCRBY for every request of a subject that arrived in the same event-loop turn. The
-   * k-th of n gets position (total - n + k) in the window, so counts stay exact across replicas
-   * while a busy key costs one Redis round trip per turn instead of one per request.
+   * One atomic INCRBY for the subject's queued requests and its next lease. The k-th of n queued
+   * requests gets position (total - n - lease + k) in the window, so counts stay exact across replicas.
    */
-  async #consumeBatch({ plan, subject, limiter, waiters }: PendingBatch): Promise<void> {
-    const limit = limiter.points;
-    const windowSeconds = this.#o.plans[plan]?.windowSeconds ?? 3600;
-    let res: RateLimiterRes;
-    try {
-      res = await limiter.consume(subject, waiters.length);
-    } catch (err) {
-      if (err instanceof RateLimiterRes) {
-        res = err;
-      } else {
+  #reserve(state: Subject): void {
+    const now = Date.now();
+    const waiters = state.waiters;
+    state.waiters = [];
+    const lease = this.#leaseSize(state, now);
+    if (waiters.length + lease === 0) return;
+    state.arrivals = 0;
+    state.reservedAt = now;
+    // Only a shared count is worth remembering as full; the per-process fallback answers locally anyway.
+    const shared = this.#o.redis?.status === "ready";
+    state.reserving = this.#consume(state, waiters.length + lease).then((res) => {
+      state.reserving = null;
+      const after = Date.now();
+      if (res === null) {
         // Both Redis and the in-memory fallback failed: never block a request on the limiter itself.
-        this.#o.logger.error({ err: (err as Error).message }, "rate limiter failed; allowing the request");
-        for (const resolve of waiters) resolve({ allowed: true, limit, remaining: null, resetSeconds: windowSeconds });
-        return;
+        for (const resolve of waiters) resolve({ allowed: true, limit: state.limit, remaining: null, resetSeconds: state.windowSeconds });
+      } else {
+        const windowEndsAt = after + res.msBeforeNext;
+        if (res.consumedPoints <= waiters.length + lease || windowEndsAt > state.windowEndsAt + 1000) state.leased = 0; // a new window began
+        const before = res.consumedPoints - waiters.length - lease;
+        const resetSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+        waiters.forEach((resolve, i) => {
+          const position = before + i + 1;
+          const allowed = position <= state.limit;
+          if (!allowed) this.#o.metrics.rateLimited.inc({ plan: state.plan });
+          resolve({ allowed, limit: state.limit, remaining: Math.max(0, state.limit - position), resetSeconds });
+        });
+        const granted = Math.max(0, Math.min(lease, state.limit - before - waiters.length));
+        state.leased += granted;
+        state.lastGrant = granted;
+        state.counted = res.consumedPoints;
+        state.windowEndsAt = windowEndsAt;
+        // A client hammering past its limit must not cost a Redis round trip per request.
+        if (shared && before + waiters.length > state.limit) state.exhaustedUntil = Math.min(windowEndsAt, after + EXHAUSTED_RECHECK_MS);
       }
-    }
-    const before = res.consumedPoints - waiters.length;
-    const resetSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-    waiters.forEach((resolve, i) => {
-      const position = before + i + 1;
-      const allowed = position <= limit;
-      if (!allowed) this.#o.metrics.rateLimited.inc({ plan });
-      resolve({ allowed, limit, remaining: Math.max(0, limit - position), resetSeconds });
+      // Requests that queued meanwhile: answer them from what is now known, or reserve again.
+      while (state.waiters.length > 0) {
+        if (after < state.exhaustedUntil) {
+          state.waiters.shift()!(this.#refused(state, after));
+        } else if (state.leased > 0 && after < state.windowEndsAt) {
+          state.leased--;
+          state.waiters.shift()!(this.#allowed(state, after));
+        } else {
+          break;
+        }
+      }
+      if (state.waiters.length > 0) this.#reserve(state);
     });
   }
-}
 
-interface PendingBatch {
-  plan: string;
-  subject: string;
-  limiter: RateLimiterAbstract;
-  waiters: Array<(decision: RateLimitDecision) => void>;
+  /** The shared count after adding `points`, or null if no limiter could answer. */
+  async #consume(state: Subject, points: number): Promise<RateLimiterRes | null> {
+    try {
+      return await state.limiter.consume(state.subject, points);
+    } catch (err) {
+      if (err instanceof RateLimiterRes) return err;
+      this.#o.logger.error({ err: (err as Error).message }, "rate limiter failed; allowing the request");
+      return null;
+    }
+  }
+
+  /** Returns idle leases and forgets subjects whose window ended. */
+  #sweep(): void {
+    const now = Date.now();
+    for (const [id, state] of this.#subjects) {
+      if (state.reserving || state.waiters.length > 0) continue;
+      if (state.leased > 0 && now - state.lastSeenAt >= this.#o.leaseIdleMs) void this.#returnLease(state);
+      if (state.leased === 0 && (now >= state.windowEndsAt || now - state.lastSeenAt >= STATE_IDLE_MS)) this.#subjects.delete(id);
+    }
+  }
+
+  async #returnLease(state: Subject): Promise<void> {
+    const points = state.leased;
+    state.leased = 0;
+    state.lastGrant = 0;
+    const redis = this.#o.redis;
+    // Past the margin the window's key may expire first; the points then lapse with it.
+    if (points <= 0 || !redis || redis.status !== "ready" || state.windowEndsAt - Date.now() < RETURN_MARGIN_MS) return;
+    try {
+      await redis.eval(RETURN_LUA, 1, state.limiter.getKey(state.subject), points);
+      state.counted -= points;
+    } catch (err) {
+      this.#o.logger.debug({ err: (err as Error).message }, "rate limit lease not returned; it lapses with its window");
+    }
+  }
 }

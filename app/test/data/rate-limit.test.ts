@@ -5,17 +5,31 @@ import { ConfigError, loadConfig, parsePlans } from "../../src/data/config.ts";
 import { createDataPlaneMetrics } from "../../src/data/metrics.ts";
 import { PlanRateLimiter } from "../../src/data/rate-limit.ts";
 import { connectRedis, createRedis } from "../../src/data/redis.ts";
-import { deleteRedisPrefix, REDIS_URL, redisPrefix, silentLogger, TcpProxy } from "./support.ts";
+import { Redis } from "ioredis";
+import { deleteRedisPrefix, REDIS_URL, redisPrefix, silentLogger, TcpProxy, waitFor } from "./support.ts";
 
 const prefix = redisPrefix();
 after(() => deleteRedisPrefix(prefix));
 
-async function limiterOn(url: string, plans = parsePlans('{"free": 7, "team": {"limit": 3, "windowSeconds": 60}}'), registry = new Registry()) {
+async function limiterOn(url: string, plans = parsePlans('{"free": 7, "team": {"limit": 3, "windowSeconds": 60}}'), registry = new Registry(), leaseIdleMs?: number) {
   const redis = createRedis(url, { logger: silentLogger(), commandTimeoutMs: 250 });
   await connectRedis(redis);
-  const limiter = new PlanRateLimiter({ plans, redis, keyPrefix: prefix, metrics: createDataPlaneMetrics(registry), logger: silentLogger() });
+  const limiter = new PlanRateLimiter({ plans, redis, keyPrefix: prefix, metrics: createDataPlaneMetrics(registry), logger: silentLogger(), leaseIdleMs });
   return { redis, limiter, registry };
 }
+
+/** Redis commands that touch `subject`'s counter, seen through MONITOR (every replica's, on the real server). */
+async function watchCounter(subject: string) {
+  const client = new Redis(REDIS_URL);
+  const monitor = await client.monitor();
+  let commands = 0;
+  monitor.on("monitor", (_time: string, args: string[]) => {
+    if (args.some((a) => a.endsWith(`:${subject}`))) commands++;
+  });
+  return { commands: () => commands, stop: () => { monitor.disconnect(); client.disconnect(); } };
+}
+
+const counted = async (redis: Redis, plan: string, subject: string) => Number(await redis.get(`${prefix}rl:${plan}:${subject}`));
 
 test("two instances sharing Redis allow exactly the plan's limit between them, then 429 data", async () => {
   const a = await limiterOn(REDIS_URL);
@@ -39,6 +53,57 @@ test("two instances sharing Redis allow exactly the plan's limit between them, t
   } finally {
     a.redis.disconnect();
     b.redis.disconnect();
+  }
+});
+
+test("a busy subject is served from leases: a fraction of the Redis round trips, never more than the limit", async () => {
+  const plans = parsePlans('{"bulk": {"limit": 3000, "windowSeconds": 600}}');
+  const a = await limiterOn(REDIS_URL, plans);
+  const b = await limiterOn(REDIS_URL, plans);
+  const subject = `busy-${Math.random()}`;
+  const watch = await watchCounter(subject);
+  try {
+    let allowed = 0;
+    let requests = 0;
+    // One request at a time (no two in the same event-loop turn), 50 per replica in turn, until both
+    // have asked for far more than the limit.
+    for (let run = 0; run < 100; run++) {
+      for (let i = 0; i < 50; i++) {
+        const d = await (run % 2 ? a : b).limiter.consume(subject, "bulk");
+        requests++;
+        if (d.allowed) allowed++;
+        assert.ok(d.remaining !== null && d.remaining >= 0 && d.remaining <= 3000);
+      }
+    }
+    assert.equal(requests, 5000);
+    assert.equal(allowed, 3000, "the replicas split the window's points exactly");
+    assert.ok(watch.commands() < requests / 5, `${watch.commands()} Redis commands for ${requests} requests`);
+  } finally {
+    watch.stop();
+    a.redis.disconnect();
+    b.redis.disconnect();
+  }
+});
+
+test("unused lease points go back to the shared count when idle and at close", async () => {
+  const plans = parsePlans('{"bulk": {"limit": 100000, "windowSeconds": 600}}');
+  const a = await limiterOn(REDIS_URL, plans, new Registry(), 100);
+  const subject = `lease-${Math.random()}`;
+  try {
+    let allowed = 0;
+    for (let burst = 0; burst < 20; burst++) {
+      allowed += (await Promise.all(Array.from({ length: 50 }, () => a.limiter.consume(subject, "bulk")))).filter((d) => d.allowed).length;
+    }
+    assert.equal(allowed, 1000);
+    assert.ok(await counted(a.redis, "bulk", subject) > allowed, "a lease is held beyond what was served");
+    await waitFor("the idle lease to be returned", async () => (await counted(a.redis, "bulk", subject)) === allowed);
+
+    for (let burst = 0; burst < 20; burst++) await Promise.all(Array.from({ length: 50 }, () => a.limiter.consume(subject, "bulk")));
+    assert.ok(await counted(a.redis, "bulk", subject) > 2000);
+    await a.limiter.close();
+    assert.equal(await counted(a.redis, "bulk", subject), 2000, "close() hands the rest back, after the reservation in flight");
+  } finally {
+    a.redis.disconnect();
   }
 });
 
