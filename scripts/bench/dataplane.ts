@@ -4,15 +4,22 @@
  * REDIS_URL), measured alternately in one run with wrk. Target: on >= 80 % of off's throughput.
  * Afterwards every request the "on" server answered must be a row in Postgres.
  *
+ * Topology: in every AWS tier Postgres and Redis run on their own hosts, so by default (2+ CPUs and
+ * `taskset`; BENCH_PIN=0 turns it off) the API process gets CPU 0 to itself and wrk, Postgres and
+ * Redis share the others; the local Postgres and Redis are pinned back to all CPUs afterwards.
+ * Each point also reports CPU time per request (from /proc) of the API, Postgres and Redis, which
+ * is steadier than throughput on a shared machine.
+ *
  * `run()` is called by scripts/bench/index.ts; `node scripts/bench/dataplane.ts` runs it alone.
  * Needs Postgres (TEST_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/test), Redis
  * (BENCH_REDIS_URL, default redis://127.0.0.1:6379) and wrk. BENCH_SECONDS sizes each point.
  */
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
@@ -34,13 +41,16 @@ export interface Point {
   p99Ms: number;
   requests: number;
   errors: number;
+  /** CPU time per answered request, µs. */
+  cpuUs: { api: number; postgres: number; redis: number };
 }
 
 export interface DataPlaneBenchResult {
   seconds: number;
   points: Point[];
   /** Per concurrency: best-of-rounds on/off ratios. */
-  summary: Array<{ concurrency: number; offRps: number; onRps: number; throughputRatio: number; offP99Ms: number; onP99Ms: number }>;
+  summary: Array<{ concurrency: number; offRps: number; onRps: number; throughputRatio: number; offP99Ms: number; onP99Ms: number; offApiCpuUs: number; onApiCpuUs: number; onPostgresCpuUs: number; onRedisCpuUs: number }>;
+  pinned: boolean;
   /** Requests the "on" server answered 200 (warm-ups included) vs rows it wrote to `predictions`. */
   logged: { served: number; rows: number };
   markdown: string;
@@ -56,9 +66,60 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function startApi(env: Record<string, string>) {
+const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** utime + stime of the processes, in µs (0 for any that is gone). */
+function cpuMicros(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited between listing and reading
+    }
+  }
+  return ticks * (1e6 / CLOCK_TICKS);
+}
+
+/** Pids whose executable name (comm) is `name`. */
+function pidsNamed(name: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, "utf8").trim() === name) pids.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
+}
+
+/** Pins every thread of the processes to `cpus` (taskset list syntax); false if not permitted. */
+function pin(pids: number[], cpus: string): boolean {
+  try {
+    for (const pid of pids) execFileSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function pinnable(): boolean {
+  if (process.env.BENCH_PIN === "0" || availableParallelism() < 2) return false;
+  try {
+    execFileSync("taskset", ["-V"], { stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function startApi(env: Record<string, string>, cpus?: string) {
   const port = await freePort();
-  const proc = spawn(process.execPath, ["app/src/main.ts"], {
+  const [command, args] = cpus ? ["taskset", ["-c", cpus, process.execPath, "app/src/main.ts"]] : [process.execPath, ["app/src/main.ts"]];
+  const proc = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", MODELS_DIR: "models", LOG_LEVEL: "warn", WEB_CONCURRENCY: "1", MODEL_WATCH: "false", ...env },
     stdio: ["ignore", "ignore", "pipe"],
@@ -75,6 +136,7 @@ async function startApi(env: Record<string, string>) {
   }
   return {
     url,
+    pid: proc.pid!,
     stop: () => new Promise<string>((resolve) => {
       if (proc.exitCode !== null) return resolve(`exit ${proc.exitCode}`);
       const started = Date.now();
@@ -92,9 +154,9 @@ function toMs(v: string | undefined): number {
   return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000;
 }
 
-async function wrk(url: string, script: string, connections: number, seconds: number) {
+async function wrk(url: string, script: string, connections: number, seconds: number, cpus?: string) {
   const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s", "-s", script, url], { stdio: ["ignore", "pipe", "pipe"] });
+    const p = spawn(cpus ? "taskset" : "wrk", [...(cpus ? ["-c", cpus, "wrk"] : []), "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s", "-s", script, url], { stdio: ["ignore", "pipe", "pipe"] });
     let text = "";
     p.stdout.on("data", (d: Buffer) => { text += d.toString(); });
     p.stderr.on("data", (d: Buffer) => { text += d.toString(); });
@@ -139,17 +201,24 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
   const prefix = `inferstack-bench:${randomBytes(4).toString("hex")}:`;
   const dir = await mkdtemp(join(tmpdir(), "inferstack-dpbench-"));
   const pool = new pg.Pool({ connectionString: databaseUrl, max: 1 });
+  let pinned = false;
   pool.on("error", () => {}); // DROP DATABASE ... WITH (FORCE) ends its idle connection
   try {
     await migrate(databaseUrl);
     const { key } = await createKey(pool, "bench", "bench");
     const offScript = await luaScript(dir, "off", {});
     const onScript = await luaScript(dir, "on", { Authorization: `Bearer ${key}` });
-    const off = await startApi({ DATABASE_URL: "", REDIS_URL: "", AUTH_MODE: "" });
+    const cpus = availableParallelism();
+    const others = `1-${cpus - 1}`;
+    pinned = pinnable() && pin([...pidsNamed("postgres"), ...pidsNamed("redis-server")], others);
+    log(pinned ? `  pinned: API on CPU 0; wrk, Postgres and Redis on CPU ${others}` : "  not pinned: API, wrk, Postgres and Redis share every CPU");
+    const apiCpus = pinned ? "0" : undefined;
+    const wrkCpus = pinned ? others : undefined;
+    const off = await startApi({ DATABASE_URL: "", REDIS_URL: "", AUTH_MODE: "" }, apiCpus);
     const on = await startApi({
       DATABASE_URL: databaseUrl, REDIS_URL, REDIS_KEY_PREFIX: prefix, AUTH_MODE: "required",
       RATE_LIMIT_PLANS: '{"bench": 1000000000}', RESPONSE_CACHE: "off", PREDICTION_LOG_SPILL_PATH: join(dir, "spill.jsonl"),
-    });
+    }, apiCpus);
     const points: Point[] = [];
     let served = 0;
     try {
@@ -157,13 +226,22 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
         for (let round = 1; round <= rounds; round++) {
           for (const [mode, target, script] of [["off", off, offScript], ["on", on, onScript]] as const) {
             if (warmup > 0) {
-              const w = await wrk(target.url + PATH, script, concurrency, warmup);
+              const w = await wrk(target.url + PATH, script, concurrency, warmup, wrkCpus);
               if (mode === "on") served += w.requests - w.errors;
             }
-            const r = await wrk(target.url + PATH, script, concurrency, seconds);
+            const pg = pidsNamed("postgres");
+            const redis = pidsNamed("redis-server");
+            const before = { api: cpuMicros([target.pid]), postgres: cpuMicros(pg), redis: cpuMicros(redis) };
+            const r = await wrk(target.url + PATH, script, concurrency, seconds, wrkCpus);
+            const answered = Math.max(1, r.requests - r.errors);
+            const cpuUs = {
+              api: (cpuMicros([target.pid]) - before.api) / answered,
+              postgres: (cpuMicros(pg) - before.postgres) / answered,
+              redis: (cpuMicros(redis) - before.redis) / answered,
+            };
             if (mode === "on") served += r.requests - r.errors;
-            points.push({ mode, concurrency, round, ...r });
-            log(`  data plane ${mode.padEnd(3)} c=${String(concurrency).padStart(2)} round ${round}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}`);
+            points.push({ mode, concurrency, round, ...r, cpuUs });
+            log(`  data plane ${mode.padEnd(3)} c=${String(concurrency).padStart(2)} round ${round}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}; CPU µs/request: API ${cpuUs.api.toFixed(0)}, Postgres ${cpuUs.postgres.toFixed(0)}, Redis ${cpuUs.redis.toFixed(0)}`);
           }
         }
       }
@@ -177,11 +255,20 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
       const best = (mode: "on" | "off") => points.filter((p) => p.mode === mode && p.concurrency === concurrency).sort((a, b) => b.rps - a.rps)[0]!;
       const o = best("off");
       const n = best("on");
-      return { concurrency, offRps: o.rps, onRps: n.rps, throughputRatio: n.rps / o.rps, offP99Ms: o.p99Ms, onP99Ms: n.p99Ms };
+      // CPU per request: the median over rounds, less sensitive than throughput to a noisy neighbour.
+      const median = (mode: "on" | "off", part: keyof Point["cpuUs"]) => {
+        const v = points.filter((p) => p.mode === mode && p.concurrency === concurrency).map((p) => p.cpuUs[part]).sort((a, b) => a - b);
+        return v[Math.floor((v.length - 1) / 2)]!;
+      };
+      return {
+        concurrency, offRps: o.rps, onRps: n.rps, throughputRatio: n.rps / o.rps, offP99Ms: o.p99Ms, onP99Ms: n.p99Ms,
+        offApiCpuUs: median("off", "api"), onApiCpuUs: median("on", "api"), onPostgresCpuUs: median("on", "postgres"), onRedisCpuUs: median("on", "redis"),
+      };
     });
     const logged = { served, rows: Number(rows[0]!.n) };
-    return { seconds, points, summary, logged, markdown: renderMarkdown(seconds, rounds, summary, points, logged) };
+    return { seconds, points, summary, logged, pinned, markdown: renderMarkdown(seconds, rounds, summary, points, logged, pinned) };
   } finally {
+    if (pinned) pin([...pidsNamed("postgres"), ...pidsNamed("redis-server")], `0-${availableParallelism() - 1}`);
     await pool.end();
     await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch(() => {});
     await admin.end();
@@ -203,16 +290,19 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
   }
 }
 
-function renderMarkdown(seconds: number, rounds: number, summary: DataPlaneBenchResult["summary"], points: Point[], logged: DataPlaneBenchResult["logged"]): string {
+function renderMarkdown(seconds: number, rounds: number, summary: DataPlaneBenchResult["summary"], points: Point[], logged: DataPlaneBenchResult["logged"], pinned: boolean): string {
   const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
   const errors = points.reduce((s, p) => s + p.errors, 0);
   return [
     `Same API process, V1 predict on diabetes-regressor (1 instance), wrk ${seconds} s per point, off/on alternated, best of ${rounds} rounds.`,
     `"On" = API-key auth (Postgres, cached), Redis rate limit (limit never reached), response cache off, prediction log to Postgres.`,
+    pinned
+      ? "Pinned: the API process alone on CPU 0; wrk, Postgres and Redis on the other CPUs (as in the AWS tiers, where Postgres and Redis have their own hosts)."
+      : "Not pinned: the API, wrk, Postgres and Redis share every CPU.",
     "",
-    "| concurrency | off req/s | on req/s | on/off | off p99 ms | on p99 ms |",
-    "|---:|---:|---:|---:|---:|---:|",
-    ...summary.map((s) => `| ${s.concurrency} | ${f(s.offRps)} | ${f(s.onRps)} | ${f(s.throughputRatio * 100)} % | ${f(s.offP99Ms, 2)} | ${f(s.onP99Ms, 2)} |`),
+    "| concurrency | off req/s | on req/s | on/off | off p99 ms | on p99 ms | API CPU µs/req off → on | Postgres µs/req | Redis µs/req |",
+    "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ...summary.map((s) => `| ${s.concurrency} | ${f(s.offRps)} | ${f(s.onRps)} | ${f(s.throughputRatio * 100)} % | ${f(s.offP99Ms, 2)} | ${f(s.onP99Ms, 2)} | ${f(s.offApiCpuUs)} → ${f(s.onApiCpuUs)} | ${f(s.onPostgresCpuUs)} | ${f(s.onRedisCpuUs)} |`),
     "",
     `Target: on >= 80 % of off. Errors (non-2xx or socket) over all points: ${errors}. Prediction log: ${logged.rows} rows in Postgres for ${logged.served} requests the "on" server answered with 200 (warm-ups included).`,
   ].join("\n");
