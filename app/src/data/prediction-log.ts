@@ -1,8 +1,10 @@
 import { appendFile, mkdir, open, readFile, stat, truncate, unlink, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
+import { finished } from "node:stream/promises";
 import type { Logger } from "pino";
 import type pg from "pg";
+import { from as copyFrom } from "pg-copy-streams";
 import type { PredictionLog, PredictionRecord } from "../ports.ts";
 import type { DataPlaneMetrics } from "./metrics.ts";
 
@@ -23,25 +25,88 @@ export interface PredictionLogOptions {
 
 const MAX_BACKOFF_MS = 5000;
 const READ_CHUNK_BYTES = 1 << 20;
+const UNIQUE_VIOLATION = "23505";
 
-// The batch travels as one JSON document (JSON.stringify is V8's fastest serializer, and the
-// inputs/outputs arrive in Postgres already parsed as jsonb): far cheaper than 11 text arrays.
-const INSERT_SQL = `
-INSERT INTO predictions (id, time, model, version, request_id, key_id, input_hash, inputs, outputs, latency_ms, cache_hit)
-SELECT id, time, model, version, "requestId", "keyId", "inputHash", coalesce(inputs, 'null'), coalesce(outputs, 'null'),
-       coalesce("latencyMs", 'NaN'), coalesce("cacheHit", false)
-  FROM jsonb_to_recordset($1::jsonb)
-    AS t(id uuid, time timestamptz, model text, version text, "requestId" text, "keyId" uuid, "inputHash" text,
-         inputs jsonb, outputs jsonb, "latencyMs" float8, "cacheHit" boolean)
-ON CONFLICT (id) DO NOTHING`;
+// Batches travel as COPY text: Postgres parses each field once, straight into its column, with no
+// planning; about 0.6x the backend CPU of INSERT ... SELECT FROM jsonb_to_recordset($1) per row.
+const COLUMNS = "id, time, model, version, request_id, key_id, input_hash, inputs, outputs, latency_ms, cache_hit";
+const COPY_SQL = `COPY predictions (${COLUMNS}) FROM STDIN`;
+// COPY has no ON CONFLICT. A batch holding an id already written (a replay, a retry after a timeout
+// that committed) fails as a whole with a unique violation and goes again through a staging table.
+const CREATE_STAGING_SQL = "CREATE TEMP TABLE predictions_incoming (LIKE predictions) ON COMMIT DROP";
+const COPY_STAGING_SQL = `COPY predictions_incoming (${COLUMNS}) FROM STDIN`;
+const INSERT_STAGED_SQL = `INSERT INTO predictions (${COLUMNS}) SELECT ${COLUMNS} FROM predictions_incoming ON CONFLICT (id) DO NOTHING`;
 
-/** The batch as JSON text Postgres accepts as jsonb: it refuses the NUL character, even escaped. */
-function batchJson(batch: string[]): string {
-  const json = `[${batch.join(",")}]`;
-  return json.includes("\\u0000") ? json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd") : json;
+const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\ufffd" };
+const COPY_SPECIAL = /[\\\t\n\r\0]/;
+const COPY_SPECIALS = /[\\\t\n\r\0]/g;
+const COPY_UNESCAPES: Record<string, string> = { "\\\\": "\\", "\\t": "\t", "\\n": "\n", "\\r": "\r" };
+
+/** A value as one field of COPY's text format. Text in Postgres cannot hold NUL: it becomes U+FFFD. */
+function copyText(value: unknown): string {
+  if (value === null || value === undefined) return "\\N";
+  const text = String(value);
+  return COPY_SPECIAL.test(text) ? text.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c]!) : text;
 }
 
-const idOf = (json: string) => /"id":"([^"]*)"/.exec(json)?.[1];
+/** A value as a jsonb field of COPY's text format. jsonb refuses the NUL character, even escaped. */
+function copyJson(value: unknown): string {
+  let json = JSON.stringify(value) ?? "null";
+  if (!json.includes("\\")) return json; // the common case: JSON.stringify escapes every control character
+  if (json.includes("\\u0000")) json = json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd");
+  return json.replaceAll("\\", "\\\\");
+}
+
+let isoSecond = Number.NaN;
+let isoPrefix = "";
+
+/** date.toISOString(), reusing the text up to the second: toISOString costs about 0.5-1 µs a call. */
+function isoTime(date: Date): string {
+  const ms = date.getTime();
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    isoPrefix = date.toISOString().slice(0, -4); // throws on an invalid date, as toISOString does
+    isoSecond = second;
+  }
+  const milli = ms - second * 1000;
+  return `${isoPrefix}${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z`;
+}
+
+type EncodableRecord = Omit<PredictionRecord, "time"> & { time: Date | string };
+
+/** One row of COPY text, in COLUMNS order; throws if the record cannot be encoded. */
+function copyLine(rec: EncodableRecord): string {
+  const time = rec.time instanceof Date ? isoTime(rec.time) : copyText(rec.time);
+  const latency = typeof rec.latencyMs === "number" ? String(rec.latencyMs) : "NaN";
+  return `${copyText(rec.id)}\t${time}\t${copyText(rec.model)}\t${copyText(rec.version)}\t${copyText(rec.requestId)}\t${copyText(rec.keyId)}\t${copyText(rec.inputHash)}\t${copyJson(rec.inputs)}\t${copyJson(rec.outputs)}\t${latency}\t${rec.cacheHit ? "t" : "f"}`;
+}
+
+const unescapeCopy = (field: string) => (field === "\\N" ? null : field.replace(/\\[\\tnr]/g, (e) => COPY_UNESCAPES[e]!));
+
+/** A COPY line as a spill-file line: the JSON record format, which every version reads. */
+function spillLine(line: string): string {
+  const f = line.split("\t").map(unescapeCopy);
+  const latency = Number(f[9]);
+  return `{"id":${JSON.stringify(f[0])},"time":${JSON.stringify(f[1])},"model":${JSON.stringify(f[2])},"version":${JSON.stringify(f[3])},` +
+    `"requestId":${JSON.stringify(f[4])},"keyId":${JSON.stringify(f[5])},"inputHash":${JSON.stringify(f[6])},"inputs":${f[7]},"outputs":${f[8]},` +
+    `"latencyMs":${Number.isFinite(latency) ? latency : null},"cacheHit":${f[10] === "t"}}`;
+}
+
+/** A spill-file line (JSON) as a COPY line; throws on a line torn by a crash. */
+function lineFromSpill(json: string): string {
+  const rec = JSON.parse(json) as EncodableRecord;
+  if (rec === null || typeof rec !== "object") throw new Error("not a record");
+  return copyLine(rec);
+}
+
+const idOf = (line: string) => line.slice(0, line.indexOf("\t"));
+
+async function copyInto(client: pg.PoolClient, sql: string, data: string): Promise<number> {
+  const stream = client.query(copyFrom(sql));
+  stream.end(data);
+  await finished(stream);
+  return stream.rowCount;
+}
 
 function isAlive(pid: number): boolean {
   try {
@@ -91,17 +156,21 @@ export async function claimSpillPath(path: string, maxSlots = 64): Promise<{ pat
   throw new Error(`no free spill slot for ${path} (${maxSlots} held by live processes)`);
 }
 
+const sqlState = (err: unknown) => (err as { code?: unknown }).code;
+
 /** Retrying the same rows cannot help: SQLSTATE classes 22 (data exception) and 23 (integrity). */
 function isBadData(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
+  const code = sqlState(err);
   return typeof code === "string" && /^2[23]/.test(code);
 }
 
 
 /**
  * The prediction log. `record()` only appends to an in-memory queue; a single background writer
- * inserts batches (multi-row INSERT ... ON CONFLICT (id) DO NOTHING). While Postgres is slow or
- * down the queue grows to `queueMax`, then the whole queue is appended to the spill file (JSONL).
+ * writes batches with one COPY each. A batch that meets an id already in the table is written again
+ * through a staging table with INSERT ... ON CONFLICT (id) DO NOTHING, so no row is written twice.
+ * While Postgres is slow or down the queue grows to `queueMax`, then the whole queue is appended to
+ * the spill file (JSONL, the record format of every version, so a rollback still replays it).
  *
  * Ordering: every record in the spill file is older than every record in memory, because a spill
  * always takes the whole queue, and the writer replays the file to its end before it touches the
@@ -112,8 +181,8 @@ function isBadData(err: unknown): boolean {
 export class PostgresPredictionLog implements PredictionLog {
   readonly #o: PredictionLogOptions;
   /**
-   * Records as JSON, encoded in record(): the request's objects die young instead of surviving
-   * until the next batch, and the same text serves the INSERT, the spill file and the replay.
+   * Records as lines of COPY text, encoded in record(): the request's objects die young instead of
+   * surviving until the next batch, and the batch is just the lines joined.
    */
   #queue: string[] = [];
   #spillGeneration = 0;
@@ -169,15 +238,15 @@ export class PostgresPredictionLog implements PredictionLog {
   }
 
   record(rec: PredictionRecord): void {
-    let json: string;
+    let line: string;
     try {
-      json = JSON.stringify(rec);
+      line = copyLine(rec);
     } catch (err) {
       this.#o.metrics.rejected.inc();
-      this.#o.logger.error({ id: rec.id, err: (err as Error).message }, "prediction log: record not JSON-encodable; dropped");
+      this.#o.logger.error({ id: rec.id, err: (err as Error).message }, "prediction log: record not encodable; dropped");
       return;
     }
-    this.#queue.push(json);
+    this.#queue.push(line);
     this.#o.metrics.queueDepth.set(this.#queue.length);
     if (this.#closed || this.#queue.length > this.#o.queueMax) {
       void this.#spill();
@@ -265,28 +334,62 @@ export class PostgresPredictionLog implements PredictionLog {
     return true;
   }
 
-  /** Inserts rows; rows Postgres refuses as invalid are logged and dropped, never retried forever. */
+  /**
+   * Inserts rows; rows Postgres refuses as invalid are logged and dropped, never retried forever.
+   * A refused batch is split in halves until the bad rows stand alone.
+   */
   async #insert(batch: string[]): Promise<number> {
     try {
       return await this.#insertRows(batch);
     } catch (err) {
-      if (!isBadData(err) || batch.length === 1) {
-        if (isBadData(err)) {
-          this.#o.metrics.rejected.inc();
-          this.#o.logger.error({ id: idOf(batch[0]!), err: (err as Error).message }, "prediction log: record refused by Postgres; dropped");
-          return 0;
-        }
-        throw err;
+      if (!isBadData(err)) throw err;
+      if (batch.length === 1) {
+        this.#o.metrics.rejected.inc();
+        this.#o.logger.error({ id: idOf(batch[0]!), err: (err as Error).message }, "prediction log: record refused by Postgres; dropped");
+        return 0;
       }
-      let inserted = 0;
-      for (const rec of batch) inserted += await this.#insert([rec]);
-      return inserted;
+      const half = Math.ceil(batch.length / 2);
+      return (await this.#insert(batch.slice(0, half))) + (await this.#insert(batch.slice(half)));
     }
   }
 
+  /** Rows written; ids already in the table are skipped. */
   async #insertRows(batch: string[]): Promise<number> {
-    const result = await this.#o.pool.query(INSERT_SQL, [batchJson(batch)]);
-    return result.rowCount ?? 0;
+    const data = `${batch.join("\n")}\n`;
+    const client = await this.#o.pool.connect();
+    // A connection lost mid-COPY fails the COPY; without a listener it would also crash the process.
+    const ignore = () => {};
+    client.on("error", ignore);
+    let failure: unknown;
+    try {
+      try {
+        return await copyInto(client, COPY_SQL, data);
+      } catch (err) {
+        if (sqlState(err) !== UNIQUE_VIOLATION) throw err;
+        return await this.#insertSkippingDuplicates(client, data);
+      }
+    } catch (err) {
+      failure = err;
+      throw err;
+    } finally {
+      client.off("error", ignore);
+      // A refused row leaves the connection ready; anything else (a timeout mid-COPY) may not.
+      client.release(failure === undefined || isBadData(failure) ? undefined : (failure as Error));
+    }
+  }
+
+  async #insertSkippingDuplicates(client: pg.PoolClient, data: string): Promise<number> {
+    await client.query("BEGIN");
+    try {
+      await client.query(CREATE_STAGING_SQL);
+      await copyInto(client, COPY_STAGING_SQL, data);
+      const result = await client.query(INSERT_STAGED_SQL);
+      await client.query("COMMIT");
+      return result.rowCount ?? 0;
+    } catch (err) {
+      if (isBadData(err)) await client.query("ROLLBACK");
+      throw err;
+    }
   }
 
   /** Appends the whole in-memory queue to the spill file, after any append already under way. */
@@ -296,9 +399,9 @@ export class PostgresPredictionLog implements PredictionLog {
       this.#queue = [];
       this.#spillGeneration++;
       this.#o.metrics.queueDepth.set(0);
-      const data = `${records.join("\n")}\n`;
       this.#spillChain = this.#spillChain.then(async () => {
         try {
+          const data = `${records.map(spillLine).join("\n")}\n`; // off record()'s call stack
           await mkdir(dirname(this.#spillPath), { recursive: true });
           await appendFile(this.#spillPath, data, { mode: 0o600 });
           this.#spillSize += Buffer.byteLength(data);
@@ -346,8 +449,7 @@ export class PostgresPredictionLog implements PredictionLog {
           consumed += Buffer.byteLength(line) + 1;
           if (line === "") continue;
           try {
-            JSON.parse(line); // a line torn by a crash must not fail its whole batch
-            records.push(line);
+            records.push(lineFromSpill(line)); // a line torn by a crash must not fail its whole batch
           } catch {
             this.#o.metrics.rejected.inc();
             this.#o.logger.error({ offset, path: this.#spillPath }, "prediction log: unreadable spill line skipped");

@@ -7,7 +7,7 @@ import { cors } from "hono/cors";
 import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
 import { timeout } from "hono/timeout";
-import { randomUUID } from "node:crypto";
+import { uuidv7 } from "../ids.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { compression } from "./compression.ts";
 import { ApiError, errorBody } from "./errors.ts";
@@ -25,7 +25,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use("*", async (c, next) => {
     const started = performance.now();
     const incoming = c.req.header("x-request-id");
-    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : uuidv7(); // time-ordered: cheap keys for the log's request_id index
     c.set("requestId", requestId);
     if (logger.isLevelEnabled("debug")) logger.debug({ reqId: requestId, method: c.req.method, path: c.req.path }, "request started");
     await next();

@@ -4,13 +4,14 @@
  * -> respond, cache and log the prediction. Data-plane failures degrade (skip the cache, allow
  * the request); only bad input or a missing model answers 4xx.
  */
-import { createHash, randomUUID } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { Context } from "hono";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { TensorMap } from "../inference/batcher.ts";
 import { InferenceInputError, type ModelVersion } from "../inference/model-version.ts";
 import { RequestValidationError, type PreparedInputs } from "../inference/validation.ts";
 import { toJsonArray } from "../inference/tensor.ts";
+import { uuidv7 } from "../ids.ts";
 import type { Principal } from "../ports.ts";
 import { readJson } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
@@ -169,7 +170,7 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
     const response = spec.decorate ? spec.decorate(body, prepared) : body;
     count("ok");
     deps.dataPlane.predictionLog?.record({
-      id: randomUUID(),
+      id: uuidv7(), // time-ordered: appends to the primary key instead of scattering over it
       time: new Date(),
       model: model.name,
       version,
