@@ -312,7 +312,7 @@ export class PostgresPredictionLog implements PredictionLog {
     }
   }
 
-  /** One unit of work: a replay batch, the spill file's truncation, or a queue batch. False if idle. */
+  /** One unit of work: a replay batch, the spill file's truncation, or a queue batch. True if more is ready now. */
   async #step(): Promise<boolean> {
     await this.#spillChain;
     if (this.#replayOffset < this.#spillSize) {
@@ -331,7 +331,9 @@ export class PostgresPredictionLog implements PredictionLog {
     if (generation === this.#spillGeneration) this.#queue.splice(0, batch.length);
     this.#o.metrics.queueDepth.set(this.#queue.length);
     this.#o.metrics.written.inc(inserted);
-    return true;
+    // Straight on only for a full batch: records trickling in wait for the next flush, or each
+    // insert would carry the few that arrived during the last one (a transaction per handful of rows).
+    return this.#queue.length >= this.#o.batchSize;
   }
 
   /**
