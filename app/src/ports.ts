@@ -49,6 +49,17 @@ export interface ResponseCache {
   set(key: CacheKey, value: unknown, ttlSeconds: number): Promise<void>;
 }
 
+/** JSON text kept as it is (e.g. a response body exactly as sent), so it is not encoded twice. */
+export class JsonText {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = text;
+  }
+  toJSON(): unknown {
+    return JSON.parse(this.text);
+  }
+}
+
 export interface PredictionRecord {
   /** Idempotency key: a UUID generated per served prediction. */
   id: string;
@@ -59,6 +70,7 @@ export interface PredictionRecord {
   keyId: string | null;
   inputHash: string;
   inputs: unknown;
+  /** The response body; a JsonText when it is already encoded. */
   outputs: unknown;
   latencyMs: number;
   cacheHit: boolean;

@@ -61,7 +61,8 @@ export class PostgresAuthenticator implements Authenticator {
   /** Well-formed keys seen recently and their sha256 (hex): saves the checksum and the hash per request. */
   readonly #hashes = new Map<string, string>();
   readonly #inflight = new Map<string, Promise<Lookup>>();
-  readonly #lastUsed = new Map<string, Date>();
+  /** Key id -> epoch ms of its latest use, written out every lastUsedFlushMs. */
+  readonly #lastUsed = new Map<string, number>();
   readonly #flushTimer: NodeJS.Timeout;
 
   constructor(options: PostgresAuthenticatorOptions) {
@@ -103,7 +104,7 @@ export class PostgresAuthenticator implements Authenticator {
 
     if (lookup.kind === "unknown") return this.#reject("unknown", `unknown API key ${maskKey(key)}`);
     if (lookup.kind === "revoked") return this.#reject("revoked", `API key ${maskKey(key)} has been revoked`);
-    this.#lastUsed.set(lookup.principal.keyId!, new Date(now));
+    this.#lastUsed.set(lookup.principal.keyId!, now);
     return { ok: true, principal: lookup.principal };
   }
 
@@ -128,7 +129,7 @@ export class PostgresAuthenticator implements Authenticator {
       await this.#o.pool.query(
         `UPDATE api_keys AS k SET last_used_at = GREATEST(k.last_used_at, u.t)
            FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, t) WHERE k.id = u.id`,
-        [batch.map(([id]) => id), batch.map(([, t]) => t)]);
+        [batch.map(([id]) => id), batch.map(([, t]) => new Date(t))]);
     } catch (err) {
       for (const [id, t] of batch) if (!this.#lastUsed.has(id)) this.#lastUsed.set(id, t);
       this.#o.logger.debug({ err: (err as Error).message }, "last_used_at update deferred");

@@ -5,7 +5,7 @@ import { finished } from "node:stream/promises";
 import type { Logger } from "pino";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
-import type { PredictionLog, PredictionRecord } from "../ports.ts";
+import { JsonText, type PredictionLog, type PredictionRecord } from "../ports.ts";
 import type { DataPlaneMetrics } from "./metrics.ts";
 
 export interface PredictionLogOptions {
@@ -51,7 +51,7 @@ function copyText(value: unknown): string {
 
 /** A value as a jsonb field of COPY's text format. jsonb refuses the NUL character, even escaped. */
 function copyJson(value: unknown): string {
-  let json = JSON.stringify(value) ?? "null";
+  let json = value instanceof JsonText ? value.text : JSON.stringify(value) ?? "null";
   if (!json.includes("\\")) return json; // the common case: JSON.stringify escapes every control character
   if (json.includes("\\u0000")) json = json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd");
   return json.replaceAll("\\", "\\\\");

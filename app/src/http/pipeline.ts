@@ -4,7 +4,7 @@
  * -> respond, cache and log the prediction. Data-plane failures degrade (skip the cache, allow
  * the request); only bad input or a missing model answers 4xx.
  */
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 import type { Context } from "hono";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import type { TensorMap } from "../inference/batcher.ts";
@@ -12,12 +12,14 @@ import { InferenceInputError, type ModelVersion } from "../inference/model-versi
 import { RequestValidationError, type PreparedInputs } from "../inference/validation.ts";
 import { toJsonArray } from "../inference/tensor.ts";
 import { uuidv7 } from "../ids.ts";
-import type { Principal } from "../ports.ts";
+import { JsonText, type Principal } from "../ports.ts";
 import { readJson } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
 
 export type Protocol = "v1" | "v2";
+
+const JSON_CONTENT_TYPE = { "Content-Type": "application/json" };
 
 export interface PredictionSpec<P extends PreparedInputs> {
   protocol: Protocol;
@@ -46,15 +48,14 @@ function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
 
 /** Canonical hash of validated inputs: same tensors => same key, whatever the JSON spelling. */
 export function hashInputs(protocol: Protocol, prepared: PreparedInputs): string {
-  const h = createHash("sha256");
-  h.update(protocol);
+  const parts: Uint8Array[] = [Buffer.from(protocol)];
   for (const name of Object.keys(prepared.inputs).sort()) {
     const t = prepared.inputs[name]!;
-    h.update(`\0${name}\0${t.datatype}\0${t.shape.join(",")}\0`);
-    h.update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    parts.push(Buffer.from(`\0${name}\0${t.datatype}\0${t.shape.join(",")}\0`), new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   }
-  if (prepared.outputs) h.update(`\0outputs\0${[...prepared.outputs].sort().join(",")}`);
-  return h.digest("hex");
+  if (prepared.outputs) parts.push(Buffer.from(`\0outputs\0${[...prepared.outputs].sort().join(",")}`));
+  // One-shot: no Hash object per request.
+  return hash("sha256", Buffer.concat(parts), "hex");
 }
 
 export async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<Principal> {
@@ -169,6 +170,7 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
     c.header("x-cache", useCache ? (cacheHit ? "hit" : "miss") : "off");
     const response = spec.decorate ? spec.decorate(body, prepared) : body;
     count("ok");
+    const json = JSON.stringify(response); // once, for the client and the prediction log
     deps.dataPlane.predictionLog?.record({
       id: uuidv7(), // time-ordered: appends to the primary key instead of scattering over it
       time: new Date(),
@@ -178,11 +180,11 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
       keyId: principal.keyId,
       inputHash,
       inputs: spec.logInputs(raw),
-      outputs: response,
+      outputs: new JsonText(json),
       latencyMs: performance.now() - started,
       cacheHit,
     });
-    return c.json(response);
+    return c.body(json, 200, JSON_CONTENT_TYPE);
   } catch (err) {
     count(err instanceof ApiError && err.status < 500 ? "client_error" : "error");
     throw err;
