@@ -304,7 +304,10 @@ function renderMarkdown(seconds: number, rounds: number, summary: DataPlaneBench
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ...summary.map((s) => `| ${s.concurrency} | ${f(s.offRps)} | ${f(s.onRps)} | ${f(s.throughputRatio * 100)} % | ${f(s.offP99Ms, 2)} | ${f(s.onP99Ms, 2)} | ${f(s.offApiCpuUs)} → ${f(s.onApiCpuUs)} | ${f(s.onPostgresCpuUs)} | ${f(s.onRedisCpuUs)} |`),
     "",
-    `Target: on >= 80 % of off. Errors (non-2xx or socket) over all points: ${errors}. Prediction log: ${logged.rows} rows in Postgres for ${logged.served} requests the "on" server answered with 200 (warm-ups included).`,
+    "CPU µs/req: utime + stime from /proc per answered request, median over the rounds; steadier than req/s on a shared machine.",
+    "",
+    `Target: on >= 80 % of off: ${summary.map((s) => `${s.throughputRatio >= 0.8 ? "met" : "not met"} at c=${s.concurrency} (${f(s.throughputRatio * 100)} %)`).join(", ")}.`,
+    `Errors (non-2xx or socket) over all points: ${errors}. Prediction log: ${logged.rows} rows in Postgres for ${logged.served} requests the "on" server answered with 200 (warm-ups included; wrk does not count the requests in flight when it stops, and those are logged too).`,
   ].join("\n");
 }
 
