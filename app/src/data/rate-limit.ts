@@ -33,6 +33,8 @@ const RETURN_LUA = `if redis.call('exists', KEYS[1]) == 1 then return redis.call
 
 type Resolve = (decision: RateLimitDecision) => void;
 
+const resetSeconds = (state: { windowEndsAt: number }, now: number) => Math.max(1, Math.ceil((state.windowEndsAt - now) / 1000));
+
 /** What this process knows about one subject's window. */
 interface Subject {
   plan: string;
@@ -165,18 +167,14 @@ export class PlanRateLimiter implements RateLimiter {
     return state;
   }
 
-  #allowed(state: Subject, now: number): RateLimitDecision {
-    return {
-      allowed: true,
-      limit: state.limit,
-      remaining: Math.max(0, state.limit - (state.counted - state.leased)),
-      resetSeconds: Math.max(1, Math.ceil((state.windowEndsAt - now) / 1000)),
-    };
+  /** An allowed request's decision; `remaining` defaults to what this process knows is left. */
+  #allowed(state: Subject, now: number, remaining = state.limit - (state.counted - state.leased)): RateLimitDecision {
+    return { allowed: true, limit: state.limit, remaining: Math.max(0, remaining), resetSeconds: resetSeconds(state, now) };
   }
 
   #refused(state: Subject, now: number): RateLimitDecision {
     this.#o.metrics.rateLimited.inc({ plan: state.plan });
-    return { allowed: false, limit: state.limit, remaining: 0, resetSeconds: Math.max(1, Math.ceil((state.windowEndsAt - now) / 1000)) };
+    return { allowed: false, limit: state.limit, remaining: 0, resetSeconds: resetSeconds(state, now) };
   }
 
   #flush(): void {
@@ -218,13 +216,6 @@ export class PlanRateLimiter implements RateLimiter {
         const windowEndsAt = after + res.msBeforeNext;
         if (res.consumedPoints <= waiters.length + lease || windowEndsAt > state.windowEndsAt + 1000) state.leased = 0; // a new window began
         const before = res.consumedPoints - waiters.length - lease;
-        const resetSeconds = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
-        waiters.forEach((resolve, i) => {
-          const position = before + i + 1;
-          const allowed = position <= state.limit;
-          if (!allowed) this.#o.metrics.rateLimited.inc({ plan: state.plan });
-          resolve({ allowed, limit: state.limit, remaining: Math.max(0, state.limit - position), resetSeconds });
-        });
         const granted = Math.max(0, Math.min(lease, state.limit - before - waiters.length));
         state.leased += granted;
         state.lastGrant = granted;
@@ -232,6 +223,10 @@ export class PlanRateLimiter implements RateLimiter {
         state.windowEndsAt = windowEndsAt;
         // A client hammering past its limit must not cost a Redis round trip per request.
         if (shared && before + waiters.length > state.limit) state.exhaustedUntil = Math.min(windowEndsAt, after + EXHAUSTED_RECHECK_MS);
+        waiters.forEach((resolve, i) => {
+          const position = before + i + 1;
+          resolve(position <= state.limit ? this.#allowed(state, after, state.limit - position) : this.#refused(state, after));
+        });
       }
       // Requests that queued meanwhile: answer them from what is now known, or reserve again.
       while (state.waiters.length > 0) {
