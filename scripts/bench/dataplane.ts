@@ -17,19 +17,18 @@
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
+import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { createKey } from "../../app/src/data/keys.ts";
 import { migrate } from "../../app/src/data/migrations.ts";
+import { DIABETES_INSTANCE, freePort, ROOT, wrk } from "./lib.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
-const BODY = JSON.stringify({ instances: [{ age: 50, sex: 1, bmi: 25.3, bp: 90, s1: 190, s2: 115, s3: 50, s4: 4, s5: 4.6, s6: 90 }] });
+const BODY = JSON.stringify({ instances: [DIABETES_INSTANCE] });
 const PATH = "/v1/models/diabetes-regressor:predict";
 
 export interface Point {
@@ -54,16 +53,6 @@ export interface DataPlaneBenchResult {
   /** Requests the "on" server answered 200 (warm-ups included) vs rows it wrote to `predictions`. */
   logged: { served: number; rows: number };
   markdown: string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
@@ -147,43 +136,6 @@ async function startApi(env: Record<string, string>, cpus?: string) {
   };
 }
 
-function toMs(v: string | undefined): number {
-  const m = /^([\d.]+)(us|ms|s|m)$/.exec(v?.trim() ?? "");
-  if (!m) return NaN;
-  const n = Number(m[1]);
-  return m[2] === "us" ? n / 1000 : m[2] === "ms" ? n : m[2] === "s" ? n * 1000 : n * 60_000;
-}
-
-async function wrk(url: string, script: string, connections: number, seconds: number, cpus?: string) {
-  const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn(cpus ? "taskset" : "wrk", [...(cpus ? ["-c", cpus, "wrk"] : []), "-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s", "-s", script, url], { stdio: ["ignore", "pipe", "pipe"] });
-    let text = "";
-    p.stdout.on("data", (d: Buffer) => { text += d.toString(); });
-    p.stderr.on("data", (d: Buffer) => { text += d.toString(); });
-    p.on("error", reject);
-    p.on("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk failed (${code}): ${text}`))));
-  });
-  const pct = (p: string) => toMs(new RegExp(`^\\s*${p}%\\s+(\\S+)`, "m").exec(out)?.[1]);
-  const nonOk = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? 0);
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const socketErrors = socket ? socket.slice(1).reduce((s, v) => s + Number(v), 0) : 0;
-  return {
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
-    p50Ms: pct("50"),
-    p99Ms: pct("99"),
-    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
-    errors: nonOk + socketErrors,
-  };
-}
-
-async function luaScript(dir: string, name: string, headers: Record<string, string>): Promise<string> {
-  const path = join(dir, `${name}.lua`);
-  const lines = [`wrk.method = "POST"`, `wrk.body = ${JSON.stringify(BODY)}`, `wrk.headers["Content-Type"] = "application/json"`,
-    ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)];
-  await writeFile(path, `${lines.join("\n")}\n`);
-  return path;
-}
-
 export async function run(opts: { seconds?: number; warmupSeconds?: number; concurrency?: number[]; rounds?: number; log?: (s: string) => void } = {}): Promise<DataPlaneBenchResult> {
   const seconds = opts.seconds ?? Number(process.env.BENCH_SECONDS ?? 5);
   const warmup = opts.warmupSeconds ?? Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
@@ -206,8 +158,7 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
   try {
     await migrate(databaseUrl);
     const { key } = await createKey(pool, "bench", "bench");
-    const offScript = await luaScript(dir, "off", {});
-    const onScript = await luaScript(dir, "on", { Authorization: `Bearer ${key}` });
+    const onHeaders = { Authorization: `Bearer ${key}` };
     const cpus = availableParallelism();
     const others = `1-${cpus - 1}`;
     pinned = pinnable() && pin([...pidsNamed("postgres"), ...pidsNamed("redis-server")], others);
@@ -224,15 +175,15 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
     try {
       for (const concurrency of concurrencies) {
         for (let round = 1; round <= rounds; round++) {
-          for (const [mode, target, script] of [["off", off, offScript], ["on", on, onScript]] as const) {
+          for (const [mode, target, headers] of [["off", off, {}], ["on", on, onHeaders]] as const) {
             if (warmup > 0) {
-              const w = await wrk(target.url + PATH, script, concurrency, warmup, wrkCpus);
+              const w = await wrk(target.url + PATH, BODY, concurrency, warmup, { headers, cpus: wrkCpus });
               if (mode === "on") served += w.requests - w.errors;
             }
             const pg = pidsNamed("postgres");
             const redis = pidsNamed("redis-server");
             const before = { api: cpuMicros([target.pid]), postgres: cpuMicros(pg), redis: cpuMicros(redis) };
-            const r = await wrk(target.url + PATH, script, concurrency, seconds, wrkCpus);
+            const r = await wrk(target.url + PATH, BODY, concurrency, seconds, { headers, cpus: wrkCpus });
             const answered = Math.max(1, r.requests - r.errors);
             const cpuUs = {
               api: (cpuMicros([target.pid]) - before.api) / answered,
@@ -240,7 +191,7 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
               redis: (cpuMicros(redis) - before.redis) / answered,
             };
             if (mode === "on") served += r.requests - r.errors;
-            points.push({ mode, concurrency, round, ...r, cpuUs });
+            points.push({ mode, concurrency, round, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, requests: r.requests, errors: r.errors, cpuUs });
             log(`  data plane ${mode.padEnd(3)} c=${String(concurrency).padStart(2)} round ${round}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}; CPU µs/request: API ${cpuUs.api.toFixed(0)}, Postgres ${cpuUs.postgres.toFixed(0)}, Redis ${cpuUs.redis.toFixed(0)}`);
           }
         }

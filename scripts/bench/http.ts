@@ -80,7 +80,7 @@ export async function run(opts: { seconds: number; warmupSeconds: number; log: (
         if (check.status !== 200) throw new Error(`${spec.id} answered ${check.status}: ${await check.text()}`);
         await wrk(target.url + spec.path, body, 16, opts.warmupSeconds);
         for (const c of CONCURRENCY) {
-          const r = await wrk(target.url + spec.path, body, c, opts.seconds, target.proc.pid);
+          const r = await wrk(target.url + spec.path, body, c, opts.seconds, { pid: target.proc.pid });
           rows.push({ target: spec.id, concurrency: c, instances, ...r });
           opts.log(
             `  ${instances} inst, c=${c}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}, RSS ${r.maxRssMb.toFixed(0)} MB`,

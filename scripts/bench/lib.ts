@@ -94,15 +94,28 @@ function toMs(v: string): number {
 }
 
 let scriptDir: string | undefined;
+const scripts = new Map<string, string>();
+
+export interface WrkOptions {
+  /** Sample this process's RSS during the run (LoadResult.maxRssMb). */
+  pid?: number;
+  /** Request headers besides Content-Type. */
+  headers?: Record<string, string>;
+  /** Run wrk on these CPUs (taskset list syntax). */
+  cpus?: string;
+}
 
 /** wrk, closed loop: `connections` clients each with one request outstanding, for `seconds`. */
-export async function wrk(url: string, body: string, connections: number, seconds: number, pid?: number): Promise<LoadResult> {
-  scriptDir ??= await mkdtemp(join(tmpdir(), "inferstack-bench-"));
-  const script = join(scriptDir, `post-${body.length}.lua`);
-  await writeFile(
-    script,
-    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\nwrk.headers["Content-Type"] = "application/json"\n`,
-  );
+export async function wrk(url: string, body: string, connections: number, seconds: number, { pid, headers = {}, cpus }: WrkOptions = {}): Promise<LoadResult> {
+  const lua = [`wrk.method = "POST"`, `wrk.body = ${JSON.stringify(body)}`, `wrk.headers["Content-Type"] = "application/json"`,
+    ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)].join("\n") + "\n";
+  let script = scripts.get(lua);
+  if (!script) {
+    scriptDir ??= await mkdtemp(join(tmpdir(), "inferstack-bench-"));
+    script = join(scriptDir, `post-${scripts.size}.lua`);
+    await writeFile(script, lua);
+    scripts.set(lua, script);
+  }
   let maxRss = 0;
   const sampler = pid
     ? setInterval(() => {
@@ -110,8 +123,10 @@ export async function wrk(url: string, body: string, connections: number, second
       }, 200)
     : undefined;
   const out = await new Promise<string>((resolve, reject) => {
-    const p = spawn("wrk", ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s", "-s", script, url], { stdio: ["ignore", "pipe", "pipe"] });
+    const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s", "-s", script!, url];
+    const p = cpus ? spawn("taskset", ["-c", cpus, "wrk", ...args], { stdio: ["ignore", "pipe", "pipe"] }) : spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] });
     let text = "";
+    p.on("error", reject); // wrk (or taskset) missing
     p.stdout.on("data", (d: Buffer) => (text += d.toString()));
     p.stderr.on("data", (d: Buffer) => (text += d.toString()));
     p.on("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk failed (${code}): ${text}`))));
