@@ -20,9 +20,15 @@ export type AuthResult =
    */
   | { ok: false; status: 401 | 503; error: string; retryAfterSeconds?: number };
 
+/**
+ * A result now, or a promise of one when it needs I/O. The data plane answers most requests from
+ * memory; a promise and a microtask hop per check would be a measurable part of their cost.
+ */
+export type MaybePromise<T> = T | Promise<T>;
+
 export interface Authenticator {
   /** `headers` is the request's headers (lower-case names). */
-  authenticate(headers: Headers): Promise<AuthResult>;
+  authenticate(headers: Headers): MaybePromise<AuthResult>;
 }
 
 export interface RateLimitDecision {
@@ -34,7 +40,7 @@ export interface RateLimitDecision {
 
 export interface RateLimiter {
   /** `subject` is the key id when auth is on, else the client IP. */
-  consume(subject: string, plan: string): Promise<RateLimitDecision>;
+  consume(subject: string, plan: string): MaybePromise<RateLimitDecision>;
 }
 
 export interface CacheKey {
@@ -61,14 +67,15 @@ export class JsonText {
 }
 
 export interface PredictionRecord {
-  /** Idempotency key: a UUID generated per served prediction. */
-  id: string;
+  /** Idempotency key: a UUID per served prediction; the log generates a UUIDv7 when it is absent. */
+  id?: string;
   time: Date;
   model: string;
   version: string;
   requestId: string;
   keyId: string | null;
-  inputHash: string;
+  /** The canonical input hash, or a function the log calls to compute it off the request's path. */
+  inputHash: string | (() => string);
   inputs: unknown;
   /** The response body; a JsonText when it is already encoded. */
   outputs: unknown;

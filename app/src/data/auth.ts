@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import pg from "pg";
-import type { AuthResult, Authenticator, Principal } from "../ports.ts";
+import type { AuthResult, Authenticator, MaybePromise, Principal } from "../ports.ts";
 import { hashKey, isWellFormedKey, KEYS_CHANNEL, maskKey } from "./keys.ts";
 import type { DataPlaneMetrics } from "./metrics.ts";
 
@@ -18,7 +18,7 @@ export function extractKey(headers: Headers): string | null {
 /** Auth off: every caller is anonymous, on the anonymous plan, limited per client IP. */
 export function anonymousAuthenticator(plan: string): Authenticator {
   const result: AuthResult = { ok: true, principal: { keyId: null, keyDisplay: null, plan } };
-  return { authenticate: async () => result };
+  return { authenticate: () => result };
 }
 
 type Lookup =
@@ -71,7 +71,8 @@ export class PostgresAuthenticator implements Authenticator {
     this.#flushTimer.unref();
   }
 
-  async authenticate(headers: Headers): Promise<AuthResult> {
+  /** Synchronous when the key's lookup is cached and fresh; a promise when Postgres is asked. */
+  authenticate(headers: Headers): MaybePromise<AuthResult> {
     const key = extractKey(headers);
     if (key === null) return this.#reject("missing", "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'");
     let hash = this.#hashes.get(key);
@@ -84,24 +85,28 @@ export class PostgresAuthenticator implements Authenticator {
     const now = this.#o.now();
     const cached = this.#cache.get(hash);
     const ttl = cached?.lookup.kind === "active" ? this.#o.cacheTtlMs : Math.min(this.#o.cacheTtlMs, NEGATIVE_TTL_MS);
+    if (cached && now - cached.fetchedAt < ttl) return this.#result(key, cached.lookup, now);
+    return this.#fetch(key, hash, cached, now);
+  }
+
+  async #fetch(key: string, hash: string, cached: CacheEntry | undefined, now: number): Promise<AuthResult> {
     let lookup: Lookup;
-    if (cached && now - cached.fetchedAt < ttl) {
-      lookup = cached.lookup;
-    } else {
-      try {
-        lookup = await this.#lookup(hash);
-      } catch (err) {
-        if (cached?.lookup.kind === "active" && now - cached.fetchedAt < this.#o.staleGraceMs) {
-          lookup = cached.lookup;
-        } else if (cached && cached.lookup.kind !== "active") {
-          lookup = cached.lookup;
-        } else {
-          this.#o.logger.warn({ key: maskKey(key), err: (err as Error).message }, "API key check failed: Postgres unreachable");
-          return { ok: false, status: 503, error: "API keys cannot be checked right now (database unavailable); retry shortly", retryAfterSeconds: this.#o.retryAfterSeconds };
-        }
+    try {
+      lookup = await this.#lookup(hash);
+    } catch (err) {
+      if (cached?.lookup.kind === "active" && now - cached.fetchedAt < this.#o.staleGraceMs) {
+        lookup = cached.lookup;
+      } else if (cached && cached.lookup.kind !== "active") {
+        lookup = cached.lookup;
+      } else {
+        this.#o.logger.warn({ key: maskKey(key), err: (err as Error).message }, "API key check failed: Postgres unreachable");
+        return { ok: false, status: 503, error: "API keys cannot be checked right now (database unavailable); retry shortly", retryAfterSeconds: this.#o.retryAfterSeconds };
       }
     }
+    return this.#result(key, lookup, now);
+  }
 
+  #result(key: string, lookup: Lookup, now: number): AuthResult {
     if (lookup.kind === "unknown") return this.#reject("unknown", `unknown API key ${maskKey(key)}`);
     if (lookup.kind === "revoked") return this.#reject("revoked", `API key ${maskKey(key)} has been revoked`);
     this.#lastUsed.set(lookup.principal.keyId!, now);

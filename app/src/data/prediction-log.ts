@@ -5,8 +5,10 @@ import { finished } from "node:stream/promises";
 import type { Logger } from "pino";
 import type pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";
+import { uuidv7 } from "../ids.ts";
 import { JsonText, type PredictionLog, type PredictionRecord } from "../ports.ts";
-import type { DataPlaneMetrics } from "./metrics.ts";
+import { LineQueue, lineEnds } from "./line-queue.ts";
+import { reportQueueDepth, type DataPlaneMetrics } from "./metrics.ts";
 
 export interface PredictionLogOptions {
   pool: pg.Pool;
@@ -52,9 +54,11 @@ function copyText(value: unknown): string {
 /** A value as a jsonb field of COPY's text format. jsonb refuses the NUL character, even escaped. */
 function copyJson(value: unknown): string {
   let json = value instanceof JsonText ? value.text : JSON.stringify(value) ?? "null";
-  if (!json.includes("\\")) return json; // the common case: JSON.stringify escapes every control character
+  // The common case: JSON.stringify escapes every control character. JSON text from elsewhere may
+  // hold raw newlines or tabs as whitespace, which COPY must see escaped.
+  if (!COPY_SPECIAL.test(json)) return json;
   if (json.includes("\\u0000")) json = json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd");
-  return json.replaceAll("\\", "\\\\");
+  return json.replace(COPY_SPECIALS, (c) => COPY_ESCAPES[c]!);
 }
 
 let isoSecond = Number.NaN;
@@ -78,7 +82,8 @@ type EncodableRecord = Omit<PredictionRecord, "time"> & { time: Date | string };
 function copyLine(rec: EncodableRecord): string {
   const time = rec.time instanceof Date ? isoTime(rec.time) : copyText(rec.time);
   const latency = typeof rec.latencyMs === "number" ? String(rec.latencyMs) : "NaN";
-  return `${copyText(rec.id)}\t${time}\t${copyText(rec.model)}\t${copyText(rec.version)}\t${copyText(rec.requestId)}\t${copyText(rec.keyId)}\t${copyText(rec.inputHash)}\t${copyJson(rec.inputs)}\t${copyJson(rec.outputs)}\t${latency}\t${rec.cacheHit ? "t" : "f"}`;
+  const inputHash = typeof rec.inputHash === "function" ? rec.inputHash() : rec.inputHash;
+  return `${copyText(rec.id ?? uuidv7())}\t${time}\t${copyText(rec.model)}\t${copyText(rec.version)}\t${copyText(rec.requestId)}\t${copyText(rec.keyId)}\t${copyText(inputHash)}\t${copyJson(rec.inputs)}\t${copyJson(rec.outputs)}\t${latency}\t${rec.cacheHit ? "t" : "f"}`;
 }
 
 const unescapeCopy = (field: string) => (field === "\\N" ? null : field.replace(/\\[\\tnr]/g, (e) => COPY_UNESCAPES[e]!));
@@ -99,9 +104,9 @@ function lineFromSpill(json: string): string {
   return copyLine(rec);
 }
 
-const idOf = (line: string) => line.slice(0, line.indexOf("\t"));
+const idOf = (data: Buffer) => data.toString("utf8", 0, Math.max(0, data.indexOf(9 /* \t */)));
 
-async function copyInto(client: pg.PoolClient, sql: string, data: string): Promise<number> {
+async function copyInto(client: pg.PoolClient, sql: string, data: Buffer): Promise<number> {
   const stream = client.query(copyFrom(sql));
   stream.end(data);
   await finished(stream);
@@ -182,9 +187,12 @@ export class PostgresPredictionLog implements PredictionLog {
   readonly #o: PredictionLogOptions;
   /**
    * Records as lines of COPY text, encoded in record(): the request's objects die young instead of
-   * surviving until the next batch, and the batch is just the lines joined.
+   * surviving until the next batch, and a batch is the queue's bytes as they are.
    */
-  #queue: string[] = [];
+  #queue = new LineQueue();
+  /** Records of the current event-loop turn, not encoded yet (see record()). */
+  #pending: PredictionRecord[] = [];
+  readonly #encodePendingSoon = () => this.#encodePending();
   #spillGeneration = 0;
   #spillChain: Promise<void> = Promise.resolve();
   /** Bytes of the spill file known to be fully written. */
@@ -201,7 +209,7 @@ export class PostgresPredictionLog implements PredictionLog {
   constructor(options: PredictionLogOptions) {
     this.#o = options;
     this.#spillPath = options.spillPath;
-    options.metrics.queueDepth.set(0);
+    reportQueueDepth(options.metrics, () => this.queueDepth);
     options.metrics.spillBytes.set(0);
   }
 
@@ -225,7 +233,7 @@ export class PostgresPredictionLog implements PredictionLog {
   }
 
   get queueDepth(): number {
-    return this.#queue.length;
+    return this.#queue.length + this.#pending.length;
   }
 
   /** The spill file this process holds (the configured path, or a numbered sibling). */
@@ -237,17 +245,28 @@ export class PostgresPredictionLog implements PredictionLog {
     return this.#spillSize;
   }
 
+  /**
+   * Takes the record. It is encoded (its id made and its input hash computed, when left to the log)
+   * with the rest of this event-loop turn's records once the turn ends: after the responses have
+   * been written, and still soon enough for the records to die young.
+   */
   record(rec: PredictionRecord): void {
-    let line: string;
-    try {
-      line = copyLine(rec);
-    } catch (err) {
-      this.#o.metrics.rejected.inc();
-      this.#o.logger.error({ id: rec.id, err: (err as Error).message }, "prediction log: record not encodable; dropped");
-      return;
+    if (this.#pending.push(rec) === 1) setImmediate(this.#encodePendingSoon);
+    else if (this.#pending.length + this.#queue.length > this.#o.queueMax) this.#encodePending(); // the bound holds within a turn too
+  }
+
+  #encodePending(): void {
+    const pending = this.#pending;
+    if (pending.length === 0) return;
+    this.#pending = [];
+    for (const rec of pending) {
+      try {
+        this.#queue.push(copyLine(rec));
+      } catch (err) {
+        this.#o.metrics.rejected.inc();
+        this.#o.logger.error({ id: rec.id, err: (err as Error).message }, "prediction log: record not encodable; dropped");
+      }
     }
-    this.#queue.push(line);
-    this.#o.metrics.queueDepth.set(this.#queue.length);
     if (this.#closed || this.#queue.length > this.#o.queueMax) {
       void this.#spill();
     } else if (this.#queue.length >= this.#o.batchSize) {
@@ -258,6 +277,7 @@ export class PostgresPredictionLog implements PredictionLog {
   /** Stops the writer, then writes what is left to Postgres, or spills it when that fails or times out. */
   async close(): Promise<void> {
     if (this.#closed) return;
+    this.#encodePending();
     this.#stopping = true;
     this.#wake?.();
     await this.#loop;
@@ -315,6 +335,7 @@ export class PostgresPredictionLog implements PredictionLog {
   /** One unit of work: a replay batch, the spill file's truncation, or a queue batch. True if more is ready now. */
   async #step(): Promise<boolean> {
     await this.#spillChain;
+    this.#encodePending();
     if (this.#replayOffset < this.#spillSize) {
       await this.#replayBatch();
       return true;
@@ -325,11 +346,10 @@ export class PostgresPredictionLog implements PredictionLog {
     }
     if (this.#queue.length === 0) return false;
     const generation = this.#spillGeneration;
-    const batch = this.#queue.slice(0, this.#o.batchSize);
-    const inserted = await this.#insert(batch);
+    const batch = this.#queue.peek(this.#o.batchSize);
+    const inserted = await this.#insert(batch.data);
     // A spill during the insert took these records to disk too; the replay will skip them by id.
-    if (generation === this.#spillGeneration) this.#queue.splice(0, batch.length);
-    this.#o.metrics.queueDepth.set(this.#queue.length);
+    if (generation === this.#spillGeneration) this.#queue.drop(batch.lines);
     this.#o.metrics.written.inc(inserted);
     // Straight on only for a full batch: records trickling in wait for the next flush, or each
     // insert would carry the few that arrived during the last one (a transaction per handful of rows).
@@ -340,24 +360,24 @@ export class PostgresPredictionLog implements PredictionLog {
    * Inserts rows; rows Postgres refuses as invalid are logged and dropped, never retried forever.
    * A refused batch is split in halves until the bad rows stand alone.
    */
-  async #insert(batch: string[]): Promise<number> {
+  async #insert(data: Buffer): Promise<number> {
     try {
-      return await this.#insertRows(batch);
+      return await this.#insertRows(data);
     } catch (err) {
       if (!isBadData(err)) throw err;
-      if (batch.length === 1) {
+      const ends = lineEnds(data);
+      if (ends.length <= 1) {
         this.#o.metrics.rejected.inc();
-        this.#o.logger.error({ id: idOf(batch[0]!), err: (err as Error).message }, "prediction log: record refused by Postgres; dropped");
+        this.#o.logger.error({ id: idOf(data), err: (err as Error).message }, "prediction log: record refused by Postgres; dropped");
         return 0;
       }
-      const half = Math.ceil(batch.length / 2);
-      return (await this.#insert(batch.slice(0, half))) + (await this.#insert(batch.slice(half)));
+      const half = ends[Math.ceil(ends.length / 2) - 1]!;
+      return (await this.#insert(data.subarray(0, half))) + (await this.#insert(data.subarray(half)));
     }
   }
 
-  /** Rows written; ids already in the table are skipped. */
-  async #insertRows(batch: string[]): Promise<number> {
-    const data = `${batch.join("\n")}\n`;
+  /** Rows written from COPY data; ids already in the table are skipped. */
+  async #insertRows(data: Buffer): Promise<number> {
     const client = await this.#o.pool.connect();
     // A connection lost mid-COPY fails the COPY; without a listener it would also crash the process.
     const ignore = () => {};
@@ -380,7 +400,7 @@ export class PostgresPredictionLog implements PredictionLog {
     }
   }
 
-  async #insertSkippingDuplicates(client: pg.PoolClient, data: string): Promise<number> {
+  async #insertSkippingDuplicates(client: pg.PoolClient, data: Buffer): Promise<number> {
     await client.query("BEGIN");
     try {
       await client.query(CREATE_STAGING_SQL);
@@ -396,24 +416,23 @@ export class PostgresPredictionLog implements PredictionLog {
 
   /** Appends the whole in-memory queue to the spill file, after any append already under way. */
   #spill(): Promise<void> {
-    const records = this.#queue;
-    if (records.length > 0) {
-      this.#queue = [];
+    this.#encodePending();
+    const records = this.#queue.takeAll();
+    if (records.lines > 0) {
       this.#spillGeneration++;
-      this.#o.metrics.queueDepth.set(0);
       this.#spillChain = this.#spillChain.then(async () => {
         try {
-          const data = `${records.map(spillLine).join("\n")}\n`; // off record()'s call stack
+          // Off record()'s call stack.
+          const data = `${records.data.toString("utf8", 0, records.data.length - 1).split("\n").map(spillLine).join("\n")}\n`;
           await mkdir(dirname(this.#spillPath), { recursive: true });
           await appendFile(this.#spillPath, data, { mode: 0o600 });
           this.#spillSize += Buffer.byteLength(data);
-          this.#o.metrics.spilled.inc(records.length);
+          this.#o.metrics.spilled.inc(records.lines);
           this.#o.metrics.spillBytes.set(this.#spillSize);
         } catch (err) {
           // Disk refused too: keep the records in memory, oldest first, rather than lose them.
           this.#o.logger.error({ err: (err as Error).message, path: this.#spillPath }, "prediction log: spill failed; keeping records in memory");
-          this.#queue = records.concat(this.#queue);
-          this.#o.metrics.queueDepth.set(this.#queue.length);
+          this.#queue.prepend(records.data);
         }
       });
     }
@@ -422,7 +441,7 @@ export class PostgresPredictionLog implements PredictionLog {
 
   async #replayBatch(): Promise<void> {
     const { records, nextOffset } = await this.#readSpill(this.#replayOffset, this.#spillSize);
-    const inserted = records.length ? await this.#insert(records) : 0;
+    const inserted = records.length ? await this.#insert(Buffer.from(`${records.join("\n")}\n`)) : 0;
     this.#replayOffset = nextOffset;
     this.#o.metrics.replayed.inc(inserted);
     this.#o.metrics.written.inc(inserted);

@@ -1,7 +1,7 @@
 import type { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Logger } from "pino";
-import type { RateLimitDecision, RateLimiter } from "../ports.ts";
+import type { MaybePromise, RateLimitDecision, RateLimiter } from "../ports.ts";
 import type { PlanLimit } from "./config.ts";
 import type { DataPlaneMetrics } from "./metrics.ts";
 
@@ -109,7 +109,8 @@ export class PlanRateLimiter implements RateLimiter {
     this.#sweeper.unref();
   }
 
-  consume(subject: string, plan: string): Promise<RateLimitDecision> {
+  /** Synchronous when answered from a lease or a known-exhausted window; a promise when Redis is asked. */
+  consume(subject: string, plan: string): MaybePromise<RateLimitDecision> {
     const known = plan in this.#o.plans;
     if (!known && !this.#warnedPlans.has(plan)) {
       this.#warnedPlans.add(plan);
@@ -118,19 +119,19 @@ export class PlanRateLimiter implements RateLimiter {
     const effectivePlan = known ? plan : "free";
     const limiter = this.#limiters.get(effectivePlan);
     if (!limiter) {
-      return Promise.resolve({ allowed: true, limit: null, remaining: null, resetSeconds: this.#o.plans[effectivePlan]?.windowSeconds ?? 3600 });
+      return { allowed: true, limit: null, remaining: null, resetSeconds: this.#o.plans[effectivePlan]?.windowSeconds ?? 3600 };
     }
     const state = this.#subject(effectivePlan, subject, limiter);
     const now = Date.now();
     state.arrivals++;
     state.lastSeenAt = now;
-    if (now < state.exhaustedUntil) return Promise.resolve(this.#refused(state, now));
+    if (now < state.exhaustedUntil) return this.#refused(state, now);
     if (state.leased > 0 && now >= state.windowEndsAt) state.leased = 0; // that window's key is gone
     if (state.leased > 0 && state.waiters.length === 0) {
       state.leased--;
       // Refill before the lease runs dry, so the next requests do not wait for Redis either.
       if (!state.reserving && state.leased * 2 < state.lastGrant) this.#reserve(state);
-      return Promise.resolve(this.#allowed(state, now));
+      return this.#allowed(state, now);
     }
     return new Promise((resolve) => {
       state.waiters.push(resolve);

@@ -4,7 +4,6 @@
  * -> respond, cache and log the prediction. Data-plane failures degrade (skip the cache, allow
  * the request); only bad input or a missing model answers 4xx.
  */
-import { hash } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import type { Context } from "hono";
 import { getConnInfo } from "@hono/node-server/conninfo";
@@ -12,9 +11,9 @@ import type { TensorMap } from "../inference/batcher.ts";
 import { InferenceInputError, type ModelVersion } from "../inference/model-version.ts";
 import { RequestValidationError, type PreparedInputs } from "../inference/validation.ts";
 import { toJsonArray } from "../inference/tensor.ts";
-import { uuidv7 } from "../ids.ts";
-import { JsonText, type Principal } from "../ports.ts";
+import { JsonText, type AuthResult, type MaybePromise, type Principal, type RateLimitDecision } from "../ports.ts";
 import { readJson } from "./body.ts";
+import { hashInputs } from "./input-hash.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
 
@@ -62,22 +61,17 @@ function setHeaders(c: Context<AppEnv>, headers: Record<string, string>): void {
   }
 }
 
-/** Canonical hash of validated inputs: same tensors => same key, whatever the JSON spelling. */
-export function hashInputs(protocol: Protocol, prepared: PreparedInputs): string {
-  const parts: Uint8Array[] = [Buffer.from(protocol)];
-  for (const name of Object.keys(prepared.inputs).sort()) {
-    const t = prepared.inputs[name]!;
-    parts.push(Buffer.from(`\0${name}\0${t.datatype}\0${t.shape.join(",")}\0`), new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
-  }
-  if (prepared.outputs) parts.push(Buffer.from(`\0outputs\0${[...prepared.outputs].sort().join(",")}`));
-  // One-shot: no Hash object per request.
-  return hash("sha256", Buffer.concat(parts), "hex");
+const ANONYMOUS: Principal = Object.freeze({ keyId: null, keyDisplay: null, plan: "anonymous" });
+
+/** The caller, or a thrown 401/503; synchronous when the authenticator answers from memory. */
+export function authenticate(c: Context<AppEnv>, deps: AppDeps): MaybePromise<Principal> {
+  const auth = deps.dataPlane.auth;
+  if (!auth) return ANONYMOUS;
+  const result = auth.authenticate(c.req.raw.headers);
+  return result instanceof Promise ? result.then(principalOf) : principalOf(result);
 }
 
-export async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<Principal> {
-  const auth = deps.dataPlane.auth;
-  if (!auth) return { keyId: null, keyDisplay: null, plan: "anonymous" };
-  const result = await auth.authenticate(c.req.raw.headers);
+function principalOf(result: AuthResult): Principal {
   if (!result.ok) {
     // 503: the key store is unreachable and the key is not cached; the caller should retry.
     if (result.status === 503) {
@@ -88,17 +82,26 @@ export async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<P
   return result.principal;
 }
 
-async function rateLimit(c: Context<AppEnv>, deps: AppDeps, principal: Principal): Promise<void> {
+/** Sets the RateLimit headers or throws 429; synchronous when the limiter answers from memory. */
+function rateLimit(c: Context<AppEnv>, deps: AppDeps, principal: Principal): MaybePromise<void> {
   const limiter = deps.dataPlane.rateLimiter;
   if (!limiter) return;
   let decision;
   try {
-    decision = await limiter.consume(principal.keyId ?? clientIp(c, deps.config.TRUST_PROXY), principal.plan);
+    decision = limiter.consume(principal.keyId ?? clientIp(c, deps.config.TRUST_PROXY), principal.plan);
   } catch (err) {
-    // The limiter failing must not take serving down: let the request through.
-    deps.logger.warn({ reqId: c.get("requestId"), err }, "rate limiter failed; request allowed");
-    return;
+    return limiterFailed(c, deps, err);
   }
+  if (decision instanceof Promise) return decision.then((d) => applyDecision(c, principal, d), (err: unknown) => limiterFailed(c, deps, err));
+  applyDecision(c, principal, decision);
+}
+
+/** The limiter failing must not take serving down: the request goes through. */
+function limiterFailed(c: Context<AppEnv>, deps: AppDeps, err: unknown): void {
+  deps.logger.warn({ reqId: c.get("requestId"), err }, "rate limiter failed; request allowed");
+}
+
+function applyDecision(c: Context<AppEnv>, principal: Principal, decision: RateLimitDecision): void {
   const headers: Record<string, string> = {};
   if (decision.limit !== null) {
     headers["ratelimit-limit"] = String(decision.limit);
@@ -125,8 +128,10 @@ function acquireModel(deps: AppDeps, name: string, version?: number): ModelVersi
 export async function servePrediction<P extends PreparedInputs>(c: Context<AppEnv>, deps: AppDeps, spec: PredictionSpec<P>): Promise<Response> {
   const started = performance.now();
   const { metrics } = deps;
-  const principal = await authenticate(c, deps);
-  await rateLimit(c, deps, principal);
+  const authenticated = authenticate(c, deps);
+  const principal = authenticated instanceof Promise ? await authenticated : authenticated;
+  const limited = rateLimit(c, deps, principal);
+  if (limited) await limited;
 
   const model = acquireModel(deps, spec.model, spec.version);
   const version = String(model.version);
@@ -145,7 +150,7 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
     const cache = deps.dataPlane.cache;
     const ttl = model.signature.cacheTtlSeconds ?? deps.config.CACHE_TTL_SECONDS;
     const useCache = cache !== undefined && ttl > 0;
-    const inputHash = useCache || deps.dataPlane.predictionLog ? hashInputs(spec.protocol, prepared) : "";
+    const inputHash = useCache ? hashInputs(spec.protocol, prepared) : "";
     const key = { model: model.name, version, inputHash };
     let body: Record<string, unknown> | undefined;
     let cacheHit = false;
@@ -188,13 +193,14 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
     count("ok");
     const json = JSON.stringify(response); // once, for the client and the prediction log
     deps.dataPlane.predictionLog?.record({
-      id: uuidv7(), // time-ordered: appends to the primary key instead of scattering over it
+      // The id (a UUIDv7) and, without the cache, the input hash are left to the log, which makes
+      // them in bulk off the request's path.
       time: new Date(),
       model: model.name,
       version,
       requestId: c.get("requestId"),
       keyId: principal.keyId,
-      inputHash,
+      inputHash: useCache ? inputHash : () => hashInputs(spec.protocol, prepared),
       inputs: spec.logInputs(raw),
       outputs: new JsonText(json),
       latencyMs: performance.now() - started,

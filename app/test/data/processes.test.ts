@@ -74,7 +74,7 @@ test("SIGTERM with a full in-memory queue: the process writes it to Postgres bef
   const statuses = await Promise.all(ids.map((id) => predict(server.url, key, id)));
   assert.ok(statuses.every((s) => s === 200));
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
-  assert.match(metrics, /^inferstack_prediction_log_queue_depth 60$/m, "the records are still queued");
+  assert.match(metrics, /^inferstack_prediction_log_queue_depth 60$/m, `the records are still queued: ${/^inferstack_prediction_log_queue_depth.*$/m.exec(metrics)}`);
   assert.equal((await countRequests(ids)).size, 0);
   const exit = await server.stop("SIGTERM");
   assert.equal(exit.code, 0, server.output());

@@ -120,7 +120,7 @@ export class TcpProxy {
   }
 }
 
-export function makeRecord(overrides: Partial<PredictionRecord> = {}): PredictionRecord {
+export function makeRecord(overrides: Partial<PredictionRecord> & { id?: string; inputHash?: string } = {}): PredictionRecord & { id: string; inputHash: string } {
   return {
     id: randomUUID(),
     time: new Date(),
