@@ -76,12 +76,21 @@ function isoTime(date: Date): string {
   return `${isoPrefix}${milli < 10 ? "00" : milli < 100 ? "0" : ""}${milli}Z`;
 }
 
+/** Milliseconds to the microsecond: String() of a full-precision double was the dearest field of a line. */
+function millisText(ms: number): string {
+  if (!(ms >= 0 && ms < 1e9)) return String(ms); // NaN, Infinity and negatives as Postgres reads them
+  const us = Math.round(ms * 1000);
+  const whole = Math.floor(us / 1000);
+  const frac = us - whole * 1000;
+  return `${whole}.${frac < 10 ? "00" : frac < 100 ? "0" : ""}${frac}`;
+}
+
 type EncodableRecord = Omit<PredictionRecord, "time"> & { time: Date | string };
 
 /** One row of COPY text, in COLUMNS order; throws if the record cannot be encoded. */
 function copyLine(rec: EncodableRecord): string {
   const time = rec.time instanceof Date ? isoTime(rec.time) : copyText(rec.time);
-  const latency = typeof rec.latencyMs === "number" ? String(rec.latencyMs) : "NaN";
+  const latency = typeof rec.latencyMs === "number" ? millisText(rec.latencyMs) : "NaN";
   const inputHash = typeof rec.inputHash === "function" ? rec.inputHash() : rec.inputHash;
   return `${copyText(rec.id ?? uuidv7())}\t${time}\t${copyText(rec.model)}\t${copyText(rec.version)}\t${copyText(rec.requestId)}\t${copyText(rec.keyId)}\t${copyText(inputHash)}\t${copyJson(rec.inputs)}\t${copyJson(rec.outputs)}\t${latency}\t${rec.cacheHit ? "t" : "f"}`;
 }

@@ -77,7 +77,8 @@ export class PlanRateLimiter implements RateLimiter {
   readonly #limiters = new Map<string, RateLimiterAbstract>();
   readonly #o: PlanRateLimiterOptions & { leaseHorizonMs: number; leaseIdleMs: number };
   readonly #warnedPlans = new Set<string>();
-  readonly #subjects = new Map<string, Subject>();
+  /** Plan -> subject -> state: keyed by the subject string itself, no per-request key to build and hash. */
+  readonly #subjects = new Map<string, Map<string, Subject>>();
   readonly #due = new Set<Subject>();
   readonly #sweeper: NodeJS.Timeout;
   #flushScheduled = false;
@@ -147,7 +148,7 @@ export class PlanRateLimiter implements RateLimiter {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#sweeper);
-    await Promise.all([...this.#subjects.values()].map(async (state) => {
+    await Promise.all([...this.#subjects.values()].flatMap((plan) => [...plan.values()]).map(async (state) => {
       while (state.reserving) await state.reserving;
       await this.#returnLease(state);
     }));
@@ -155,15 +156,16 @@ export class PlanRateLimiter implements RateLimiter {
   }
 
   #subject(plan: string, subject: string, limiter: RateLimiterAbstract): Subject {
-    const id = `${plan}\0${subject}`;
-    let state = this.#subjects.get(id);
+    let subjects = this.#subjects.get(plan);
+    if (!subjects) this.#subjects.set(plan, subjects = new Map());
+    let state = subjects.get(subject);
     if (!state) {
       state = {
         plan, subject, limiter, limit: limiter.points, windowSeconds: this.#o.plans[plan]?.windowSeconds ?? 3600,
         leased: 0, counted: -1, windowEndsAt: 0, exhaustedUntil: 0, waiters: [], reserving: null,
         arrivals: 0, reservedAt: Date.now(), lastGrant: 0, lastSeenAt: Date.now(),
       };
-      this.#subjects.set(id, state);
+      subjects.set(subject, state);
     }
     return state;
   }
@@ -258,10 +260,12 @@ export class PlanRateLimiter implements RateLimiter {
   /** Returns idle leases and forgets subjects whose window ended. */
   #sweep(): void {
     const now = Date.now();
-    for (const [id, state] of this.#subjects) {
-      if (state.reserving || state.waiters.length > 0) continue;
-      if (state.leased > 0 && now - state.lastSeenAt >= this.#o.leaseIdleMs) void this.#returnLease(state);
-      if (state.leased === 0 && (now >= state.windowEndsAt || now - state.lastSeenAt >= STATE_IDLE_MS)) this.#subjects.delete(id);
+    for (const subjects of this.#subjects.values()) {
+      for (const [subject, state] of subjects) {
+        if (state.reserving || state.waiters.length > 0) continue;
+        if (state.leased > 0 && now - state.lastSeenAt >= this.#o.leaseIdleMs) void this.#returnLease(state);
+        if (state.leased === 0 && (now >= state.windowEndsAt || now - state.lastSeenAt >= STATE_IDLE_MS)) subjects.delete(subject);
+      }
     }
   }
 

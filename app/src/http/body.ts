@@ -29,6 +29,11 @@ export function jsonDepthExceeds(text: string, limit: number): boolean {
 }
 
 export async function readJson(c: Context, limits: BodyLimits): Promise<unknown> {
+  return (await readJsonBody(c, limits)).value;
+}
+
+/** The parsed body and its text exactly as received. */
+export async function readJsonBody(c: Context, limits: BodyLimits): Promise<{ value: unknown; text: string }> {
   const type = c.req.header("content-type");
   if (!type) throw new ApiError(415, "content-type: missing; send application/json");
   const mime = type.split(";")[0]!.trim().toLowerCase();
@@ -46,7 +51,7 @@ export async function readJson(c: Context, limits: BodyLimits): Promise<unknown>
     throw new ApiError(400, `body: JSON nested deeper than ${limits.maxDepth} levels`);
   }
   try {
-    return JSON.parse(text);
+    return { value: JSON.parse(text), text };
   } catch (err) {
     const hint = /\b(NaN|-?Infinity)\b/.test(text) ? " (NaN and Infinity are not JSON numbers)" : "";
     throw new ApiError(400, `body: malformed JSON: ${(err as Error).message}${hint}`);

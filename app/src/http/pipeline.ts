@@ -12,7 +12,7 @@ import { InferenceInputError, type ModelVersion } from "../inference/model-versi
 import { RequestValidationError, type PreparedInputs } from "../inference/validation.ts";
 import { toJsonArray } from "../inference/tensor.ts";
 import { JsonText, type AuthResult, type MaybePromise, type Principal, type RateLimitDecision } from "../ports.ts";
-import { readJson } from "./body.ts";
+import { readJsonBody } from "./body.ts";
 import { hashInputs } from "./input-hash.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
@@ -30,8 +30,8 @@ export interface PredictionSpec<P extends PreparedInputs> {
   render(model: ModelVersion, prepared: P, outputs: TensorMap): Record<string, unknown>;
   /** Per-request fields added after a cache hit or a fresh prediction (e.g. V2 `id`). */
   decorate?(body: Record<string, unknown>, prepared: P): Record<string, unknown>;
-  /** What the prediction log records as the request's inputs. */
-  logInputs(body: unknown): unknown;
+  /** The body member the prediction log records as the request's inputs. */
+  inputsMember: string;
 }
 
 function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
@@ -138,7 +138,7 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
   const count = (outcome: "ok" | "client_error" | "error") =>
     metrics.inferenceRequests.inc({ model: model.name, version, protocol: spec.protocol, outcome });
   try {
-    const raw = await readJson(c, { maxBytes: deps.config.BODY_LIMIT_BYTES, maxDepth: deps.config.MAX_JSON_DEPTH });
+    const { value: raw, text } = await readJsonBody(c, { maxBytes: deps.config.BODY_LIMIT_BYTES, maxDepth: deps.config.MAX_JSON_DEPTH });
     let prepared: P;
     try {
       prepared = spec.prepare(model, raw);
@@ -201,7 +201,7 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
       requestId: c.get("requestId"),
       keyId: principal.keyId,
       inputHash: useCache ? inputHash : () => hashInputs(spec.protocol, prepared),
-      inputs: spec.logInputs(raw),
+      inputs: loggedInputs(text, raw, spec.inputsMember),
       outputs: new JsonText(json),
       latencyMs: performance.now() - started,
       cacheHit,
@@ -213,6 +213,19 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
   } finally {
     model.release();
   }
+}
+
+/**
+ * What the log records as the inputs: when `name` is the body's only member, the client's own text
+ * of it (nothing to encode again, and numbers stay as they were sent), else the parsed value.
+ */
+export function loggedInputs(text: string, body: unknown, name: string): unknown {
+  const value = (body as Record<string, unknown>)[name];
+  let members = 0;
+  for (const _ in body as object) if (++members > 1) return value;
+  // A valid JSON object with one member: its value runs from the first ":" (the member's name,
+  // once parsed, is `name`, which holds none) to the closing "}".
+  return members === 1 && value !== undefined ? new JsonText(text.slice(text.indexOf(":") + 1, text.lastIndexOf("}"))) : value;
 }
 
 /** Output tensors in V2 JSON form. */

@@ -98,7 +98,7 @@ export function registerV1(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
       model: name,
       prepare: (m: ModelVersion, body) => prepareV1(m.signature, body),
       render: (m, prepared, outputs) => ({ predictions: renderV1(m.signature, outputs, prepared.rows) }),
-      logInputs: (body) => (body as { instances: unknown }).instances,
+      inputsMember: "instances",
     });
   });
 }

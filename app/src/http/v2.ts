@@ -134,7 +134,7 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
         outputs: v2Outputs(outputs, prepared.outputs ?? m.signature.outputs.map((o) => o.name)),
       }),
       decorate: (body, prepared) => (prepared.id !== undefined ? { ...body, id: prepared.id } : body),
-      logInputs: (body) => (body as { inputs: unknown }).inputs,
+      inputsMember: "inputs",
     });
   app.post("/v2/models/:name/infer", (c) => infer(c, c.req.param("name")));
   app.post("/v2/models/:name/versions/:version/infer", (c) => infer(c, c.req.param("name"), parseVersion(c.req.param("version"))));
