@@ -34,6 +34,8 @@ export function lineEnds(data: Buffer): number[] {
 export class LineQueue {
   readonly #chunkBytes: number;
   #segments: Segment[] = [];
+  /** A fully dropped chunk kept for the next segment: fresh ones made V8 count external memory and GC sooner. */
+  #spare: Buffer | null = null;
   #length = 0;
 
   constructor(chunkBytes = DEFAULT_CHUNK_BYTES) {
@@ -48,8 +50,10 @@ export class LineQueue {
     const worstCase = line.length * 3 + 1; // UTF-8 bytes per UTF-16 unit, at most, and the newline
     let seg = this.#segments.at(-1);
     if (!seg || seg.used + worstCase > seg.buf.length) {
-      // Never reuse a chunk: an insert in flight may still be reading a slice of it.
-      seg = { buf: Buffer.allocUnsafeSlow(Math.max(this.#chunkBytes, worstCase)), used: 0, ends: [], dropped: 0 };
+      const size = Math.max(this.#chunkBytes, worstCase);
+      const spare = this.#spare !== null && this.#spare.length >= size ? this.#spare : null;
+      this.#spare = null;
+      seg = { buf: spare ?? Buffer.allocUnsafeSlow(size), used: 0, ends: [], dropped: 0 };
       this.#segments.push(seg);
     }
     seg.used += seg.buf.write(line, seg.used);
@@ -58,7 +62,10 @@ export class LineQueue {
     this.#length++;
   }
 
-  /** The first `max` lines (fewer if the queue is shorter), still queued; empty data when the queue is. */
+  /**
+   * The first `max` lines (fewer if the queue is shorter), still queued; empty data when the queue
+   * is. The bytes stay valid while newer lines are pushed, until the lines are dropped.
+   */
   peek(max: number): LineBatch {
     const slices: Buffer[] = [];
     let lines = 0;
@@ -73,7 +80,7 @@ export class LineQueue {
     return { data: slices.length === 1 ? slices[0]! : Buffer.concat(slices), lines };
   }
 
-  /** Removes the first `count` lines. */
+  /** Removes the first `count` lines; slices peek() returned of them may be overwritten from now on. */
   drop(count: number): void {
     let left = Math.min(count, this.#length);
     this.#length -= left;
@@ -82,8 +89,12 @@ export class LineQueue {
       const take = Math.min(left, seg.ends.length - seg.dropped);
       seg.dropped += take;
       left -= take;
-      // The last segment stays for the lines still to come.
-      if (seg.dropped === seg.ends.length && this.#segments.length > 1) this.#segments.shift();
+      // The last segment stays for the lines still to come. A dropped chunk is reused: peek()'s
+      // slices of it belonged to batches the caller has finished with, since it dropped them.
+      if (seg.dropped === seg.ends.length && this.#segments.length > 1) {
+        this.#segments.shift();
+        if (seg.buf.length === this.#chunkBytes) this.#spare = seg.buf;
+      }
     }
   }
 

@@ -33,15 +33,25 @@ test("a line longer than a chunk gets a chunk of its own", () => {
   assert.equal(queue.length, 0);
 });
 
-test("a batch already peeked keeps its bytes while newer lines arrive", () => {
+test("a peeked batch keeps its bytes while newer lines arrive; dropped chunks are reused", () => {
   const queue = new LineQueue(32);
   queue.push("one");
   queue.push("two");
   const batch = queue.peek(2);
-  for (let i = 0; i < 20; i++) queue.push(`more ${i}`);
-  queue.drop(2);
-  queue.push("after the drop");
+  const lines = Array.from({ length: 20 }, (_, i) => `more ${i}`);
+  for (const line of lines) queue.push(line);
   assert.equal(text(batch.data), "one\ntwo\n");
+  queue.drop(2);
+  for (let round = 0; round < 50; round++) {
+    const more = Array.from({ length: 7 }, (_, i) => `round ${round} line ${i}`);
+    for (const line of more) queue.push(line);
+    lines.push(...more);
+    const head = queue.peek(5);
+    assert.equal(text(head.data), joined(lines.slice(0, 5)));
+    queue.drop(5);
+    lines.splice(0, 5);
+  }
+  assert.equal(text(queue.takeAll().data), joined(lines));
 });
 
 test("takeAll empties the queue; prepend puts the lines back in front, oldest first", () => {
