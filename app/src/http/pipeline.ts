@@ -51,14 +51,10 @@ function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
  * response Hono writes): Hono's Headers object validates and sorts each header a second time, which
  * cost about 1.5 µs per header per request in the data-plane bench. Elsewhere (app.request) c.header.
  */
-function setHeaders(c: Context<AppEnv>, headers: Record<string, string>): void {
+function setHeader(c: Context<AppEnv>, name: string, value: string): void {
   const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-  // Already sent (the request timed out and got its 504): setHeader would throw.
-  if (outgoing?.headersSent) return;
-  for (const name in headers) {
-    if (outgoing) outgoing.setHeader(name, headers[name]!);
-    else c.header(name, headers[name]!);
-  }
+  if (!outgoing) c.header(name, value);
+  else if (!outgoing.headersSent) outgoing.setHeader(name, value); // sent: the request timed out and got its 504
 }
 
 const ANONYMOUS: Principal = Object.freeze({ keyId: null, keyDisplay: null, plan: "anonymous" });
@@ -102,14 +98,17 @@ function limiterFailed(c: Context<AppEnv>, deps: AppDeps, err: unknown): void {
 }
 
 function applyDecision(c: Context<AppEnv>, principal: Principal, decision: RateLimitDecision): void {
-  const headers: Record<string, string> = {};
-  if (decision.limit !== null) {
-    headers["ratelimit-limit"] = String(decision.limit);
-    headers["ratelimit-remaining"] = String(Math.max(0, decision.remaining ?? 0));
-    headers["ratelimit-reset"] = String(Math.max(0, Math.ceil(decision.resetSeconds)));
+  const limit = decision.limit === null ? null : String(decision.limit);
+  const remaining = String(Math.max(0, decision.remaining ?? 0));
+  const reset = String(Math.max(0, Math.ceil(decision.resetSeconds)));
+  if (limit !== null) {
+    setHeader(c, "ratelimit-limit", limit);
+    setHeader(c, "ratelimit-remaining", remaining);
+    setHeader(c, "ratelimit-reset", reset);
   }
-  setHeaders(c, headers);
   if (!decision.allowed) {
+    // The error response is built afresh: it carries the RateLimit headers itself.
+    const headers: Record<string, string> = limit === null ? {} : { "ratelimit-limit": limit, "ratelimit-remaining": remaining, "ratelimit-reset": reset };
     headers["retry-after"] = String(Math.max(1, Math.ceil(decision.resetSeconds)));
     throw new ApiError(429, `rate limit exceeded for plan "${principal.plan}"; retry after ${headers["retry-after"]} s`, undefined, headers);
   }
@@ -188,7 +187,7 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
         });
       }
     }
-    setHeaders(c, { "x-cache": useCache ? (cacheHit ? "hit" : "miss") : "off" });
+    setHeader(c, "x-cache", useCache ? (cacheHit ? "hit" : "miss") : "off");
     const response = spec.decorate ? spec.decorate(body, prepared) : body;
     count("ok");
     const json = JSON.stringify(response); // once, for the client and the prediction log
