@@ -103,10 +103,21 @@ export interface WrkOptions {
   headers?: Record<string, string>;
   /** Run wrk on these CPUs (taskset list syntax). */
   cpus?: string;
+  /**
+   * Run wrk at real-time priority (SCHED_FIFO, via chrt) where permitted, so processes sharing its
+   * CPUs cannot delay the load itself. Linux keeps 5 % of each CPU for the others.
+   */
+  realtime?: boolean;
+}
+
+let realtimePermitted: boolean | undefined;
+export function canRunRealtime(): boolean {
+  realtimePermitted ??= spawnSync("chrt", ["-f", "1", "true"], { stdio: "ignore" }).status === 0;
+  return realtimePermitted;
 }
 
 /** wrk, closed loop: `connections` clients each with one request outstanding, for `seconds`. */
-export async function wrk(url: string, body: string, connections: number, seconds: number, { pid, headers = {}, cpus }: WrkOptions = {}): Promise<LoadResult> {
+export async function wrk(url: string, body: string, connections: number, seconds: number, { pid, headers = {}, cpus, realtime = false }: WrkOptions = {}): Promise<LoadResult> {
   const lua = [`wrk.method = "POST"`, `wrk.body = ${JSON.stringify(body)}`, `wrk.headers["Content-Type"] = "application/json"`,
     ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)].join("\n") + "\n";
   let script = scripts.get(lua);
@@ -124,7 +135,8 @@ export async function wrk(url: string, body: string, connections: number, second
     : undefined;
   const out = await new Promise<string>((resolve, reject) => {
     const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s", "-s", script!, url];
-    const p = cpus ? spawn("taskset", ["-c", cpus, "wrk", ...args], { stdio: ["ignore", "pipe", "pipe"] }) : spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] });
+    const command = [...(realtime && canRunRealtime() ? ["chrt", "-f", "1"] : []), ...(cpus ? ["taskset", "-c", cpus] : []), "wrk", ...args];
+    const p = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
     let text = "";
     p.on("error", reject); // wrk (or taskset) missing
     p.stdout.on("data", (d: Buffer) => (text += d.toString()));
