@@ -25,8 +25,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   app.use("*", async (c, next) => {
     const started = performance.now();
     const incoming = c.req.header("x-request-id");
-    const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : uuidv7(); // time-ordered: cheap keys for the log's request_id index
+    const own = !(incoming && REQUEST_ID.test(incoming));
+    const requestId = own ? uuidv7() : incoming; // time-ordered: cheap keys for the log's request_id index
     c.set("requestId", requestId);
+    if (own) c.set("requestIdIsOwn", true);
     if (logger.isLevelEnabled("debug")) logger.debug({ reqId: requestId, method: c.req.method, path: c.req.path }, "request started");
     await next();
     c.res.headers.set("x-request-id", requestId);

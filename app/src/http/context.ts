@@ -18,6 +18,8 @@ export interface AppDeps {
 export type AppEnv = {
   Variables: {
     requestId: string;
+    /** The API made the request id (a fresh UUIDv7, so unique): the prediction log reuses it as the row id. */
+    requestIdIsOwn?: boolean;
     /** Route template for metrics when the router's own pattern is less telling. */
     routeLabel?: string;
     /** Why the request failed, for the access log. */

@@ -192,8 +192,9 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
     count("ok");
     const json = JSON.stringify(response); // once, for the client and the prediction log
     deps.dataPlane.predictionLog?.record({
-      // The id (a UUIDv7) and, without the cache, the input hash are left to the log, which makes
-      // them in bulk off the request's path.
+      // The request id when the API made it, else the log makes a UUIDv7; without the cache the
+      // input hash is left to the log too, which computes it after the response is written.
+      id: c.get("requestIdIsOwn") ? c.get("requestId") : undefined,
       time: new Date(),
       model: model.name,
       version,

@@ -139,11 +139,39 @@ test("every served prediction lands in Postgres with its request id and key id",
   assert.deepEqual(row.outputs, served);
   assert.equal(typeof row.input_hash, "string");
   assert.ok(row.latency_ms >= 0);
+  assert.notEqual(row.id, requestId, "a client's request id is not an idempotency key");
+  assert.deepEqual(row.inputs, IRIS.instances, "the inputs as the client sent them");
+  // Without X-Request-Id the API makes a fresh UUIDv7, which the row reuses as its id.
+  const own = await predict({ authorization: `Bearer ${proKey}` });
+  assert.equal(own.status, 200);
+  const ownId = own.headers.get("x-request-id")!;
+  await own.arrayBuffer();
+  const ownRow = await waitFor("logged row", async () => (await pool.query("SELECT id, request_id FROM predictions WHERE request_id = $1", [ownId])).rows[0]);
+  assert.equal(ownRow.id, ownId);
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
   for (const name of ["inferstack_prediction_log_queue_depth", "inferstack_prediction_log_written_total", "inferstack_prediction_log_spilled_total",
     "inferstack_prediction_log_replayed_total", "inferstack_prediction_log_spill_bytes", "inferstack_auth_failures_total", "inferstack_rate_limiter_fallback"]) {
     assert.match(metrics, new RegExp(`^${name}`, "m"), name);
   }
+});
+
+test("the log keeps the client's own text of the inputs: pretty-printed bodies, extra members", async () => {
+  const pretty = await fetch(`${server.url}/v1/models/iris-classifier:predict`, {
+    method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${proKey}` },
+    body: '{\r\n\t"instances" :\n\t[ [ 5.1 , 3.5, 1.40, 0.2 ] ]\n}\n',
+  });
+  assert.equal(pretty.status, 200);
+  const prettyId = pretty.headers.get("x-request-id")!;
+  await pretty.arrayBuffer();
+  const row = await waitFor("logged row", async () => (await pool.query("SELECT inputs::text AS text FROM predictions WHERE request_id = $1", [prettyId])).rows[0]);
+  assert.equal(row.text, "[[5.1, 3.5, 1.40, 0.2]]", "jsonb keeps the numbers as sent");
+  // Another member besides the inputs: the parsed inputs are logged instead.
+  const withExtra = await predict({ authorization: `Bearer ${proKey}` }, { ...IRIS, parameters: {} });
+  assert.equal(withExtra.status, 200);
+  const extraId = withExtra.headers.get("x-request-id")!;
+  await withExtra.arrayBuffer();
+  const extra = await waitFor("logged row", async () => (await pool.query("SELECT inputs FROM predictions WHERE request_id = $1", [extraId])).rows[0]);
+  assert.deepEqual(extra.inputs, IRIS.instances);
 });
 
 test("a revoked key is refused on the next request; keys never appear unmasked in the metrics", async () => {
