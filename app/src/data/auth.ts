@@ -22,9 +22,12 @@ export function anonymousAuthenticator(plan: string): Authenticator {
 }
 
 type Lookup =
-  | { kind: "active"; principal: Principal }
+  /** `result` is built once per lookup and handed to every request the lookup answers. */
+  | { kind: "active"; principal: Principal; result: AuthResult }
   | { kind: "revoked" }
   | { kind: "unknown" };
+
+const active = (principal: Principal): Lookup => ({ kind: "active", principal, result: { ok: true, principal } });
 
 interface CacheEntry {
   lookup: Lookup;
@@ -110,7 +113,7 @@ export class PostgresAuthenticator implements Authenticator {
     if (lookup.kind === "unknown") return this.#reject("unknown", `unknown API key ${maskKey(key)}`);
     if (lookup.kind === "revoked") return this.#reject("revoked", `API key ${maskKey(key)} has been revoked`);
     this.#lastUsed.set(lookup.principal.keyId!, now);
-    return { ok: true, principal: lookup.principal };
+    return lookup.result;
   }
 
   /** Forgets every cached lookup (e.g. after revocations may have been missed). */
@@ -162,7 +165,7 @@ export class PostgresAuthenticator implements Authenticator {
         const row = rows[0];
         const lookup: Lookup = !row ? { kind: "unknown" }
           : row.revoked ? { kind: "revoked" }
-          : { kind: "active", principal: { keyId: row.id, keyDisplay: `${row.prefix}…`, plan: row.plan } };
+          : active({ keyId: row.id, keyDisplay: `${row.prefix}…`, plan: row.plan });
         if (this.#cache.size >= MAX_CACHE_ENTRIES) this.#cache.clear();
         this.#cache.set(hash, { lookup, fetchedAt: this.#o.now() });
         return lookup;

@@ -16,20 +16,22 @@ let scratch = Buffer.allocUnsafeSlow(4096);
  * cache entries and logged hashes from before an upgrade still match.
  */
 export function hashInputs(protocol: string, prepared: PreparedInputs): string {
-  const names = Object.keys(prepared.inputs).sort();
-  const headers = names.map((name) => {
-    const t = prepared.inputs[name]!;
-    return `\0${name}\0${t.datatype}\0${t.shape.join(",")}\0`;
-  });
+  const names = Object.keys(prepared.inputs);
+  if (names.length > 1) names.sort();
   const outputs = prepared.outputs ? `\0outputs\0${[...prepared.outputs].sort().join(",")}` : "";
-  let size = protocol.length * 3 + outputs.length * 3;
-  for (let i = 0; i < names.length; i++) size += headers[i]!.length * 3 + prepared.inputs[names[i]!]!.data.byteLength + 8;
+  // An upper bound: 3 UTF-8 bytes per UTF-16 unit, 16 digits and a comma per dimension, 8 bytes of alignment.
+  let size = (protocol.length + outputs.length) * 3;
+  for (const name of names) {
+    const t = prepared.inputs[name]!;
+    size += (name.length + t.datatype.length) * 3 + t.shape.length * 17 + 4 + t.data.byteLength + 8;
+  }
   if (size > scratch.length && size <= SCRATCH_MAX_BYTES) scratch = Buffer.allocUnsafeSlow(Math.max(size, scratch.length * 2));
   const buf = size <= scratch.length ? scratch : Buffer.allocUnsafeSlow(size);
   let n = buf.write(protocol, 0);
-  for (let i = 0; i < names.length; i++) {
-    n += buf.write(headers[i]!, n);
-    n = appendBytes(buf, n, prepared.inputs[names[i]!]!.data);
+  for (const name of names) {
+    const t = prepared.inputs[name]!;
+    n += buf.write(`\0${name}\0${t.datatype}\0${t.shape.join(",")}\0`, n);
+    n = appendBytes(buf, n, t.data);
   }
   n += buf.write(outputs, n);
   return hash("sha256", buf.subarray(0, n), "hex");
