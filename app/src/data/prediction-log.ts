@@ -273,7 +273,8 @@ export class PostgresPredictionLog implements PredictionLog {
         this.#queue.push(copyLine(rec));
       } catch (err) {
         this.#o.metrics.rejected.inc();
-        this.#o.logger.error({ id: rec.id, err: (err as Error).message }, "prediction log: record not encodable; dropped");
+        // The id may not exist yet (the log makes it while encoding); the request id always does.
+        this.#o.logger.error({ id: rec.id, requestId: rec.requestId, err: (err as Error).message }, "prediction log: record not encodable; dropped");
       }
     }
     if (this.#closed || this.#queue.length > this.#o.queueMax) {
