@@ -12,6 +12,9 @@
  * the data plane. On separate hosts the clients do not wait for the database's CPU.
  * Each point also reports CPU time per request (from /proc) of the API, Postgres and Redis, which
  * is steadier than throughput on a shared machine.
+ * The on/off ratio is the median of per-round ratios, off and on measured back to back and in
+ * alternating order (off-on, on-off, ...): this machine's speed drifts by 10-30 % within minutes,
+ * which a ratio of two adjacent points cancels, and the order cancels a steady drift within a round.
  *
  * `run()` is called by scripts/bench/index.ts; `node scripts/bench/dataplane.ts` runs it alone.
  * Needs Postgres (TEST_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/test), Redis
@@ -50,8 +53,8 @@ export interface Point {
 export interface DataPlaneBenchResult {
   seconds: number;
   points: Point[];
-  /** Per concurrency: best-of-rounds on/off ratios. */
-  summary: Array<{ concurrency: number; offRps: number; onRps: number; throughputRatio: number; offP99Ms: number; onP99Ms: number; offApiCpuUs: number; onApiCpuUs: number; onPostgresCpuUs: number; onRedisCpuUs: number }>;
+  /** Per concurrency: medians over the rounds; `throughputRatio` is the median of per-round on/off ratios. */
+  summary: Array<{ concurrency: number; offRps: number; onRps: number; throughputRatio: number; ratioRange: [number, number]; offP99Ms: number; onP99Ms: number; offApiCpuUs: number; onApiCpuUs: number; onPostgresCpuUs: number; onRedisCpuUs: number }>;
   pinned: boolean;
   /** wrk ran at real-time priority (pinned runs where chrt is permitted). */
   realtime: boolean;
@@ -63,17 +66,28 @@ export interface DataPlaneBenchResult {
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
 /** utime + stime of the processes, in µs (0 for any that is gone). */
-function cpuMicros(pids: number[]): number {
-  let ticks = 0;
+/** CPU time (utime + stime, µs) per pid; pids that have exited are left out. */
+function cpuMicros(pids: number[]): Map<number, number> {
+  const micros = new Map<number, number>();
   for (const pid of pids) {
     try {
       const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
-      ticks += Number(fields[11]) + Number(fields[12]);
+      micros.set(pid, (Number(fields[11]) + Number(fields[12])) * (1e6 / CLOCK_TICKS));
     } catch {
       // exited between listing and reading
     }
   }
-  return ticks * (1e6 / CLOCK_TICKS);
+  return micros;
+}
+
+/**
+ * CPU time used since `before` by `pids` (listed again now): a pid started in between counts from
+ * zero; one that exited in between took its counters with it and is left out (an undercount).
+ */
+function cpuMicrosSince(before: Map<number, number>, pids: number[]): number {
+  let used = 0;
+  for (const [pid, now] of cpuMicros(pids)) used += now - (before.get(pid) ?? 0);
+  return used;
 }
 
 /** Pids whose executable name (comm) is `name`. */
@@ -145,7 +159,7 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
   const seconds = opts.seconds ?? Number(process.env.BENCH_SECONDS ?? 5);
   const warmup = opts.warmupSeconds ?? Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
   const concurrencies = opts.concurrency ?? [1, 16];
-  const rounds = opts.rounds ?? 2;
+  const rounds = opts.rounds ?? Number(process.env.BENCH_DATAPLANE_ROUNDS ?? 4);
   const log = opts.log ?? ((s: string) => process.stdout.write(`${s}\n`));
 
   const dbName = `inferstack_bench_${randomBytes(5).toString("hex")}`;
@@ -181,20 +195,19 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
     try {
       for (const concurrency of concurrencies) {
         for (let round = 1; round <= rounds; round++) {
-          for (const [mode, target, headers] of [["off", off, {}], ["on", on, onHeaders]] as const) {
+          const pair = [["off", off, {}], ["on", on, onHeaders]] as const;
+          for (const [mode, target, headers] of round % 2 === 1 ? pair : [pair[1], pair[0]]) {
             if (warmup > 0) {
               const w = await wrk(target.url + PATH, BODY, concurrency, warmup, { headers, cpus: wrkCpus, realtime });
               if (mode === "on") served += w.requests - w.errors;
             }
-            const pg = pidsNamed("postgres");
-            const redis = pidsNamed("redis-server");
-            const before = { api: cpuMicros([target.pid]), postgres: cpuMicros(pg), redis: cpuMicros(redis) };
+            const before = { api: cpuMicros([target.pid]), postgres: cpuMicros(pidsNamed("postgres")), redis: cpuMicros(pidsNamed("redis-server")) };
             const r = await wrk(target.url + PATH, BODY, concurrency, seconds, { headers, cpus: wrkCpus, realtime });
             const answered = Math.max(1, r.requests - r.errors);
             const cpuUs = {
-              api: (cpuMicros([target.pid]) - before.api) / answered,
-              postgres: (cpuMicros(pg) - before.postgres) / answered,
-              redis: (cpuMicros(redis) - before.redis) / answered,
+              api: cpuMicrosSince(before.api, [target.pid]) / answered,
+              postgres: cpuMicrosSince(before.postgres, pidsNamed("postgres")) / answered,
+              redis: cpuMicrosSince(before.redis, pidsNamed("redis-server")) / answered,
             };
             if (mode === "on") served += r.requests - r.errors;
             points.push({ mode, concurrency, round, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, requests: r.requests, errors: r.errors, cpuUs });
@@ -209,17 +222,17 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
     }
     const { rows } = await pool.query<{ n: string }>("SELECT count(*) AS n FROM predictions");
     const summary = concurrencies.map((concurrency) => {
-      const best = (mode: "on" | "off") => points.filter((p) => p.mode === mode && p.concurrency === concurrency).sort((a, b) => b.rps - a.rps)[0]!;
-      const o = best("off");
-      const n = best("on");
-      // CPU per request: the median over rounds, less sensitive than throughput to a noisy neighbour.
-      const median = (mode: "on" | "off", part: keyof Point["cpuUs"]) => {
-        const v = points.filter((p) => p.mode === mode && p.concurrency === concurrency).map((p) => p.cpuUs[part]).sort((a, b) => a - b);
-        return v[Math.floor((v.length - 1) / 2)]!;
-      };
+      const of = (mode: "on" | "off") => points.filter((p) => p.mode === mode && p.concurrency === concurrency).sort((a, b) => a.round - b.round);
+      const offs = of("off");
+      const ons = of("on");
+      const ratios = ons.map((n, i) => n.rps / offs[i]!.rps);
       return {
-        concurrency, offRps: o.rps, onRps: n.rps, throughputRatio: n.rps / o.rps, offP99Ms: o.p99Ms, onP99Ms: n.p99Ms,
-        offApiCpuUs: median("off", "api"), onApiCpuUs: median("on", "api"), onPostgresCpuUs: median("on", "postgres"), onRedisCpuUs: median("on", "redis"),
+        concurrency, offRps: median(offs.map((p) => p.rps)), onRps: median(ons.map((p) => p.rps)),
+        throughputRatio: median(ratios), ratioRange: [Math.min(...ratios), Math.max(...ratios)] as [number, number],
+        offP99Ms: median(offs.map((p) => p.p99Ms)), onP99Ms: median(ons.map((p) => p.p99Ms)),
+        // CPU per request: less sensitive than throughput to a noisy neighbour.
+        offApiCpuUs: median(offs.map((p) => p.cpuUs.api)), onApiCpuUs: median(ons.map((p) => p.cpuUs.api)),
+        onPostgresCpuUs: median(ons.map((p) => p.cpuUs.postgres)), onRedisCpuUs: median(ons.map((p) => p.cpuUs.redis)),
       };
     });
     const logged = { served, rows: Number(rows[0]!.n) };
@@ -247,21 +260,27 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
   }
 }
 
+function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}
+
 function renderMarkdown(seconds: number, rounds: number, summary: DataPlaneBenchResult["summary"], points: Point[], logged: DataPlaneBenchResult["logged"], pinned: boolean, realtime: boolean): string {
   const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
   const errors = points.reduce((s, p) => s + p.errors, 0);
   return [
-    `Same API process, V1 predict on diabetes-regressor (1 instance), wrk ${seconds} s per point, off/on alternated, best of ${rounds} rounds.`,
+    `Same API process, V1 predict on diabetes-regressor (1 instance), wrk ${seconds} s per point, ${rounds} rounds of off and on back to back (order alternating), medians over the rounds.`,
     `"On" = API-key auth (Postgres, cached), Redis rate limit (limit never reached), response cache off, prediction log to Postgres.`,
     pinned
       ? `Pinned: the API process alone on CPU 0; wrk, Postgres and Redis on the other CPUs (as in the AWS tiers, where Postgres and Redis have their own hosts)${realtime ? "; wrk at real-time priority, so Postgres ingesting log batches on its CPUs cannot delay the load" : ""}.`
       : "Not pinned: the API, wrk, Postgres and Redis share every CPU.",
     "",
-    "| concurrency | off req/s | on req/s | on/off | off p99 ms | on p99 ms | API CPU µs/req off → on | Postgres µs/req | Redis µs/req |",
+    "| concurrency | off req/s | on req/s | on/off (range) | off p99 ms | on p99 ms | API CPU µs/req off → on | Postgres µs/req | Redis µs/req |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ...summary.map((s) => `| ${s.concurrency} | ${f(s.offRps)} | ${f(s.onRps)} | ${f(s.throughputRatio * 100)} % | ${f(s.offP99Ms, 2)} | ${f(s.onP99Ms, 2)} | ${f(s.offApiCpuUs)} → ${f(s.onApiCpuUs)} | ${f(s.onPostgresCpuUs)} | ${f(s.onRedisCpuUs)} |`),
+    ...summary.map((s) => `| ${s.concurrency} | ${f(s.offRps)} | ${f(s.onRps)} | ${f(s.throughputRatio * 100)} % (${f(s.ratioRange[0] * 100)}-${f(s.ratioRange[1] * 100)}) | ${f(s.offP99Ms, 2)} | ${f(s.onP99Ms, 2)} | ${f(s.offApiCpuUs)} → ${f(s.onApiCpuUs)} | ${f(s.onPostgresCpuUs)} | ${f(s.onRedisCpuUs)} |`),
     "",
-    "CPU µs/req: utime + stime from /proc per answered request, median over the rounds; steadier than req/s on a shared machine.",
+    "on/off: the median of each round's on/off throughput ratio (range: lowest and highest round). CPU µs/req: utime + stime from /proc per answered request; steadier than req/s on a shared machine.",
     "",
     `Target: on >= 80 % of off: ${summary.map((s) => `${s.throughputRatio >= 0.8 ? "met" : "not met"} at c=${s.concurrency} (${f(s.throughputRatio * 100)} %)`).join(", ")}.`,
     `Errors (non-2xx or socket) over all points: ${errors}. Prediction log: ${logged.rows} rows in Postgres for ${logged.served} requests the "on" server answered with 200 (warm-ups included; wrk does not count the requests in flight when it stops, and those are logged too).`,
