@@ -65,7 +65,6 @@ export interface DataPlaneBenchResult {
 
 const CLOCK_TICKS = 100; // USER_HZ on Linux
 
-/** utime + stime of the processes, in µs (0 for any that is gone). */
 /** CPU time (utime + stime, µs) per pid; pids that have exited are left out. */
 function cpuMicros(pids: number[]): Map<number, number> {
   const micros = new Map<number, number>();
