@@ -13,8 +13,6 @@ const SCRATCH_MAX_BYTES = 1 << 20;
 let scratch = Buffer.allocUnsafeSlow(4096);
 /** Views of all of `scratch`, one per element type: making a view per request cost more than the copy. */
 let scratchViews = new Map<View, NumericArray>();
-/** The last slice of `scratch` hashed: a request like the one before reuses it. */
-let lastSlice: { start: number; end: number; data: Buffer } = { start: 0, end: 0, data: scratch.subarray(0, 0) };
 
 /**
  * sha256 over `protocol`, then per input (by name) `\0name\0datatype\0shape\0` and its data bytes,
@@ -46,19 +44,13 @@ export function hashInputs(protocol: string, prepared: PreparedInputs): string {
     n = appendBytes(buf, n, prepared.inputs[names[i]!]!.data);
   }
   if (outputs) n += buf.write(outputs, n);
-  return hash("sha256", slice(buf, start, n), "hex");
+  return hash("sha256", buf.subarray(start, n), "hex");
 }
 
 const inputHeader = (name: string, prepared: PreparedInputs) => {
   const t = prepared.inputs[name]!;
   return `\0${name}\0${t.datatype}\0${t.shape.join(",")}\0`;
 };
-
-function slice(buf: Buffer, start: number, end: number): Buffer {
-  if (buf !== scratch) return buf.subarray(start, end);
-  if (lastSlice.data.buffer !== buf.buffer || lastSlice.start !== start || lastSlice.end !== end) lastSlice = { start, end, data: buf.subarray(start, end) };
-  return lastSlice.data;
-}
 
 /**
  * Copies a typed array's bytes into `buf` at `at` through a view of the same type. Reading `.buffer`
