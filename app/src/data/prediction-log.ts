@@ -264,9 +264,20 @@ export class PostgresPredictionLog implements PredictionLog {
     else if (this.#pending.length + this.#queue.length > this.#o.queueMax) this.#encodePending(); // the bound holds within a turn too
   }
 
+  /** Encodes this turn's records, then spills past the bound or wakes the writer for a full batch. */
   #encodePending(): void {
+    if (!this.#encode()) return;
+    if (this.#closed || this.#queue.length > this.#o.queueMax) {
+      void this.#spill();
+    } else if (this.#queue.length >= this.#o.batchSize) {
+      this.#wake?.();
+    }
+  }
+
+  /** Moves this turn's records into the queue as COPY lines; false if there were none. */
+  #encode(): boolean {
     const pending = this.#pending;
-    if (pending.length === 0) return;
+    if (pending.length === 0) return false;
     this.#pending = [];
     for (const rec of pending) {
       try {
@@ -277,11 +288,7 @@ export class PostgresPredictionLog implements PredictionLog {
         this.#o.logger.error({ id: rec.id, requestId: rec.requestId, err: (err as Error).message }, "prediction log: record not encodable; dropped");
       }
     }
-    if (this.#closed || this.#queue.length > this.#o.queueMax) {
-      void this.#spill();
-    } else if (this.#queue.length >= this.#o.batchSize) {
-      this.#wake?.();
-    }
+    return true;
   }
 
   /** Stops the writer, then writes what is left to Postgres, or spills it when that fails or times out. */
@@ -426,7 +433,7 @@ export class PostgresPredictionLog implements PredictionLog {
 
   /** Appends the whole in-memory queue to the spill file, after any append already under way. */
   #spill(): Promise<void> {
-    this.#encodePending();
+    this.#encode();
     const records = this.#queue.takeAll();
     if (records.lines > 0) {
       this.#spillGeneration++;
