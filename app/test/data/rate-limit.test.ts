@@ -5,7 +5,8 @@ import { ConfigError, loadConfig, parsePlans } from "../../src/data/config.ts";
 import { createDataPlaneMetrics } from "../../src/data/metrics.ts";
 import { PlanRateLimiter } from "../../src/data/rate-limit.ts";
 import { connectRedis, createRedis } from "../../src/data/redis.ts";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { connect } from "node:net";
 import { deleteRedisPrefix, REDIS_URL, redisPrefix, silentLogger, TcpProxy, waitFor } from "./support.ts";
 
 const prefix = redisPrefix();
@@ -18,15 +19,40 @@ async function limiterOn(url: string, plans = parsePlans('{"free": 7, "team": {"
   return { redis, limiter, registry };
 }
 
-/** Redis commands that touch `subject`'s counter, seen through MONITOR (every replica's, on the real server). */
+/**
+ * Redis commands that touch `subject`'s counter, seen through MONITOR (every replica's, on the real
+ * server). A plain socket: ioredis's monitor() takes monitor lines that arrive together with
+ * MONITOR's own +OK for replies while other clients are busy (as the other test files running in
+ * parallel are), fails with "Command queue state error", and left this test's connections open.
+ */
 async function watchCounter(subject: string) {
-  const client = new Redis(REDIS_URL);
-  const monitor = await client.monitor();
+  const url = new URL(REDIS_URL);
+  const socket = connect(Number(url.port || 6379), url.hostname);
+  const resp = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
+  const password = decodeURIComponent(url.password);
+  if (password) socket.write(url.username ? resp("AUTH", decodeURIComponent(url.username), password) : resp("AUTH", password));
+  socket.write(resp("MONITOR"));
+  let okToGo = password ? 2 : 1; // AUTH's +OK, then MONITOR's
   let commands = 0;
-  monitor.on("monitor", (_time: string, args: string[]) => {
-    if (args.some((a) => a.endsWith(`:${subject}`))) commands++;
+  let buffered = "";
+  await new Promise<void>((resolve, reject) => {
+    socket.once("error", reject);
+    socket.setEncoding("utf8");
+    socket.on("data", (chunk: string) => {
+      buffered += chunk;
+      for (let end = buffered.indexOf("\r\n"); end !== -1; end = buffered.indexOf("\r\n")) {
+        const line = buffered.slice(0, end);
+        buffered = buffered.slice(end + 2);
+        if (okToGo > 0) {
+          if (line !== "+OK") reject(new Error(`MONITOR refused: ${line}`));
+          else if (--okToGo === 0) resolve();
+        } else if (line.includes(`:${subject}"`)) {
+          commands++;
+        }
+      }
+    });
   });
-  return { commands: () => commands, stop: () => { monitor.disconnect(); client.disconnect(); } };
+  return { commands: () => commands, stop: () => socket.destroy() };
 }
 
 const counted = async (redis: Redis, plan: string, subject: string) => Number(await redis.get(`${prefix}rl:${plan}:${subject}`));
@@ -58,10 +84,10 @@ test("two instances sharing Redis allow exactly the plan's limit between them, t
 
 test("a busy subject is served from leases: a fraction of the Redis round trips, never more than the limit", async () => {
   const plans = parsePlans('{"bulk": {"limit": 3000, "windowSeconds": 600}}');
+  const subject = `busy-${Math.random()}`;
+  const watch = await watchCounter(subject); // first: if it fails, nothing is left open
   const a = await limiterOn(REDIS_URL, plans);
   const b = await limiterOn(REDIS_URL, plans);
-  const subject = `busy-${Math.random()}`;
-  const watch = await watchCounter(subject);
   try {
     let allowed = 0;
     let requests = 0;
@@ -77,6 +103,7 @@ test("a busy subject is served from leases: a fraction of the Redis round trips,
     }
     assert.equal(requests, 5000);
     assert.equal(allowed, 3000, "the replicas split the window's points exactly");
+    assert.ok(watch.commands() > 0, "MONITOR saw the replicas' counter commands");
     assert.ok(watch.commands() < requests / 5, `${watch.commands()} Redis commands for ${requests} requests`);
   } finally {
     watch.stop();
