@@ -93,6 +93,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   );
   const port = opts.port ?? config.PORT;
   const host = opts.host ?? config.HOST;
+  await repo.discover(); // from the first request on, a model on disk is "loading", never "not found"
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {

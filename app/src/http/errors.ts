@@ -2,6 +2,7 @@
  * Error bodies: the Open Inference Protocol's `{"error": "..."}` (used by every route), with the
  * offending fields listed in `details` when there are several.
  */
+import type { Resolution } from "../inference/repository.ts";
 import type { ValidationIssue } from "../inference/validation.ts";
 
 export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 408 | 413 | 415 | 422 | 429 | 500 | 503 | 504;
@@ -25,4 +26,9 @@ export interface ErrorBody {
 
 export function errorBody(message: string, details?: ValidationIssue[]): ErrorBody {
   return details && details.length > 1 ? { error: message, details } : { error: message };
+}
+
+/** Why a model name or version cannot serve, as the error to answer with (503 + Retry-After while loading). */
+export function unresolvedError(r: Exclude<Resolution, { ok: true }>): ApiError {
+  return r.status === 503 ? new ApiError(503, r.error, undefined, { "retry-after": String(r.retryAfterSeconds) }) : new ApiError(r.status, r.error);
 }

@@ -15,7 +15,7 @@ import { JsonText, type AuthResult, type MaybePromise, type Principal, type Rate
 import { readJsonBody } from "./body.ts";
 import { hashInputs } from "./input-hash.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError, unresolvedError } from "./errors.ts";
 
 export type Protocol = "v1" | "v2";
 
@@ -118,7 +118,7 @@ function applyDecision(c: Context<AppEnv>, principal: Principal, decision: RateL
 function acquireModel(deps: AppDeps, name: string, version?: number): ModelVersion {
   for (let attempt = 0; attempt < 3; attempt++) {
     const r = deps.repo.resolve(name, version);
-    if (!r.ok) throw new ApiError(r.status, r.error);
+    if (!r.ok) throw unresolvedError(r);
     if (r.model.acquire()) return r.model;
   }
   throw new ApiError(503, `model "${name}" is reloading; retry`);

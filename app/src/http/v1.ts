@@ -82,6 +82,7 @@ export function registerV1(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
       413: json(ErrorSchema, "Body or batch over the limit"),
       415: json(ErrorSchema, "Not application/json"),
       429: json(ErrorSchema, "Rate limit exceeded (see Retry-After)"),
+      503: json(ErrorSchema, "Model still loading (see Retry-After)"),
     },
   });
   app.post("/v1/models/:target", (c) => {

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { prepareV2, V2RequestSchema } from "../inference/validation.ts";
 import { readJson } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError, unresolvedError } from "./errors.ts";
 import { authenticate, servePrediction, v2Outputs } from "./pipeline.ts";
 import {
   ErrorSchema,
@@ -53,7 +53,7 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
 
   const metadata = (name: string, version?: number) => {
     const r = deps.repo.resolve(name, version);
-    if (!r.ok) throw new ApiError(r.status, r.error);
+    if (!r.ok) throw unresolvedError(r);
     const sig = r.model.signature;
     return {
       name,
@@ -112,6 +112,7 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
       413: json(ErrorSchema, "Body or batch over the limit"),
       415: json(ErrorSchema, "Not application/json"),
       429: json(ErrorSchema, "Rate limit exceeded"),
+      503: json(ErrorSchema, "Model still loading (see Retry-After)"),
     },
   };
   reg.registerPath({ method: "post", path: "/v2/models/{name}/infer", summary: "Inference (default version)", ...inferDoc, request: { ...inferDoc.request, params: NameParam } });

@@ -50,7 +50,17 @@ interface ModelEntry {
   versionErrors: Map<number, string>;
   available: number[];
   serving: Map<number, { model: ModelVersion; fingerprint: string }>;
+  /** Found on disk, its versions not loaded yet: requests get 503 + Retry-After, not 404. */
+  loading: boolean;
 }
+
+export type Resolution =
+  | { ok: true; model: ModelVersion }
+  | { ok: false; status: 404 | 400; error: string }
+  | { ok: false; status: 503; error: string; retryAfterSeconds: number };
+
+/** What a client waiting for a loading model is told to wait: loads take tens of ms to seconds. */
+const LOADING_RETRY_AFTER_SECONDS = 1;
 
 const UNLOADED = "unloaded on request (POST /v2/repository/models/<name>/load loads it)";
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -70,6 +80,22 @@ async function fileStamp(path: string): Promise<string | null> {
   } catch {
     return null;
   }
+}
+
+/** Version number -> stamp of its model.onnx, for every version directory that has one. */
+async function versionStamps(root: string): Promise<Map<number, string>> {
+  const dirents = await readdir(root, { withFileTypes: true }).catch(() => []);
+  const stamps = new Map<number, string>();
+  for (const d of dirents) {
+    if (!d.isDirectory() || !VERSION_DIR.test(d.name)) continue;
+    const s = await fileStamp(join(root, d.name, "model.onnx"));
+    if (s) stamps.set(Number(d.name), s);
+  }
+  return stamps;
+}
+
+function loadingResolution(what: string): Resolution {
+  return { ok: false, status: 503, error: `${what} is loading; retry in ${LOADING_RETRY_AFTER_SECONDS} s`, retryAfterSeconds: LOADING_RETRY_AFTER_SECONDS };
 }
 
 export class ModelRepository {
@@ -94,6 +120,31 @@ export class ModelRepository {
     this.dir = opts.dir;
     this.#opts = opts;
     this.#log = opts.logger.child({ component: "repository" });
+  }
+
+  /**
+   * Registers every model on disk as loading, without loading any: run before the port opens so
+   * that a request arriving during the first load hears "loading", never "not found".
+   */
+  async discover(): Promise<void> {
+    const dirents = await readdir(this.dir, { withFileTypes: true }).catch(() => []);
+    for (const d of dirents) {
+      if (!d.isDirectory() || !MODEL_NAME.test(d.name) || this.#models.has(d.name)) continue;
+      const root = join(this.dir, d.name);
+      const stamps = await versionStamps(root);
+      if (stamps.size === 0 && (await fileStamp(join(root, "model.json"))) === null) continue;
+      this.#models.set(d.name, {
+        name: d.name,
+        fingerprint: "",
+        manifestFingerprint: "",
+        manifest: undefined,
+        error: null,
+        versionErrors: new Map(),
+        available: [...stamps.keys()].sort((a, b) => b - a),
+        serving: new Map(),
+        loading: true,
+      });
+    }
   }
 
   async start(): Promise<void> {
@@ -195,24 +246,27 @@ export class ModelRepository {
   }
 
   /** The version that serves a request, or why none can. */
-  resolve(name: string, version?: number): { ok: true; model: ModelVersion } | { ok: false; status: 404 | 400; error: string } {
+  resolve(name: string, version?: number): Resolution {
     const e = this.#models.get(name);
     if (!e) return { ok: false, status: 404, error: `model "${name}" not found` };
     if (version !== undefined) {
       const s = e.serving.get(version);
       if (s) return { ok: true, model: s.model };
       if (!e.available.includes(version)) return { ok: false, status: 404, error: `model "${name}" has no version ${version}` };
+      if (e.loading && !e.versionErrors.has(version)) return loadingResolution(`model "${name}" version ${version}`);
       const why = e.versionErrors.get(version) ?? "not loaded";
       return { ok: false, status: 400, error: `model "${name}" version ${version} is not ready: ${why}` };
     }
     const best = this.servingVersions(name)[0];
     if (best) return { ok: true, model: best };
+    if (e.loading) return loadingResolution(`model "${name}"`);
     return { ok: false, status: 400, error: `model "${name}" is not ready: ${this.notReadyReason(name)}` };
   }
 
   notReadyReason(name: string): string {
     const e = this.#models.get(name);
     if (!e) return "not found";
+    if (e.loading && e.serving.size === 0) return "loading";
     if (e.error) return e.error;
     const errs = [...e.versionErrors.entries()].map(([v, r]) => `version ${v}: ${r}`);
     return errs.length ? errs.join("; ") : "no version loaded";
@@ -235,11 +289,13 @@ export class ModelRepository {
       for (const v of [...e.available].sort((a, b) => a - b)) {
         const serving = e.serving.has(v);
         if (readyOnly && !serving) continue;
+        const failed = e.versionErrors.get(v);
+        const loading = !serving && e.loading && failed === undefined;
         rows.push({
           name,
           version: String(v),
-          state: serving ? "READY" : "UNAVAILABLE",
-          reason: serving ? "" : (e.versionErrors.get(v) ?? e.error ?? "not loaded"),
+          state: serving ? "READY" : loading ? "LOADING" : "UNAVAILABLE",
+          reason: serving ? "" : loading ? "loading" : (failed ?? e.error ?? "not loaded"),
         });
       }
     }
@@ -289,16 +345,19 @@ export class ModelRepository {
   }
 
   async #scanModel(name: string): Promise<void> {
+    try {
+      await this.#scanModelFiles(name);
+    } finally {
+      const entry = this.#models.get(name);
+      if (entry) entry.loading = false;
+    }
+  }
+
+  async #scanModelFiles(name: string): Promise<void> {
     const root = join(this.dir, name);
     const manifestPath = join(root, "model.json");
     const manifestStamp = (await fileStamp(manifestPath)) ?? "none";
-    const dirents = await readdir(root, { withFileTypes: true }).catch(() => []);
-    const stamps = new Map<number, string>();
-    for (const d of dirents) {
-      if (!d.isDirectory() || !VERSION_DIR.test(d.name)) continue;
-      const s = await fileStamp(join(root, d.name, "model.onnx"));
-      if (s) stamps.set(Number(d.name), s);
-    }
+    const stamps = await versionStamps(root);
     if (stamps.size === 0 && manifestStamp === "none") {
       // Neither a version nor a manifest: not a model (e.g. a build/ or docs folder beside them).
       const gone = this.#models.get(name);
@@ -331,9 +390,12 @@ export class ModelRepository {
         versionErrors: new Map(),
         available: [],
         serving: new Map(),
+        loading: true,
       };
       this.#models.set(name, entry);
     }
+    // A model with nothing serving yet is loading until this pass settles it.
+    if (entry.serving.size === 0 && stamps.size > 0) entry.loading = true;
     entry.fingerprint = fingerprint;
     entry.available = [...stamps.keys()].sort((a, b) => b - a);
     this.generation++;
