@@ -31,6 +31,13 @@ export const ConfigSchema = z.object({
   MODEL_WATCH: bool.default(true),
   /** ONNX Runtime intra-op threads per session; 1 suits small models and one process per core. */
   ORT_INTRA_OP_THREADS: int(1, 64).default(1),
+  /**
+   * Server readiness (/health/ready, /v2/health/ready) when some models failed to load. relaxed:
+   * ready while at least one model serves, so one broken model does not take a fleet out of its
+   * load balancer; strict: ready only when every model serves every version its policy selects
+   * (Triton's --strict-readiness=true).
+   */
+  READINESS: z.enum(["relaxed", "strict"]).default("relaxed"),
   /** Timeout of each dependency check on /health/ready. */
   READY_CHECK_TIMEOUT_MS: int(50, 30_000).default(1_000),
   /** Processes to run (node:cluster); 1 = this process serves. 0 = one per CPU. */

@@ -73,7 +73,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       onLoadFailure: (model) => metrics.loadFailures.inc({ model }),
     },
   });
-  const health = new Health(repo, metrics, dataPlane.dependencies ?? [], config.READY_CHECK_TIMEOUT_MS);
+  const health = new Health(repo, metrics, dataPlane.dependencies ?? [], config.READY_CHECK_TIMEOUT_MS, config.READINESS);
   const app = createApp({ config, logger, metrics, repo, dataPlane, health });
 
   const listener = getRequestListener(app.fetch, {

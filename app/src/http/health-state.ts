@@ -1,14 +1,19 @@
 /**
  * One health state behind every probe (/health/*, /v2/health/*) and the ready/degraded metrics.
  * Liveness depends on nothing external; readiness needs the initial model load done and a model
- * serving; a configured dependency that is down makes the API "degraded", never unready.
+ * serving (relaxed, the default) or every model serving (strict); a configured dependency that is
+ * down makes the API "degraded", never unready.
  */
 import type { ModelRepository } from "../inference/repository.ts";
 import type { Metrics } from "../metrics.ts";
 import type { DependencyProbe, DependencyStatus } from "../ports.ts";
 
+/** See READINESS in config.ts and docs/api.md. */
+export type ReadinessMode = "relaxed" | "strict";
+
 export interface ReadinessReport {
   ready: boolean;
+  readiness: ReadinessMode;
   status: "ok" | "degraded" | "not_ready" | "shutting_down";
   reasons: string[];
   models: { name: string; ready: boolean; versions: number[]; reason?: string }[];
@@ -22,10 +27,12 @@ export class Health {
   readonly #metrics: Metrics;
   readonly #probes: DependencyProbe[];
   readonly #timeoutMs: number;
+  readonly #mode: ReadinessMode;
   #lastDeps: DependencyStatus[] = [];
 
-  constructor(repo: ModelRepository, metrics: Metrics, probes: DependencyProbe[], timeoutMs: number) {
+  constructor(repo: ModelRepository, metrics: Metrics, probes: DependencyProbe[], timeoutMs: number, mode: ReadinessMode = "relaxed") {
     this.#repo = repo;
+    this.#mode = mode;
     this.#metrics = metrics;
     this.#probes = probes;
     this.#timeoutMs = timeoutMs;
@@ -40,9 +47,13 @@ export class Health {
     return this.#repo.startupComplete;
   }
 
-  /** Initial load done and something to serve (an empty repository counts as nothing to wait for). */
+  /**
+   * Initial load done and something to serve (an empty repository counts as nothing to wait for);
+   * in strict mode, also no model short of what its files and policy ask for.
+   */
   modelsReady(): boolean {
     if (!this.#repo.startupComplete) return false;
+    if (this.#mode === "strict" && this.#repo.notFullyServing().length > 0) return false;
     if (this.#repo.anyReady()) return true;
     // An empty repository is a valid state; one that cannot be read (wrong MODELS_DIR) is not.
     return this.#repo.names().length === 0 && this.#repo.lastError === null;
@@ -78,7 +89,9 @@ export class Health {
     const dependencies = await this.checkDependencies();
     const reasons: string[] = [];
     if (!this.#repo.startupComplete) reasons.push("initial model load in progress");
-    else if (!this.modelsReady()) reasons.push("no model version is serving");
+    else if (this.#mode === "strict" && this.#repo.notFullyServing().length > 0) {
+      for (const m of this.#repo.notFullyServing()) reasons.push(`model "${m.name}" is not fully serving (strict readiness): ${m.reason}`);
+    } else if (!this.modelsReady()) reasons.push("no model version is serving");
     if (this.#repo.lastError) reasons.push(this.#repo.lastError);
     const models = this.#repo.names().map((name) => {
       const versions = this.#repo.servingVersions(name).map((m) => m.version);
@@ -97,6 +110,6 @@ export class Health {
       reasons.unshift("shutting down");
     }
     this.#metrics.ready.set(ready ? 1 : 0);
-    return { ready, status, reasons, models, dependencies };
+    return { ready, readiness: this.#mode, status, reasons, models, dependencies };
   }
 }

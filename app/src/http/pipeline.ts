@@ -134,8 +134,10 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
 
   const model = acquireModel(deps, spec.model, spec.version);
   const version = String(model.version);
-  const count = (outcome: "ok" | "client_error" | "error") =>
+  const count = (outcome: "ok" | "client_error" | "error") => {
     metrics.inferenceRequests.inc({ model: model.name, version, protocol: spec.protocol, outcome });
+    model.stats.request(outcome === "ok", performance.now() - started);
+  };
   try {
     const { value: raw, text } = await readJsonBody(c, { maxBytes: deps.config.BODY_LIMIT_BYTES, maxDepth: deps.config.MAX_JSON_DEPTH });
     let prepared: P;
@@ -158,12 +160,14 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
         metrics.cacheRequests.inc({ model: model.name, result: "bypass" });
       } else {
         try {
+          const lookupStarted = performance.now();
           const cached = await cache.get(key);
           if (cached !== undefined && cached !== null && typeof cached === "object") {
             body = cached as Record<string, unknown>;
             cacheHit = true;
           }
           metrics.cacheRequests.inc({ model: model.name, result: cacheHit ? "hit" : "miss" });
+          model.stats.cacheLookup(cacheHit, performance.now() - lookupStarted);
         } catch (err) {
           metrics.cacheRequests.inc({ model: model.name, result: "error" });
           deps.logger.warn({ reqId: c.get("requestId"), err: (err as Error).message }, "cache lookup failed; serving from the model");

@@ -7,6 +7,7 @@ import { readJson } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError, unresolvedError } from "./errors.ts";
 import { authenticate, servePrediction, v2Outputs } from "./pipeline.ts";
+import { registerTritonExtensions, TRITON_EXTENSIONS } from "./v2-triton.ts";
 import {
   ErrorSchema,
   ModelMetadataSchema,
@@ -21,7 +22,7 @@ const json = (schema: z.ZodType, description: string) => ({ description, content
 const NameParam = z.object({ name: z.string() });
 const VersionParams = z.object({ name: z.string(), version: z.string().regex(/^[1-9][0-9]*$/) });
 
-export const SERVER_EXTENSIONS = ["model_repository"];
+export const SERVER_EXTENSIONS = ["model_repository", ...TRITON_EXTENSIONS];
 
 function parseVersion(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
@@ -34,7 +35,7 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const tags = ["Open Inference Protocol (V2)"];
 
   reg.registerPath({ method: "get", path: "/v2", tags, summary: "Server metadata", responses: { 200: json(ServerMetadataSchema, "Server metadata") } });
-  app.get("/v2", (c) => c.json({ name: "inferstack", version: deps.config.APP_VERSION, extensions: SERVER_EXTENSIONS }));
+  for (const path of ["/v2", "/v2/"]) app.get(path, (c) => c.json({ name: "inferstack", version: deps.config.APP_VERSION, extensions: SERVER_EXTENSIONS }));
 
   reg.registerPath({ method: "get", path: "/v2/health/live", tags, summary: "Liveness", responses: { 200: { description: "Live" } } });
   app.get("/v2/health/live", (c) => c.json({ live: deps.health.live() }));
@@ -50,6 +51,9 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     const r = await deps.health.readiness();
     return c.json({ ready: r.ready }, r.ready ? 200 : 400);
   });
+
+  // Before /v2/models/:name, which would otherwise take GET /v2/models/stats for a model named "stats".
+  registerTritonExtensions(app, deps);
 
   const metadata = (name: string, version?: number) => {
     const r = deps.repo.resolve(name, version);

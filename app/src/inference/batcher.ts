@@ -11,7 +11,13 @@ export type TensorMap = Record<string, HostTensor>;
 export interface BatchStats {
   rows: number;
   requests: number;
+  /** False when the execution failed (its requests are retried alone or rejected). */
+  ok: boolean;
   runSeconds: number;
+  /** The run's own split, when it reports one (see ModelVersion): feeds, session.run, outputs. */
+  inputSeconds?: number;
+  inferSeconds?: number;
+  outputSeconds?: number;
   /** Seconds each request waited in the queue before its batch started. */
   queueSeconds: number[];
 }
@@ -165,12 +171,12 @@ export class DynamicBatcher {
     try {
       outputs = await this.#opts.run(batch.length === 1 ? batch[0]!.inputs : concatInputs(batch, rows), this.#opts.outputNames);
     } catch (err) {
-      this.#report(batch.length, rows, started, queueSeconds);
+      this.#report(batch.length, rows, started, queueSeconds, false);
       if (batch.length === 1) batch[0]!.reject(err);
       else await this.#runAlone(batch); // isolate the request whose input the runtime refused
       return;
     }
-    this.#report(batch.length, rows, started, queueSeconds);
+    this.#report(batch.length, rows, started, queueSeconds, true);
     if (batch.length === 1) {
       batch[0]!.resolve(outputs);
       return;
@@ -185,7 +191,7 @@ export class DynamicBatcher {
       const started = process.hrtime.bigint();
       try {
         const out = await this.#opts.run(job.inputs, this.#opts.outputNames);
-        this.#report(1, job.rows, started, [0]);
+        this.#report(1, job.rows, started, [0], true);
         job.resolve(out);
       } catch (err) {
         job.reject(err);
@@ -193,8 +199,8 @@ export class DynamicBatcher {
     }
   }
 
-  #report(requests: number, rows: number, started: bigint, queueSeconds: number[]): void {
-    this.#opts.onBatch?.({ requests, rows, runSeconds: Number(process.hrtime.bigint() - started) / 1e9, queueSeconds });
+  #report(requests: number, rows: number, started: bigint, queueSeconds: number[], ok: boolean): void {
+    this.#opts.onBatch?.({ requests, rows, ok, runSeconds: Number(process.hrtime.bigint() - started) / 1e9, queueSeconds });
   }
 }
 

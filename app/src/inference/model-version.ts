@@ -7,6 +7,7 @@ import * as ort from "onnxruntime-node";
 import { DynamicBatcher, type BatchStats, type TensorMap } from "./batcher.ts";
 import type { Manifest } from "./manifest.ts";
 import { buildSignature, type ModelSignature } from "./signature.ts";
+import { ModelStats } from "./stats.ts";
 import { codecOf, v2FromOrt, type HostTensor, type NumericArray } from "./tensor.ts";
 
 /** ONNX Runtime refused this input (bad shape, index out of range...): the caller's fault. */
@@ -21,12 +22,15 @@ export class ModelVersion {
   readonly version: number;
   readonly signature: ModelSignature;
   readonly loadedAt = new Date();
+  readonly stats = new ModelStats();
   readonly #session: ort.InferenceSession;
   readonly #batcher: DynamicBatcher;
   #inflight = 0;
   #drained: (() => void) | undefined;
   #released = false;
   #sessionFreed = false;
+  /** Seconds of the last #run's three phases; one batch runs at a time, read in onBatch right after. */
+  readonly #lastRun = { input: 0, infer: 0, output: 0 };
 
   private constructor(name: string, version: number, session: ort.InferenceSession, signature: ModelSignature, onBatch: (s: BatchStats) => void) {
     this.name = name;
@@ -38,7 +42,15 @@ export class ModelVersion {
       maxQueueDelayMicros: signature.batching.maxQueueDelayMicros,
       outputNames: signature.outputs.map((o) => o.name),
       run: (inputs, outputs) => this.#run(inputs, outputs),
-      onBatch,
+      onBatch: (s) => {
+        if (s.ok) {
+          s.inputSeconds = this.#lastRun.input;
+          s.inferSeconds = this.#lastRun.infer;
+          s.outputSeconds = this.#lastRun.output;
+        }
+        this.stats.batch(s);
+        onBatch(s);
+      },
       ...(signature.batching.eager ? { pendingElsewhere: () => this.#inflight - this.#batcher.held } : {}),
     });
   }
@@ -120,16 +132,19 @@ export class ModelVersion {
   }
 
   async #run(inputs: TensorMap, outputNames: string[]): Promise<TensorMap> {
+    const t0 = performance.now();
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(inputs)) {
       feeds[name] = new ort.Tensor(codecOf(t.datatype).ort as "float32", t.data as Float32Array, t.shape);
     }
     let results: ort.InferenceSession.OnnxValueMapType;
+    const t1 = performance.now();
     try {
       results = await this.#session.run(feeds, outputNames);
     } catch (err) {
       throw new InferenceInputError(String((err as Error).message ?? err));
     }
+    const t2 = performance.now();
     const out: TensorMap = {};
     for (const name of outputNames) {
       const value = results[name] as ort.Tensor;
@@ -139,6 +154,11 @@ export class ModelVersion {
         data: value.data as NumericArray,
       } satisfies HostTensor;
     }
+    const t3 = performance.now();
+    const last = this.#lastRun;
+    last.input = (t1 - t0) / 1000;
+    last.infer = (t2 - t1) / 1000;
+    last.output = (t3 - t2) / 1000;
     return out;
   }
 }

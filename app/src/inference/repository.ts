@@ -63,6 +63,7 @@ export type Resolution =
 const LOADING_RETRY_AFTER_SECONDS = 1;
 
 const UNLOADED = "unloaded on request (POST /v2/repository/models/<name>/load loads it)";
+const NOT_SELECTED = "not selected by the version policy";
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 const VERSION_DIR = /^[1-9][0-9]{0,8}$/;
 
@@ -308,6 +309,24 @@ export class ModelRepository {
     return true;
   }
 
+  /**
+   * Models short of what their files and policy ask for, with the reason: a rejected manifest, a
+   * selected version that failed to load, nothing serving. A model unloaded on request is not
+   * counted (Triton's strict readiness does the same).
+   */
+  notFullyServing(): { name: string; reason: string }[] {
+    const out: { name: string; reason: string }[] = [];
+    for (const name of this.names()) {
+      if (this.#unloaded.has(name)) continue;
+      const e = this.#models.get(name)!;
+      const failed = [...e.versionErrors].filter(([, why]) => why !== NOT_SELECTED).map(([v, why]) => `version ${v}: ${why}`);
+      if (e.error) failed.unshift(e.error);
+      if (failed.length) out.push({ name, reason: failed.join("; ") });
+      else if (e.serving.size === 0) out.push({ name, reason: "no version loaded" });
+    }
+    return out;
+  }
+
   anyReady(): boolean {
     for (const e of this.#models.values()) if (e.serving.size > 0) return true;
     return false;
@@ -422,7 +441,7 @@ export class ModelRepository {
     }
     const wanted = selectVersions(manifest?.versionPolicy, [...stamps.keys()]);
     entry.versionErrors = new Map();
-    for (const v of stamps.keys()) if (!wanted.includes(v)) entry.versionErrors.set(v, "not selected by the version policy");
+    for (const v of stamps.keys()) if (!wanted.includes(v)) entry.versionErrors.set(v, NOT_SELECTED);
 
     const next = new Map<number, { model: ModelVersion; fingerprint: string }>();
     for (const v of wanted) {

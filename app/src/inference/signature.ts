@@ -2,7 +2,7 @@
  * A model version's serving signature: what the ONNX file declares, overlaid and checked against
  * the manifest. Everything downstream (validation, batching, metadata, OpenAPI) reads only this.
  */
-import type { Batching, Datatype, Feature, Manifest, TensorSpec } from "./manifest.ts";
+import type { Batching, Datatype, Feature, Manifest, TensorSpec, VersionPolicy } from "./manifest.ts";
 import { isSupported, v2FromOrt } from "./tensor.ts";
 
 export interface TensorSignature {
@@ -17,9 +17,14 @@ export interface TensorSignature {
 export interface ModelSignature {
   inputs: TensorSignature[];
   outputs: TensorSignature[];
-  /** True when every input and output has a variable first (batch) dimension. */
+  /**
+   * True when every input and output has a variable first (batch) dimension. Otherwise (e.g. a
+   * recurrent state [layers, batch, hidden] beside tokens [seq, batch]) the model is served
+   * unbatched, each input with its shape as declared.
+   */
   batchable: boolean;
   batching: Batching;
+  versionPolicy?: VersionPolicy;
   labels?: string[];
   classification?: { probabilitiesOutput: string; labelOutput?: string };
   cacheTtlSeconds?: number;
@@ -110,7 +115,10 @@ export function buildSignature(
   let batching: Batching;
   if (manifest?.batching) {
     if (manifest.batching.maxBatchSize > 0 && !batchable) {
-      throw new SignatureError("model.json batching: every input and output needs a variable first dimension to batch");
+      const fixed = all.filter((t) => t.shape.length === 0 || t.shape[0] !== -1).map((t) => `"${t.name}" [${t.shape}]`);
+      throw new SignatureError(
+        `model.json batching: every input and output needs a variable first dimension to batch; ${fixed.join(", ")} ${fixed.length > 1 ? "have" : "has"} none`,
+      );
     }
     batching = manifest.batching;
   } else {
@@ -132,6 +140,7 @@ export function buildSignature(
     sig.classification = manifest.classification;
   }
   if (manifest?.labels) sig.labels = manifest.labels;
+  if (manifest?.versionPolicy) sig.versionPolicy = manifest.versionPolicy;
   if (manifest?.cache) sig.cacheTtlSeconds = manifest.cache.ttlSeconds;
   if (manifest?.description) sig.description = manifest.description;
   return sig;

@@ -366,7 +366,8 @@ export function prepareV2(sig: ModelSignature, body: unknown): PreparedInputs & 
       if (why) throw new RequestValidationError([{ field: `${where}.data[${i}]`, message: why }]);
     }
     const r = spec.shape.length ? inp.shape[0]! : 1;
-    if (rows !== null && r !== rows) {
+    // Only a batched model reads a shared first dimension; others take each input as declared.
+    if (sig.batching.maxBatchSize > 0 && rows !== null && r !== rows) {
       throw new RequestValidationError([{ field: `${where}.shape[0]`, message: `batch size ${r} differs from the other inputs' ${rows}` }]);
     }
     rows = r;
