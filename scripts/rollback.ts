@@ -9,18 +9,12 @@ import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
 import { identifyUpdates, RollbackRefused, type UpdateRecord } from "./lib/rollback-decision.ts";
 import { rollback, type RollbackStack, type RollbackWorkspace } from "./lib/rollback-run.ts";
 import { parseCli, runCli, UsageError } from "./lib/cli.ts";
+import { findPulumiCli, missingCliMessage } from "../tools/pulumi-shim/find-cli.mjs";
 
 const usage = "npm run rollback -- --stack <s> [--to <ref|version|start time|commit>] [--yes] [--preview-only] [--list]";
 
 const workspace: RollbackWorkspace = {
-  async selectStack(args) {
-    try {
-      return (await LocalWorkspace.selectStack(args)) as unknown as RollbackStack;
-    } catch (err) {
-      if (/ENOENT: pulumi/.test(String(err))) throw new Error("the Pulumi CLI is not installed or not on PATH (https://www.pulumi.com/docs/iac/download-install/)");
-      throw err;
-    }
-  },
+  selectStack: async (args) => (await LocalWorkspace.selectStack(args)) as unknown as RollbackStack,
 };
 
 runCli(async () => {
@@ -32,6 +26,9 @@ runCli(async () => {
     list: { type: "boolean", default: false },
   });
   if (!values.stack) throw new UsageError(`--stack is required\n\n${usage}`);
+  // Checked first: the Automation API would otherwise fail inside its version probe, with the
+  // shim's message wrapped twice in a CommandError.
+  if (!findPulumiCli()) throw new Error(missingCliMessage);
   const repo = process.cwd();
   if (values.list) {
     const stack = await workspace.selectStack({ stackName: values.stack, workDir: repo });

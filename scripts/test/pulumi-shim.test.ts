@@ -35,7 +35,7 @@ test("without a CLI the shim says how to install one", async () => {
     delete env.PULUMI_HOME;
     const err = await run(shim, ["up"], { env }).catch((e) => e);
     assert.equal(err.code, 127);
-    assert.match(err.stderr, /Pulumi CLI is not installed/);
+    assert.equal(err.stderr, "pulumi: the Pulumi CLI is not installed: install it (https://www.pulumi.com/docs/install/) or point PULUMI_CLI at the binary\n");
   } finally {
     await rm(home, { recursive: true, force: true });
   }

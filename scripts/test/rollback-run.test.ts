@@ -1,6 +1,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -146,4 +147,21 @@ test("a failed rollback update is an error, and the worktree is still cleaned up
   const { workspace } = fakeWorkspace({ upResult: "failed" });
   await assert.rejects(rollback(workspace, { ...base, repo }), /rollback update failed/);
   assert.equal(worktrees(), 1);
+});
+
+test("npm run rollback without a Pulumi CLI prints one line saying so and exits 1", async () => {
+  const home = mkdtempSync(join(tmpdir(), "rollback-no-cli-"));
+  try {
+    const root = fileURLToPath(new URL("../..", import.meta.url));
+    // What `npm run` gives the script: node_modules/.bin (with the pulumi shim) first on PATH.
+    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, PATH: `${join(root, "node_modules/.bin")}:/usr/bin:/bin` };
+    delete env.PULUMI_HOME;
+    delete env.PULUMI_CLI;
+    const run = spawnSync(process.execPath, [join(root, "scripts/rollback.ts"), "--stack", "dev"], { cwd: root, env, encoding: "utf8", timeout: 60_000 });
+    assert.equal(run.status, 1, run.stderr);
+    assert.equal(run.stderr, "error: the Pulumi CLI is not installed: install it (https://www.pulumi.com/docs/install/) or point PULUMI_CLI at the binary\n");
+    assert.equal(run.stdout, "");
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
 });
