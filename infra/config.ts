@@ -8,7 +8,9 @@
  * Secrets (alert receivers, Grafana admin password overrides) are read separately as Pulumi
  * secrets and never appear in this schema.
  */
+import type * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
+import type { AlertReceivers } from "../monitoring/index.ts";
 import { presets } from "./presets.ts";
 import { fargatePairProblem } from "./fargate.ts";
 
@@ -219,6 +221,18 @@ const NAMESPACE = "inferstack";
  * `AlertReceivers`), `grafanaAdminPassword` (defaults to a generated one).
  */
 export const secretKeys = ["alertReceivers", "grafanaAdminPassword"] as const;
+
+/**
+ * Reads the secret settings. Pulumi.yaml gives both the default "" (the CLI requires a declared key
+ * that has no default in every stack), so "" means unset: no receivers, a generated password.
+ */
+export function readSecretSettings(config: pulumi.Config): { alertReceivers?: pulumi.Output<AlertReceivers>; grafanaAdminPassword?: pulumi.Output<string> } {
+  const set = (key: string) => (config.get(key) ?? "") !== "";
+  return {
+    ...(set("alertReceivers") ? { alertReceivers: config.getSecretObject<AlertReceivers>("alertReceivers")! } : {}),
+    ...(set("grafanaAdminPassword") ? { grafanaAdminPassword: config.getSecret("grafanaAdminPassword")! } : {}),
+  };
+}
 const topLevelKeys = new Set<string>(["tier", ...Object.keys(presetSchema.shape)]);
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
@@ -268,6 +282,8 @@ export function parseStackConfig(raw: Record<string, string>): StackConfig {
   for (const [key, value] of Object.entries(raw)) {
     const [ns, name] = key.split(":", 2);
     if (ns !== NAMESPACE || name === undefined || (secretKeys as readonly string[]).includes(name)) continue;
+    // Pulumi.yaml's default for string keys: the CLI hands "" to the program for a key the stack leaves unset.
+    if (value === "" && name !== "tier") continue;
     values[name] = name === "tier" ? value : parseValue(value);
   }
 

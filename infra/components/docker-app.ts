@@ -24,6 +24,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { containerDefaults, labelList, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
+import { projectPath } from "../project-path.ts";
 
 export interface DockerAppArgs {
   placement: DockerPlacement;
@@ -57,7 +58,7 @@ export class DockerApp extends pulumi.ComponentResource {
       `${name}-image`,
       {
         imageName: `${namePrefix}-app:latest`,
-        build: { context: args.buildContext ?? ".", dockerfile: args.dockerfile ?? "app/Dockerfile" },
+        build: { context: projectPath(args.buildContext ?? "."), dockerfile: projectPath(args.dockerfile ?? "app/Dockerfile") },
         // No registry on the Docker tiers: the engine that runs the containers builds the image.
         skipPush: true,
       },

@@ -14,7 +14,7 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import * as random from "@pulumi/random";
-import type { StackConfig } from "../config.ts";
+import { readSecretSettings, type StackConfig } from "../config.ts";
 import type { TierOutputs } from "./docker.ts";
 import { pinned } from "../images.ts";
 import { fargateCpuUnits } from "../fargate.ts";
@@ -29,8 +29,8 @@ import { AwsFargateService } from "../components/aws-fargate-service.ts";
 import { AwsMonitoring, grafanaImageDashboardsDir } from "../components/aws-monitoring.ts";
 import {
   alertmanagerTemplate, monitoringBundle, renderAlertmanagerConfig, renderGrafanaDashboardProvider,
-  type AlertReceivers,
 } from "../../monitoring/index.ts";
+import { projectPath, projectRoot } from "../project-path.ts";
 
 export const appPort = 8080;
 export const appHealthPath = "/health/ready";
@@ -104,10 +104,10 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
 
   const appImage = new AwsImage(`${prefix}-app`, {
     repositoryName: `${prefix}/app`,
-    context: ".",
-    dockerfile: "app/Dockerfile",
+    context: projectPath("."),
+    dockerfile: projectPath("app/Dockerfile"),
     platform,
-    contentHash: contentTag(process.cwd(), ["app", "models", "package.json", "package-lock.json", ".dockerignore"], platform),
+    contentHash: contentTag(projectRoot, ["app", "models", "package.json", "package-lock.json", ".dockerignore"], platform),
     pinnedImage: cfg.app.image,
   }, opts);
 
@@ -224,8 +224,8 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
   }, opts);
 
   const secrets = new pulumi.Config(project);
-  const receivers = secrets.getSecretObject<AlertReceivers>("alertReceivers");
-  const grafanaAdminPassword = secrets.getSecret("grafanaAdminPassword")
+  const { alertReceivers: receivers, grafanaAdminPassword: chosenPassword } = readSecretSettings(secrets);
+  const grafanaAdminPassword = chosenPassword
     ?? new random.RandomPassword(`${prefix}-grafana-admin`, { length: 32, special: false }).result;
   const bundle = monitoringBundle(cfg, {
     targets: { app: { kind: "dns", name: `app.${serviceNamespace(stack)}`, port: appPort } },

@@ -6,7 +6,7 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { ConfigError, type StackConfig } from "../config.ts";
+import { ConfigError, readSecretSettings, type StackConfig } from "../config.ts";
 import type { AlertReceivers } from "../../monitoring/index.ts";
 import { DockerStack } from "../components/docker-stack.ts";
 import { Ec2DockerHost, instanceMemoryMiB } from "../components/ec2-docker-host.ts";
@@ -73,10 +73,7 @@ function validateDockerTier(cfg: StackConfig): void {
 }
 
 function secretSettings(): { alertReceivers?: pulumi.Output<AlertReceivers>; grafanaAdminPassword?: pulumi.Output<string> } {
-  const config = new pulumi.Config("inferstack");
-  const alertReceivers = config.getSecretObject<AlertReceivers>("alertReceivers");
-  const grafanaAdminPassword = config.getSecret("grafanaAdminPassword");
-  return { ...(alertReceivers ? { alertReceivers } : {}), ...(grafanaAdminPassword ? { grafanaAdminPassword } : {}) };
+  return readSecretSettings(new pulumi.Config("inferstack"));
 }
 
 function deployLocal(cfg: StackConfig, stack: string): TierOutputs {
