@@ -292,13 +292,14 @@ describe("Open Inference Protocol (V2)", () => {
     const bool = await infer("bool", { inputs: [{ name: "x", shape: [2, 2], datatype: "BOOL", data: [true, false, false, true] }] });
     assert.deepEqual(bool.body.outputs[0], { name: "y", datatype: "BOOL", shape: [2, 2], data: [false, true, true, false] });
   });
-  test("an unsupported datatype is refused with a clear error", async () => {
-    const r = await infer("string", { inputs: [{ name: "x", shape: [1], datatype: "BYTES", data: ["hello"] }] });
-    assert.equal(r.status, 400);
-    assert.match(r.body.error, /BYTES is not supported/);
-    const v1 = await request(`${base}/v1/models/string:predict`, { json: { instances: ["hello"] } });
-    assert.equal(v1.status, 400);
-    assert.match(v1.body.error, /inputs\.x: datatype BYTES is not supported/);
+  test("string tensors (BYTES) in and out, V2 and V1", async () => {
+    const r = await infer("string", { inputs: [{ name: "x", shape: [2], datatype: "BYTES", data: ["hello", "wörld"] }] });
+    assert.deepEqual(r.body.outputs[0], { name: "y", datatype: "BYTES", shape: [2], data: ["hello", "wörld"] });
+    const v1 = await request(`${base}/v1/models/string:predict`, { json: { instances: ["hello", "ö"] } });
+    assert.deepEqual(v1.body.predictions, ["hello", "ö"]);
+    const wrong = await infer("string", { inputs: [{ name: "x", shape: [1], datatype: "BYTES", data: [1] }] });
+    assert.equal(wrong.status, 400);
+    assert.match(wrong.body.error, /inputs\[0\] \("x"\)\.data\[0\]: expected a string/);
   });
   test("requested outputs", async () => {
     const r = await infer("multi", {

@@ -9,7 +9,7 @@ import type { NumericArray } from "../src/inference/tensor.ts";
 function reference(protocol: string, prepared: PreparedInputs): string {
   const h = createHash("sha256").update(protocol);
   for (const name of Object.keys(prepared.inputs).sort()) {
-    const t = prepared.inputs[name]!;
+    const t = prepared.inputs[name]! as { datatype: string; shape: number[]; data: Float32Array };
     h.update(`\0${name}\0${t.datatype}\0${t.shape.join(",")}\0`).update(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
   }
   if (prepared.outputs) h.update(`\0outputs\0${[...prepared.outputs].sort().join(",")}`);

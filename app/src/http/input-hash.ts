@@ -3,7 +3,7 @@
  * log's `input_hash`. Same tensors => same hash, whatever the JSON spelling.
  */
 import { hash } from "node:crypto";
-import type { NumericArray } from "../inference/tensor.ts";
+import { toBytes, type NumericArray, type TensorData } from "../inference/tensor.ts";
 import type { PreparedInputs } from "../inference/validation.ts";
 
 type View = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => NumericArray;
@@ -27,7 +27,7 @@ export function hashInputs(protocol: string, prepared: PreparedInputs): string {
   let size = (protocol.length + outputs.length) * 3 + 8;
   for (const name of names) {
     const t = prepared.inputs[name]!;
-    size += (name.length + t.datatype.length) * 3 + t.shape.length * 17 + 4 + t.data.byteLength + 8;
+    size += (name.length + t.datatype.length) * 3 + t.shape.length * 17 + 4 + numeric(t.data).byteLength + 8;
   }
   if (size > scratch.length && size <= SCRATCH_MAX_BYTES) {
     scratch = Buffer.allocUnsafeSlow(Math.max(size, scratch.length * 2));
@@ -41,10 +41,19 @@ export function hashInputs(protocol: string, prepared: PreparedInputs): string {
   let n = start + buf.write(protocol + header, start);
   for (let i = 0; i < names.length; i++) {
     if (i > 0) n += buf.write(inputHeader(names[i]!, prepared), n);
-    n = appendBytes(buf, n, prepared.inputs[names[i]!]!.data);
+    n = appendBytes(buf, n, numeric(prepared.inputs[names[i]!]!.data));
   }
   if (outputs) n += buf.write(outputs, n);
   return hash("sha256", buf.subarray(start, n), "hex");
+}
+
+/** BYTES elements hash as their binary tensor form: a 4-byte length before each. */
+const binaryForms = new WeakMap<string[], Uint8Array>();
+function numeric(data: TensorData): NumericArray {
+  if (!Array.isArray(data)) return data;
+  let bytes = binaryForms.get(data);
+  if (!bytes) binaryForms.set(data, (bytes = toBytes("BYTES", data)));
+  return bytes;
 }
 
 const inputHeader = (name: string, prepared: PreparedInputs) => {

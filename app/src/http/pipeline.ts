@@ -12,7 +12,7 @@ import { InferenceInputError, type ModelVersion } from "../inference/model-versi
 import { RequestValidationError, type PreparedInputs } from "../inference/validation.ts";
 import { toJsonArray } from "../inference/tensor.ts";
 import { JsonText, type AuthResult, type MaybePromise, type Principal, type RateLimitDecision } from "../ports.ts";
-import { readJsonBody } from "./body.ts";
+import { readJsonBody, type BodyOptions, type RequestBody } from "./body.ts";
 import { hashInputs } from "./input-hash.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError, unresolvedError } from "./errors.ts";
@@ -25,11 +25,18 @@ export interface PredictionSpec<P extends PreparedInputs> {
   protocol: Protocol;
   model: string;
   version?: number;
-  prepare(model: ModelVersion, body: unknown): P;
+  /** How the body is read (V2 infer: binary tensor data, no Content-Type). */
+  bodyOptions?: BodyOptions;
+  prepare(model: ModelVersion, body: unknown, request: RequestBody): P;
   /** The response body from the model's outputs (only the outputs `prepared.outputs` asks for). */
   render(model: ModelVersion, prepared: P, outputs: TensorMap): Record<string, unknown>;
   /** Per-request fields added after a cache hit or a fresh prediction (e.g. V2 `id`). */
   decorate?(body: Record<string, unknown>, prepared: P): Record<string, unknown>;
+  /**
+   * A response other than JSON for this request (V2 binary tensor data), from the decorated body;
+   * undefined for JSON. `logged` is the JSON text the prediction log records.
+   */
+  encode?(body: Record<string, unknown>, prepared: P): { body: Uint8Array<ArrayBuffer>; headers: Record<string, string>; logged: string } | undefined;
   /** The body member the prediction log records as the request's inputs. */
   inputsMember: string;
 }
@@ -139,10 +146,11 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
     model.stats.request(outcome === "ok", performance.now() - started);
   };
   try {
-    const { value: raw, text } = await readJsonBody(c, { maxBytes: deps.config.BODY_LIMIT_BYTES, maxDepth: deps.config.MAX_JSON_DEPTH });
+    const request = await readJsonBody(c, { maxBytes: deps.config.BODY_LIMIT_BYTES, maxDepth: deps.config.MAX_JSON_DEPTH }, spec.bodyOptions);
+    const { value: raw, text } = request;
     let prepared: P;
     try {
-      prepared = spec.prepare(model, raw);
+      prepared = spec.prepare(model, raw, request);
     } catch (err) {
       if (err instanceof RequestValidationError) throw new ApiError(err.status as 400, err.message, err.issues);
       throw err;
@@ -194,7 +202,8 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
     setHeader(c, "x-cache", useCache ? (cacheHit ? "hit" : "miss") : "off");
     const response = spec.decorate ? spec.decorate(body, prepared) : body;
     count("ok");
-    const json = JSON.stringify(response); // once, for the client and the prediction log
+    const encoded = spec.encode?.(response, prepared);
+    const json = encoded ? encoded.logged : JSON.stringify(response); // once, for the client and the prediction log
     deps.dataPlane.predictionLog?.record({
       // The request id when the API made it, else the log makes a UUIDv7; without the cache the
       // input hash is left to the log too, which computes it after the response is written.
@@ -205,12 +214,12 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
       requestId: c.get("requestId"),
       keyId: principal.keyId,
       inputHash: useCache ? inputHash : () => hashInputs(spec.protocol, prepared),
-      inputs: loggedInputs(text, raw, spec.inputsMember),
+      inputs: raw === undefined ? null : loggedInputs(text, raw, spec.inputsMember),
       outputs: new JsonText(json),
       latencyMs: performance.now() - started,
       cacheHit,
     });
-    return c.body(json, 200, JSON_CONTENT_TYPE);
+    return encoded ? c.body(encoded.body, 200, encoded.headers) : c.body(json, 200, JSON_CONTENT_TYPE);
   } catch (err) {
     count(err instanceof ApiError && err.status < 500 ? "client_error" : "error");
     throw err;

@@ -1,12 +1,12 @@
 /** V1 predictions from output tensors: classifier label + probabilities, regressor numbers. */
 import type { TensorMap } from "../inference/batcher.ts";
 import type { ModelSignature } from "../inference/signature.ts";
-import { sizeOf, toJsonArray, type HostTensor } from "../inference/tensor.ts";
+import { sizeOf, sliceData, toJsonArray, type HostTensor } from "../inference/tensor.ts";
 
 function rowValue(t: HostTensor, row: number): unknown {
   const inner = t.shape.slice(1);
   const per = sizeOf(inner);
-  const flat = toJsonArray(t.datatype, t.data.subarray(row * per, (row + 1) * per) as ArrayLike<unknown> as HostTensor["data"]);
+  const flat = toJsonArray(t.datatype, sliceData(t.data, row * per, (row + 1) * per));
   if (inner.length === 0 || (inner.length === 1 && inner[0] === 1)) return flat[0];
   return nest(flat, inner);
 }

@@ -3,6 +3,7 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { z } from "zod";
 import { prepareV2, V2RequestSchema } from "../inference/validation.ts";
+import { encodeBinaryResponse } from "./binary-tensor.ts";
 import { readJson } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError, unresolvedError } from "./errors.ts";
@@ -22,7 +23,7 @@ const json = (schema: z.ZodType, description: string) => ({ description, content
 const NameParam = z.object({ name: z.string() });
 const VersionParams = z.object({ name: z.string(), version: z.string().regex(/^[1-9][0-9]*$/) });
 
-export const SERVER_EXTENSIONS = ["model_repository", ...TRITON_EXTENSIONS];
+export const SERVER_EXTENSIONS = ["model_repository", "binary_tensor_data", ...TRITON_EXTENSIONS];
 
 function parseVersion(raw: string | undefined): number | undefined {
   if (raw === undefined) return undefined;
@@ -114,7 +115,7 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
       401: json(ErrorSchema, "Missing or invalid API key"),
       404: json(ErrorSchema, "No such model or version"),
       413: json(ErrorSchema, "Body or batch over the limit"),
-      415: json(ErrorSchema, "Not application/json"),
+      415: json(ErrorSchema, "Content-Type other than application/json or application/octet-stream, or Content-Encoding other than gzip, deflate or identity"),
       429: json(ErrorSchema, "Rate limit exceeded"),
       503: json(ErrorSchema, "Model still loading (see Retry-After)"),
     },
@@ -132,13 +133,15 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
       protocol: "v2",
       model: name,
       ...(version !== undefined ? { version } : {}),
-      prepare: (m, body) => prepareV2(m.signature, body),
+      bodyOptions: { binaryTensors: true },
+      prepare: (m, body, request) => prepareV2(m.signature, body, request),
       render: (m, prepared, outputs) => ({
         model_name: m.name,
         model_version: String(m.version),
         outputs: v2Outputs(outputs, prepared.outputs ?? m.signature.outputs.map((o) => o.name)),
       }),
       decorate: (body, prepared) => (prepared.id !== undefined ? { ...body, id: prepared.id } : body),
+      encode: (body, prepared) => (prepared.binaryOutputs ? encodeBinaryResponse(body, prepared.binaryOutputs) : undefined),
       inputsMember: "inputs",
     });
   app.post("/v2/models/:name/infer", (c) => infer(c, c.req.param("name")));

@@ -4,7 +4,7 @@
  * `maxQueueDelayMicros`; a request is never split across batches; one batch runs at a time, so
  * requests that arrive while the model is busy coalesce into the next batch.
  */
-import { concatTyped, sizeOf, type HostTensor } from "./tensor.ts";
+import { concatTyped, sizeOf, sliceData, type HostTensor } from "./tensor.ts";
 
 export type TensorMap = Record<string, HostTensor>;
 
@@ -227,7 +227,7 @@ function splitOutputs(outputs: TensorMap, batch: Job[], rows: number): TensorMap
       result[i]![name] = {
         datatype: t.datatype,
         shape: [job.rows, ...inner],
-        data: t.data.subarray(row * per, (row + job.rows) * per) as HostTensor["data"],
+        data: sliceData(t.data, row * per, (row + job.rows) * per),
       };
       row += job.rows;
     });

@@ -8,7 +8,7 @@ import { DynamicBatcher, type BatchStats, type TensorMap } from "./batcher.ts";
 import type { Manifest } from "./manifest.ts";
 import { buildSignature, type ModelSignature } from "./signature.ts";
 import { ModelStats } from "./stats.ts";
-import { codecOf, v2FromOrt, type HostTensor, type NumericArray } from "./tensor.ts";
+import { codecOf, v2FromOrt, type HostTensor, type TensorData } from "./tensor.ts";
 
 /** ONNX Runtime refused this input (bad shape, index out of range...): the caller's fault. */
 export class InferenceInputError extends Error {}
@@ -135,7 +135,14 @@ export class ModelVersion {
     const t0 = performance.now();
     const feeds: Record<string, ort.Tensor> = {};
     for (const [name, t] of Object.entries(inputs)) {
-      feeds[name] = new ort.Tensor(codecOf(t.datatype).ort as "float32", t.data as Float32Array, t.shape);
+      const tensor = new ort.Tensor(codecOf(t.datatype).ort as "float32", t.data as Float32Array, t.shape);
+      // onnxruntime-node's binding reads a Float16Array as 0 bytes (microsoft/onnxruntime#32323):
+      // hand it the same bytes as the Uint16Array it has always accepted.
+      if (t.datatype === "FP16") {
+        const half = t.data as Uint16Array;
+        (tensor as unknown as { cpuData: Uint16Array }).cpuData = new Uint16Array(half.buffer, half.byteOffset, half.length);
+      }
+      feeds[name] = tensor;
     }
     let results: ort.InferenceSession.OnnxValueMapType;
     const t1 = performance.now();
@@ -151,7 +158,7 @@ export class ModelVersion {
       out[name] = {
         datatype: v2FromOrt(value.type) ?? "FP32",
         shape: value.dims.slice(),
-        data: value.data as NumericArray,
+        data: value.data as TensorData,
       } satisfies HostTensor;
     }
     const t3 = performance.now();

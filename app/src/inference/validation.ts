@@ -7,7 +7,7 @@ import { z } from "zod";
 import type { TensorMap } from "./batcher.ts";
 import type { Datatype, Feature } from "./manifest.ts";
 import type { ModelSignature, TensorSignature } from "./signature.ts";
-import { codecOf, isSupported, sizeOf, type HostTensor } from "./tensor.ts";
+import { byteWidth, codecOf, fromBytes, INEXACT_INTEGER, isSupported, sizeOf, type HostTensor, type TensorData } from "./tensor.ts";
 
 /** Absolute cap on rows per request for models whose own limit is unbounded. */
 export const MAX_INSTANCES_UNBATCHED = 4096;
@@ -47,6 +47,7 @@ const INT_RANGE: Partial<Record<Datatype, [number, number]>> = {
 };
 
 function scalarSchema(datatype: Datatype, feature?: Feature): z.ZodType {
+  if (datatype === "BYTES") return z.string();
   if (datatype === "BOOL" || feature?.type === "boolean") {
     let s: z.ZodType = z.boolean();
     if (feature?.description) s = s.describe(feature.description);
@@ -123,12 +124,12 @@ function pathString(base: string, path: ReadonlyArray<PropertyKey>): string {
   return s;
 }
 
-function zodIssues(base: string, err: z.ZodError): ValidationIssue[] {
+function zodIssues(base: string, err: z.ZodError, unknownKey = "feature"): ValidationIssue[] {
   return err.issues.slice(0, 10).map((i) => {
     const keys = i.code === "unrecognized_keys" ? (i as { keys: string[] }).keys : null;
     return {
       field: pathString(base, keys ? [...i.path, keys[0]!] : i.path),
-      message: keys ? `unknown feature${keys.length > 1 ? "s" : ""} ${keys.map((k) => `"${k}"`).join(", ")}` : i.message,
+      message: keys ? `unknown ${unknownKey}${keys.length > 1 ? "s" : ""} ${keys.map((k) => `"${k}"`).join(", ")}` : i.message,
     };
   });
 }
@@ -159,7 +160,8 @@ export function prepareV1(sig: ModelSignature, body: unknown): PreparedInputs {
   const issues: ValidationIssue[] = [];
   for (let i = 0; i < instances.length && issues.length < 10; i++) {
     const inst = instances[i];
-    const schema = Array.isArray(inst) ? plan.array : plan.object;
+    // A rank-1 input takes one scalar per instance.
+    const schema = Array.isArray(inst) || (plan.object === null && sig.inputs[0]!.shape.length === 1) ? plan.array : plan.object;
     if (!schema) {
       issues.push({
         field: `instances[${i}]`,
@@ -298,21 +300,39 @@ export const V2InputSchema = z
     name: z.string().min(1),
     shape: z.array(z.number().int().min(0)).max(16),
     datatype: z.string(),
-    parameters: Parameters.optional(),
-    data: z.array(z.unknown()),
+    parameters: Parameters.optional().describe("binary_data_size: this tensor's bytes follow the JSON (binary tensor data extension)"),
+    data: z.array(z.unknown()).optional().describe("Row-major elements, flat or nested; absent when the tensor is sent as binary data"),
   })
   .strict();
 
+// Not strict: clients send members of their own (KServe: model_name), which Triton and KServe ignore.
 export const V2RequestSchema = z
   .object({
     id: z.string().max(256).optional(),
-    parameters: Parameters.optional(),
+    parameters: Parameters.optional().describe("binary_data_output: return every output as binary tensor data"),
     inputs: z.array(V2InputSchema).min(1),
-    outputs: z.array(z.object({ name: z.string().min(1), parameters: Parameters.optional() }).strict()).optional(),
+    outputs: z
+      .array(
+        z
+          .object({ name: z.string().min(1), parameters: Parameters.optional().describe("binary_data: return this output as binary tensor data") })
+          .strict(),
+      )
+      .optional(),
   })
-  .strict()
   .describe("Open Inference Protocol inference request");
 export type V2Request = z.infer<typeof V2RequestSchema>;
+
+export interface PreparedV2 extends PreparedInputs {
+  id?: string;
+  /** Outputs to return as binary tensor data, in response order. */
+  binaryOutputs?: Set<string>;
+}
+
+/** What the HTTP layer read besides the parsed JSON: its text and the bytes that follow it. */
+export interface V2Source {
+  text?: string;
+  binary?: Uint8Array;
+}
 
 function featureIssue(f: Feature, v: number): string | null {
   if (f.type === "integer" && !Number.isInteger(v)) return `feature "${f.name}" expects an integer`;
@@ -322,76 +342,178 @@ function featureIssue(f: Feature, v: number): string | null {
   return null;
 }
 
-export function prepareV2(sig: ModelSignature, body: unknown): PreparedInputs & { id?: string } {
+/** A JSON integer a double cannot hold exactly, in a 64-bit integer tensor: re-read the text exactly. */
+class InexactInteger extends Error {}
+
+/** JSON.parse reviver: integer literals beyond ±2^53 become exact BigInts (from their source text). */
+function exactIntegers(this: unknown, _key: string, value: unknown, context?: { source?: string }): unknown {
+  if (typeof value === "number" && !Number.isSafeInteger(value) && context?.source && /^-?[0-9]+$/.test(context.source)) return BigInt(context.source);
+  return value;
+}
+
+const fail = (field: string, message: string): never => {
+  throw new RequestValidationError([{ field, message }]);
+};
+
+/**
+ * Validates a V2 infer body and builds the input tensors. Inputs come as JSON `data` or, with the
+ * binary tensor data extension, as `parameters.binary_data_size` bytes each, in input order, from
+ * `source.binary`: the sizes must add up to those bytes exactly. A body the HTTP layer found to be
+ * raw binary (Inference-Header-Content-Length: 0) is the single input's bytes.
+ */
+export function prepareV2(sig: ModelSignature, body: unknown, source: V2Source = {}): PreparedV2 {
+  if (body === undefined && source.binary) body = rawBinaryRequest(sig, source.binary.byteLength);
+  try {
+    return prepareV2Body(sig, body, source.binary, false);
+  } catch (err) {
+    // Parsed again only when a 64-bit tensor needs it: the common float path never pays for it.
+    if (err instanceof InexactInteger && source.text) {
+      return prepareV2Body(sig, JSON.parse(source.text, exactIntegers as (k: string, v: unknown) => unknown), source.binary, true);
+    }
+    throw err;
+  }
+}
+
+/** Triton's raw binary request: one input, its shape deduced from the byte count, outputs in binary. */
+function rawBinaryRequest(sig: ModelSignature, bytes: number): unknown {
+  const where = "body (raw binary request, Inference-Header-Content-Length: 0)";
+  if (sig.inputs.length !== 1) fail(where, `needs a model with exactly one input; this one takes ${sig.inputs.length}`);
+  const input = sig.inputs[0]!;
+  // A batched model takes it as a batch of one, as Triton does.
+  const shape = input.shape.map((d, i) => (i === 0 && sig.batchable && d === -1 ? 1 : d));
+  const variable = shape.filter((d) => d === -1).length;
+  if (input.datatype === "BYTES") {
+    if (sizeOf(shape.map((d) => (d === -1 ? 1 : d))) !== 1 || variable > 1) fail(where, `a BYTES input must hold one element; "${input.name}" is [${input.shape}]`);
+    return { inputs: [{ name: input.name, datatype: input.datatype, shape: shape.map((d) => (d === -1 ? 1 : d)), parameters: { binary_data_size: bytes } }], parameters: { binary_data_output: true } };
+  }
+  if (variable > 1) fail(where, `input "${input.name}" [${input.shape}] has more than one variable dimension; send a JSON header with its shape`);
+  if (!isSupported(input.datatype)) fail(where, `datatype ${input.datatype} is not supported by this server`);
+  const width = byteWidth(input.datatype);
+  const fixed = sizeOf(shape.filter((d) => d !== -1));
+  const elements = bytes / width;
+  if (!Number.isInteger(elements) || (variable === 0 ? elements !== fixed : fixed === 0 || elements % fixed !== 0)) {
+    fail(where, `${bytes} bytes do not make a whole ${input.datatype} tensor of shape [${shape}]`);
+  }
+  const full = shape.map((d) => (d === -1 ? elements / fixed : d));
+  return { inputs: [{ name: input.name, datatype: input.datatype, shape: full, parameters: { binary_data_size: bytes } }], parameters: { binary_data_output: true } };
+}
+
+function binarySize(where: string, value: unknown): number {
+  if (typeof value === "bigint" && value >= 0n) return Number(value); // more than any body holds: refused as such below
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+    return fail(`${where}.parameters.binary_data_size`, `expected a non-negative integer byte count, got ${typeof value === "bigint" ? String(value) : JSON.stringify(value) ?? String(value)}`);
+  }
+  return value;
+}
+
+function booleanParameter(field: string, value: unknown): boolean | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "boolean") fail(field, `expected a boolean, got ${JSON.stringify(value)}`);
+  return value as boolean;
+}
+
+function prepareV2Body(sig: ModelSignature, body: unknown, binary: Uint8Array | undefined, exact: boolean): PreparedV2 {
   const parsed = V2RequestSchema.safeParse(body);
-  if (!parsed.success) throw new RequestValidationError(zodIssues("", parsed.error).map((i) => ({ ...i, field: i.field.replace(/^\./, "") || "body" })));
+  if (!parsed.success) throw new RequestValidationError(zodIssues("", parsed.error, "member").map((i) => ({ ...i, field: i.field.replace(/^\./, "") || "body" })));
   const req = parsed.data;
   const byName = new Map(sig.inputs.map((t) => [t.name, t]));
   const seen = new Set<string>();
   const inputs: TensorMap = {};
   let rows: number | null = null;
+  let offset = 0; // into `binary`
+  let lastBinary: string | undefined;
   req.inputs.forEach((inp, idx) => {
     const where = `inputs[${idx}] ("${inp.name}")`;
     const spec = byName.get(inp.name);
-    if (!spec) throw new RequestValidationError([{ field: where, message: `unknown input; the model takes ${[...byName.keys()].join(", ")}` }]);
-    if (seen.has(inp.name)) throw new RequestValidationError([{ field: where, message: "input given twice" }]);
+    if (!spec) fail(where, `unknown input; the model takes ${[...byName.keys()].join(", ")}`);
+    if (seen.has(inp.name)) fail(where, "input given twice");
     seen.add(inp.name);
-    if (inp.datatype !== spec.datatype) {
-      throw new RequestValidationError([{ field: `${where}.datatype`, message: `expected ${spec.datatype}, got ${inp.datatype}` }]);
-    }
-    if (!isSupported(spec.datatype)) {
-      throw new RequestValidationError([{ field: `${where}.datatype`, message: `datatype ${spec.datatype} is not supported by this server` }]);
-    }
-    if (inp.shape.length !== spec.shape.length) {
-      throw new RequestValidationError([{ field: `${where}.shape`, message: `expected rank ${spec.shape.length} [${spec.shape}], got [${inp.shape}]` }]);
-    }
-    spec.shape.forEach((d, i) => {
-      if (d !== -1 && inp.shape[i] !== d) {
-        throw new RequestValidationError([{ field: `${where}.shape[${i}]`, message: `expected ${d}, got ${inp.shape[i]}` }]);
-      }
+    if (inp.datatype !== spec!.datatype) fail(`${where}.datatype`, `expected ${spec!.datatype}, got ${inp.datatype}`);
+    if (!isSupported(spec!.datatype)) fail(`${where}.datatype`, `datatype ${spec!.datatype} is not supported by this server`);
+    if (inp.shape.length !== spec!.shape.length) fail(`${where}.shape`, `expected rank ${spec!.shape.length} [${spec!.shape}], got [${inp.shape}]`);
+    spec!.shape.forEach((d, i) => {
+      if (d !== -1 && inp.shape[i] !== d) fail(`${where}.shape[${i}]`, `expected ${d}, got ${inp.shape[i]}`);
     });
-    const values: unknown[] = [];
-    flattenInto(inp.data, values);
     const expected = sizeOf(inp.shape);
-    if (values.length !== expected) {
-      throw new RequestValidationError([
-        { field: `${where}.data`, message: `has ${values.length} elements but shape [${inp.shape}] needs ${expected}` },
-      ]);
+    const params = inp.parameters ?? {};
+    if (params.shared_memory_region !== undefined) fail(`${where}.parameters.shared_memory_region`, "shared memory is not supported by this server; send data or binary data");
+    let tensor: HostTensor;
+    if (params.binary_data_size !== undefined) {
+      const size = binarySize(where, params.binary_data_size);
+      if (inp.data !== undefined) fail(where, "has both data and parameters.binary_data_size; send one");
+      if (binary === undefined) {
+        fail(`${where}.parameters.binary_data_size`, "binary tensor data needs the Inference-Header-Content-Length header (the JSON's length in bytes)");
+      }
+      const remaining = binary!.byteLength - offset;
+      if (size > remaining) {
+        fail(`${where}.parameters.binary_data_size`, `${size} bytes, but only ${remaining} remain after the JSON header${offset ? " and the binary inputs before it" : ""}`);
+      }
+      const data = fromBytes(spec!.datatype, binary!.subarray(offset, offset + size), expected);
+      if (typeof data === "string") fail(`${where}.parameters.binary_data_size`, data);
+      offset += size;
+      lastBinary = where;
+      const cols = spec!.features?.length ?? 0;
+      if (cols && !Array.isArray(data)) {
+        for (let i = 0; i < data.length; i++) {
+          const why = featureIssue(spec!.features![i % cols]!, Number(data[i]));
+          if (why) fail(`${where}.data[${i}]`, why);
+        }
+      }
+      tensor = { datatype: spec!.datatype, shape: inp.shape, data: data as TensorData };
+    } else {
+      if (inp.data === undefined) fail(`inputs[${idx}].data`, "required (or parameters.binary_data_size with binary tensor data)");
+      const values: unknown[] = [];
+      flattenInto(inp.data, values);
+      if (values.length !== expected) fail(`${where}.data`, `has ${values.length} elements but shape [${inp.shape}] needs ${expected}`);
+      const codec = codecOf(spec!.datatype);
+      const cols = spec!.features?.length ?? 0;
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        let why = codec.check(v) ?? (cols && typeof v === "number" ? featureIssue(spec!.features![i % cols]!, v) : null);
+        if (why === INEXACT_INTEGER) {
+          if (!exact) throw new InexactInteger();
+          why += " (write it as an integer literal, e.g. 9223372036854775807)";
+        }
+        if (why) fail(`${where}.data[${i}]`, why);
+      }
+      tensor = toTensor(spec!, inp.shape, values);
     }
-    const codec = codecOf(spec.datatype);
-    const cols = spec.features?.length ?? 0;
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      const why = codec.check(v) ?? (cols && typeof v === "number" ? featureIssue(spec.features![i % cols]!, v) : null);
-      if (why) throw new RequestValidationError([{ field: `${where}.data[${i}]`, message: why }]);
-    }
-    const r = spec.shape.length ? inp.shape[0]! : 1;
+    const r = spec!.shape.length ? inp.shape[0]! : 1;
     // Only a batched model reads a shared first dimension; others take each input as declared.
     if (sig.batching.maxBatchSize > 0 && rows !== null && r !== rows) {
-      throw new RequestValidationError([{ field: `${where}.shape[0]`, message: `batch size ${r} differs from the other inputs' ${rows}` }]);
+      fail(`${where}.shape[0]`, `batch size ${r} differs from the other inputs' ${rows}`);
     }
     rows = r;
-    inputs[inp.name] = toTensor(spec, inp.shape, values);
+    inputs[inp.name] = tensor;
   });
+  if (binary !== undefined && offset !== binary.byteLength) {
+    const extra = binary.byteLength - offset;
+    if (lastBinary) fail(`${lastBinary}.parameters.binary_data_size`, `the binary inputs' sizes add up to ${offset} bytes, but ${binary.byteLength} follow the JSON header (${extra} too many)`);
+    fail("Inference-Header-Content-Length", `${extra} bytes follow the JSON header, but no input declares parameters.binary_data_size`);
+  }
   const missing = sig.inputs.filter((t) => !seen.has(t.name)).map((t) => t.name);
-  if (missing.length) throw new RequestValidationError([{ field: "inputs", message: `missing input ${missing.map((m) => `"${m}"`).join(", ")}` }]);
+  if (missing.length) fail("inputs", `missing input ${missing.map((m) => `"${m}"`).join(", ")}`);
   const limit = maxInstances(sig);
   if (sig.batchable && rows! > limit) {
     throw new RequestValidationError([{ field: "inputs[0].shape[0]", message: `batch of ${rows} exceeds this model's limit of ${limit}` }], 413);
   }
-  if (rows === 0) throw new RequestValidationError([{ field: "inputs[0].shape[0]", message: "batch must not be empty" }]);
+  if (rows === 0) fail("inputs[0].shape[0]", "batch must not be empty");
+  const allBinary = booleanParameter("parameters.binary_data_output", req.parameters?.binary_data_output) ?? false;
   let outputs: string[] | undefined;
+  const binaryOutputs = new Set<string>();
   if (req.outputs) {
     const served = new Set(sig.outputs.map((o) => o.name));
     req.outputs.forEach((o, i) => {
-      if (!served.has(o.name)) {
-        throw new RequestValidationError([{ field: `outputs[${i}] ("${o.name}")`, message: `unknown output; the model serves ${[...served].join(", ")}` }]);
-      }
+      if (!served.has(o.name)) fail(`outputs[${i}] ("${o.name}")`, `unknown output; the model serves ${[...served].join(", ")}`);
+      if (booleanParameter(`outputs[${i}] ("${o.name}").parameters.binary_data`, o.parameters?.binary_data) ?? allBinary) binaryOutputs.add(o.name);
     });
     outputs = req.outputs.map((o) => o.name);
+  } else if (allBinary) {
+    for (const o of sig.outputs) binaryOutputs.add(o.name);
   }
-  const out: PreparedInputs & { id?: string } = { inputs, rows: sig.batchable ? rows! : 1 };
+  const out: PreparedV2 = { inputs, rows: sig.batchable ? rows! : 1 };
   if (outputs) out.outputs = outputs;
+  if (binaryOutputs.size) out.binaryOutputs = binaryOutputs;
   if (req.id !== undefined) out.id = req.id;
   return out;
 }
