@@ -39,6 +39,13 @@ function table(rows: HttpRow[], instances: number): string {
   return lines.join("\n");
 }
 
+/** The next multiple of half a power of ten at or above `v` (30,735 → 35,000). */
+export function axisMax(v: number): number {
+  if (!(v > 0)) return 1;
+  const half = 10 ** Math.floor(Math.log10(v)) / 2;
+  return Math.ceil(v / half) * half;
+}
+
 function chart(rows: HttpRow[], instances: number): string {
   const targets = TARGETS.filter((t) => find(rows, t.id, 64, instances));
   const values = targets.map((t) => Math.round(find(rows, t.id, 64, instances)!.rps * instances));
@@ -48,7 +55,7 @@ function chart(rows: HttpRow[], instances: number): string {
     "xychart-beta",
     `  title "V1 predict at c=64, ${instances} instance${instances > 1 ? "s" : ""} per request: rows/s"`,
     `  x-axis [${targets.map((t) => `"${short[t.id] ?? t.id}"`).join(", ")}]`,
-    `  y-axis "rows per second"`,
+    `  y-axis "rows per second" 0 --> ${axisMax(Math.max(...values))}`, // from zero: bars compare by length
     `  bar [${values.join(", ")}]`,
     "```",
   ].join("\n");
