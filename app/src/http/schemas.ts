@@ -30,8 +30,26 @@ export const ModelMetadataSchema = z
 export const ModelReadySchema = z.object({ name: z.string(), ready: z.boolean(), reason: z.string().optional() }).meta({ id: "ModelReady" });
 
 export const V2OutputTensorSchema = z
-  .object({ name: z.string(), datatype: DatatypeSchema, shape: z.array(z.number().int()), data: z.array(z.unknown()) })
+  .object({
+    name: z.string(),
+    datatype: DatatypeSchema,
+    shape: z.array(z.number().int()),
+    data: z.array(z.unknown()).optional().describe("Row-major elements; absent when the output is sent as binary data"),
+    parameters: z
+      .object({ binary_data_size: z.number().int().min(0).describe("Bytes of this output after the JSON header (binary tensor data extension)") })
+      .optional(),
+  })
   .meta({ id: "OutputTensor" });
+
+/** The binary tensor data extension's body, for the OpenAPI document (the bytes are checked in code). */
+export const BinaryTensorBodySchema = z
+  .string()
+  .meta({
+    id: "BinaryTensorBody",
+    format: "binary",
+    description:
+      "The JSON inference request or response (its length in bytes in the Inference-Header-Content-Length header), then the bytes of each tensor that has parameters.binary_data_size, in order: little-endian, row-major; BOOL one byte; BYTES a 4-byte little-endian length before each element.",
+  });
 
 export const V2InferResponseSchema = z
   .object({

@@ -10,6 +10,7 @@ import { ApiError, unresolvedError } from "./errors.ts";
 import { authenticate, servePrediction, v2Outputs } from "./pipeline.ts";
 import { registerTritonExtensions, TRITON_EXTENSIONS } from "./v2-triton.ts";
 import {
+  BinaryTensorBodySchema,
   ErrorSchema,
   ModelMetadataSchema,
   ModelReadySchema,
@@ -108,9 +109,26 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
 
   const inferDoc = {
     tags,
-    request: { body: { content: { "application/json": { schema: V2RequestSchema } }, required: true } },
+    request: {
+      body: {
+        content: { "application/json": { schema: V2RequestSchema }, "application/octet-stream": { schema: BinaryTensorBodySchema } },
+        required: true,
+        description: "JSON (also when Content-Type is absent), or JSON followed by binary tensor data; gzip or deflate Content-Encoding accepted",
+      },
+      headers: z.object({
+        "inference-header-content-length": z
+          .string()
+          .regex(/^[0-9]+$/)
+          .optional()
+          .describe("Length in bytes of the JSON before the binary tensor data; 0 for a raw binary request (the single input's bytes)"),
+      }),
+    },
     responses: {
-      200: json(V2InferResponseSchema, "Output tensors"),
+      200: {
+        description: "Output tensors: JSON, or (when outputs are asked for in binary) JSON followed by their bytes",
+        headers: { "Inference-Header-Content-Length": { description: "Length of the JSON part of a binary response", schema: { type: "integer" as const } } },
+        content: { "application/json": { schema: V2InferResponseSchema }, "application/octet-stream": { schema: BinaryTensorBodySchema } },
+      },
       400: json(ErrorSchema, "Invalid request (names the tensor and reason) or runtime error on this input"),
       401: json(ErrorSchema, "Missing or invalid API key"),
       404: json(ErrorSchema, "No such model or version"),

@@ -72,3 +72,16 @@ test("Redis down: get and set reject at once (no offline queue), so the API goes
     redis.disconnect();
   }
 });
+
+test("64-bit integers beyond ±2^53 come back from Redis as the exact digits they were stored with", async () => {
+  const redis = createRedis(REDIS_URL, { logger: silentLogger(), commandTimeoutMs: 250 });
+  await connectRedis(redis);
+  try {
+    const cache = new RedisResponseCache(redis, prefix);
+    const exact = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON("18446744073709551615");
+    await cache.set(key("4"), { outputs: [{ datatype: "UINT64", data: [exact, 3, 0.5] }] }, 30);
+    assert.equal(JSON.stringify(await cache.get(key("4"))), '{"outputs":[{"datatype":"UINT64","data":[18446744073709551615,3,0.5]}]}');
+  } finally {
+    redis.disconnect();
+  }
+});
