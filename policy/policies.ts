@@ -283,6 +283,11 @@ function edgeGroups(resources: PolicyResource[]): Set<string> {
     }
     if (r.type === "aws:ec2/instance:Instance") {
       for (const sg of [...(r.propertyDependencies?.vpcSecurityGroupIds ?? []), ...(r.propertyDependencies?.securityGroups ?? [])]) urns.add(sg.urn);
+      // An instance booted on an existing network interface has that interface's groups.
+      for (const nic of r.propertyDependencies?.primaryNetworkInterface ?? []) {
+        const found = resources.find((x) => x.urn === nic.urn);
+        for (const sg of found?.propertyDependencies?.securityGroups ?? []) urns.add(sg.urn);
+      }
     }
   }
   return urns;

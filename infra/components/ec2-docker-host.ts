@@ -9,26 +9,37 @@
  *   Manager);
  * - an IAM role + instance profile with AmazonSSMManagedInstanceCore only (least privilege:
  *   Session Manager and patching, nothing else);
+ * - a network interface holding the Elastic IP before the instance exists, so the instance is on
+ *   the internet from its first boot (cloud-init's package installs need it), and the address
+ *   outlives any one instance;
+ * - an encrypted gp3 data volume for Docker's named volumes (Postgres, Prometheus, Grafana, the
+ *   dumps), formatted on first use and mounted at /var/lib/docker/volumes before Docker starts;
  * - the instance: Amazon Linux 2023 from the public SSM parameter (arm64 for Graviton types such as
  *   t4g, x86_64 otherwise), IMDSv2 required with hop limit 1 (containers cannot reach instance
  *   credentials), encrypted gp3 root volume, standard (not unlimited) CPU credits so a busy month
  *   cannot bill CPU surplus, cloud-init that installs Docker, a swap file, the operator's SSH key,
- *   Docker's log rotation defaults, then signals readiness;
- * - an Elastic IP and a Route 53 A record for `domain` in `zoneName`;
+ *   Docker's log rotation defaults, mounts the data volume, then signals readiness;
+ * - a Route 53 A record for `domain` in `zoneName`.
+ * A change to the user data (a rotated SSH key, a new backup target) replaces the instance:
+ * cloud-init applies its per-instance modules (users, keys, files) only on an instance's first
+ * boot, so the stop/start an in-place update does would leave the old key in place. The
+ * replacement is delete-then-create (the interface and the data volume attach to one instance at
+ * a time); the Elastic IP, the data and the backups bucket survive it.
  * - with `backupSync`: OffsiteBackups (an S3 bucket the role may only list and put into) and a
  *   systemd timer that ships the backups volume there every hour.
  * The AMI is read at create time and then ignored (`ignoreChanges`), so a new AMI release never
  * replaces the host and its volumes; roll it deliberately with `pulumi up --replace <urn>`.
  *
  * Inputs (from the preset's `host`, `network`, `domain`, `dns`):
- * - `instanceType`, `volumeGiB`, `swapMiB`, `sshUser`, `sshPublicKey`, `adminCidr`.
+ * - `instanceType`, `swapMiB`, `sshUser`, `sshPublicKey`, `adminCidr`.
+ * - `volumeGiB`: EBS in total: a ROOT_VOLUME_GIB root volume (OS, images, swap), the rest data.
  * - `vpcCidr`: the VPC range; the subnet is its first /24.
  * - `domain`, `zoneName`: the public name and its hosted zone.
  * - `tags`: added to every resource.
  * - `backupSync`: `{ volumeName, retentionDays }` of the dumps to ship off the host.
  *
  * Cost: t3.micro / t4g.micro are free-tier eligible (750 h/month for 12 months), then about
- * $7.6 / $6.1 a month; 30 GiB gp3 is inside the 30 GB free tier, then $2.40; the public IPv4
+ * $7.6 / $6.1 a month; 30 GiB gp3 (root + data) is inside the 30 GB free tier, then $2.40; the public IPv4
  * address $3.65 a month after the free tier's 750 h; Route 53 hosted zone $0.50 (not created here).
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -55,6 +66,16 @@ export interface BackupSyncTarget {
   volumeName: string;
   bucket: string;
   region: string;
+}
+
+/** Root volume: AL2023 (~2 GiB), the images Docker pulls and builds, and the swap file. */
+export const ROOT_VOLUME_GIB = 16;
+/** Where Docker keeps named volumes: the data volume is mounted here. */
+const DOCKER_VOLUMES_DIR = "/var/lib/docker/volumes";
+
+/** The data volume as the instance sees it (Nitro NVMe: the volume id, without its dash, is the serial). */
+export function dataVolumeDevice(volumeId: string): string {
+  return `/dev/disk/by-id/nvme-Amazon_Elastic_Block_Store_${volumeId.replace("-", "")}`;
 }
 
 /** Graviton instance families (t4g, m7g, c7gn, r8g, a1, ...) run arm64. */
@@ -103,8 +124,29 @@ function backupSyncFiles(t: BackupSyncTarget): string[] {
   ];
 }
 
-/** cloud-init user data: Docker, swap, SSH key, log rotation, off-host backups, readiness marker. */
-export function renderCloudInit(a: { sshUser: string; sshPublicKey: string; swapMiB: number; backupSync?: BackupSyncTarget | undefined }): string {
+/**
+ * runcmd steps that mount the data volume at Docker's volumes directory before Docker starts: wait
+ * for the attachment (made once the instance runs), make a filesystem only on a blank volume, and
+ * mount it by UUID from fstab (`nofail`: a missing volume never blocks a boot).
+ */
+function dataVolumeSteps(device: string): string[] {
+  return [
+    `  - [sh, -c, "for i in $(seq 1 120); do test -b ${device} && break; sleep 5; done; test -b ${device}"]`,
+    `  - [sh, -c, "blkid ${device} || mkfs.xfs -L inferstack-data ${device}"]`,
+    `  - [sh, -c, "grep -q ' ${DOCKER_VOLUMES_DIR} ' /etc/fstab || echo \\"UUID=$(blkid -s UUID -o value ${device}) ${DOCKER_VOLUMES_DIR} xfs defaults,nofail 0 2\\" >> /etc/fstab"]`,
+    `  - [sh, -c, "mkdir -p ${DOCKER_VOLUMES_DIR} && mount ${DOCKER_VOLUMES_DIR} || mountpoint -q ${DOCKER_VOLUMES_DIR}"]`,
+  ];
+}
+
+/** cloud-init user data: Docker, swap, SSH key, log rotation, data volume, off-host backups, readiness marker. */
+export function renderCloudInit(a: {
+  sshUser: string;
+  sshPublicKey: string;
+  swapMiB: number;
+  backupSync?: BackupSyncTarget | undefined;
+  /** The data volume's device path (`dataVolumeDevice`); omitted: Docker volumes stay on the root volume. */
+  dataDevice?: string | undefined;
+}): string {
   const swap = a.swapMiB > 0
     ? [
         `  - [sh, -c, "test -f /swapfile || (dd if=/dev/zero of=/swapfile bs=1M count=${a.swapMiB} status=none && chmod 600 /swapfile && mkswap /swapfile)"]`,
@@ -133,6 +175,7 @@ export function renderCloudInit(a: { sshUser: string; sshPublicKey: string; swap
     ...(a.backupSync ? backupSyncFiles(a.backupSync) : []),
     "runcmd:",
     ...swap,
+    ...(a.dataDevice ? dataVolumeSteps(a.dataDevice) : []),
     `  - [usermod, -aG, docker, ${a.sshUser}]`,
     "  - [systemctl, enable, --now, docker]",
     ...(a.backupSync ? ["  - [systemctl, daemon-reload]", "  - [systemctl, enable, --now, inferstack-backup-sync.timer]"] : []),
@@ -162,7 +205,7 @@ export class Ec2DockerHost extends pulumi.ComponentResource {
     const [a, b] = args.vpcCidr.split(".");
     const subnet = new aws.ec2.Subnet(`${name}-public`, { vpcId: vpc.id, cidrBlock: `${a}.${b}.1.0/24`, availabilityZone: az, mapPublicIpOnLaunch: false, tags: tags("public") }, child);
     const routes = new aws.ec2.RouteTable(`${name}-public`, { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }], tags: tags("public") }, child);
-    new aws.ec2.RouteTableAssociation(`${name}-public`, { subnetId: subnet.id, routeTableId: routes.id }, child);
+    const routeAssociation = new aws.ec2.RouteTableAssociation(`${name}-public`, { subnetId: subnet.id, routeTableId: routes.id }, child);
 
     this.securityGroup = new aws.ec2.SecurityGroup(
       `${name}-sg`,
@@ -199,11 +242,25 @@ export class Ec2DockerHost extends pulumi.ComponentResource {
       : undefined;
     this.backupBucket = offsite?.bucketName;
     const region = aws.getRegionOutput({}, child).region;
-    const userData = offsite
-      ? pulumi.all([offsite.bucketName, region]).apply(([bucket, r]) =>
-          renderCloudInit({ ...args, backupSync: { volumeName: args.backupSync!.volumeName, bucket, region: r } }),
-        )
-      : pulumi.output(renderCloudInit({ ...args, backupSync: undefined }));
+
+    // Created before the instance: the address is the instance's from its first boot, and stays
+    // when the instance is replaced.
+    const nic = new aws.ec2.NetworkInterface(`${name}-nic`, { subnetId: subnet.id, securityGroups: [this.securityGroup.id], tags: tags("nic") }, child);
+    this.eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags: tags("eip") }, { ...child, dependsOn: [igw] });
+    const eipAssociation = new aws.ec2.EipAssociation(`${name}-eip`, { allocationId: this.eip.allocationId, networkInterfaceId: nic.id }, { ...child, dependsOn: [igw] });
+    const dataVolume = new aws.ebs.Volume(
+      `${name}-data`,
+      { availabilityZone: az, size: Math.max(1, args.volumeGiB - ROOT_VOLUME_GIB), type: "gp3", encrypted: true, tags: tags("data") },
+      child,
+    );
+
+    const userData = pulumi.all([offsite?.bucketName, region, dataVolume.id]).apply(([bucket, r, volumeId]) =>
+      renderCloudInit({
+        ...args,
+        backupSync: args.backupSync && bucket ? { volumeName: args.backupSync.volumeName, bucket, region: r } : undefined,
+        dataDevice: dataVolumeDevice(volumeId),
+      }),
+    );
 
     const arch = architectureOf(args.instanceType);
     const ami = aws.ssm.getParameterOutput({ name: al2023AmiParameter(arch) }, child).value;
@@ -214,21 +271,26 @@ export class Ec2DockerHost extends pulumi.ComponentResource {
       {
         ami,
         instanceType: args.instanceType,
-        subnetId: subnet.id,
-        vpcSecurityGroupIds: [this.securityGroup.id],
+        primaryNetworkInterface: { networkInterfaceId: nic.id },
         iamInstanceProfile: profile.name,
         userData,
-        userDataReplaceOnChange: false,
+        userDataReplaceOnChange: true,
         metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1, instanceMetadataTags: "disabled" },
-        rootBlockDevice: { volumeType: "gp3", volumeSize: args.volumeGiB, encrypted: true, deleteOnTermination: true, tags: tags("root") },
+        rootBlockDevice: { volumeType: "gp3", volumeSize: Math.min(args.volumeGiB, ROOT_VOLUME_GIB), encrypted: true, deleteOnTermination: true, tags: tags("root") },
         ...(burstable ? { creditSpecification: { cpuCredits: "standard" } } : {}),
         monitoring: false,
         tags: tags("host"),
       },
-      { ...child, dependsOn: [ssm], ignoreChanges: ["ami"] },
+      // The route and the address must exist before boot; the interface and the data volume move
+      // to a replacement only once the old instance is gone.
+      { ...child, dependsOn: [ssm, eipAssociation, routeAssociation], ignoreChanges: ["ami"], deleteBeforeReplace: true },
     );
-
-    this.eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", instance: this.instance.id, tags: tags("eip") }, { ...child, dependsOn: [igw] });
+    // Stopping first lets the filesystem unmount cleanly when the attachment moves.
+    new aws.ec2.VolumeAttachment(
+      `${name}-data`,
+      { deviceName: "/dev/sdf", volumeId: dataVolume.id, instanceId: this.instance.id, stopInstanceBeforeDetaching: true },
+      { ...child, deleteBeforeReplace: true },
+    );
     const zone = aws.route53.getZoneOutput({ name: args.zoneName, privateZone: false }, child);
     this.record = new aws.route53.Record(
       `${name}-dns`,

@@ -128,7 +128,7 @@ function deployFree(cfg: StackConfig, stack: string): TierOutputs {
   const viaSsm = cfg.host.adminCidr === null;
   const target = viaSsm ? host.instanceId : host.publicIp;
   const opts = sshOpts(viaSsm);
-  const ready = new DockerHostReady("host-docker-ready", { host: target, user: cfg.host.sshUser, sshOpts: opts, instanceId: host.instanceId }, { dependsOn: [host] });
+  const ready = new DockerHostReady("host-docker-ready", { host: target, user: cfg.host.sshUser, sshOpts: opts, instanceId: host.instanceId, region }, { dependsOn: [host] });
   // The provider's host waits on `ready`: no Docker call happens before the engine answers.
   const provider = new docker.Provider("host-engine", {
     host: pulumi.all([ready.id, target]).apply(([, t]) => `ssh://${cfg.host.sshUser}@${t}`),

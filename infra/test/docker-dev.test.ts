@@ -4,10 +4,13 @@ import { parse } from "yaml";
 import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
 import { mockPasswordFor } from "../testing/cloud-mocks.ts";
 import { main } from "../program.ts";
-import { al2023AmiParameter, architectureOf, instanceMemoryMiB, renderCloudInit } from "../components/ec2-docker-host.ts";
+import * as pulumi from "@pulumi/pulumi";
+import { al2023AmiParameter, architectureOf, dataVolumeDevice, instanceMemoryMiB, renderCloudInit, ROOT_VOLUME_GIB } from "../components/ec2-docker-host.ts";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com";
 let stack: MockedStack;
+/** Resource options as registered, by resource name (the mocks only see inputs). */
+const options = new Map<string, pulumi.CustomResourceOptions>();
 const byType = (type: string) => stack.resources.filter((r) => r.type === type);
 const one = (type: string): MockedResource => {
   const found = byType(type);
@@ -20,7 +23,14 @@ const container = (role: string) => containers().find((c) => roleOf(c) === role)
 
 before(async () => {
   // Pulumi.dev.yaml plus the key every user sets before the first `up`.
-  stack = await runUnderMocks("dev", { "aws:region": "us-east-1", "inferstack:tier": "free", "inferstack:host": JSON.stringify({ instanceType: "t3.micro", sshPublicKey: KEY }) }, main);
+  const config = { "aws:region": "us-east-1", "inferstack:tier": "free", "inferstack:host": JSON.stringify({ instanceType: "t3.micro", sshPublicKey: KEY }) };
+  stack = await runUnderMocks("dev", config, () => {
+    pulumi.runtime.registerStackTransformation((args) => {
+      options.set(args.name, args.opts as pulumi.CustomResourceOptions);
+      return undefined;
+    });
+    return main();
+  });
 });
 
 test("the dev stack is one EC2 host plus the same containers as local, minus cAdvisor", () => {
@@ -43,7 +53,10 @@ test("the host is hardened: IMDSv2 only, encrypted gp3, standard credits, AL2023
   assert.deepEqual(host.metadataOptions, { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1, instanceMetadataTags: "disabled" });
   assert.equal(host.rootBlockDevice.volumeType, "gp3");
   assert.equal(host.rootBlockDevice.encrypted, true);
-  assert.equal(host.rootBlockDevice.volumeSize, 30);
+  assert.equal(host.rootBlockDevice.volumeSize, ROOT_VOLUME_GIB);
+  // The preset's 30 GiB (the free tier's EBS allowance): 16 GiB root, the rest a separate data volume.
+  const data = one("aws:ebs/volume:Volume").inputs;
+  assert.deepEqual([data.size, data.type, data.encrypted], [30 - ROOT_VOLUME_GIB, "gp3", true]);
   assert.deepEqual(host.creditSpecification, { cpuCredits: "standard" });
   assert.equal(host.ami, "ami-0abcdef1234567890");
   assert.equal(al2023AmiParameter(architectureOf("t3.micro")), "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64");
@@ -57,7 +70,8 @@ test("the host is hardened: IMDSv2 only, encrypted gp3, standard credits, AL2023
 test("cloud-init installs Docker, a swap file and the operator's key", () => {
   const userData = String(one("aws:ec2/instance:Instance").inputs.userData);
   const backupSync = { volumeName: "inferstack-dev-backups", bucket: "host-backups-20261123abcdef", region: "us-east-1" };
-  assert.equal(userData, renderCloudInit({ sshUser: "ec2-user", sshPublicKey: KEY, swapMiB: 2048, backupSync }));
+  const dataDevice = dataVolumeDevice(one("aws:ebs/volume:Volume").name + "-id");
+  assert.equal(userData, renderCloudInit({ sshUser: "ec2-user", sshPublicKey: KEY, swapMiB: 2048, backupSync, dataDevice }));
   assert.match(userData, /^#cloud-config\n/);
   assert.match(userData, /packages:\n {2}- docker/);
   assert.match(userData, /count=2048/);
@@ -180,4 +194,49 @@ test("outputs: url, grafanaUrl, tier, how to get in, and a cost", () => {
 test("no secret appears in a plain resource input", async () => {
   const secrets = ["postgres", "redis", "grafana"].map((n) => mockPasswordFor(`inferstack-${n}-password`));
   assert.deepEqual(await stack.plainSecrets(secrets), []);
+});
+
+test("the host is on the internet from its first boot: its address exists before it does", () => {
+  const nic = one("aws:ec2/networkInterface:NetworkInterface");
+  const instance = one("aws:ec2/instance:Instance");
+  const association = one("aws:ec2/eipAssociation:EipAssociation");
+  // The instance boots on a network interface that already holds the Elastic IP...
+  assert.equal(instance.inputs.primaryNetworkInterface.networkInterfaceId, `${nic.name}-id`);
+  assert.equal(instance.inputs.subnetId, undefined);
+  assert.equal(association.inputs.networkInterfaceId, `${nic.name}-id`);
+  assert.equal(association.inputs.allocationId, "eipalloc-0abc123", "the Elastic IP's allocation (cloud-mocks.ts)");
+  assert.equal(one("aws:ec2/eip:Eip").inputs.instance, undefined, "the address is not tied to one instance");
+  assert.deepEqual(nic.inputs.securityGroups, [`${one("aws:ec2/securityGroup:SecurityGroup").name}-id`]);
+  // ...and only once the address and the default route are in place.
+  const dependsOn = ([] as unknown[]).concat(options.get(instance.name)?.dependsOn ?? []) as pulumi.Resource[];
+  const names = new Set(dependsOn.map((r) => (r as unknown as { __name?: string }).__name));
+  assert.ok(names.has(association.name), "the instance waits for the EIP association");
+  assert.ok(names.has(one("aws:ec2/routeTableAssociation:RouteTableAssociation").name), "the instance waits for the public route");
+});
+
+test("a changed user data replaces the host, keeping its address and its data", () => {
+  const instance = one("aws:ec2/instance:Instance");
+  // cloud-init's per-instance modules (the SSH key, write_files) only run on a first boot.
+  assert.equal(instance.inputs.userDataReplaceOnChange, true);
+  // Delete first: the network interface and the data volume attach to one instance at a time.
+  assert.equal(options.get(instance.name)?.deleteBeforeReplace, true);
+  const attachment = one("aws:ec2/volumeAttachment:VolumeAttachment");
+  assert.equal(attachment.inputs.volumeId, `${one("aws:ebs/volume:Volume").name}-id`);
+  assert.equal(attachment.inputs.instanceId, `${instance.name}-id`);
+  assert.equal(attachment.inputs.stopInstanceBeforeDetaching, true, "a clean unmount before the volume moves");
+  assert.equal(options.get(attachment.name)?.deleteBeforeReplace, true);
+  assert.equal(instance.inputs.rootBlockDevice.deleteOnTermination, true, "only the root volume goes with the instance");
+});
+
+test("cloud-init mounts the data volume at Docker's volumes directory before Docker starts", () => {
+  const doc = parse(String(one("aws:ec2/instance:Instance").inputs.userData)) as { runcmd: string[][] };
+  const steps = doc.runcmd.map((c) => c.join(" "));
+  const device = dataVolumeDevice(`${one("aws:ebs/volume:Volume").name}-id`);
+  const waitFor = steps.findIndex((c) => c.includes(`test -b ${device}`));
+  const mount = steps.findIndex((c) => c.includes("mount /var/lib/docker/volumes"));
+  const docker = steps.findIndex((c) => c === "systemctl enable --now docker");
+  assert.ok(waitFor >= 0 && waitFor < mount && mount < docker, steps.join("\n"));
+  // A filesystem is made only on a blank volume: an existing one (after a replacement) is kept.
+  assert.ok(steps.some((c) => c.includes(`blkid ${device} || mkfs.xfs`)));
+  assert.ok(steps.some((c) => c.includes("defaults,nofail 0 2") && c.includes("/etc/fstab")));
 });
