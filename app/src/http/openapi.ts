@@ -1,13 +1,13 @@
 /**
  * OpenAPI 3 document at /openapi.json, generated from the routes' zod schemas plus one
  * `/v1/models/<name>:predict` path per served model whose request schema is the zod schema that
- * validates it (built from the manifest or the ONNX metadata). Interactive page at /docs.
+ * validates it (built from the manifest or the ONNX metadata). Interactive page at /docs (docs-page.ts).
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
-import { swaggerUI } from "@hono/swagger-ui";
 import { z } from "zod";
 import { v1Plan } from "../inference/validation.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
+import { registerDocsPage } from "./docs-page.ts";
 
 type Doc = ReturnType<OpenAPIHono["getOpenAPIDocument"]>;
 
@@ -48,5 +48,5 @@ export function registerOpenApi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     if (!cached || cached.generation !== deps.repo.generation) cached = { generation: deps.repo.generation, doc: build() };
     return c.json(cached.doc);
   });
-  app.get("/docs", swaggerUI({ url: "/openapi.json", title: "InferStack API" }));
+  registerDocsPage(app, { specUrl: "/openapi.json", title: "InferStack API" });
 }
