@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { deflateRawSync, deflateSync, gzipSync } from "node:zlib";
 import type { RunningServer } from "../src/server.ts";
-import { FIXTURES, testServer } from "./helpers.ts";
+import { deleteRedisPrefix, REDIS_URL } from "./data/support.ts";
+import { FIXTURES, fixtureRepo, testServer } from "./helpers.ts";
 
 const LIMIT = 65536;
 let server: RunningServer;
@@ -181,13 +182,45 @@ describe("binary tensor data, both directions", () => {
     assert.equal(multi.status, 400);
     assert.match(multi.json.error!, /raw binary request.*exactly one input/);
   });
-  test("the binary response is cached in its JSON form and re-encoded per request", async () => {
-    // linear caches (ttl 30 s): the same inputs answered once in binary, once in JSON.
+});
+
+describe("with the Redis response cache", () => {
+  let cached: RunningServer;
+  let repo: Awaited<ReturnType<typeof fixtureRepo>>;
+  const prefix = `test-v2-binary-${process.pid}-${Date.now()}:`;
+  before(async () => {
+    repo = await fixtureRepo(["linear", "int64"]);
+    cached = await testServer(repo.dir, { REDIS_URL: REDIS_URL, REDIS_KEY_PREFIX: prefix, CACHE_TTL_SECONDS: "60" });
+  });
+  after(async () => {
+    await cached?.close();
+    await repo?.cleanup();
+    await deleteRedisPrefix(prefix);
+  });
+  const send = async (path: string, body: Buffer, headers: Record<string, string> = {}) => {
+    const res = await fetch(cached.url + path, { method: "POST", body, headers });
+    const bytes = Buffer.from(await res.arrayBuffer());
+    const length = res.headers.get("inference-header-content-length");
+    return { status: res.status, headers: res.headers, body: bytes, json: JSON.parse(bytes.subarray(0, length === null ? bytes.length : Number(length)).toString()) } as Reply;
+  };
+  test("one cache entry answers binary and JSON requests alike", async () => {
     const { body, headers } = binary({ ...X({ binary_data_size: 12 }), parameters: { binary_data_output: true } }, f32(3, 1, 1));
-    const first = await post(LINEAR, body, headers);
-    const second = await post(LINEAR, Buffer.from(JSON.stringify({ inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", data: [3, 1, 1] }] })));
+    const first = await send(LINEAR, body, headers);
+    assert.equal(first.headers.get("x-cache"), "miss");
     assert.deepEqual([...new Float32Array(Uint8Array.from(binaryOutputs(first).y!).buffer)], [8.5]);
+    const second = await send(LINEAR, Buffer.from(JSON.stringify({ inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", data: [3, 1, 1] }] })));
+    assert.equal(second.headers.get("x-cache"), "hit");
     assert.deepEqual(second.json.outputs![0]!.data, [8.5]);
+  });
+  test("INT64 beyond 2^53 stays exact through a cache hit, in JSON and in binary", async () => {
+    const text = '{"inputs":[{"name":"x","shape":[1],"datatype":"INT64","data":[9007199254740994]}]}';
+    const miss = await send("/v2/models/int64/infer", Buffer.from(text));
+    const hit = await send("/v2/models/int64/infer", Buffer.from(text));
+    assert.deepEqual([miss.headers.get("x-cache"), hit.headers.get("x-cache")], ["miss", "hit"]);
+    for (const r of [miss, hit]) assert.match(r.body.toString(), /"data":\[9007199254740995\]/);
+    const asBinary = await send("/v2/models/int64/infer", Buffer.from(`${text.slice(0, -1)},"parameters":{"binary_data_output":true}}`));
+    assert.equal(asBinary.headers.get("x-cache"), "hit");
+    assert.deepEqual([...new BigInt64Array(Uint8Array.from(binaryOutputs(asBinary).y!).buffer)], [9007199254740995n]);
   });
 });
 
