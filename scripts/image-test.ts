@@ -19,8 +19,8 @@ import { homedir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { assertMatchesReference, loadReference, rows, type ClassificationReference } from "../models/reference.ts";
-import { baseImageTag, debianMirror, ensureBaseImage, nodeFromNpmPackage, type BaseImageSpec } from "./lib/base-image.ts";
-import { buildKitCli, ensureEngine, run, tail, type Engine } from "./lib/docker-engine.ts";
+import { baseImageTag, baseTarballPath, debianMirror, ensureBaseImage, nodeFromNpmPackage, type BaseImageSpec } from "./lib/base-image.ts";
+import { buildKitCli, ensureDebianTool, ensureEngine, run, tail, which, type Engine } from "./lib/docker-engine.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const CACHE = process.env.INFERSTACK_IMAGE_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "inferstack", "image-test");
@@ -54,6 +54,24 @@ function dockerfileBase(): { suite: string; nodeMajor: string } {
   const m = dockerfile.match(/^ARG NODE_IMAGE=node:(\d+)-(\w+)(?:-slim)?@sha256:/m);
   if (!m) throw new Error("app/Dockerfile: no ARG NODE_IMAGE=node:<major>-<suite>[-slim]@sha256:<digest>");
   return { nodeMajor: m[1]!, suite: m[2]! };
+}
+
+/** From BuildKit's plain progress ("#8 [deps 4/4] RUN ...", "#8 DONE 79.6s"): the longest steps. */
+function slowestSteps(progress: string, n: number): string {
+  const names = new Map<string, string>();
+  const took = new Map<string, number>();
+  for (const line of progress.split("\n")) {
+    const named = line.match(/^#(\d+) (\[[^\]]+\] .*)$/);
+    if (named && !names.has(named[1]!)) names.set(named[1]!, named[2]!.slice(0, 60));
+    const done = line.match(/^#(\d+) (?:DONE|CACHED) ?([\d.]+)?s?$/);
+    if (done) took.set(done[1]!, Number(done[2] ?? 0));
+  }
+  return [...took]
+    .filter(([id]) => names.has(id))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([id, s]) => `${names.get(id)} ${s.toFixed(1)} s`)
+    .join("; ");
 }
 
 function freePort(): Promise<number> {
@@ -106,6 +124,8 @@ async function main(): Promise<void> {
     let engine: Engine | undefined;
     let cli = "docker";
     const engineOk = await check("a Docker engine answers", async () => {
+      // Debian's docker.io brings dockerd and the 20.10 CLI with BuildKit built in.
+      if (!which("docker") && !which("dockerd")) await ensureDebianTool("dockerd", "docker.io", log);
       const picked = await buildKitCli();
       cli = picked.cli;
       engine = await ensureEngine(cli, CACHE, log);
@@ -123,6 +143,7 @@ async function main(): Promise<void> {
     const baseOk = await check(`base image ${baseTag} (stands in for node:${nodeMajor}-${suite}-slim)`, async () => {
       assert.equal(spec.nodeVersion.split(".")[0], nodeMajor, `package.json pins node ${spec.nodeVersion}, the Dockerfile's base is node:${nodeMajor}`);
       const t0 = Date.now();
+      if (!existsSync(baseTarballPath(spec, CACHE))) await ensureDebianTool("debootstrap", "debootstrap", log);
       const base = await ensureBaseImage(docker, spec, CACHE, log);
       baseTag = base.tag;
       if (base.made === "engine cache") return `${base.made}, ${seconds(Date.now() - t0)}`;
@@ -153,7 +174,7 @@ async function main(): Promise<void> {
       );
       buildMs = Date.now() - t0;
       assert.equal(build.code, 0, `docker build failed:\n${tail(build.stderr + build.stdout, 60)}`);
-      return `build time ${seconds(buildMs)}`;
+      return `build time ${seconds(buildMs)}; slowest steps: ${slowestSteps(build.stderr + build.stdout, 3)}`;
     });
     if (!buildOk) return;
     const id = (await docker(["image", "inspect", "--format", "{{.Id}}", IMAGE])).stdout.trim();
@@ -217,6 +238,22 @@ async function main(): Promise<void> {
       const execId = await docker(["exec", container, "id", "-u"]);
       assert.equal(execId.stdout.trim(), "1000", "docker exec id -u");
       return `uid ${processes.map((p) => p[1]).join(",")}: ${processes.map((p) => p.slice(3).join(" ")).join("; ")}`;
+    });
+
+    await check("the image holds what it serves, read-only for the service user", async () => {
+      // What app/Dockerfile.dockerignore must keep out, and the code the service must not be able to change.
+      const script = [
+        "find /app -path /app/node_modules -prune -o \\( -name '*.test.ts' -o -name '*.py' -o -path /app/models/build -o -path /app/models/test \\) -print",
+        "for f in /app/app/src/main.ts /app/models /app/node_modules; do test -w \"$f\" && echo \"writable: $f\"; done",
+        "test -w /app/var/spill || echo 'not writable: /app/var/spill'",
+        "test -e /app/node_modules/@pulumi && echo 'present: node_modules/@pulumi'",
+        "true",
+      ].join("; ");
+      const res = await docker(["exec", container, "sh", "-c", script]);
+      assert.equal(res.code, 0, res.stderr);
+      assert.equal(res.stdout.trim(), "", "unexpected content or permissions");
+      const files = (await docker(["exec", container, "sh", "-c", "find /app -path /app/node_modules -prune -o -type f -print | wc -l"])).stdout.trim();
+      return `${files} files outside node_modules`;
     });
 
     await check("the HEALTHCHECK turns healthy", async () => {

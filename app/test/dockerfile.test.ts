@@ -1,7 +1,9 @@
 /**
- * No Docker engine runs here, so app/Dockerfile cannot be built by the suite: this checks what can
- * be checked without one. The properties the issue asks for, and that every path it copies
- * exists and survives the ignore file.
+ * Fast static checks of app/Dockerfile, run with every `npm test`. The image itself is built and
+ * run on a real Docker engine by `npm run image:test` (scripts/image-test.ts, docs/image.md): that
+ * is where the build, the served predictions, the non-root process, the HEALTHCHECK and the
+ * SIGTERM stop are checked. These catch, without an engine, what would break that run or a build
+ * on a machine that cannot reach Docker Hub.
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
@@ -23,6 +25,20 @@ test("multi-stage, Node 24 base pinned by digest through a build arg", () => {
   const froms = instructions.filter((l) => l.startsWith("FROM "));
   assert.ok(froms.length >= 2, "at least two stages");
   for (const f of froms) assert.match(f, /^FROM \$\{NODE_IMAGE\} AS \w+$/);
+});
+
+test("no '# syntax=' directive: BuildKit would pull a frontend image from a registry before building", () => {
+  // Parser directives are only recognised before any other line; BuildKit's built-in frontend has
+  // every feature this file uses (RUN --mount, COPY --chown).
+  assert.doesNotMatch(dockerfile, /^#\s*syntax\s*=/im);
+  assert.ok(!instructions.some((l) => /^FROM .*docker\/dockerfile/.test(l)));
+});
+
+test("a proxy CA reaches npm ci only as an optional build secret, never as a layer", () => {
+  const npmCi = instructions.find((l) => /npm ci /.test(l)) ?? "";
+  assert.match(npmCi, /--mount=type=secret,id=npm-ca(\s|$)/);
+  assert.doesNotMatch(npmCi, /id=npm-ca,[^ ]*required=true/, "builds without the secret must still work");
+  assert.ok(!instructions.some((l) => /^(COPY|ADD|ENV|ARG) .*(NODE_EXTRA_CA_CERTS|\.pem|\.crt)/.test(l)), "no CA copied or set in an image layer");
 });
 
 test("production dependencies only, from the lock file", () => {

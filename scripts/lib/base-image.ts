@@ -73,11 +73,20 @@ export function baseImageTag(spec: BaseImageSpec): string {
 
 const DEBIAN_ARCH: Record<string, string> = { x64: "amd64", arm64: "arm64" };
 
-/** The rootfs tarball, made unless cached. Returns its path. */
-async function rootfsTarball(spec: BaseImageSpec, cacheDir: string, log: (line: string) => void): Promise<string> {
+function debianArch(): string {
   const arch = DEBIAN_ARCH[process.arch];
   if (!arch) throw new Error(`no Debian architecture for ${process.arch}`);
-  const tarball = path.join(cacheDir, "base", `${spec.suite}-${arch}-node${spec.nodeVersion}-npm${spec.npmVersion}.tar`);
+  return arch;
+}
+
+export function baseTarballPath(spec: BaseImageSpec, cacheDir: string): string {
+  return path.join(cacheDir, "base", `${spec.suite}-${debianArch()}-node${spec.nodeVersion}-npm${spec.npmVersion}.tar`);
+}
+
+/** The rootfs tarball, made unless cached. Returns its path. */
+async function rootfsTarball(spec: BaseImageSpec, cacheDir: string, log: (line: string) => void): Promise<string> {
+  const arch = debianArch();
+  const tarball = baseTarballPath(spec, cacheDir);
   if (existsSync(tarball)) {
     log(`base rootfs cached: ${tarball}`);
     return tarball;
@@ -128,7 +137,7 @@ export async function ensureBaseImage(
 ): Promise<{ tag: string; made: "engine cache" | "tarball cache" | "debootstrap" }> {
   const tag = baseImageTag(spec);
   if ((await docker(["image", "inspect", "--format", "{{.Id}}", tag])).code === 0) return { tag, made: "engine cache" };
-  const cachedTarball = existsSync(path.join(cacheDir, "base")) && readdirSync(path.join(cacheDir, "base")).some((f) => f.includes(`node${spec.nodeVersion}-npm${spec.npmVersion}`) && f.startsWith(spec.suite) && f.endsWith(".tar"));
+  const cachedTarball = existsSync(baseTarballPath(spec, cacheDir));
   const tarball = await rootfsTarball(spec, cacheDir, log);
   const changes = [
     "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

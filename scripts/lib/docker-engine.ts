@@ -96,6 +96,32 @@ async function mountsUnder(dir: string): Promise<string[]> {
     .sort((a, b) => b.length - a.length);
 }
 
+/**
+ * A Debian package's executable, installed with apt-get when missing and running as root: the
+ * image test must run on a fresh machine of the kind CI uses. Serialised with other apt users
+ * through /tmp/apt.lock when flock exists.
+ */
+export async function ensureDebianTool(binary: string, pkg: string, log: (line: string) => void): Promise<string> {
+  const found = which(binary);
+  if (found) return found;
+  if (process.getuid?.() !== 0 || !which("apt-get")) throw new Error(`${binary} is missing: install the Debian package ${pkg}`);
+  log(`${binary} is missing: apt-get install ${pkg}`);
+  const install = ["apt-get", "install", "-y", "--no-install-recommends", pkg];
+  const flock = which("flock");
+  const [cmd, ...args] = flock ? [flock, "/tmp/apt.lock", ...install] : install;
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const first = await run(cmd!, args, { env, check: false, timeoutMs: 10 * 60_000 });
+  if (first.code !== 0) {
+    // A fresh machine may have no package lists yet.
+    const [ucmd, ...uargs] = flock ? [flock, "/tmp/apt.lock", "apt-get", "update"] : ["apt-get", "update"];
+    await run(ucmd!, uargs, { env, timeoutMs: 10 * 60_000 });
+    await run(cmd!, args, { env, timeoutMs: 10 * 60_000 });
+  }
+  const installed = which(binary);
+  if (!installed) throw new Error(`apt-get install ${pkg} brought no ${binary}`);
+  return installed;
+}
+
 export interface Engine {
   /** Environment for every docker call: DOCKER_HOST of the engine, DOCKER_BUILDKIT=1. */
   env: NodeJS.ProcessEnv;
@@ -120,9 +146,8 @@ export async function ensureEngine(cli: string, cacheDir: string, log: (line: st
   if (existing) {
     return { env: baseEnv, description: `existing engine ${existing} at ${process.env.DOCKER_HOST ?? "the default socket"}`, stop: async () => {} };
   }
-  const dockerd = which("dockerd");
-  if (!dockerd) throw new Error("no Docker engine answers and dockerd is not installed (Debian: apt-get install docker.io)");
   if (process.getuid?.() !== 0) throw new Error(`no Docker engine answers, and starting dockerd needs root (running as uid ${process.getuid?.()})`);
+  const dockerd = await ensureDebianTool("dockerd", "docker.io", log);
 
   // exec-root holds unix sockets, whose paths must stay short: a fresh folder under /tmp.
   const runDir = await mkdtemp(path.join(tmpdir(), "inferstack-dockerd-"));
