@@ -178,6 +178,9 @@ describe("binary tensor data, both directions", () => {
     assert.equal(r.status, 200, r.body.toString());
     assert.deepEqual(r.json.outputs, [{ name: "total", datatype: "FP32", shape: [1, 1], parameters: { binary_data_size: 4 } }]);
     assert.deepEqual([...new Float32Array(Uint8Array.from(binaryOutputs(r).total!).buffer)], [10]);
+    const text = await post("/v2/models/string/infer", strings("one element"), { "Inference-Header-Content-Length": "0" });
+    assert.deepEqual(text.json.outputs, [{ name: "y", datatype: "BYTES", shape: [1], parameters: { binary_data_size: 15 } }]);
+    assert.deepEqual(binaryOutputs(text).y, strings("one element"));
     const multi = await post("/v2/models/multi/infer", f32(1, 2), { "Inference-Header-Content-Length": "0" });
     assert.equal(multi.status, 400);
     assert.match(multi.json.error!, /raw binary request.*exactly one input/);

@@ -381,21 +381,25 @@ function rawBinaryRequest(sig: ModelSignature, bytes: number): unknown {
   const input = sig.inputs[0]!;
   // A batched model takes it as a batch of one, as Triton does.
   const shape = input.shape.map((d, i) => (i === 0 && sig.batchable && d === -1 ? 1 : d));
-  const variable = shape.filter((d) => d === -1).length;
+  const request = (full: number[]) => ({
+    inputs: [{ name: input.name, datatype: input.datatype, shape: full, parameters: { binary_data_size: bytes } }],
+    parameters: { binary_data_output: true },
+  });
   if (input.datatype === "BYTES") {
-    if (sizeOf(shape.map((d) => (d === -1 ? 1 : d))) !== 1 || variable > 1) fail(where, `a BYTES input must hold one element; "${input.name}" is [${input.shape}]`);
-    return { inputs: [{ name: input.name, datatype: input.datatype, shape: shape.map((d) => (d === -1 ? 1 : d)), parameters: { binary_data_size: bytes } }], parameters: { binary_data_output: true } };
+    // Elements carry their own lengths, so only a single element is unambiguous (Triton's rule).
+    const one = shape.map((d) => (d === -1 ? 1 : d));
+    if (sizeOf(one) !== 1) fail(where, `a BYTES input must hold one element; "${input.name}" is [${input.shape}]`);
+    return request(one);
   }
+  const variable = shape.filter((d) => d === -1).length;
   if (variable > 1) fail(where, `input "${input.name}" [${input.shape}] has more than one variable dimension; send a JSON header with its shape`);
   if (!isSupported(input.datatype)) fail(where, `datatype ${input.datatype} is not supported by this server`);
-  const width = byteWidth(input.datatype);
   const fixed = sizeOf(shape.filter((d) => d !== -1));
-  const elements = bytes / width;
+  const elements = bytes / byteWidth(input.datatype);
   if (!Number.isInteger(elements) || (variable === 0 ? elements !== fixed : fixed === 0 || elements % fixed !== 0)) {
     fail(where, `${bytes} bytes do not make a whole ${input.datatype} tensor of shape [${shape}]`);
   }
-  const full = shape.map((d) => (d === -1 ? elements / fixed : d));
-  return { inputs: [{ name: input.name, datatype: input.datatype, shape: full, parameters: { binary_data_size: bytes } }], parameters: { binary_data_output: true } };
+  return request(shape.map((d) => (d === -1 ? elements / fixed : d)));
 }
 
 function binarySize(where: string, value: unknown): number {
@@ -424,14 +428,13 @@ function prepareV2Body(sig: ModelSignature, body: unknown, binary: Uint8Array | 
   let lastBinary: string | undefined;
   req.inputs.forEach((inp, idx) => {
     const where = `inputs[${idx}] ("${inp.name}")`;
-    const spec = byName.get(inp.name);
-    if (!spec) fail(where, `unknown input; the model takes ${[...byName.keys()].join(", ")}`);
+    const spec = byName.get(inp.name) ?? fail(where, `unknown input; the model takes ${[...byName.keys()].join(", ")}`);
     if (seen.has(inp.name)) fail(where, "input given twice");
     seen.add(inp.name);
-    if (inp.datatype !== spec!.datatype) fail(`${where}.datatype`, `expected ${spec!.datatype}, got ${inp.datatype}`);
-    if (!isSupported(spec!.datatype)) fail(`${where}.datatype`, `datatype ${spec!.datatype} is not supported by this server`);
-    if (inp.shape.length !== spec!.shape.length) fail(`${where}.shape`, `expected rank ${spec!.shape.length} [${spec!.shape}], got [${inp.shape}]`);
-    spec!.shape.forEach((d, i) => {
+    if (inp.datatype !== spec.datatype) fail(`${where}.datatype`, `expected ${spec.datatype}, got ${inp.datatype}`);
+    if (!isSupported(spec.datatype)) fail(`${where}.datatype`, `datatype ${spec.datatype} is not supported by this server`);
+    if (inp.shape.length !== spec.shape.length) fail(`${where}.shape`, `expected rank ${spec.shape.length} [${spec.shape}], got [${inp.shape}]`);
+    spec.shape.forEach((d, i) => {
       if (d !== -1 && inp.shape[i] !== d) fail(`${where}.shape[${i}]`, `expected ${d}, got ${inp.shape[i]}`);
     });
     const expected = sizeOf(inp.shape);
@@ -448,37 +451,37 @@ function prepareV2Body(sig: ModelSignature, body: unknown, binary: Uint8Array | 
       if (size > remaining) {
         fail(`${where}.parameters.binary_data_size`, `${size} bytes, but only ${remaining} remain after the JSON header${offset ? " and the binary inputs before it" : ""}`);
       }
-      const data = fromBytes(spec!.datatype, binary!.subarray(offset, offset + size), expected);
+      const data = fromBytes(spec.datatype, binary!.subarray(offset, offset + size), expected);
       if (typeof data === "string") fail(`${where}.parameters.binary_data_size`, data);
       offset += size;
       lastBinary = where;
-      const cols = spec!.features?.length ?? 0;
+      const cols = spec.features?.length ?? 0;
       if (cols && !Array.isArray(data)) {
         for (let i = 0; i < data.length; i++) {
-          const why = featureIssue(spec!.features![i % cols]!, Number(data[i]));
+          const why = featureIssue(spec.features![i % cols]!, Number(data[i]));
           if (why) fail(`${where}.data[${i}]`, why);
         }
       }
-      tensor = { datatype: spec!.datatype, shape: inp.shape, data: data as TensorData };
+      tensor = { datatype: spec.datatype, shape: inp.shape, data: data as TensorData };
     } else {
       if (inp.data === undefined) fail(`inputs[${idx}].data`, "required (or parameters.binary_data_size with binary tensor data)");
       const values: unknown[] = [];
       flattenInto(inp.data, values);
       if (values.length !== expected) fail(`${where}.data`, `has ${values.length} elements but shape [${inp.shape}] needs ${expected}`);
-      const codec = codecOf(spec!.datatype);
-      const cols = spec!.features?.length ?? 0;
+      const codec = codecOf(spec.datatype);
+      const cols = spec.features?.length ?? 0;
       for (let i = 0; i < values.length; i++) {
         const v = values[i];
-        let why = codec.check(v) ?? (cols && typeof v === "number" ? featureIssue(spec!.features![i % cols]!, v) : null);
+        let why = codec.check(v) ?? (cols && typeof v === "number" ? featureIssue(spec.features![i % cols]!, v) : null);
         if (why === INEXACT_INTEGER) {
           if (!exact) throw new InexactInteger();
           why += " (write it as an integer literal, e.g. 9223372036854775807)";
         }
         if (why) fail(`${where}.data[${i}]`, why);
       }
-      tensor = toTensor(spec!, inp.shape, values);
+      tensor = toTensor(spec, inp.shape, values);
     }
-    const r = spec!.shape.length ? inp.shape[0]! : 1;
+    const r = spec.shape.length ? inp.shape[0]! : 1;
     // Only a batched model reads a shared first dimension; others take each input as declared.
     if (sig.batching.maxBatchSize > 0 && rows !== null && r !== rows) {
       fail(`${where}.shape[0]`, `batch size ${r} differs from the other inputs' ${rows}`);
