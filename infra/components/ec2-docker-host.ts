@@ -132,7 +132,7 @@ function backupSyncFiles(t: BackupSyncTarget): string[] {
 function dataVolumeSteps(device: string): string[] {
   return [
     `  - [sh, -c, "for i in $(seq 1 120); do test -b ${device} && break; sleep 5; done; test -b ${device}"]`,
-    `  - [sh, -c, "blkid ${device} || mkfs.xfs -L inferstack-data ${device}"]`,
+    `  - [sh, -c, "blkid ${device} || mkfs.xfs -L inferstack ${device}"]`,
     `  - [sh, -c, "grep -q ' ${DOCKER_VOLUMES_DIR} ' /etc/fstab || echo \\"UUID=$(blkid -s UUID -o value ${device}) ${DOCKER_VOLUMES_DIR} xfs defaults,nofail 0 2\\" >> /etc/fstab"]`,
     `  - [sh, -c, "mkdir -p ${DOCKER_VOLUMES_DIR} && mount ${DOCKER_VOLUMES_DIR} || mountpoint -q ${DOCKER_VOLUMES_DIR}"]`,
   ];

@@ -238,5 +238,8 @@ test("cloud-init mounts the data volume at Docker's volumes directory before Doc
   assert.ok(waitFor >= 0 && waitFor < mount && mount < docker, steps.join("\n"));
   // A filesystem is made only on a blank volume: an existing one (after a replacement) is kept.
   assert.ok(steps.some((c) => c.includes(`blkid ${device} || mkfs.xfs`)));
+  // mkfs.xfs refuses a label over 12 characters (xfsprogs 6.1: "maximum 12 characters").
+  const label = steps.join("\n").match(/mkfs\.xfs -L (\S+) /)?.[1] ?? "";
+  assert.ok(label.length > 0 && label.length <= 12, `XFS label ${label}`);
   assert.ok(steps.some((c) => c.includes("defaults,nofail 0 2") && c.includes("/etc/fstab")));
 });
