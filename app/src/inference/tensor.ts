@@ -286,6 +286,8 @@ export function fromBytes(datatype: Datatype, bytes: Uint8Array, count: number):
 }
 
 function bytesFromBinary(bytes: Uint8Array, count: number): string[] | string {
+  // Every element takes at least its 4-byte length: refuse a shape the bytes cannot hold before allocating for it.
+  if (count * 4 > bytes.byteLength) return `${bytes.byteLength} bytes cannot hold the ${count} elements of the shape (each BYTES element is a 4-byte length and its bytes)`;
   const out = new Array<string>(count);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
