@@ -330,6 +330,39 @@ describe("malformed binary requests: 4xx naming the tensor, never 5xx", () => {
       else assert.match(r.json.error!, c.error);
     });
   }
+  test("300 random corruptions of valid binary requests: never a 5xx, always a JSON error or a result", async () => {
+    let seed = 20261202;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    const valid = [
+      { path: LINEAR, ...binary({ ...X({ binary_data_size: 12 }), parameters: { binary_data_output: true } }, f32(1, 2, 0.5)) },
+      { path: "/v2/models/multi/infer", ...binary(MULTI(8, 8), f32(1, 2, 3, 4)) },
+      { path: "/v2/models/string/infer", ...binary(S({ binary_data_size: 10 }), strings("a", "b")) },
+    ];
+    for (let i = 0; i < 300; i++) {
+      const base = valid[rand(valid.length)]!;
+      const body = Buffer.from(base.body);
+      let length = Number(base.headers["Inference-Header-Content-Length"]);
+      const cut = rand(body.length + 1);
+      let sent: Buffer = body;
+      switch (rand(4)) {
+        case 0: // flip a byte (JSON or tensor data)
+          body[rand(body.length)] = rand(256);
+          break;
+        case 1: // truncate the body
+          sent = body.subarray(0, cut);
+          break;
+        case 2: // shift the header length
+          length += rand(9) - 4;
+          break;
+        default: // drop a slice out of the middle
+          sent = Buffer.concat([body.subarray(0, cut), body.subarray(Math.min(body.length, cut + 1 + rand(8)))]);
+      }
+      const r = await fetch(server.url + base.path, { method: "POST", body: sent, headers: { "Inference-Header-Content-Length": String(length) } });
+      const text = Buffer.from(await r.arrayBuffer());
+      assert.ok(r.status < 500, `#${i} ${r.status} ${text.toString()}`);
+      if (r.status >= 400) assert.equal(typeof (JSON.parse(text.toString()) as { error: unknown }).error, "string", `#${i}`);
+    }
+  });
   test("the server still answers after all of them", async () => {
     const { body, headers } = binary(X({ binary_data_size: 12 }), f32(1, 2, 0.5));
     assert.equal((await post(LINEAR, body, headers)).status, 200);
