@@ -409,6 +409,18 @@ describe("tritonclient.http, default settings", () => {
     assert.deepEqual(frombuffer(fp64.outputs[0]!.raw!, "FP64"), [2.5, -6]);
   });
 
+  test("request_compression_algorithm deflate: the bytes the client sent (Python's zlib, level 6)", async () => {
+    const body = Buffer.from(
+      "789cab56cacc2b282d2956b28aae56ca4bcc4d55b252aa50d2512ace482c00b2a30d758c63759452124b124b2a41024a6e01c64640f982c422a0e292d422a0ce6aa5a4ccbcc4a2ca7890b2f8e2cc2aa03a43a3dada587ccaf24b4b80f62a59951495a6d6d6323034d83330303800b13d001564301c",
+      "hex",
+    );
+    const head =
+      "POST /v2/models/linear/infer HTTP/1.1\r\nuser-agent: python/gevent-http-client-2.0.8\r\ncontent-encoding: deflate\r\n" +
+      `inference-header-content-length: 135\r\nhost: ${host}\r\ncontent-length: ${body.length}\r\n\r\n`;
+    const { outputs } = tritonResult(await exchange(Buffer.concat([Buffer.from(head), body])));
+    assert.deepEqual(frombuffer(outputs[0]!.raw!, "FP32"), [7]);
+  });
+
   test("request_compression_algorithm gzip and deflate", async () => {
     for (const compression of ["gzip", "deflate"] as const) {
       const { bytes } = tritonRequest({ model: "linear", inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", raw: f32(1, 2, 0.5) }], compression });
