@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
+import * as binary from "./binary.ts";
 import * as http from "./http.ts";
 import { commandVersion, ROOT } from "./lib.ts";
 import { benchPreflight } from "./preflight.ts";
@@ -87,4 +88,13 @@ if (existsSync(dataplanePath)) {
   report.durationSeconds = (Date.now() - started.getTime()) / 1000;
   await save();
 }
+log("binary vs JSON tensors, image-sized input (scripts/bench/binary.ts)");
+try {
+  report.binary = await binary.run({ seconds, warmupSeconds, log });
+} catch (err) {
+  report.binary = { error: String((err as Error).stack ?? err) };
+  log(`  binary vs JSON scenario failed: ${(err as Error).message}`);
+}
+report.durationSeconds = (Date.now() - started.getTime()) / 1000;
+await save();
 log(`wrote docs/benchmarks.md and bench-results/latest.json in ${report.durationSeconds.toFixed(0)} s`);

@@ -101,6 +101,10 @@ export interface WrkOptions {
   pid?: number;
   /** Request headers besides Content-Type. */
   headers?: Record<string, string>;
+  /** Content-Type of the body (default application/json). */
+  contentType?: string;
+  /** Send this file's bytes as the body instead of `body` (binary bodies: Lua strings hold any byte). */
+  bodyFile?: string;
   /** Run wrk on these CPUs (taskset list syntax). */
   cpus?: string;
   /**
@@ -117,8 +121,15 @@ export function canRunRealtime(): boolean {
 }
 
 /** wrk, closed loop: `connections` clients each with one request outstanding, for `seconds`. */
-export async function wrk(url: string, body: string, connections: number, seconds: number, { pid, headers = {}, cpus, realtime = false }: WrkOptions = {}): Promise<LoadResult> {
-  const lua = [`wrk.method = "POST"`, `wrk.body = ${JSON.stringify(body)}`, `wrk.headers["Content-Type"] = "application/json"`,
+export async function wrk(
+  url: string,
+  body: string,
+  connections: number,
+  seconds: number,
+  { pid, headers = {}, cpus, realtime = false, contentType = "application/json", bodyFile }: WrkOptions = {},
+): Promise<LoadResult> {
+  const bodyLua = bodyFile ? `local f = assert(io.open(${JSON.stringify(bodyFile)}, "rb"))\nwrk.body = f:read("*a")\nf:close()` : `wrk.body = ${JSON.stringify(body)}`;
+  const lua = [`wrk.method = "POST"`, bodyLua, `wrk.headers["Content-Type"] = ${JSON.stringify(contentType)}`,
     ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)].join("\n") + "\n";
   let script = scripts.get(lua);
   if (!script) {
