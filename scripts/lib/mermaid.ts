@@ -1,13 +1,16 @@
 /**
- * A Mermaid flowchart of a plan, for docs/tiers.md: one subgraph per component, a node per
- * resource that carries traffic or data (containers, services, load balancers, databases, caches,
- * hosts, gateways, file systems), and arrows where one references another (by id, ARN, endpoint
- * or container host name, directly or through one supporting resource such as a task
- * definition or target group). Everything is derived from the plan, so the diagram follows the code.
+ * A Mermaid flowchart of a plan, for docs/tiers.md and `npm run plan -- --format mermaid`: one
+ * subgraph per component, a node per resource that carries traffic or data (containers, services,
+ * load balancers, databases, caches, hosts, gateways, file systems), and arrows in the direction
+ * traffic flows, from what each resource's inputs address: another's id, ARN or endpoint as the
+ * mocked cloud names them, or a container's host name, directly or through supporting resources
+ * (task definitions, secret versions, target groups). Secrets are masked in place by the plan, so
+ * connection strings keep their hosts. Everything is derived from the plan: the diagram follows the code.
  */
 import type { Plan, PlanResource } from "./plan.ts";
 import { flatten } from "./properties.ts";
 import { shortType } from "./plan-format.ts";
+import { mockState } from "../../infra/testing/cloud-mocks.ts";
 
 const diagramTypes: Record<string, (r: PlanResource) => string> = {
   "docker:index/container:Container": (r) => `container ${String(r.inputs.image ?? "").split("@")[0]?.split("/").pop() ?? ""}`,
@@ -31,41 +34,129 @@ const slug = (name: string) => name.replace(/[^a-zA-Z0-9-]/g, "-").slice(0, 48);
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const label = (s: string) => s.replace(/"/g, "'");
 
-/** Patterns by which other resources' inputs refer to `r` under the mocked cloud. */
-function referencePattern(r: PlanResource): RegExp {
-  const s = escapeRe(slug(r.name));
-  const host = typeof r.inputs.name === "string" && r.type.startsWith("docker:") ? `|(^|[/@])${escapeRe(r.inputs.name)}(:\\d+|/|$)` : "";
-  return new RegExp(`(^${s}-id$)|(:${s}$)|((^|[/@.])${s}[.-][a-z0-9.-]*amazonaws\\.com)${host}`);
+/**
+ * The names the mocked cloud gives `r` (infra/testing/cloud-mocks.ts, the same mock that made the
+ * plan): its id and ARN, which other resources quote whole, and its endpoints (host names), which
+ * they quote inside URLs and connection strings.
+ */
+function mockIdentity(r: PlanResource): { tokens: string[]; hosts: string[] } {
+  const { id, state } = mockState({ type: r.type, name: r.name, inputs: r.inputs, custom: true });
+  const tokens = [id];
+  const hosts: string[] = [];
+  for (const [key, v] of Object.entries(state)) {
+    if (typeof v !== "string" || key in r.inputs) continue;
+    if (key === "arn") tokens.push(v);
+    else if (/^[a-z0-9-]+(\.[a-z0-9-]+)+\.amazonaws\.com(:\d+)?(\/.*)?$/i.test(v)) hosts.push(v.replace(/:\d+$/, "")); // with its path: ECR repositories share one host
+  }
+  return { tokens, hosts };
 }
 
-function strings(r: PlanResource): string[] {
-  return Object.values(flatten(r.inputs)).filter((v): v is string => typeof v === "string");
+/** DNS names a container answers to on its networks: name, hostname, network aliases. */
+function containerHostNames(r: PlanResource): string[] {
+  const names = new Set<string>();
+  for (const n of [r.inputs.name, r.inputs.hostname]) if (typeof n === "string" && n) names.add(n);
+  for (const net of (r.inputs.networksAdvanced ?? []) as { aliases?: string[] }[]) for (const a of net.aliases ?? []) names.add(a);
+  return [...names];
 }
 
+/**
+ * How a container is addressed in another's configuration: `host:port`, a URL's host, `-h host`
+ * (libpq tools), or a YAML list item naming it (Prometheus `dns_sd_configs` names).
+ */
+function hostPattern(names: string[]): RegExp | undefined {
+  if (!names.length) return undefined;
+  const n = names.map(escapeRe).join("|");
+  return new RegExp(`(^|[\\s"'=,@/(\\[])(${n}):\\d{2,5}(?![\\w.])|://([^/@\\s]*@)?(${n})([:/]|$)|(^|\\s)-h\\s+(${n})(\\s|$)|^\\s*-\\s+(${n})\\s*$`, "m");
+}
+
+// Where a container names its networks, image, or itself: never a connection to another container.
+const NOT_A_CONNECTION = /^(networksAdvanced\[\d+\]\.(name|aliases\[\d+\])|image|name|hostname|labels\b.*|volumes\b.*|mounts\b.*)$/;
+
+function strings(r: PlanResource): [path: string, value: string][] {
+  return Object.entries(flatten(r.inputs)).filter((e): e is [string, string] => typeof e[1] === "string");
+}
+
+/**
+ * Who connects to whom, in the direction traffic flows: `[from, to]` where `from`'s inputs address
+ * `to` (an endpoint, ARN or container host name), directly or through up to three supporting
+ * resources (service → task definition → secret version → cache endpoint); a load balancer
+ * sends traffic to the services registered in the target groups its listeners forward to.
+ * Nodes are plan ids (`type::name`), so resources sharing a name stay apart.
+ */
 export function diagramEdges(plan: Plan): [string, string][] {
   const key = plan.resources.filter(isDiagramNode);
-  const support = plan.resources.filter((r) => !r.component && !(r.type in diagramTypes));
-  const patterns = new Map(plan.resources.map((r) => [r.id, referencePattern(r)]));
-  const refs = (from: PlanResource, to: PlanResource) => from.id !== to.id && strings(from).some((s) => patterns.get(to.id)!.test(s));
+  const keyIds = new Set(key.map((r) => r.id));
+  const custom = plan.resources.filter((r) => !r.component && !r.type.startsWith("pulumi:providers:"));
+  const byToken = new Map<string, PlanResource[]>();
+  const byHost: [RegExp, PlanResource][] = [];
+  for (const r of custom) {
+    const { tokens, hosts } = mockIdentity(r);
+    for (const t of tokens) byToken.set(t, [...(byToken.get(t) ?? []), r]);
+    for (const h of hosts) byHost.push([new RegExp(`(^|[^a-z0-9.-])${escapeRe(h)}($|[^a-z0-9./-])`, "i"), r]);
+  }
+  const containers = custom.filter((r) => r.type === "docker:index/container:Container").map((r) => [hostPattern(containerHostNames(r)), r] as const);
+  /** What `from`'s inputs address. An id shared by two resources (a VPC and a load balancer both
+   *  named like the stack) is resolved by the property naming it (`vpcId` → the VPC), else dropped. */
+  const addressed = (from: PlanResource): PlanResource[] => {
+    const found = new Set<PlanResource>();
+    for (const [path, v] of strings(from)) {
+      const whole = byToken.get(v) ?? byToken.get(v.replace(/(:[A-Za-z0-9_]*::?)$/, "")) ?? [];
+      const field = (path.split(".").pop() ?? "").replace(/\[\d+\]$/, "").replace(/(Ids?|Arns?|s)$/, "").toLowerCase();
+      const kind = (r: PlanResource) => (r.type.split(":").pop() ?? "").toLowerCase();
+      const exact = whole.filter((r) => kind(r) === field);
+      const hinted = whole.length <= 1 ? whole : exact.length ? exact : whole.filter((r) => field.length > 2 && kind(r).includes(field));
+      if (hinted.length === 1) found.add(hinted[0]!);
+      for (const [re, r] of byHost) if (re.test(v)) found.add(r);
+      if (!NOT_A_CONNECTION.test(path)) for (const [re, r] of containers) if (re?.test(v)) found.add(r);
+    }
+    found.delete(from);
+    return [...found];
+  };
+  const referenced = new Map<string, PlanResource[]>();
+  const out = (r: PlanResource) => {
+    if (!referenced.has(r.id)) referenced.set(r.id, addressed(r));
+    return referenced.get(r.id)!;
+  };
+  const refs = (from: PlanResource, to: PlanResource) => out(from).includes(to);
+
   const edges = new Set<string>();
   for (const a of key) {
-    for (const b of key) if (refs(a, b)) edges.add(`${a.id}\u0000${b.id}`);
-    // One hop through a supporting resource: service → task definition → database endpoint.
-    for (const x of support) {
-      if (!refs(a, x)) continue;
-      for (const b of key) {
-        if (b.id === a.id || !refs(x, b)) continue;
-        edges.add(`${a.id}\u0000${b.id}`);
+    const seen = new Set([a.id]);
+    let frontier = [a];
+    for (let depth = 0; depth < 3 && frontier.length; depth++) {
+      const next: PlanResource[] = [];
+      for (const x of frontier) {
+        for (const b of out(x)) {
+          if (seen.has(b.id)) continue;
+          seen.add(b.id);
+          if (keyIds.has(b.id)) edges.add(`${a.id}\u0000${b.id}`);
+          else next.push(b);
+        }
+      }
+      frontier = next;
+    }
+  }
+
+  // Load balancer → service: a listener (or a rule on one) of the LB forwards to a target group the service registers in.
+  const byId = new Map(custom.map((r) => [r.id, r]));
+  const isType = (t: string) => (r: PlanResource) => r.type === t;
+  const listeners = custom.filter(isType("aws:lb/listener:Listener"));
+  const rules = custom.filter(isType("aws:lb/listenerRule:ListenerRule"));
+  for (const svc of key.filter(isType("aws:ecs/service:Service"))) {
+    for (const tg of out(svc).filter(isType("aws:lb/targetGroup:TargetGroup"))) {
+      const forwarding = [...listeners, ...rules].filter((l) => refs(l, tg));
+      for (const l of forwarding) {
+        const viaListener = l.type === "aws:lb/listenerRule:ListenerRule" ? out(l).filter(isType("aws:lb/listener:Listener")) : [l];
+        for (const lst of viaListener) for (const lb of out(lst).filter(isType("aws:lb/loadBalancer:LoadBalancer"))) edges.add(`${lb.id}\u0000${svc.id}`);
       }
     }
   }
-  // A service registered with a load balancer's target group receives its traffic: LB → service.
-  const byIdMap = new Map(plan.resources.map((r) => [r.id, r]));
-  const isLb = (id: string) => byIdMap.get(id)?.type === "aws:lb/loadBalancer:LoadBalancer";
-  return [...edges]
-    .map((e) => e.split("\u0000") as [string, string])
-    .map(([a, b]) => (isLb(b) && byIdMap.get(a)?.type === "aws:ecs/service:Service" ? ([b, a] as [string, string]) : ([a, b] as [string, string])))
-    .sort((x, y) => (x.join() < y.join() ? -1 : 1));
+  // A service never sends traffic to its own load balancer: drop edges the ARN walk found backwards.
+  for (const e of [...edges]) {
+    const [a, b] = e.split("\u0000") as [string, string];
+    if (byId.get(b)?.type === "aws:lb/loadBalancer:LoadBalancer" && byId.get(a)?.type === "aws:ecs/service:Service") edges.delete(e);
+  }
+  return [...edges].map((e) => e.split("\u0000") as [string, string]).sort((x, y) => (x.join() < y.join() ? -1 : 1));
 }
 
 function isPublicEntry(r: PlanResource): boolean {

@@ -38,9 +38,16 @@ export interface Plan {
 
 export const MASK = "[secret]";
 const secretish = new RegExp(`mock-secret-|${SECRET_PLACEHOLDER}|mock-ecr-token`);
+// The mocked secrets' exact forms (cloud-mocks.ts): masked in place, so that a connection string
+// keeps its host and the diagram its edge (postgres://user:[secret]@postgres:5432/db).
+const secretToken = new RegExp(`mock-secret-[A-Za-z0-9-]*?-Zq7x|${SECRET_PLACEHOLDER}|mock-ecr-token`, "g");
 
 export function maskSecrets(value: unknown): unknown {
-  if (typeof value === "string") return secretish.test(value) ? MASK : value;
+  if (typeof value === "string") {
+    if (!secretish.test(value)) return value;
+    const masked = value.replace(secretToken, MASK);
+    return secretish.test(masked) ? MASK : masked; // a form not recognised: hide all of it
+  }
   if (Array.isArray(value)) return value.map(maskSecrets);
   if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskSecrets(v)]));
   return value;

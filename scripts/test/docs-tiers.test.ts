@@ -33,3 +33,37 @@ test("cost categories group line items the way the seed guides' tables do", () =
   } as unknown as Plan;
   assert.deepEqual(costByCategory(plan), [["compute", 36], ["network", 32.85], ["database", 23], ["secrets", 0.4]]);
 });
+
+/** Edges of one generated diagram as `from label --> to label`, the labels' first lines. */
+function diagramEdgesOf(doc: string, stack: string): Set<string> {
+  const block = doc.slice(doc.indexOf(`<!-- BEGIN GENERATED:tier-${stack} `), doc.indexOf(`<!-- END GENERATED:tier-${stack} -->`));
+  const labels = new Map([...block.matchAll(/^\s*(n\d+|internet)\[?\(?\(?"([^"<]+)/gm)].map((m) => [m[1]!, m[2]!]));
+  return new Set([...block.matchAll(/^\s*(\w+) --> (\w+)$/gm)].map((m) => `${labels.get(m[1]!) ?? m[1]} --> ${labels.get(m[2]!) ?? m[2]}`));
+}
+
+test("the generated diagrams draw traffic the way it flows", () => {
+  const doc = readFileSync(new URL("../../docs/tiers.md", import.meta.url), "utf8");
+  const local = diagramEdgesOf(doc, "local");
+  for (const edge of [
+    "Internet --> inferstack-edge",
+    "inferstack-edge --> inferstack-app-1",
+    "inferstack-edge --> inferstack-app-2",
+    "inferstack-app-1 --> inferstack-postgres",
+    "inferstack-app-1 --> inferstack-redis",
+    "inferstack-monitoring-prometheus --> inferstack-app-1",
+    "inferstack-monitoring-prometheus --> inferstack-monitoring-alertmanager",
+    "inferstack-monitoring-grafana --> inferstack-monitoring-prometheus",
+    "inferstack-monitoring-postgres-exporter --> inferstack-postgres",
+  ]) {
+    assert.ok(local.has(edge), `local: ${edge} in\n${[...local].join("\n")}`);
+  }
+  // The edge container and the Docker network share a name: nothing but the Internet sends traffic to the proxy.
+  assert.deepEqual([...local].filter((e) => e.endsWith("--> inferstack-edge")), ["Internet --> inferstack-edge"]);
+  for (const e of local) assert.doesNotMatch(e, /^inferstack-(postgres|redis) -->/, "databases only answer");
+
+  const prod = diagramEdgesOf(doc, "prod");
+  for (const edge of ["Internet --> inferstack-prod", "inferstack-prod --> inferstack-prod-app", "inferstack-prod-app --> inferstack-prod-pg", "inferstack-prod-app --> inferstack-prod-redis"]) {
+    assert.ok(prod.has(edge), `prod: ${edge} in\n${[...prod].join("\n")}`);
+  }
+  assert.ok(!prod.has("inferstack-prod-app --> inferstack-prod"), "the app does not send traffic to its load balancer");
+});

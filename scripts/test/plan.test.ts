@@ -76,8 +76,12 @@ test("text and markdown show the component tree, properties and the cost table",
   const alb = node(/\["inferstack-staging<br\/>ALB/);
   const app = node(/\["inferstack-staging-app<br\/>ECS service ×2"\]/);
   const db = node(/\["inferstack-staging-pg<br\/>RDS db\.t4g\.small"\]/);
-  assert.ok(alb && app && db, mermaid);
-  for (const edge of [`internet --> ${alb}`, `${alb} --> ${app}`, `${app} --> ${db}`]) assert.ok(mermaid.includes(`  ${edge}\n`) || mermaid.endsWith(`  ${edge}`), `${edge} in\n${mermaid}`);
+  const cache = node(/\["inferstack-staging-redis<br\/>ElastiCache/);
+  assert.ok(alb && app && db && cache, mermaid);
+  const edges = new Set(mermaid.split("\n").filter((l) => l.includes(" --> ")).map((l) => l.trim()));
+  // Traffic direction: client → ALB → app → Postgres / Redis (the Redis URL reaches the app through a secret).
+  for (const edge of [`internet --> ${alb}`, `${alb} --> ${app}`, `${app} --> ${db}`, `${app} --> ${cache}`]) assert.ok(edges.has(edge), `${edge} in\n${mermaid}`);
+  for (const backwards of [`${app} --> ${alb}`, `${db} --> ${app}`, `${cache} --> ${app}`]) assert.ok(!edges.has(backwards), `${backwards} points against the traffic`);
 });
 
 test("bad arguments fail with a message naming the problem", async () => {
