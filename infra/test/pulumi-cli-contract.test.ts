@@ -145,9 +145,8 @@ test("the CLI's rules as ported: a key declared without default or value is requ
   assert.throws(() => mergeConfig("x", p, stackMap), /Stack 'x' with configuration key 'app' must be of type 'object'/);
   // `secret: true` on a key with a default is refused whenever the stack leaves it unset.
   const secretWithDefault = loadProject(base.replace(/(  grafanaAdminPassword:\n    type: string\n)/, "$1    secret: true\n"));
-  if (secretWithDefault.config.grafanaAdminPassword?.secret) {
-    assert.throws(() => mergeConfig("local", secretWithDefault, loadProjectStack(secretWithDefault, read("Pulumi.local.yaml"), "x")), /must be encrypted as it's secret/);
-  }
+  assert.equal(secretWithDefault.config.grafanaAdminPassword?.secret, true);
+  assert.throws(() => mergeConfig("local", secretWithDefault, loadProjectStack(secretWithDefault, read("Pulumi.local.yaml"), "x")), /must be encrypted as it's secret/);
   // Project schema: a declaration key the schema does not know fails the load.
   assert.throws(() => loadProject(base.replace("\nconfig:\n", "\nconfig:\n  zone:\n    required: true\n")), /#\/config\/zone: additionalProperties 'required' not allowed/);
   assert.throws(() => loadProject(base.replace("    typescript: false", "    typescript: \"false\"")), /typescript option must be a boolean/);
@@ -165,9 +164,14 @@ test("`pulumi config set --path` writes nested objects with coerced leaves; --se
   assert.deepEqual(JSON.parse(map.get("inferstack:host")!.value), { instanceType: "t3.micro", sshPublicKey: KEY });
   assert.equal(map.get("inferstack:grafanaAdminPassword")!.secure, true);
   assert.throws(() => configSet(p, map, "inferstack:grafanaAdminPassword", "s3cret-pass"), /looks like a secret/);
+  // docs/runbook.md: one receiver field as a secret: an object with a secure leaf, which only an
+  // untyped declaration accepts (a typed key must match its type).
+  configSet(p, map, "inferstack:alertReceivers.slack.webhookUrl", "https://hooks.slack.com/services/T0/B0/x", { path: true, secret: true });
+  assert.deepEqual(map.get("inferstack:alertReceivers")!, { value: JSON.stringify({ slack: { webhookUrl: { secure: "v1:aHR0cHM6Ly9ob29rcy5zbGFjay5jb20vc2VydmljZXMvVDAvQjAveA==" } } }), secure: true, object: true });
   const cfg = mergeConfig("dev", p, map);
   assert.equal(cfg.config["inferstack:grafanaAdminPassword"], "s3cret-pass");
-  assert.deepEqual(cfg.secretKeys, ["inferstack:grafanaAdminPassword"]);
+  assert.deepEqual(JSON.parse(cfg.config["inferstack:alertReceivers"]!), { slack: { webhookUrl: "https://hooks.slack.com/services/T0/B0/x" } });
+  assert.deepEqual(cfg.secretKeys, ["inferstack:alertReceivers", "inferstack:grafanaAdminPassword"]);
 });
 
 test("the nodejs language host finds infra/index.ts and a lone default export (run.js)", async () => {
