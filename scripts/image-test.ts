@@ -66,8 +66,9 @@ function slowestSteps(progress: string, n: number): string {
     const done = line.match(/^#(\d+) (?:DONE|CACHED) ?([\d.]+)?s?$/);
     if (done) took.set(done[1]!, Number(done[2] ?? 0));
   }
-  return [...took]
-    .filter(([id]) => names.has(id))
+  const ran = [...took].filter(([id, s]) => names.has(id) && s >= 0.1);
+  if (ran.length === 0) return "every step cached";
+  return ran
     .sort((a, b) => b[1] - a[1])
     .slice(0, n)
     .map(([id, s]) => `${names.get(id)} ${s.toFixed(1)} s`)
@@ -135,6 +136,15 @@ async function main(): Promise<void> {
     if (!engineOk || !engine) return;
     const env = engine.env;
     const docker = (args: string[], timeoutMs = 120_000) => run(cli, args, { env, check: false, timeoutMs });
+    if (engine.startedHere) {
+      // vfs stores every layer as a full copy: without a bound the cache grows by GBs per changed build.
+      // Records this run did not use go (BuildKit's "until" compares last use); what it used stays warm.
+      cleanups.push(async () => {
+        const until = `${Math.ceil((Date.now() - started) / 1000) + 60}s`;
+        const pruned = await docker(["builder", "prune", "--force", "--filter", `until=${until}`]);
+        log(`build cache records unused for ${until} pruned: ${pruned.stdout.trim().split("\n").at(-1) ?? ""}`);
+      });
+    }
 
     const { suite, nodeMajor } = dockerfileBase();
     const node = nodeFromNpmPackage(ROOT);

@@ -127,6 +127,8 @@ export interface Engine {
   env: NodeJS.ProcessEnv;
   /** Where it came from, for the report. */
   description: string;
+  /** Started by this process, so its data root is ours to prune. */
+  startedHere: boolean;
   /** Stops the daemon if this process started it; a no-op for an engine that was already there. */
   stop(): Promise<void>;
 }
@@ -144,7 +146,7 @@ export async function ensureEngine(cli: string, cacheDir: string, log: (line: st
   const baseEnv = { ...process.env, DOCKER_BUILDKIT: "1" };
   const existing = await answers(cli, baseEnv);
   if (existing) {
-    return { env: baseEnv, description: `existing engine ${existing} at ${process.env.DOCKER_HOST ?? "the default socket"}`, stop: async () => {} };
+    return { env: baseEnv, description: `existing engine ${existing} at ${process.env.DOCKER_HOST ?? "the default socket"}`, startedHere: false, stop: async () => {} };
   }
   if (process.getuid?.() !== 0) throw new Error(`no Docker engine answers, and starting dockerd needs root (running as uid ${process.getuid?.()})`);
   const dockerd = await ensureDebianTool("dockerd", "docker.io", log);
@@ -191,7 +193,7 @@ export async function ensureEngine(cli: string, cacheDir: string, log: (line: st
   const deadline = Date.now() + 60_000;
   while (!exited && Date.now() < deadline) {
     const version = await answers(cli, env);
-    if (version) return { env, description: `dockerd ${version} started here (PID ${child.pid})`, stop };
+    if (version) return { env, description: `dockerd ${version} started here (PID ${child.pid})`, startedHere: true, stop };
     await new Promise((r) => setTimeout(r, 500));
   }
   const reason = exited ? `dockerd exited (${exited})` : "dockerd did not answer within 60 s";
