@@ -13,8 +13,9 @@
  * Part of `npm run bench`; alone: `node scripts/bench/binary.ts` rewrites only its section of
  * docs/benchmarks.md.
  */
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort, ROOT, startTarget, wrk, type LoadResult } from "./lib.ts";
@@ -29,6 +30,8 @@ export type Encoding = "json" | "binary";
 export interface BinaryRow extends LoadResult {
   encoding: Encoding;
   concurrency: number;
+  /** Server CPU time (user + system) per request during the run. */
+  cpuMsPerRequest: number;
 }
 
 export interface EncodingProbe {
@@ -44,7 +47,17 @@ export interface BinaryResult {
   rows: BinaryRow[];
   probes: EncodingProbe[];
   seconds: number;
+  date: string;
+  loadBefore: number[];
+  /** Median ms of a bare JSON.parse of the JSON request in the bench process: the floor of any JSON server. */
+  jsonParseMs: number;
   markdown: string;
+}
+
+/** User + system CPU time of a process, in ms (clock ticks of /proc/<pid>/stat at USER_HZ 100). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** A normalised image (ImageNet mean/std) from a fixed pseudo-random 8-bit picture. */
@@ -103,6 +116,7 @@ async function decodeFeatures(res: Response): Promise<number[] | string> {
 
 const f0 = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString("en-US") : "–");
 const f2 = (n: number) => (Number.isFinite(n) ? n.toFixed(2) : "–");
+const rate = (n: number) => (!Number.isFinite(n) ? "–" : n < 100 ? n.toFixed(1) : f0(n));
 const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : "–");
 
 export function renderBinary(r: Omit<BinaryResult, "markdown">): string {
@@ -117,7 +131,9 @@ export function renderBinary(r: Omit<BinaryResult, "markdown">): string {
     "JSON: every value in its shortest decimal form, as `json.dumps` or `JSON.stringify` writes a",
     "float32; binary: byte for byte the request of `tritonclient.http` with its defaults (JSON header,",
     "`Inference-Header-Content-Length`, raw little-endian floats, `binary_data_output`). Both in the",
-    `same run, alternating, \`wrk -t1\` for ${r.seconds} s per point. Run alone with \`node scripts/bench/binary.ts\`.`,
+    `same run, alternating, \`wrk -t1\` for ${r.seconds} s per point. Run alone with \`node scripts/bench/binary.ts\`;`,
+    `this run: ${r.date}, load average ${r.loadBefore.map((l) => l.toFixed(2)).join(" ")} before it (the ratios, taken in the same run, are`,
+    "the figures to compare; server CPU per request is the least disturbed by other work on the machine).",
     "",
     "| encoding | request body bytes | response body bytes | status |",
     "|---|--:|--:|--:|",
@@ -127,25 +143,40 @@ export function renderBinary(r: Omit<BinaryResult, "markdown">): string {
   if (binary && binary.status !== 200) {
     lines.push("", `The binary request was refused (${binary.status}): ${typeof binary.features === "string" ? binary.features : ""}; JSON figures only.`);
   }
-  lines.push("", "| c | encoding | req/s | MB/s sent | p50 ms | p99 ms | errors |", "|--:|---|--:|--:|--:|--:|--:|");
+  lines.push("", "| c | encoding | req/s | MB/s sent | p50 ms | p99 ms | server CPU ms / request | errors |", "|--:|---|--:|--:|--:|--:|--:|--:|");
   for (const c of BINARY_CONCURRENCY) {
     for (const e of ["json", "binary"] as const) {
       const x = row(e, c);
       const bytes = probe(e)?.requestBytes ?? NaN;
-      if (x) lines.push(`| ${c} | ${e} | ${f0(x.rps)} | ${f2((x.rps * bytes) / 1e6)} | ${f2(x.p50Ms)} | ${f2(x.p99Ms)} | ${x.errors} |`);
+      if (x) lines.push(`| ${c} | ${e} | ${rate(x.rps)} | ${f2((x.rps * bytes) / 1e6)} | ${f2(x.p50Ms)} | ${f2(x.p99Ms)} | ${f2(x.cpuMsPerRequest)} | ${x.errors} |`);
     }
   }
   const ratios = BINARY_CONCURRENCY.map((c) => ({ c, j: row("json", c), b: row("binary", c) })).filter((x) => x.j && x.b);
   if (ratios.length) {
-    lines.push("", "| c | req/s binary ÷ JSON | p99 JSON ÷ binary |", "|--:|--:|--:|");
-    for (const { c, j, b } of ratios) lines.push(`| ${c} | ${ratio(b!.rps, j!.rps)} | ${ratio(j!.p99Ms, b!.p99Ms)} |`);
+    lines.push("", "| c | req/s binary ÷ JSON | p99 JSON ÷ binary | server CPU JSON ÷ binary |", "|--:|--:|--:|--:|");
+    for (const { c, j, b } of ratios) {
+      lines.push(`| ${c} | ${ratio(b!.rps, j!.rps)} | ${ratio(j!.p99Ms, b!.p99Ms)} | ${ratio(j!.cpuMsPerRequest, b!.cpuMsPerRequest)} |`);
+    }
   }
+  lines.push(
+    "",
+    `For scale: a bare \`JSON.parse\` of the JSON request takes ${f2(r.jsonParseMs)} ms in the bench process; the server then`,
+    "checks and converts 150,528 numbers one by one, where the binary request is copied into the tensor as it is.",
+  );
   return lines.join("\n");
 }
 
 export async function run(opts: { seconds: number; warmupSeconds: number; log: (s: string) => void }): Promise<BinaryResult> {
+  const date = new Date().toISOString();
+  const loadBefore = loadavg();
   const values = imageTensor();
   const jsonBody = jsonRequest(values);
+  const parseTimes = Array.from({ length: 7 }, () => {
+    const t = performance.now();
+    JSON.parse(jsonBody);
+    return performance.now() - t;
+  }).sort((a, b) => a - b);
+  const jsonParseMs = parseTimes[3]!;
   const binary = binaryRequest(values);
   const dir = await mkdtemp(join(tmpdir(), "inferstack-bench-binary-"));
   const binaryFile = join(dir, "request.bin");
@@ -206,15 +237,19 @@ export async function run(opts: { seconds: number; warmupSeconds: number; log: (
       const order = c % 2 === 0 ? served : [...served].reverse();
       for (const e of order) {
         const s = send[e];
+        const cpuBefore = cpuMs(target.proc.pid!);
         const r = await wrk(url, "", c, opts.seconds, { pid: target.proc.pid, contentType: s.contentType, headers: s.headers, bodyFile: s.file });
-        rows.push({ encoding: e, concurrency: c, ...r });
-        opts.log(`  ${e}, c=${c}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}`);
+        const cpuMsPerRequest = (cpuMs(target.proc.pid!) - cpuBefore) / Math.max(1, r.requests);
+        rows.push({ encoding: e, concurrency: c, cpuMsPerRequest, ...r });
+        opts.log(
+          `  ${e}, c=${c}: ${r.rps.toFixed(1)} req/s, p50 ${r.p50Ms.toFixed(2)} ms, p99 ${r.p99Ms.toFixed(2)} ms, CPU ${cpuMsPerRequest.toFixed(2)} ms/request, errors ${r.errors}`,
+        );
       }
     }
   } finally {
     await target.stop();
   }
-  const result = { rows, probes, seconds: opts.seconds };
+  const result = { rows, probes, seconds: opts.seconds, date, loadBefore, jsonParseMs };
   return { ...result, markdown: renderBinary(result) };
 }
 
