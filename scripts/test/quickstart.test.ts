@@ -106,6 +106,15 @@ export function mismatch(actual: unknown, expected: unknown, path = "$"): string
   return actual === expected ? undefined : `${path}: ${JSON.stringify(actual)} is not ${JSON.stringify(expected)}`;
 }
 
+test("npm ci's engines warnings pass only where the project's Node satisfies them", () => {
+  const stderr = "npm warn EBADENGINE Unsupported engine {\nnpm warn EBADENGINE   package: 'mermaid@12.3.0',\nnpm warn EBADENGINE   required: { node: '>=22.12.0' },\nnpm warn EBADENGINE   current: { node: 'v20.20.2', npm: '11.19.1' }\nnpm warn EBADENGINE }\nnpm warn deprecated foo@1: gone\n";
+  const warnings = npmWarnings(stderr);
+  assert.equal(warnings.length, 2);
+  assert.equal(runsOnProjectNode(warnings[0]!, "24.21.0"), true);
+  assert.equal(runsOnProjectNode(warnings[0]!, "22.11.0"), false);
+  assert.equal(runsOnProjectNode(warnings[1]!, "24.21.0"), false);
+});
+
 test("the matcher is strict where the README is: extra keys, other numbers and short arrays fail", () => {
   const e = parseExpected('{"predictions":[{"label":"setosa","probabilities":{"setosa":0.9998,...}}]}');
   assert.equal(mismatch({ predictions: [{ label: "setosa", probabilities: { setosa: 0.99981, versicolor: 0.0002 } }] }, e), undefined);
@@ -114,6 +123,32 @@ test("the matcher is strict where the README is: extra keys, other numbers and s
   assert.match(mismatch({ predictions: [] }, e)!, /0 items/);
   assert.equal(mismatch([1, 2, 3], parseExpected("[1,2,...]")), undefined);
 });
+
+/** npm's warnings, one string per warning (an EBADENGINE block is one warning). */
+export function npmWarnings(stderr: string): string[] {
+  const warnings: string[] = [];
+  for (const line of stderr.split("\n")) {
+    const m = /^npm warn (\S+)\s?(.*)$/i.exec(line);
+    if (!m) continue;
+    const [, code, text] = m;
+    if (code === "EBADENGINE" && !/^Unsupported engine/.test(text!) && warnings.length) warnings[warnings.length - 1] += ` ${text!.trim()}`;
+    else warnings.push(`${code} ${text}`);
+  }
+  return warnings;
+}
+
+/**
+ * An engines warning that only says the system Node running `npm ci` is older than a dependency
+ * asks for, where the project's own Node (which runs every dependency) is new enough. The README's
+ * Quickstart names these; anything else fails the test.
+ */
+export function runsOnProjectNode(warning: string, projectNode: string): boolean {
+  const m = /^EBADENGINE Unsupported engine \{ package: '[^']+', required: \{ node: '>=(\d+)\.(\d+)\.(\d+)' \},/.exec(warning);
+  if (!m) return false;
+  const [major, minor, patch] = projectNode.split(".").map(Number) as [number, number, number];
+  const need = m.slice(1).map(Number) as [number, number, number];
+  return major !== need[0] ? major > need[0] : minor !== need[1] ? minor > need[1] : patch >= need[2];
+}
 
 function userShellEnv(port: number): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
@@ -172,6 +207,7 @@ test("README Quickstart on a fresh clone: npm ci, npm run dev, and each curl ans
   assert.deepEqual(steps, ["npm ci", "npm run dev", "npm test"], "the commands this test knows how to run");
   assert.ok(requests.length >= 2 && requests.every((r) => r.command.startsWith("curl ") && r.expected.length === 1), "each request shows its answer");
 
+  const projectNode = (JSON.parse(readFileSync(join(clone, "package.json"), "utf8")) as { devDependencies: Record<string, string> }).devDependencies.node!;
   const port = (await portFree(8080)) ? 8080 : await freePort();
   const env = userShellEnv(port);
   const timings: string[] = [];
@@ -180,7 +216,8 @@ test("README Quickstart on a fresh clone: npm ci, npm run dev, and each curl ans
   const ci = spawnSync("npm", ["ci"], { cwd: clone, env, encoding: "utf8", timeout: 480_000 });
   assert.equal(ci.status, 0, `npm ci:\n${ci.stdout}\n${ci.stderr}`);
   timings.push(`npm ci ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  assert.doesNotMatch(ci.stderr, /npm warn/i, "npm ci prints no warning");
+  const unexplained = npmWarnings(ci.stderr).filter((w) => !runsOnProjectNode(w, projectNode));
+  assert.deepEqual(unexplained, [], "npm ci prints no warning but the engines ones the README explains");
 
   started = Date.now();
   const dev = spawn("npm", ["run", "dev"], { cwd: clone, env, detached: true, stdio: ["ignore", "pipe", "pipe"] });

@@ -13,8 +13,9 @@ const script = join(root, "scripts/test-setup.sh");
 const listed = new Set(
   [...readFileSync(script, "utf8").matchAll(/^\s+"([a-z0-9_.:-]+)\s+[a-z0-9.-]+\s/gm)].map((m) => m[1]!),
 );
-// Programs every Debian system has (coreutils, util-linux, tar, the shell) and npm itself.
-const baseSystem = new Set(["sh", "id", "chmod", "chroot", "tar", "taskset", "chrt", "npm"]);
+// Programs every Debian system has (coreutils, util-linux, mount, tar, the shell), npm itself, and
+// sudo, which the bench preflight uses only where it is there.
+const baseSystem = new Set(["sh", "id", "chmod", "chroot", "tar", "taskset", "chrt", "umount", "sudo", "npm"]);
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })
