@@ -155,12 +155,13 @@ export async function ensureEngine(cli: string, cacheDir: string, log: (line: st
   const runDir = await mkdtemp(path.join(tmpdir(), "inferstack-dockerd-"));
   const socket = path.join(runDir, "docker.sock");
   const logFile = path.join(runDir, "dockerd.log");
+  const dataRoot = path.join(cacheDir, "docker");
   const args = [
     "--storage-driver=vfs",
     "--iptables=false",
     "--ip6tables=false",
     "--bridge=none",
-    `--data-root=${path.join(cacheDir, "docker")}`,
+    `--data-root=${dataRoot}`,
     `--exec-root=${path.join(runDir, "exec")}`,
     `--pidfile=${path.join(cacheDir, "dockerd.pid")}`,
     `--host=unix://${socket}`,
@@ -185,8 +186,11 @@ export async function ensureEngine(cli: string, cacheDir: string, log: (line: st
       clearTimeout(timer);
     }
     out.close();
-    // dockerd leaves its default network namespace bind-mounted under exec-root.
-    for (const mountPoint of await mountsUnder(runDir)) await run("umount", [mountPoint], { check: false });
+    // dockerd leaves its default network namespace bind-mounted under exec-root, and when it fails
+    // to start, its data root bind-mounted onto itself.
+    for (const dir of [runDir, dataRoot]) {
+      for (const mountPoint of await mountsUnder(dir)) await run("umount", [mountPoint], { check: false });
+    }
     await rm(runDir, { recursive: true, force: true });
   };
   log(`starting dockerd (PID ${child.pid}): ${args.join(" ")}`);
