@@ -151,6 +151,17 @@ export function diagramEdges(plan: Plan): [string, string][] {
       }
     }
   }
+  // Egress: a service or host in a subnet whose route table sends traffic to a NAT gateway goes out through it.
+  const associations = custom.filter(isType("aws:ec2/routeTableAssociation:RouteTableAssociation"));
+  for (const k of key.filter((r) => r.type === "aws:ecs/service:Service" || r.type === "aws:ec2/instance:Instance")) {
+    for (const subnet of out(k).filter(isType("aws:ec2/subnet:Subnet"))) {
+      for (const assoc of associations.filter((x) => refs(x, subnet))) {
+        for (const table of out(assoc).filter(isType("aws:ec2/routeTable:RouteTable"))) {
+          for (const nat of out(table).filter(isType("aws:ec2/natGateway:NatGateway"))) edges.add(`${k.id}\u0000${nat.id}`);
+        }
+      }
+    }
+  }
   // A service never sends traffic to its own load balancer: drop edges the ARN walk found backwards.
   for (const e of [...edges]) {
     const [a, b] = e.split("\u0000") as [string, string];
