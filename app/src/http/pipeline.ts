@@ -143,7 +143,7 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
   const version = String(model.version);
   const count = (outcome: "ok" | "client_error" | "error") => {
     metrics.inferenceRequests.inc({ model: model.name, version, protocol: spec.protocol, outcome });
-    model.stats.request(outcome === "ok", performance.now() - started);
+    model.stats.request(outcome === "ok", started, performance.now());
   };
   try {
     const request = await readJsonBody(c, { maxBytes: deps.config.BODY_LIMIT_BYTES, maxDepth: deps.config.MAX_JSON_DEPTH }, spec.bodyOptions);

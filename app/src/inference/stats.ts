@@ -23,7 +23,8 @@ const NS_PER_MS = 1e6;
 const NS_PER_S = 1e9;
 
 export class ModelStats {
-  lastInferenceMs = 0;
+  /** performance.now() of the last request (a clock read is costly on some VMs: none taken here). */
+  #lastInference = 0;
   /** Rows executed by successful requests (cache hits excluded), as Triton counts inferences. */
   inferenceCount = 0;
   executionCount = 0;
@@ -37,12 +38,17 @@ export class ModelStats {
   readonly cacheMiss = duration();
   readonly #batches = new Map<number, BatchSizeStat>();
 
-  /** One request finished (after its model was resolved), `ms` after it arrived. */
-  request(ok: boolean, ms: number): void {
+  /** One request finished at `now` (performance.now()), after its model was resolved at `started`. */
+  request(ok: boolean, started: number, now: number): void {
     const d = ok ? this.success : this.fail;
     d.count++;
-    d.ns += ms * NS_PER_MS;
-    this.lastInferenceMs = Date.now();
+    d.ns += (now - started) * NS_PER_MS;
+    this.#lastInference = now;
+  }
+
+  /** Milliseconds since the epoch of the last request; 0 before the first. */
+  get lastInferenceMs(): number {
+    return this.#lastInference === 0 ? 0 : Math.round(performance.timeOrigin + this.#lastInference);
   }
 
   /** One response cache lookup (a hit is also a success: see request()). */
