@@ -69,7 +69,12 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
       outputs: sig.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
     };
   };
-  const metaResponses = { 200: json(ModelMetadataSchema, "Model metadata"), 400: json(ErrorSchema, "Not ready"), 404: json(ErrorSchema, "Not found") };
+  const metaResponses = {
+    200: json(ModelMetadataSchema, "Model metadata"),
+    400: json(ErrorSchema, "Not ready"),
+    404: json(ErrorSchema, "Not found"),
+    503: json(ErrorSchema, "Model still loading (see Retry-After)"),
+  };
   reg.registerPath({ method: "get", path: "/v2/models/{name}", tags, summary: "Model metadata", request: { params: NameParam }, responses: metaResponses });
   app.get("/v2/models/:name", (c) => c.json(metadata(c.req.param("name"))));
   reg.registerPath({
