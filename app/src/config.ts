@@ -2,6 +2,7 @@
  * The API's configuration, read from the environment and validated once at start. A bad value
  * fails the start with a message naming the variable.
  */
+import proxyAddr from "proxy-addr";
 import { z } from "zod";
 
 const bool = z
@@ -42,7 +43,29 @@ export const ConfigSchema = z.object({
   READY_CHECK_TIMEOUT_MS: int(50, 30_000).default(1_000),
   /** Processes to run (node:cluster); 1 = this process serves. 0 = one per CPU. */
   WEB_CONCURRENCY: int(0, 256).default(1),
+  /**
+   * Behind a reverse proxy: the client IP (per-IP rate limits, logs) is the address the outermost
+   * trusted proxy saw, read from X-Forwarded-For counting from the right; entries further left are
+   * whatever the client wrote and are never used.
+   */
   TRUST_PROXY: bool.default(false),
+  /** With TRUST_PROXY: how many proxies append to X-Forwarded-For in front of the API (Caddy, an ALB: 1). */
+  TRUST_PROXY_HOPS: int(1, 16).default(1),
+  /**
+   * With TRUST_PROXY, instead of a hop count: the proxies' addresses or CIDRs, comma-separated
+   * (also `loopback`, `linklocal`, `uniquelocal`); every trusted address is skipped from the right.
+   */
+  TRUST_PROXY_CIDRS: z
+    .string()
+    .default("")
+    .transform((s) => s.split(",").map((o) => o.trim()).filter(Boolean))
+    .superRefine((list, ctx) => {
+      try {
+        proxyAddr.compile(list);
+      } catch (err) {
+        ctx.addIssue({ code: "custom", message: (err as Error).message });
+      }
+    }),
   /** Enables POST /v2/repository/models/<m>/load|unload (API key required when keys are on). */
   MODEL_CONTROL: bool.default(false),
   APP_VERSION: z.string().default(process.env.npm_package_version ?? "0.1.0"),

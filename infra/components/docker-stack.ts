@@ -107,6 +107,7 @@ export class DockerStack extends pulumi.ComponentResource {
           SHUTDOWN_TIMEOUT_MS: String(cfg.app.gracefulShutdownSeconds * 1000),
           // Behind Caddy: client addresses (rate limits per IP, logs) come from X-Forwarded-For.
           TRUST_PROXY: "true",
+          TRUST_PROXY_HOPS: "1", // Caddy, the one proxy in front, replaces a client's own X-Forwarded-For
           PREDICTION_RETENTION_DAYS: String(cfg.app.predictionLogRetentionDays),
           PG_POOL_MAX: String(poolPerReplica),
         },

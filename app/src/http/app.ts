@@ -9,6 +9,7 @@ import { routePath } from "hono/route";
 import { timeout } from "hono/timeout";
 import { uuidv7 } from "../ids.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
+import { clientIp } from "./client-ip.ts";
 import { compression } from "./compression.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { registerHealth } from "./health.ts";
@@ -44,7 +45,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const quiet = route.startsWith("/health") || route === "/metrics" || route.startsWith("/v2/health");
     const level = status >= 500 ? "error" : quiet ? "debug" : "info";
     if (logger.isLevelEnabled(level)) {
-      const line: Record<string, unknown> = { reqId: requestId, method: c.req.method, path: c.req.path, route, status, ms: Math.round(seconds * 10000) / 10 };
+      const line: Record<string, unknown> = { reqId: requestId, ip: clientIp(c, config), method: c.req.method, path: c.req.path, route, status, ms: Math.round(seconds * 10000) / 10 };
       const failure = c.get("failure");
       if (failure) line.error = failure;
       logger[level](line, "request");

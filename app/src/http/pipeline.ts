@@ -6,13 +6,13 @@
  */
 import type { ServerResponse } from "node:http";
 import type { Context } from "hono";
-import { getConnInfo } from "@hono/node-server/conninfo";
 import type { TensorMap } from "../inference/batcher.ts";
 import { InferenceInputError, type ModelVersion } from "../inference/model-version.ts";
 import { RequestValidationError, type PreparedInputs } from "../inference/validation.ts";
 import { toJsonArray } from "../inference/tensor.ts";
 import { JsonText, type AuthResult, type MaybePromise, type Principal, type RateLimitDecision } from "../ports.ts";
 import { readJsonBody, type BodyOptions, type RequestBody } from "./body.ts";
+import { clientIp } from "./client-ip.ts";
 import { hashInputs } from "./input-hash.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError, unresolvedError } from "./errors.ts";
@@ -39,18 +39,6 @@ export interface PredictionSpec<P extends PreparedInputs> {
   encode?(body: Record<string, unknown>, prepared: P): { body: Uint8Array<ArrayBuffer>; headers: Record<string, string>; logged: string } | undefined;
   /** The body member the prediction log records as the request's inputs. */
   inputsMember: string;
-}
-
-function clientIp(c: Context<AppEnv>, trustProxy: boolean): string {
-  if (trustProxy) {
-    const fwd = c.req.header("x-forwarded-for");
-    if (fwd) return fwd.split(",")[0]!.trim();
-  }
-  try {
-    return getConnInfo(c).remote.address ?? "unknown";
-  } catch {
-    return "unknown";
-  }
 }
 
 /**
@@ -91,7 +79,7 @@ function rateLimit(c: Context<AppEnv>, deps: AppDeps, principal: Principal): May
   if (!limiter) return;
   let decision;
   try {
-    decision = limiter.consume(principal.keyId ?? clientIp(c, deps.config.TRUST_PROXY), principal.plan);
+    decision = limiter.consume(principal.keyId ?? clientIp(c, deps.config), principal.plan);
   } catch (err) {
     return limiterFailed(c, deps, err);
   }

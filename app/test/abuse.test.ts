@@ -1,0 +1,190 @@
+/**
+ * The API under abuse, over real HTTP with real Redis (and real Caddy as the edge proxy): client IPs
+ * a client cannot forge, oversize bodies cut off, drains without resets, bounded error bodies.
+ */
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { startServer, type RunningServer } from "../src/server.ts";
+import { deleteRedisPrefix, REDIS_URL, redisPrefix, waitFor } from "./data/support.ts";
+
+const MODELS = new URL("../../models/", import.meta.url).pathname;
+const IRIS = JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] });
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), "inferstack-abuse-"));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+interface Reply { status: number; body: string; headers: http.IncomingHttpHeaders }
+
+/** One request on a fresh connection from `localAddress` (any 127.0.0.0/8 address is this host). */
+function request(url: string, opts: { method?: string; path: string; headers?: Record<string, string>; body?: string; localAddress?: string }): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}${opts.path}`, { method: opts.method ?? "GET", headers: opts.headers, localAddress: opts.localAddress, agent: false }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => { body += d; });
+      res.on("end", () => resolve({ status: res.statusCode!, body, headers: res.headers }));
+    });
+    req.on("error", reject);
+    req.end(opts.body);
+  });
+}
+
+/** A proxy that appends its peer to X-Forwarded-For and keeps what came before, as an AWS ALB does. */
+async function appendingProxy(target: string): Promise<{ url: string; close(): Promise<void> }> {
+  const upstream = new URL(target);
+  const server = http.createServer((req, res) => {
+    const headers = { ...req.headers };
+    const peer = req.socket.remoteAddress!;
+    headers["x-forwarded-for"] = headers["x-forwarded-for"] ? `${headers["x-forwarded-for"]}, ${peer}` : peer;
+    const out = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent: false }, (up) => {
+      res.writeHead(up.statusCode!, up.headers);
+      up.pipe(res);
+    });
+    out.on("error", () => res.destroy());
+    req.pipe(out);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+/** Real Caddy reverse-proxying to `target`, trusting X-Forwarded-For only from `trusted` (if any). */
+async function caddy(target: string, trusted?: string): Promise<{ url: string; close(): Promise<void> }> {
+  const port = await new Promise<number>((resolve) => {
+    const probe = http.createServer().listen(0, "127.0.0.1", () => {
+      const p = (probe.address() as AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const file = join(dir, `Caddyfile-${port}`);
+  await writeFile(file, [
+    "{", "\tadmin off", "\tauto_https off", "}",
+    `http://127.0.0.1:${port} {`,
+    `\treverse_proxy ${new URL(target).host} {`,
+    ...(trusted ? [`\t\ttrusted_proxies ${trusted}`] : []),
+    "\t}", "}", "",
+  ].join("\n"));
+  const child: ChildProcess = spawn("caddy", ["run", "--adapter", "caddyfile", "--config", file], { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  child.stderr!.on("data", (d) => { log += d; });
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`caddy on ${port}\n${log}`, () => request(url, { path: "/health/live" }).then((r) => r.status === 200, () => false), 15_000, 100);
+  return {
+    url,
+    close: () => new Promise((resolve) => { child.once("exit", () => resolve()); child.kill("SIGTERM"); }),
+  };
+}
+
+/** A server with a per-IP limit of `limit` anonymous predictions per 10 minutes, its access log kept. */
+async function limitedServer(env: Record<string, string>, limit: number, prefix: string) {
+  const lines: Record<string, unknown>[] = [];
+  const logger = pino({ level: "info" }, { write: (s: string) => { lines.push(JSON.parse(s) as Record<string, unknown>); } });
+  const server = await startServer({
+    port: 0, host: "127.0.0.1", modelsDir: MODELS, logger,
+    env: {
+      DATABASE_URL: "", REDIS_URL, REDIS_KEY_PREFIX: prefix, AUTH_MODE: "off", PREDICTION_LOG: "off",
+      RATE_LIMIT_PLANS: JSON.stringify({ perip: { limit, windowSeconds: 600 } }), RATE_LIMIT_ANON_PLAN: "perip", RATE_LIMIT_LEASE_MS: "0",
+      CACHE_TTL_SECONDS: "0", MODEL_WATCH: "false", TRUST_PROXY: "true", ...env,
+    },
+  });
+  return { server, lines };
+}
+
+describe("client IP behind trusted proxies", () => {
+  const LIMIT = 5;
+  const ATTEMPTS = 40;
+  const prefixes: string[] = [];
+  after(async () => {
+    for (const p of prefixes) await deleteRedisPrefix(p);
+  });
+
+  /** An attacker forging a fresh X-Forwarded-For per request, then an honest client from elsewhere. */
+  async function forge(entry: string, server: RunningServer, lines: Record<string, unknown>[]) {
+    let allowedForged = 0;
+    for (let i = 0; i < ATTEMPTS; i++) {
+      const r = await request(entry, {
+        method: "POST", path: "/v1/models/iris-classifier:predict", localAddress: "127.0.0.5", body: IRIS,
+        headers: { "content-type": "application/json", "x-forwarded-for": `203.0.113.${i}, 198.51.100.${i}` },
+      });
+      assert.ok(r.status === 200 || r.status === 429, `${r.status} ${r.body}`);
+      if (r.status === 200) allowedForged++;
+    }
+    let allowedHonest = 0;
+    for (let i = 0; i < LIMIT + 2; i++) {
+      const r = await request(entry, { method: "POST", path: "/v1/models/iris-classifier:predict", localAddress: "127.0.0.6", body: IRIS, headers: { "content-type": "application/json" } });
+      if (r.status === 200) allowedHonest++;
+    }
+    const ips = new Set(lines.filter((l) => l.msg === "request" && String(l.path).endsWith(":predict")).map((l) => l.ip));
+    await server.close();
+    console.log(`# ${entry}: forged X-Forwarded-For allowed ${allowedForged}/${ATTEMPTS}, honest client allowed ${allowedHonest}/${LIMIT + 2}, logged ips ${[...ips].join(" ")}`);
+    return { allowedForged, allowedHonest, ips };
+  }
+
+  test("one appending hop (an ALB), TRUST_PROXY_HOPS=1: forged entries are ignored", async () => {
+    const prefix = redisPrefix();
+    prefixes.push(prefix);
+    const { server, lines } = await limitedServer({ TRUST_PROXY_HOPS: "1" }, LIMIT, prefix);
+    const alb = await appendingProxy(server.url);
+    try {
+      const r = await forge(alb.url, server, lines);
+      assert.equal(r.allowedForged, LIMIT);
+      assert.equal(r.allowedHonest, LIMIT);
+      assert.deepEqual([...r.ips].sort(), ["127.0.0.5", "127.0.0.6"]);
+    } finally {
+      await alb.close();
+    }
+  });
+
+  test("Caddy as the one hop (the docker tiers), TRUST_PROXY_HOPS=1", async () => {
+    const prefix = redisPrefix();
+    prefixes.push(prefix);
+    const { server, lines } = await limitedServer({ TRUST_PROXY_HOPS: "1" }, LIMIT, prefix);
+    const edge = await caddy(server.url);
+    try {
+      const r = await forge(edge.url, server, lines);
+      assert.equal(r.allowedForged, LIMIT);
+      assert.equal(r.allowedHonest, LIMIT);
+      assert.deepEqual([...r.ips].sort(), ["127.0.0.5", "127.0.0.6"]);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  for (const [label, env] of [["TRUST_PROXY_HOPS=2", { TRUST_PROXY_HOPS: "2" }], ["TRUST_PROXY_CIDRS=127.0.0.1/32", { TRUST_PROXY_CIDRS: "127.0.0.1/32" }]] as const) {
+    test(`two hops (an appending proxy, then Caddy trusting it), ${label}`, async () => {
+      const prefix = redisPrefix();
+      prefixes.push(prefix);
+      const { server, lines } = await limitedServer(env, LIMIT, prefix);
+      const inner = await caddy(server.url, "127.0.0.1/32");
+      const outer = await appendingProxy(inner.url);
+      try {
+        const r = await forge(outer.url, server, lines);
+        assert.equal(r.allowedForged, LIMIT);
+        assert.equal(r.allowedHonest, LIMIT);
+        assert.deepEqual([...r.ips].sort(), ["127.0.0.5", "127.0.0.6"]);
+      } finally {
+        await outer.close();
+        await inner.close();
+      }
+    });
+  }
+
+  test("a bad TRUST_PROXY_CIDRS value fails the start naming the variable", async () => {
+    const { loadConfig } = await import("../src/config.ts");
+    assert.throws(() => loadConfig({ TRUST_PROXY: "true", TRUST_PROXY_CIDRS: "10.0.0.0/99" }), /TRUST_PROXY_CIDRS/);
+    assert.deepEqual(loadConfig({ TRUST_PROXY_CIDRS: "loopback, 10.0.0.0/8" }).TRUST_PROXY_CIDRS, ["loopback", "10.0.0.0/8"]);
+  });
+});
