@@ -90,6 +90,13 @@ describe("readiness when a model failed to load", () => {
     });
   });
 
+  test("the OpenAPI document describes the readiness field", async () => {
+    await withServer(["linear"], {}, async (base) => {
+      const doc = (await request(`${base}/openapi.json`)).body;
+      assert.deepEqual(doc.components.schemas.Health.properties.readiness.enum, ["relaxed", "strict"]);
+    });
+  });
+
   test("a bad READINESS value fails the start, naming the variable", () => {
     assert.throws(() => loadConfig({ READINESS: "lenient" }), /READINESS="lenient"/);
     assert.equal(loadConfig({}).READINESS, "relaxed");

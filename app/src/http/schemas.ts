@@ -96,6 +96,7 @@ export const HealthSchema = z
   .object({
     status: z.string(),
     ready: z.boolean().optional(),
+    readiness: z.enum(["relaxed", "strict"]).optional().describe("READINESS: relaxed (one model serving suffices) or strict (every model)"),
     reasons: z.array(z.string()).optional(),
     models: z.array(z.object({ name: z.string(), ready: z.boolean(), versions: z.array(z.number()), reason: z.string().optional() })).optional(),
     dependencies: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string().optional() })).optional(),
