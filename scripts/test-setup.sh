@@ -106,6 +106,8 @@ if ! pg_answers; then
   fi
   log "starting PostgreSQL $version"
   "${as_root[@]}" pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  # Where the package's own install already started it, the new rule needs a reload.
+  [[ -z $created_cluster ]] || "${as_root[@]}" pg_ctlcluster --skip-systemctl-redirect "$version" main reload || true
   wait_for pg_answers || stop_with "PostgreSQL $version did not come up on 127.0.0.1:5432"
 fi
 if ! psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; then
