@@ -104,7 +104,7 @@ export function diagramEdges(plan: Plan): [string, string][] {
       const field = (path.split(".").pop() ?? "").replace(/\[\d+\]$/, "").replace(/(Ids?|Arns?|s)$/, "").toLowerCase();
       const kind = (r: PlanResource) => (r.type.split(":").pop() ?? "").toLowerCase();
       const exact = whole.filter((r) => kind(r) === field);
-      const hinted = whole.length <= 1 ? whole : exact.length ? exact : whole.filter((r) => field.length > 2 && kind(r).includes(field));
+      const hinted = whole.length <= 1 ? whole : exact.length ? exact : whole.filter((r) => field.length > 2 && (kind(r).includes(field) || field.includes(kind(r))));
       if (hinted.length === 1) found.add(hinted[0]!);
       for (const [re, r] of byHost) if (re.test(v)) found.add(r);
       if (!NOT_A_CONNECTION.test(path)) for (const [re, r] of containers) if (re?.test(v)) found.add(r);
@@ -161,6 +161,28 @@ export function diagramEdges(plan: Plan): [string, string][] {
         }
       }
     }
+  }
+  // What the firewall lets through: a security group rule between two groups is traffic from the
+  // resources in one to the resources in the other (Prometheus → app, app → RDS, ALB → app).
+  const isGroup = isType("aws:ec2/securityGroup:SecurityGroup");
+  const members = new Map<string, Set<PlanResource>>();
+  const join = (group: PlanResource, r: PlanResource) => members.set(group.id, (members.get(group.id) ?? new Set()).add(r));
+  for (const k of key) for (const g of out(k).filter(isGroup)) join(g, k);
+  // EFS sits in its groups through its mount targets.
+  for (const mt of custom.filter(isType("aws:efs/mountTarget:MountTarget"))) {
+    for (const fs of out(mt).filter((r) => keyIds.has(r.id))) for (const g of out(mt).filter(isGroup)) join(g, fs);
+  }
+  const groupAt = (rule: PlanResource, field: string): PlanResource | undefined => {
+    const v = rule.inputs[field];
+    const found = typeof v === "string" ? (byToken.get(v) ?? []).filter(isGroup) : [];
+    return found.length === 1 ? found[0] : undefined;
+  };
+  for (const rule of custom.filter((r) => r.type === "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" || r.type === "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")) {
+    const own = groupAt(rule, "securityGroupId");
+    const peer = groupAt(rule, "referencedSecurityGroupId");
+    if (!own || !peer) continue;
+    const [from, to] = rule.type.includes("Ingress") ? [peer, own] : [own, peer];
+    for (const a of members.get(from.id) ?? []) for (const b of members.get(to.id) ?? []) if (a.id !== b.id) edges.add(`${a.id}\u0000${b.id}`);
   }
   // A service never sends traffic to its own load balancer: drop edges the ARN walk found backwards.
   for (const e of [...edges]) {

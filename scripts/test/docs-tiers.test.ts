@@ -62,8 +62,15 @@ test("the generated diagrams draw traffic the way it flows", () => {
   for (const e of local) assert.doesNotMatch(e, /^inferstack-(postgres|redis) -->/, "databases only answer");
 
   const prod = diagramEdgesOf(doc, "prod");
-  for (const edge of ["Internet --> inferstack-prod", "inferstack-prod --> inferstack-prod-app", "inferstack-prod-app --> inferstack-prod-pg", "inferstack-prod-app --> inferstack-prod-redis"]) {
+  for (const edge of [
+    "Internet --> inferstack-prod",
+    "inferstack-prod --> inferstack-prod-app",
+    "inferstack-prod-app --> inferstack-prod-pg",
+    "inferstack-prod-app --> inferstack-prod-redis",
+    "inferstack-prod-monitoring-service --> inferstack-prod-app", // Prometheus scrapes the tasks (security group rule)
+  ]) {
     assert.ok(prod.has(edge), `prod: ${edge} in\n${[...prod].join("\n")}`);
   }
   assert.ok(!prod.has("inferstack-prod-app --> inferstack-prod"), "the app does not send traffic to its load balancer");
+  for (const e of prod) assert.doesNotMatch(e, /^inferstack-prod-(pg|redis) -->/, "databases only answer");
 });
