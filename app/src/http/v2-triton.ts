@@ -11,7 +11,7 @@ import { z } from "zod";
 import type { Datatype, VersionPolicy } from "../inference/manifest.ts";
 import type { ModelVersion } from "../inference/model-version.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError, unresolvedError } from "./errors.ts";
 import { ErrorSchema } from "./schemas.ts";
 
 export const TRITON_EXTENSIONS = ["model_configuration", "statistics"];
@@ -169,7 +169,7 @@ export function registerTritonExtensions(app: OpenAPIHono<AppEnv>, deps: AppDeps
 
   const configOf = (name: string, version?: number) => {
     const r = deps.repo.resolve(name, version);
-    if (!r.ok) throw new ApiError(r.status, r.error);
+    if (!r.ok) throw unresolvedError(r);
     const ttl = r.model.signature.cacheTtlSeconds ?? deps.config.CACHE_TTL_SECONDS;
     return tritonModelConfig(r.model, deps.dataPlane.cache !== undefined && ttl > 0);
   };
@@ -193,8 +193,12 @@ export function registerTritonExtensions(app: OpenAPIHono<AppEnv>, deps: AppDeps
     }
     if (!deps.repo.has(name)) throw new ApiError(404, `model "${name}" not found`);
     const serving = ascending(deps.repo.servingVersions(name));
-    // As Triton: statistics exist for ready versions only.
-    if (serving.length === 0) throw new ApiError(400, `model "${name}" is not available: ${deps.repo.notReadyReason(name)}`);
+    if (serving.length === 0) {
+      // Still loading: 503 + Retry-After, as every model route; else, as Triton, statistics exist for ready versions only.
+      const r = deps.repo.resolve(name);
+      if (!r.ok && r.status === 503) throw unresolvedError(r);
+      throw new ApiError(400, `model "${name}" is not available: ${deps.repo.notReadyReason(name)}`);
+    }
     const chosen = version === undefined ? serving : serving.filter((m) => m.version === version);
     if (chosen.length === 0) throw new ApiError(400, `model "${name}" version ${version} is not available (serving: ${serving.map((m) => m.version).join(", ")})`);
     return { model_stats: chosen.map((m) => m.stats.toTriton(name, m.version)) };
