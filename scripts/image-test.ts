@@ -12,7 +12,7 @@
  * ~/.cache/inferstack/image-test.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { homedir } from "node:os";
@@ -29,9 +29,11 @@ const IMAGE = "inferstack-api:image-test";
 const MODEL = "iris-classifier";
 /** docker stop's grace before SIGKILL; the app bounds its own shutdown well inside it. */
 const STOP_GRACE_S = 10;
+/** Layer folders in the vfs data root of an engine started here past which unused build cache is pruned. */
+const PRUNE_ABOVE_LAYERS = 24;
 
 const started = Date.now();
-const log = (line: string) => process.stdout.write(`# ${line}\n`);
+const log = (line: string) => process.stdout.write(`# [${((Date.now() - started) / 1000).toFixed(1)} s] ${line}\n`);
 const results: { name: string; ok: boolean; detail: string }[] = [];
 
 async function check(name: string, fn: () => Promise<string | void>): Promise<boolean> {
@@ -137,12 +139,15 @@ async function main(): Promise<void> {
     const env = engine.env;
     const docker = (args: string[], timeoutMs = 120_000) => run(cli, args, { env, check: false, timeoutMs });
     if (engine.startedHere) {
-      // vfs stores every layer as a full copy: without a bound the cache grows by GBs per changed build.
-      // Records this run did not use go (BuildKit's "until" compares last use); what it used stays warm.
+      // vfs stores every layer as a full copy (~300 MB here): unbounded, the cache grows by GBs per
+      // changed build. Pruning is slow on vfs too (a minute or more), so only past a bound: records
+      // this run did not use go (BuildKit's "until" compares last use), what it used stays warm.
       cleanups.push(async () => {
+        const layers = readdirSync(path.join(CACHE, "docker/vfs/dir")).length;
+        if (layers <= PRUNE_ABOVE_LAYERS) return;
         const until = `${Math.ceil((Date.now() - started) / 1000) + 60}s`;
         const pruned = await docker(["builder", "prune", "--force", "--filter", `until=${until}`]);
-        log(`build cache records unused for ${until} pruned: ${pruned.stdout.trim().split("\n").at(-1) ?? ""}`);
+        log(`${layers} vfs layers: build cache records unused for ${until} pruned: ${pruned.stdout.trim().split("\n").at(-1) ?? ""}`);
       });
     }
 
@@ -188,7 +193,10 @@ async function main(): Promise<void> {
     });
     if (!buildOk) return;
     const id = (await docker(["image", "inspect", "--format", "{{.Id}}", IMAGE])).stdout.trim();
-    if (previous && previous !== id) await docker(["image", "rm", previous]);
+    if (previous && previous !== id) {
+      log("removing the previous image");
+      await docker(["image", "rm", previous]);
+    }
     const size = Number((await docker(["image", "inspect", "--format", "{{.Size}}", IMAGE])).stdout.trim());
     const baseSize = Number((await docker(["image", "inspect", "--format", "{{.Size}}", baseTag])).stdout.trim());
     log(`image ${IMAGE}: ${(size / 1e6).toFixed(0)} MB (base ${(baseSize / 1e6).toFixed(0)} MB, app layers ${((size - baseSize) / 1e6).toFixed(0)} MB); build time ${seconds(buildMs)}`);
@@ -201,7 +209,7 @@ async function main(): Promise<void> {
       const res = await docker(["run", "--detach", "--name", name, "--network", "host", "--env", `PORT=${port}`, IMAGE]);
       assert.equal(res.code, 0, `docker run: ${res.stderr}`);
       container = res.stdout.trim();
-      cleanups.push(() => docker(["rm", "--force", container]));
+      cleanups.push(() => docker(["rm", "--force", container]).then(() => log(`container ${container.slice(0, 12)} removed`)));
       return `${container.slice(0, 12)} on port ${port}`;
     });
     if (!runOk) return;
@@ -299,6 +307,7 @@ async function main(): Promise<void> {
     results.push({ name: "image test harness", ok: false, detail: (err as Error).message });
     process.stdout.write(`not ok - image test harness\n${(err as Error).message.replace(/^/gm, "  ")}\n`);
   } finally {
+    log("cleaning up");
     await cleanup();
   }
 }

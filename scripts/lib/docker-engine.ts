@@ -180,6 +180,7 @@ export async function ensureEngine(cli: string, cacheDir: string, log: (line: st
   const env = { ...baseEnv, DOCKER_HOST: `unix://${socket}` };
   const stop = async (): Promise<void> => {
     if (!exited && child.pid) {
+      log(`stopping dockerd (PID ${child.pid})`);
       process.kill(child.pid, "SIGTERM");
       const timer = setTimeout(() => child.pid && !exited && process.kill(child.pid, "SIGKILL"), 30_000);
       await exit;
