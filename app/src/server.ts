@@ -3,7 +3,7 @@
  * repository -> HTTP. Used by main.ts and in-process by tests (several instances may share a
  * process: each has its own metrics registry).
  */
-import { createServer, type Server } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import type { Logger } from "pino";
@@ -28,6 +28,35 @@ const SECURITY_HEADERS: ReadonlyArray<[string, string]> = [
   ["x-permitted-cross-domain-policies", "none"],
   ["x-xss-protection", "0"],
 ];
+
+/**
+ * 413 on the declared Content-Length, before reading any of the body, then the connection is
+ * closed: Node would otherwise read and discard the whole body to keep the connection alive.
+ */
+function refuseOversize(req: IncomingMessage, res: ServerResponse, declared: string, limit: number, logger: Logger): void {
+  const body = JSON.stringify({ error: `body: ${declared.slice(0, 20)} bytes exceed the limit of ${limit}` });
+  logger.info({ method: req.method, path: req.url?.slice(0, 200), status: 413, declared: declared.slice(0, 20) }, "request refused: body over the limit");
+  res.writeHead(413, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" });
+  res.end(body, () => closeUnread(req));
+}
+
+function closeIfBodyUnread(this: ServerResponse): void {
+  if (!this.req.complete) closeUnread(this.req);
+}
+
+/**
+ * Closes a connection whose request body was not read, once the response is out: stop reading,
+ * half-close so the client sees the response and a clean end, and drop the socket after a short
+ * linger (a client still sending gets a reset then, not before it could read the answer).
+ */
+function closeUnread(req: IncomingMessage): void {
+  const socket = req.socket;
+  if (socket.destroyed) return;
+  socket.pause();
+  socket.end();
+  setTimeout(() => socket.destroy(), UNREAD_LINGER_MS).unref();
+}
+const UNREAD_LINGER_MS = 1_000;
 
 export interface StartOptions {
   port?: number;
@@ -82,15 +111,28 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       return new Response(JSON.stringify({ error: "bad request" }), { status: 400, headers: { "content-type": "application/json" } });
     },
   });
+  const bodyLimit = config.BODY_LIMIT_BYTES;
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
+    // Static security headers on the Node response: far cheaper than per-request Headers objects.
+    for (const [name, value] of SECURITY_HEADERS) res.setHeader(name, value);
+    const declared = req.headers["content-length"];
+    if (declared !== undefined && Number(declared) > bodyLimit) return refuseOversize(req, res, declared, bodyLimit, logger);
+    // A chunked body the app answered without reading (401, 404, 429...) could be endless.
+    if (req.headers["transfer-encoding"] !== undefined) res.once("finish", closeIfBodyUnread);
+    void listener(req, res);
+  };
   const server: Server = createServer(
     // Keep-alive outlives the load balancers' 60 s idle timeout so they never reuse a closed socket.
     { keepAliveTimeout: 65_000, headersTimeout: 15_000, requestTimeout: Math.max(config.REQUEST_TIMEOUT_MS + 5_000, 15_000) },
-    (req, res) => {
-      // Static security headers on the Node response: far cheaper than per-request Headers objects.
-      for (const [name, value] of SECURITY_HEADERS) res.setHeader(name, value);
-      void listener(req, res);
-    },
+    handle,
   );
+  // Expect: 100-continue: an oversize body is refused before the client sends any of it.
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    const declared = req.headers["content-length"];
+    if (declared !== undefined && Number(declared) > bodyLimit) return refuseOversize(req, res, declared, bodyLimit, logger);
+    res.writeContinue();
+    handle(req, res);
+  });
   const port = opts.port ?? config.PORT;
   const host = opts.host ?? config.HOST;
   await repo.discover(); // from the first request on, a model on disk is "loading", never "not found"

@@ -188,3 +188,98 @@ describe("client IP behind trusted proxies", () => {
     assert.deepEqual(loadConfig({ TRUST_PROXY_CIDRS: "loopback, 10.0.0.0/8" }).TRUST_PROXY_CIDRS, ["loopback", "10.0.0.0/8"]);
   });
 });
+
+/**
+ * Sends a body without end on a raw socket (declared `Content-Length` or chunked) and counts what
+ * the client managed to hand to the server after the response arrived, until the server closed.
+ */
+async function uploadWithoutEnd(url: string, head: string, chunked: boolean, forMs = 5_000) {
+  const { connect } = await import("node:net");
+  const u = new URL(url);
+  const socket = connect(Number(u.port), u.hostname);
+  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  let response = "";
+  let sent = 0;
+  let sentAtResponse = -1;
+  let closedBy = "";
+  socket.on("data", (d: Buffer) => {
+    if (sentAtResponse < 0) sentAtResponse = sent;
+    response += d.toString("latin1");
+  });
+  const ended = new Promise<void>((resolve) => {
+    socket.once("error", (err: NodeJS.ErrnoException) => { closedBy ||= err.code ?? err.message; resolve(); });
+    socket.once("end", () => { closedBy ||= "FIN"; });
+    socket.once("close", () => resolve());
+  });
+  socket.write(head);
+  const payload = Buffer.alloc(64 * 1024, 0x20);
+  const frame = chunked ? Buffer.concat([Buffer.from(`${payload.length.toString(16)}\r\n`), payload, Buffer.from("\r\n")]) : payload;
+  const deadline = Date.now() + forMs;
+  let open = true;
+  void ended.then(() => { open = false; });
+  while (open && Date.now() < deadline) {
+    const ok = socket.write(frame, (err) => { if (!err) sent += payload.length; });
+    if (!ok) await Promise.race([new Promise((r) => socket.once("drain", r)), ended, new Promise((r) => setTimeout(r, 200))]);
+  }
+  const timedOut = open;
+  socket.destroy();
+  await ended;
+  return { status: Number(/^HTTP\/1\.1 (\d{3})/.exec(response)?.[1] ?? 0), response, sent, afterResponse: sentAtResponse < 0 ? -1 : sent - sentAtResponse, closedBy, timedOut };
+}
+
+describe("oversize bodies", () => {
+  let server: RunningServer;
+  const LIMIT = 1024 * 1024;
+  before(async () => {
+    server = await startServer({
+      port: 0, host: "127.0.0.1", modelsDir: MODELS, logger: pino({ level: "silent" }),
+      env: { DATABASE_URL: "", REDIS_URL: "", MODEL_WATCH: "false", BODY_LIMIT_BYTES: String(LIMIT) },
+    });
+  });
+  after(async () => {
+    await server.close();
+  });
+  const PREDICT = "POST /v1/models/iris-classifier:predict HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n";
+  const BOUND = 16 * 1024 * 1024; // socket buffers on both sides, far below the body
+
+  test("a declared 1 GB body gets 413 before it is read, and the connection closes", async () => {
+    const r = await uploadWithoutEnd(server.url, `${PREDICT}Content-Length: 1000000000\r\n\r\n`, false);
+    console.log(`# declared 1 GB: ${r.status}, client sent ${r.sent} bytes in all, ${r.afterResponse} after the 413; closed by ${r.closedBy}`);
+    assert.equal(r.status, 413);
+    assert.match(r.response, /connection: close/i);
+    assert.match(r.response, /exceed the limit of 1048576/);
+    assert.equal(r.timedOut, false, "the server closed the connection");
+    assert.ok(r.afterResponse >= 0 && r.afterResponse < BOUND, `${r.afterResponse} bytes after the 413`);
+  });
+
+  test("with Expect: 100-continue the 413 comes before any byte of the body", async () => {
+    const r = await request(server.url, {
+      method: "POST", path: "/v1/models/iris-classifier:predict",
+      headers: { "content-type": "application/json", "content-length": "1000000000", expect: "100-continue" },
+    });
+    assert.equal(r.status, 413);
+    assert.equal(r.headers.connection, "close");
+  });
+
+  test("an endless chunked body is cut at the limit with 413 and the connection closes", async () => {
+    const r = await uploadWithoutEnd(server.url, `${PREDICT}Transfer-Encoding: chunked\r\n\r\n`, true);
+    console.log(`# endless chunked: ${r.status}, client sent ${r.sent} bytes in all, ${r.afterResponse} after the 413; closed by ${r.closedBy}`);
+    assert.equal(r.status, 413);
+    assert.match(r.response, /more than 1048576 bytes/);
+    assert.equal(r.timedOut, false, "the server closed the connection");
+    assert.ok(r.afterResponse >= 0 && r.afterResponse < BOUND, `${r.afterResponse} bytes after the 413`);
+  });
+
+  test("an endless chunked body to a route that never reads it is not read either", async () => {
+    const r = await uploadWithoutEnd(server.url, "POST /no/such/route HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n", true);
+    console.log(`# endless chunked to a 404: client sent ${r.sent} bytes, ${r.afterResponse} after the response; closed by ${r.closedBy}`);
+    assert.equal(r.status, 404);
+    assert.equal(r.timedOut, false, "the server closed the connection");
+    assert.ok(r.afterResponse >= 0 && r.afterResponse < BOUND, `${r.afterResponse} bytes after the 404`);
+  });
+
+  test("the server still answers normally afterwards", async () => {
+    const r = await request(server.url, { method: "POST", path: "/v1/models/iris-classifier:predict", headers: { "content-type": "application/json" }, body: IRIS });
+    assert.equal(r.status, 200);
+  });
+});

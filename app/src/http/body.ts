@@ -77,7 +77,7 @@ export async function readJsonBody(c: Context, limits: BodyLimits, options: Body
   }
   const declared = c.req.header("content-length");
   if (declared !== undefined && Number(declared) > limits.maxBytes) {
-    throw new ApiError(413, `body: ${declared} bytes exceed the limit of ${limits.maxBytes}`);
+    throw new ApiError(413, `body: ${declared.slice(0, 20)} bytes exceed the limit of ${limits.maxBytes}`, undefined, { connection: "close" });
   }
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   let bytes = incoming ? await readIncoming(incoming, limits.maxBytes) : await readLimited(c.req.raw, limits.maxBytes);
@@ -199,8 +199,9 @@ function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<Buff
       total += chunk.length;
       if (total > maxBytes) {
         cleanup();
-        incoming.resume(); // discard the rest so the connection can carry the 413
-        reject(new ApiError(413, `body: more than ${maxBytes} bytes (the limit)`));
+        // Read no more: the 413 closes the connection (the server drops the socket after it).
+        incoming.pause();
+        reject(new ApiError(413, `body: more than ${maxBytes} bytes (the limit)`, undefined, { connection: "close" }));
         return;
       }
       chunks.push(chunk);
