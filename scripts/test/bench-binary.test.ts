@@ -13,6 +13,7 @@ import { test } from "node:test";
 import { testServer } from "../../app/test/helpers.ts";
 import { binaryRequest, IMAGE_SHAPE, imageTensor, jsonRequest, SECTION_TITLE, spliceSection } from "../bench/binary.ts";
 import { ROOT } from "../bench/lib.ts";
+import { renderReport } from "../bench/report.ts";
 
 const python = (code: string, ...args: string[]) => {
   const r = spawnSync("/usr/bin/python3", ["-c", code, ...args], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
@@ -92,6 +93,23 @@ test("the bench model answers both requests alike on the real server", async () 
   } finally {
     await server.close();
   }
+});
+
+test("npm run bench writes the section where running it alone does", () => {
+  const report = {
+    date: "2026-01-01T00:00:00.000Z",
+    durationSeconds: 1,
+    secondsPerPoint: 1,
+    machine: { cpu: "cpu", cores: 2, memoryGb: 1, loadBefore: [0, 0, 0], loadAfter: [0, 0, 0] },
+    versions: {},
+    session: { runRowsPerSec: {}, runMicros: {}, blockMicros: 0, workerRoundTripMicros: 0, workerRps: 0, inProcessRps: 0 },
+    http: { rows: [], readyMs: {} },
+    dataplane: undefined,
+    binary: { markdown: "the figures" },
+  };
+  const doc = renderReport(report);
+  assert.ok(doc.endsWith(`\n${SECTION_TITLE}\n\nthe figures\n`), doc.slice(-200));
+  assert.equal(spliceSection(doc, "the figures"), doc);
 });
 
 test("running the scenario alone replaces only its section", () => {
