@@ -143,7 +143,8 @@ async function main(): Promise<void> {
       // changed build. Pruning is slow on vfs too (a minute or more), so only past a bound: records
       // this run did not use go (BuildKit's "until" compares last use), what it used stays warm.
       cleanups.push(async () => {
-        const layers = readdirSync(path.join(CACHE, "docker/vfs/dir")).length;
+        const vfs = path.join(CACHE, "docker/vfs/dir");
+        const layers = existsSync(vfs) ? readdirSync(vfs).length : 0;
         if (layers <= PRUNE_ABOVE_LAYERS) return;
         const until = `${Math.ceil((Date.now() - started) / 1000) + 60}s`;
         const pruned = await docker(["builder", "prune", "--force", "--filter", `until=${until}`]);
