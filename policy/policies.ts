@@ -166,6 +166,32 @@ export const albHttpsOnly = resourcePolicy(
   "Use protocol HTTPS with sslPolicy ELBSecurityPolicy-TLS13-1-2-2021-06 and an ACM certificate; make port 80 a redirect.",
 );
 
+/** Routes of the API that only the VPC may reach (probes that query the data stores, metrics). */
+export const internalPaths = ["/metrics", "/health/ready", "/health/live", "/health/startup"];
+
+/** ALB wildcard path pattern (`*` any run, `?` one character), case-sensitive, as a RegExp. */
+const albPathPattern = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".")}$`);
+const forwards = (actions: { type?: string }[] | undefined) => (actions ?? []).some((a) => String(a.type).toLowerCase() === "forward");
+
+export const albInternalRoutesPrivate = resourcePolicy(
+  "alb-internal-routes-private",
+  "A load balancer forwards only listed public paths: listeners answer a fixed response or redirect by default, and no forwarding path rule matches /metrics or /health/*.",
+  {
+    ...Object.fromEntries(["aws:lb/listener:Listener", "aws:alb/listener:Listener"].map((t) => [t, ((r, report) => {
+      if (forwards(r.props.defaultActions)) report("the default action forwards every path (including /metrics and /health/*); answer a fixed-response 404 and forward public paths with listener rules");
+    }) as Check])),
+    ...Object.fromEntries(["aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule"].map((t) => [t, ((r, report) => {
+      if (!forwards(r.props.actions)) return;
+      for (const c of r.props.conditions ?? []) {
+        const patterns: RegExp[] = [...(c.pathPattern?.values ?? []).map(albPathPattern), ...(c.pathPattern?.regexValues ?? []).map((v: string) => new RegExp(v))];
+        const exposed = internalPaths.filter((path) => patterns.some((re) => re.test(path)));
+        if (exposed.length) report(`forwards internal path(s) ${exposed.join(", ")} to the internet`);
+      }
+    }) as Check])),
+  },
+  "Make the HTTPS listener's default action a fixed-response 404 and add forward rules whose path patterns list only the API's public routes (/v1/*, /v2/*, /openapi.json, /docs*).",
+);
+
 export const imdsV2 = resourcePolicy(
   "ec2-imdsv2",
   "EC2 instances require IMDSv2 session tokens (metadataOptions.httpTokens = required).",
@@ -178,7 +204,7 @@ export const imdsV2 = resourcePolicy(
 
 export const prodDatabaseProtection = resourcePolicy(
   "prod-database-protection",
-  "Production databases have deletion protection, at least 7 days of backups and a final snapshot.",
+  "Production databases have deletion protection, at least 7 days of backups and a final snapshot; production caches take a final snapshot.",
   {
     [RDS]: (r, report, cfg) => {
       if (!isProd(r, cfg)) return;
@@ -190,6 +216,10 @@ export const prodDatabaseProtection = resourcePolicy(
       if (!isProd(r, cfg)) return;
       if (r.props.deletionProtection !== true) report("deletionProtection must be true in production");
       if (!(Number(r.props.backupRetentionPeriod ?? 0) >= 7)) report("backupRetentionPeriod must be ≥ 7 days in production");
+    },
+    [REDIS_RG]: (r, report, cfg) => {
+      if (!isProd(r, cfg)) return;
+      if (!r.props.finalSnapshotIdentifier) report("finalSnapshotIdentifier must be set in production (deleting or replacing the group keeps its last state)");
     },
   },
   "Set deletionProtection: true, backupRetentionPeriod ≥ 7 and a finalSnapshotIdentifier on the prod tier (postgres.* in infra/presets.ts).",
@@ -311,7 +341,27 @@ export const noWorldOpenIngress: StackValidationPolicy = {
   },
 };
 
+export const rdsLogGroupsManaged: StackValidationPolicy = {
+  name: "rds-log-groups-managed",
+  description: "Each log an RDS instance exports goes to a log group the stack declares (/aws/rds/instance/<identifier>/<log>, with a retention); otherwise RDS creates it outside the program, never expiring.",
+  enforcementLevel: "mandatory",
+  configSchema,
+  remediationSteps: "Declare aws.cloudwatch.LogGroup /aws/rds/instance/<identifier>/<log> with retentionInDays for every enabledCloudwatchLogsExports entry, and make the instance dependsOn them.",
+  validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {
+    const groups = new Map(args.resources.filter((r) => r.type === "aws:cloudwatch/logGroup:LogGroup").map((r) => [String(r.props.name), r]));
+    for (const r of args.resources) {
+      if (r.type !== RDS) continue;
+      for (const log of (r.props.enabledCloudwatchLogsExports ?? []) as string[]) {
+        const name = `/aws/rds/instance/${r.props.identifier}/${log}`;
+        const group = groups.get(name);
+        if (!group) reportViolation(`${r.name}: exports ${log} but the stack declares no log group ${name} (RDS would create one that never expires)`, r.urn);
+        else if (!(Number(group.props.retentionInDays ?? 0) > 0)) reportViolation(`${group.name}: ${name} needs retentionInDays`, group.urn);
+      }
+    }
+  },
+};
+
 export const resourcePolicies: ResourceValidationPolicy[] = [
-  noPublicDatastores, encryptionAtRest, encryptionInTransit, albHttpsOnly, imdsV2, prodDatabaseProtection, logRetention, requiredTags, prodImagesPinned,
+  noPublicDatastores, encryptionAtRest, encryptionInTransit, albHttpsOnly, albInternalRoutesPrivate, imdsV2, prodDatabaseProtection, logRetention, requiredTags, prodImagesPinned,
 ];
-export const stackPolicies: StackValidationPolicy[] = [noWorldOpenIngress];
+export const stackPolicies: StackValidationPolicy[] = [noWorldOpenIngress, rdsLogGroupsManaged];

@@ -243,8 +243,9 @@ export class AwsFargateService extends pulumi.ComponentResource {
       }, parent);
     }
 
+    // No fixed name: Pulumi's autoname (`<name>-<random>`) gives a replacement a free name, so it can
+    // be created before the old service is deleted (ECS names are unique per cluster).
     const service = new aws.ecs.Service(name, {
-      name: args.family,
       cluster: args.clusterArn,
       taskDefinition: taskDefinition.arn,
       desiredCount: args.desiredCount,

@@ -7,8 +7,11 @@
  * (IP targets, for Fargate) for the API (health check `appHealthPath`) and for Grafana
  * (`/api/health`), each with a deregistration delay of the app's graceful shutdown plus a
  * margin so in-flight requests finish before a task is stopped; an HTTPS:443 listener with the
- * TLS 1.3/1.2 policy that forwards to the API; a host-header rule sending `grafanaDomain` to
- * Grafana; an HTTP:80 listener that only redirects to HTTPS (301); Route 53 alias A records for
+ * TLS 1.3/1.2 policy whose default answer is a fixed JSON 404; rules (priorities unique, each
+ * within the ALB's 3 values per condition and 5 per rule) that refuse any path with a dot
+ * segment, send `grafanaDomain` to Grafana (but not Grafana's own /metrics), and forward only the API's public routes on `domain`
+ * (`publicApiPathGroups`: /v1/*, /v2, /v2/*, /openapi.json, /docs, /docs/*) to the API, so
+ * /metrics and /health/* are never reachable from the internet; an HTTP:80 listener that only redirects to HTTPS (301); Route 53 alias A records for
  * both names; a CloudWatch alarm on the API's 5xx rate (metric math over the target group) that
  * the app service uses as a deployment rollback alarm. With `accessLogs`, an S3 bucket (SSE-S3, public access blocked, owner-enforced,
  * TLS-only, expiring after `logRetentionDays`) that the regional ELB log-delivery account may
@@ -22,7 +25,8 @@
  * - `deregistrationDelaySeconds`: how long a draining target keeps its in-flight requests.
  * - `accessLogs`, `logRetentionDays`, `deletionProtection`.
  *
- * Cost: ALB ~$16.43/month + ~$5.84 per LCU-month; the alarm $0.30/month (3 metrics); the certificate is free; Route 53 records in
+ * Cost: ALB ~$16.43/month + ~$5.84 per LCU-month (listener rules are free up to 100 per ALB;
+ * each rule past the first 10 adds rule evaluations to the LCU, ours stay below); the alarm $0.30/month (3 metrics); the certificate is free; Route 53 records in
  * an existing zone are free for alias queries; access logs at S3 rates ($0.023/GB-month).
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -44,6 +48,27 @@ export interface AwsLoadBalancerArgs {
   logRetentionDays: number;
   deletionProtection: boolean;
 }
+
+/**
+ * The API's public routes as ALB path patterns, grouped so each rule stays within the ALB's
+ * limits: at most 3 values per condition and 5 per rule (the host header counts one). Everything
+ * else (`/metrics`, `/health/*`) answers the listener's fixed 404; the target group's health check
+ * and Prometheus reach the tasks inside the VPC without passing through listener rules.
+ */
+export const publicApiPathGroups: string[][] = [
+  ["/v1/*", "/v2", "/v2/*"],
+  ["/openapi.json", "/docs", "/docs/*"],
+];
+
+/** A `.` or `..` path segment, literal or percent-encoded (the WHATWG URL parser decodes `%2e`). */
+export const dotSegmentPathRegex = "^(.*/)?(\\.|%2[eE]){1,2}(/.*)?$";
+export const dotSegmentRulePriority = 1;
+
+/** What the listener answers for anything not public; the same JSON error shape as the API's. */
+const notFound: aws.types.input.lb.ListenerDefaultAction = {
+  type: "fixed-response",
+  fixedResponse: { statusCode: "404", contentType: "application/json", messageBody: JSON.stringify({ error: "not found" }) },
+};
 
 /** API 5xx share (percent) that rolls a deployment back. */
 export const deployErrorRatePercent = 5;
@@ -134,6 +159,8 @@ export class AwsLoadBalancer extends pulumi.ComponentResource {
       name: args.albName,
       loadBalancerType: "application",
       internal: false,
+      // The alias records are A only; the ALB security group opens IPv4 only to match.
+      ipAddressType: "ipv4",
       securityGroups: [args.securityGroupId],
       subnets: args.publicSubnetIds,
       dropInvalidHeaderFields: true,
@@ -171,20 +198,44 @@ export class AwsLoadBalancer extends pulumi.ComponentResource {
       protocol: "HTTP",
       defaultActions: [{ type: "redirect", redirect: { protocol: "HTTPS", port: "443", statusCode: "HTTP_301" } }],
     }, parent);
+    // Default deny: only the rules below reach a target, so a new app route stays internal until listed.
     const https = new aws.lb.Listener(`${name}-https`, {
       loadBalancerArn: alb.arn,
       port: 443,
       protocol: "HTTPS",
       sslPolicy: httpsPolicy,
       certificateArn: validation.certificateArn,
-      defaultActions: [{ type: "forward", targetGroupArn: appTargets.arn }],
+      defaultActions: [notFound],
     }, parent);
-    const grafanaRule = new aws.lb.ListenerRule(`${name}-grafana`, {
-      listenerArn: https.arn,
-      priority: 10,
-      conditions: [{ hostHeader: { values: [args.grafanaDomain] } }],
-      actions: [{ type: "forward", targetGroupArn: grafanaTargets.arn }],
-    }, parent);
+    const rules = [
+      // The app resolves dot segments (`/v1/../metrics` is `/metrics` to it) after the ALB has matched
+      // the raw path, so a path holding one is refused before any forwarding rule sees it.
+      new aws.lb.ListenerRule(`${name}-dot-segments`, {
+        listenerArn: https.arn,
+        priority: dotSegmentRulePriority,
+        conditions: [{ pathPattern: { regexValues: [dotSegmentPathRegex] } }],
+        actions: [notFound],
+      }, parent),
+      // Grafana serves its own process metrics at /metrics without a login.
+      new aws.lb.ListenerRule(`${name}-grafana-metrics`, {
+        listenerArn: https.arn,
+        priority: 5,
+        conditions: [{ hostHeader: { values: [args.grafanaDomain] } }, { pathPattern: { values: ["/metrics", "/metrics/*"] } }],
+        actions: [notFound],
+      }, parent),
+      new aws.lb.ListenerRule(`${name}-grafana`, {
+        listenerArn: https.arn,
+        priority: 10,
+        conditions: [{ hostHeader: { values: [args.grafanaDomain] } }],
+        actions: [{ type: "forward", targetGroupArn: grafanaTargets.arn }],
+      }, parent),
+      ...publicApiPathGroups.map((paths, i) => new aws.lb.ListenerRule(`${name}-api-${i}`, {
+        listenerArn: https.arn,
+        priority: 100 + 10 * i,
+        conditions: [{ hostHeader: { values: [args.domain] } }, { pathPattern: { values: paths } }],
+        actions: [{ type: "forward", targetGroupArn: appTargets.arn }],
+      }, parent)),
+    ];
 
     [args.domain, args.grafanaDomain].forEach((domain, i) => {
       new aws.route53.Record(`${name}-alias-${i}`, {
@@ -217,7 +268,7 @@ export class AwsLoadBalancer extends pulumi.ComponentResource {
     this.appTargetGroupArn = appTargets.arn;
     this.appTargetGroupArnSuffix = appTargets.arnSuffix;
     this.grafanaTargetGroupArn = grafanaTargets.arn;
-    this.listeners = [https, grafanaRule];
+    this.listeners = [https, ...rules];
     this.registerOutputs({ dnsName: this.dnsName });
   }
 }

@@ -8,14 +8,17 @@
  * autoscaling up to `maxStorageGiB`), not publicly accessible, in `securityGroupId` only, master
  * password generated and kept by RDS in Secrets Manager (`masterSecretArn`; it never passes
  * through Pulumi state), automated backups, minor version upgrades in the maintenance window,
- * CloudWatch log exports, tags copied to snapshots, a final snapshot on delete. The managed
+ * CloudWatch log exports into log groups this component creates first (RDS would otherwise create
+ * `/aws/rds/instance/<identifier>/<log>` itself, outside the program and never expiring), kept
+ * `logRetentionDays`, tags copied to snapshots, a final snapshot on delete. The managed
  * secret's automatic 7-day rotation is turned off: ECS reads secrets only at task start, so a
  * silent rotation would make every new connection of the running tasks fail until they are
  * replaced. Rotate deliberately instead (docs/architecture-aws.md: rotate, then force a new
  * deployment).
  *
  * Inputs:
- * - `identifier`: the DB instance identifier (≤ 63 chars, letters, digits, hyphens).
+ * - `identifier`: the DB instance identifier's stem (≤ 55 chars, letters, digits, hyphens; a
+ *   7-character random part follows, renewed whenever a change forces a replacement).
  * - `subnetIds`: private subnets in ≥ 2 AZs (RDS requires two even for Single-AZ).
  * - `securityGroupId`: the group that admits only the app.
  * - `instanceClass`, `storageGiB`, `maxStorageGiB`, `engineVersion` (major, or major.minor ≥ 16).
@@ -25,10 +28,12 @@
  * - `performanceInsights`: Performance Insights (7 days, free tier of retention).
  * - `databaseName`, `username`: the app's database and master user.
  * - `finalSnapshot`: take a final snapshot when the instance is deleted.
+ * - `logRetentionDays`: how long the exported Postgres and upgrade logs are kept.
  *
  * Cost: the instance class per hour (db.t4g.small ~$23/month, db.m7g.large ~$120/month, ×2 for
  * Multi-AZ), gp3 storage $0.115/GB-month (×2 Multi-AZ), backups beyond the DB size
- * $0.095/GB-month, $0.40/month for the Secrets Manager secret.
+ * $0.095/GB-month, $0.40/month for the Secrets Manager secret; the log groups at CloudWatch Logs
+ * rates ($0.50/GB ingested, $0.03/GB-month stored for the retention period).
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
@@ -49,6 +54,15 @@ export interface AwsPostgresArgs {
   databaseName: string;
   username: string;
   finalSnapshot: boolean;
+  logRetentionDays: number;
+}
+
+/** The logs RDS exports to CloudWatch; each lands in `rdsLogGroupName(identifier, log)`. */
+export const rdsLogExports = ["postgresql", "upgrade"] as const;
+
+/** The log group name RDS writes an instance's exported log to (fixed by RDS). */
+export function rdsLogGroupName(identifier: string, log: string): string {
+  return `/aws/rds/instance/${identifier}/${log}`;
 }
 
 /** RDS identifiers: 1–63 letters, digits or hyphens, starting with a letter, no `--`, no trailing `-`. */
@@ -69,7 +83,7 @@ export class AwsPostgres extends pulumi.ComponentResource {
   constructor(name: string, args: AwsPostgresArgs, opts?: pulumi.ComponentResourceOptions) {
     super("inferstack:aws:Postgres", name, {}, opts);
     const parent = { parent: this };
-    const problem = rdsIdentifierProblem(args.identifier);
+    const problem = rdsIdentifierProblem(`${args.identifier}-abcdefg`);
     if (problem) throw new Error(`RDS identifier ${problem}`);
     const major = args.engineVersion.split(".")[0];
 
@@ -88,9 +102,24 @@ export class AwsPostgres extends pulumi.ComponentResource {
       ],
     }, parent);
 
+    // `<identifier>-<random>`, renewed with the inputs that force a replacement: the new instance
+    // then has a free identifier and is created before the old one is deleted. Chosen here, not
+    // by Pulumi's autoname, because the log groups below must be named before the instance exists.
+    const suffix = new random.RandomString(`${name}-identifier`, {
+      length: 7, special: false, upper: false,
+      keepers: { engine: "postgres", dbName: args.databaseName, username: args.username, storageEncrypted: "true" },
+    }, parent);
+    const identifier = pulumi.interpolate`${args.identifier}-${suffix.result}`;
+
+    // Before the instance: RDS writes into an existing group of that name rather than creating one.
+    const logGroups = rdsLogExports.map((log) => new aws.cloudwatch.LogGroup(`${name}-${log}`, {
+      name: identifier.apply((id) => rdsLogGroupName(id, log)),
+      retentionInDays: args.logRetentionDays,
+    }, parent));
+
     const finalSnapshotId = args.finalSnapshot ? new random.RandomId(`${name}-final-snapshot`, { byteLength: 4 }, parent) : undefined;
     const db = new aws.rds.Instance(name, {
-      identifier: args.identifier,
+      identifier,
       engine: "postgres",
       engineVersion: args.engineVersion,
       instanceClass: args.instanceClass,
@@ -114,13 +143,13 @@ export class AwsPostgres extends pulumi.ComponentResource {
       deletionProtection: args.deletionProtection,
       performanceInsightsEnabled: args.performanceInsights,
       ...(args.performanceInsights ? { performanceInsightsRetentionPeriod: 7 } : {}),
-      enabledCloudwatchLogsExports: ["postgresql", "upgrade"],
+      enabledCloudwatchLogsExports: [...rdsLogExports],
       copyTagsToSnapshot: true,
       skipFinalSnapshot: !args.finalSnapshot,
       // Unique per instance, so a stack destroyed and re-created can be destroyed again.
-      ...(finalSnapshotId ? { finalSnapshotIdentifier: pulumi.interpolate`${args.identifier}-final-${finalSnapshotId.hex}` } : {}),
+      ...(finalSnapshotId ? { finalSnapshotIdentifier: pulumi.interpolate`${identifier}-final-${finalSnapshotId.hex}` } : {}),
       applyImmediately: false,
-    }, parent);
+    }, { parent: this, dependsOn: logGroups });
 
     new aws.secretsmanager.SecretRotation(`${name}-master-secret`, {
       secretId: db.masterUserSecrets.apply((secrets) => secrets?.[0]?.secretArn ?? ""),

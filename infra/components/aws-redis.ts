@@ -9,13 +9,18 @@
  * clusters, automatic failover and Multi-AZ when `automaticFailover` (ElastiCache requires ≥ 2
  * nodes for that), daily snapshots kept `snapshotRetentionDays`, minor upgrades automatic.
  *
+ * The replication group id is Pulumi's autoname (`<name>-<7 random>`), so a replacement gets a free
+ * id and is created before the old group is deleted; `name` must leave room for it within
+ * ElastiCache's 40 characters. With `finalSnapshot`, deleting or replacing the group first saves
+ * a snapshot named after the group and a random part (kept until deleted by hand).
+ *
  * Inputs:
- * - `replicationGroupId`: ≤ 40 chars, lowercase letters, digits, single hyphens, starts with a letter.
  * - `subnetIds`, `securityGroupId`: private subnets; the group that admits only the app.
  * - `engine`: `valkey` or `redis`; `nodeType`: e.g. cache.t4g.micro.
  * - `nodes`: 1..6 cache clusters (1 primary + replicas).
  * - `automaticFailover`: promote a replica automatically; also turns on Multi-AZ.
  * - `snapshotRetentionDays`: 0..35 (0 = no automatic snapshots).
+ * - `finalSnapshot`: take a snapshot when the group is deleted.
  *
  * Cost: per node-hour (cache.t4g.micro ~$11.70/month, cache.m7g.large ~$115/month per node;
  * Valkey is ~20% cheaper than Redis OSS on node-based clusters), snapshots beyond one free copy
@@ -26,7 +31,6 @@ import * as aws from "@pulumi/aws";
 import * as random from "@pulumi/random";
 
 export interface AwsRedisArgs {
-  replicationGroupId: string;
   subnetIds: pulumi.Input<string>[];
   securityGroupId: pulumi.Input<string>;
   engine: "valkey" | "redis";
@@ -34,7 +38,11 @@ export interface AwsRedisArgs {
   nodes: number;
   automaticFailover: boolean;
   snapshotRetentionDays: number;
+  finalSnapshot: boolean;
 }
+
+/** Pulumi's autoname appends `-` and 7 random characters. */
+const autonameSuffixLength = 8;
 
 /** ElastiCache replication group ids: 1–40 chars, lowercase, starting with a letter, no `--`. */
 export function replicationGroupIdProblem(id: string): string | null {
@@ -53,16 +61,16 @@ export class AwsRedis extends pulumi.ComponentResource {
   constructor(name: string, args: AwsRedisArgs, opts?: pulumi.ComponentResourceOptions) {
     super("inferstack:aws:Redis", name, {}, opts);
     const parent = { parent: this };
-    const problem = replicationGroupIdProblem(args.replicationGroupId);
-    if (problem) throw new Error(`ElastiCache replication group id ${problem}`);
+    const problem = replicationGroupIdProblem(`${name}-abcdefg`);
+    if (problem) throw new Error(`ElastiCache replication group id (autonamed from "${name}" + ${autonameSuffixLength} characters) ${problem}`);
     if (args.automaticFailover && args.nodes < 2) throw new Error("ElastiCache automatic failover needs at least 2 nodes");
 
     // ElastiCache AUTH tokens: 16–128 printable characters without @, " or /; alphanumeric is safest in a URL.
     const token = new random.RandomPassword(`${name}-auth-token`, { length: 64, special: false }, parent);
     const subnets = new aws.elasticache.SubnetGroup(name, { subnetIds: args.subnetIds, description: "Private subnets of the InferStack VPC" }, parent);
 
+    const finalSnapshotId = args.finalSnapshot ? new random.RandomId(`${name}-final-snapshot`, { byteLength: 4 }, parent) : undefined;
     const group = new aws.elasticache.ReplicationGroup(name, {
-      replicationGroupId: args.replicationGroupId,
       description: "InferStack cache, rate limits and queues",
       engine: args.engine,
       engineVersion: engineVersions[args.engine],
@@ -79,6 +87,7 @@ export class AwsRedis extends pulumi.ComponentResource {
       automaticFailoverEnabled: args.automaticFailover,
       multiAzEnabled: args.automaticFailover,
       snapshotRetentionLimit: args.snapshotRetentionDays,
+      ...(finalSnapshotId ? { finalSnapshotIdentifier: pulumi.interpolate`${name}-final-${finalSnapshotId.hex}` } : {}),
       snapshotWindow: "02:00-03:00",
       maintenanceWindow: "sun:05:30-sun:06:30",
       autoMinorVersionUpgrade: true,

@@ -8,7 +8,7 @@
  *
  * | group      | ingress from                                   | egress to                           |
  * |------------|------------------------------------------------|-------------------------------------|
- * | alb        | 0.0.0.0/0 + ::/0 on 80, 443                    | app:appPort, monitoring:grafanaPort |
+ * | alb        | 0.0.0.0/0 on 80, 443 (IPv4, as the ALB)       | app:appPort, monitoring:grafanaPort |
  * | app        | alb + monitoring on appPort                    | postgres:5432, redis:6379, 443 (AWS APIs, ECR) |
  * | monitoring | alb on grafanaPort; itself on prometheus/alertmanager | app:appPort, postgres, redis (exporters), efs:2049, itself, 443 |
  * | postgres   | app + monitoring (postgres exporter) on 5432   | nothing                             |
@@ -71,9 +71,9 @@ export class AwsSecurityGroups extends pulumi.ComponentResource {
         ...(to.cidr4 ? { cidrIpv4: to.cidr4 } : {}),
       }, parent);
 
+    // IPv4 only, like the ALB (ipAddressType ipv4) and its alias A records: an IPv6 rule would open nothing reachable.
     for (const port of [80, 443]) {
       ingress(`alb-in-${port}-v4`, alb, port, { cidr4: "0.0.0.0/0" }, `Public ${port === 443 ? "HTTPS" : "HTTP (redirected to HTTPS)"}`);
-      ingress(`alb-in-${port}-v6`, alb, port, { cidr6: "::/0" }, `Public ${port === 443 ? "HTTPS" : "HTTP (redirected to HTTPS)"} over IPv6`);
     }
     egress("alb-out-app", alb, args.appPort, { sg: app }, "Forward to the API tasks");
     egress("alb-out-grafana", alb, args.grafanaPort, { sg: monitoring }, "Forward to Grafana");

@@ -112,7 +112,7 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
   }, opts);
 
   const postgres = new AwsPostgres(`${prefix}-pg`, {
-    identifier: resourceName(project, stack, "pg", 63),
+    identifier: resourceName(project, stack, "pg", 55),
     subnetIds: network.privateSubnetIds,
     securityGroupId: groups.postgresId,
     instanceClass: cfg.postgres.instanceClass,
@@ -127,10 +127,10 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
     username: databaseUser,
     // Every AWS stack holds data someone may want back; only Docker tiers are throwaway.
     finalSnapshot: true,
+    logRetentionDays: cfg.logs.retentionDays,
   }, opts);
 
   const redis = new AwsRedis(`${prefix}-redis`, {
-    replicationGroupId: resourceName(project, stack, "redis", 40),
     subnetIds: network.privateSubnetIds,
     securityGroupId: groups.redisId,
     engine: cfg.redis.engine,
@@ -138,6 +138,8 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
     nodes: cfg.redis.nodes,
     automaticFailover: cfg.redis.automaticFailover,
     snapshotRetentionDays: Math.min(cfg.backups.retentionDays, 35),
+    // Where the database is protected from deletion, the cache's last state is kept too.
+    finalSnapshot: cfg.postgres.deletionProtection,
   }, opts);
 
   const loadBalancer = new AwsLoadBalancer(prefix, {

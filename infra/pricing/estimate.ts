@@ -111,7 +111,7 @@ const ebsVolume: Pricer = (r) => {
 
 const eip: Pricer = () => [{ description: "Elastic IP (public IPv4)", monthlyUsd: perMonth(prices.publicIpv4) }];
 
-const rdsInstance: Pricer = (r) => {
+const rdsInstance: Pricer = (r, all) => {
   const cls = String(r.inputs.instanceClass);
   const multiAz = r.inputs.multiAz === true;
   const factor = multiAz ? prices.rdsMultiAzFactor : 1;
@@ -132,9 +132,12 @@ const rdsInstance: Pricer = (r) => {
     assumption: `free up to ${gb} GB (the provisioned storage); assumes ${usage.rdsBackupDailyChangeShare * 100}% of the data changes per day, ${billableBackupGb.toFixed(0)} GB billable`,
   });
   const exports: string[] = r.inputs.enabledCloudwatchLogsExports ?? [];
-  if (exports.length) {
+  // Log groups the program declares for the exports carry the ingestion on their own lines.
+  const declaredGroups = new Set(all.filter((g) => g.type === "aws:cloudwatch/logGroup:LogGroup").map((g) => String(g.inputs.name)));
+  const undeclared = exports.filter((log) => !declaredGroups.has(`/aws/rds/instance/${r.inputs.identifier}/${log}`));
+  if (undeclared.length) {
     items.push({
-      description: `RDS log export to CloudWatch (${exports.join(", ")})`,
+      description: `RDS log export to CloudWatch (${undeclared.join(", ")}), never expiring`,
       monthlyUsd: perMonth(prices.cloudwatchLogs.ingestedGb, usage.logIngestGbPerGroup),
       assumption: `assumes ${usage.logIngestGbPerGroup} GB/month of database logs`,
     });
@@ -184,7 +187,7 @@ const natGateway: Pricer = (r) => {
 };
 
 const logGroup: Pricer = (r) => {
-  const gb = usage.logIngestGbPerGroup;
+  const gb = /^\/aws\/rds\/instance\/[^/]+\/upgrade$/.test(String(r.inputs.name)) ? usage.rdsUpgradeLogGbPerMonth : usage.logIngestGbPerGroup;
   const retentionDays = num(r.inputs.retentionInDays, 0);
   // Stored volume levels off at one retention period of ingest; "never expire" is counted as a year.
   const storedGb = gb * Math.min(retentionDays === 0 ? 365 : retentionDays, 365) / 30;

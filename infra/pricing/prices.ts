@@ -137,6 +137,8 @@ export const usageAssumptions = {
   albLcus: 1,
   /** Log lines ingested per log group per month (JSON request logs at modest traffic). */
   logIngestGbPerGroup: 2,
+  /** RDS's `upgrade` log: written only while the engine is upgraded, so a few MB a month at most. */
+  rdsUpgradeLogGbPerMonth: 0.01,
   /** Data through each interface endpoint per month (image layers, logs, secrets). */
   endpointProcessedGbPerEndpoint: 5,
   /** Stored app images in each ECR repository (lifecycle keeps the last few). */

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import pg from "pg";
 import { Redis } from "ioredis";
 import { join } from "node:path";
+import * as pulumi from "@pulumi/pulumi";
 import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
 import { mockPasswordFor } from "../testing/cloud-mocks.ts";
 import { main } from "../program.ts";
@@ -70,6 +71,28 @@ interface Container {
 }
 
 
+/** ALB wildcard pattern (`*` any run, `?` one character) as an anchored RegExp. */
+function albPattern(pattern: string, flags = ""): RegExp {
+  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".")}$`, flags);
+}
+
+/**
+ * What an ALB listener does with a request, per the ALB rule semantics: rules in ascending
+ * priority, a rule applies when all its conditions match (any value within one condition),
+ * host headers compare case-insensitively, paths case-sensitively and without the query string;
+ * no rule matching leaves the default action.
+ */
+export function albAction(defaultActions: any[], rules: { priority: number; conditions: any[]; actions: any[] }[], host: string, path: string): any {
+  const matches = (c: any): boolean => {
+    if (c.hostHeader) return (c.hostHeader.values as string[]).some((v) => albPattern(v, "i").test(host));
+    if (c.pathPattern?.values) return (c.pathPattern.values as string[]).some((v) => albPattern(v).test(path));
+    if (c.pathPattern?.regexValues) return (c.pathPattern.regexValues as string[]).some((v) => new RegExp(v).test(path));
+    throw new Error(`condition ${JSON.stringify(c)} not modelled`);
+  };
+  const rule = [...rules].sort((a, b) => a.priority - b.priority).find((r) => r.conditions.every(matches));
+  return (rule ? rule.actions : defaultActions)[0];
+}
+
 function ipv4ToInt(ip: string): number {
   return ip.split(".").reduce((acc, o) => acc * 256 + Number(o), 0);
 }
@@ -100,12 +123,23 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.equal(found.length, 1, `expected exactly one ${type} named *${nameEnds}, got ${found.map((r) => r.name).join(", ") || "none"}`);
     return found[0]!;
   };
+  const nameOf = new WeakMap<pulumi.Resource, string>();
+  const dependsOnOf = new Map<string, string[]>();
   const containersOf = (r: MockedResource): Container[] => JSON.parse(r.inputs.containerDefinitions) as Container[];
   const appTask = () => one(T.taskDef, "-app");
   const appService = () => one(T.service, "-app");
 
   test(`${stackName}: the program runs under mocks and exports url, tier, grafanaUrl and a cost`, async () => {
-    stack = await runUnderMocks(stackName, config, main);
+    stack = await runUnderMocks(stackName, config, async () => {
+      // Records each resource's dependsOn by name (creation order is not visible to mocks).
+      pulumi.runtime.registerStackTransformation((args) => {
+        nameOf.set(args.resource, args.name);
+        const deps = args.opts.dependsOn;
+        if (Array.isArray(deps)) dependsOnOf.set(args.name, deps.map((d) => nameOf.get(d as pulumi.Resource) ?? "(unknown)"));
+        return undefined;
+      });
+      return main();
+    });
     assert.equal(stack.outputs.tier, tier);
     assert.equal(stack.outputs.url, `https://${cfg.domain}`);
     assert.equal(stack.outputs.grafanaUrl, `https://grafana.${cfg.domain}`);
@@ -252,6 +286,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.equal(service.inputs.deploymentMaximumPercent, 200);
     assert.ok(service.inputs.healthCheckGracePeriodSeconds >= 30);
     assert.equal(service.inputs.launchType, "FARGATE");
+    for (const svc of all(T.service)) assert.equal(svc.inputs.name, undefined, `${svc.name} is autonamed (create-before-delete needs a free name)`);
     assert.equal(service.inputs.networkConfiguration.assignPublicIp, false);
     const privateIds = all(T.subnet).filter((s) => s.inputs.tags["inferstack:subnet"] === "private").map((s) => `${s.name}-id`);
     assert.deepEqual([...service.inputs.networkConfiguration.subnets].sort(), privateIds.sort());
@@ -311,11 +346,63 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.deepEqual(cert.inputs.subjectAlternativeNames, [`grafana.${cfg.domain}`]);
     assert.equal(cert.inputs.validationMethod, "DNS");
     assert.equal(one(T.certValidation).inputs.validationRecordFqdns.length, 2);
-    const rule = one(T.listenerRule);
+    const rule = one(T.listenerRule, "-grafana");
     assert.deepEqual(rule.inputs.conditions[0].hostHeader.values, [`grafana.${cfg.domain}`]);
     const aliases = all(T.record).filter((r) => r.inputs.type === "A");
     assert.deepEqual(aliases.map((r) => r.inputs.name).sort(), [cfg.domain, `grafana.${cfg.domain}`].sort());
     for (const a of aliases) assert.equal(a.inputs.aliases[0].evaluateTargetHealth, true);
+  });
+
+  test(`${stackName}: the ALB forwards only the API's public routes; /metrics and /health/* get its fixed 404`, () => {
+    const https = all(T.listener).find((l) => l.inputs.protocol === "HTTPS")!;
+    assert.equal(https.inputs.defaultActions.length, 1);
+    assert.equal(https.inputs.defaultActions[0].type, "fixed-response", "nothing is forwarded by default");
+    const rules = all(T.listenerRule);
+    // ALB limits: 100 rules per listener, unique priorities 1..50000, ≤ 3 values per condition and ≤ 5 per rule, ≤ 128 chars each.
+    assert.ok(rules.length <= 100);
+    const priorities = rules.map((r) => r.inputs.priority);
+    assert.equal(new Set(priorities).size, priorities.length, `unique priorities ${priorities}`);
+    for (const r of rules) {
+      assert.ok(Number.isInteger(r.inputs.priority) && r.inputs.priority >= 1 && r.inputs.priority <= 50000);
+      const counts = r.inputs.conditions.map((c: Record<string, any>) => {
+        const [kind, ...more] = Object.keys(c);
+        assert.deepEqual(more, [], `${r.name}: one condition type per condition`);
+        const values: string[] = c[kind!].values ?? c[kind!].regexValues;
+        for (const v of values) assert.ok(v.length <= 128, `${r.name}: ${v} ≤ 128 chars`);
+        return values.length;
+      });
+      for (const n of counts) assert.ok(n >= 1 && n <= 3, `${r.name}: ${n} values in a condition (ALB allows 3)`);
+      assert.ok(counts.reduce((a: number, b: number) => a + b, 0) <= 5, `${r.name}: ALB allows 5 match evaluations per rule`);
+    }
+    const appTg = `${one(T.targetGroup, "-app").name}-id`;
+    const grafanaTg = `${one(T.targetGroup, "-grafana").name}-id`;
+    const routeOf = (host: string, path: string) => {
+      const action = albAction(https.inputs.defaultActions, rules.map((r) => r.inputs as { priority: number; conditions: any[]; actions: any[] }), host, path);
+      if (action.type === "fixed-response") return Number(action.fixedResponse.statusCode);
+      const arn = String(action.targetGroupArn);
+      return arn.includes(appTg.replace(/-id$/, "")) ? "app" : arn.includes(grafanaTg.replace(/-id$/, "")) ? "grafana" : arn;
+    };
+    const api = cfg.domain;
+    for (const path of ["/v1/models", "/v1/models/iris", "/v1/models/iris:predict", "/v2", "/v2/", "/v2/health/live", "/v2/models/iris/versions/1/infer", "/openapi.json", "/docs", "/docs/assets/5.0.0/swagger-ui.css"]) {
+      assert.equal(routeOf(api, path), "app", path);
+    }
+    assert.equal(routeOf(api.toUpperCase(), "/v1/models"), "app", "host names match case-insensitively");
+    for (const path of ["/metrics", "/health/ready", "/health/live", "/health/startup", "/", "/Metrics", "/metrics/", "/v1x", "/docsx"]) {
+      assert.equal(routeOf(api, path), 404, path);
+    }
+    // Paths the ALB sees raw but the app's URL parser (the WHATWG one Node's URL implements, as
+    // @hono/node-server uses it) resolves to an internal route.
+    for (const path of ["/v1/../metrics", "/v2/./../health/ready", "/v1/%2e%2e/metrics", "/docs/%2E./%2e%2E/health/ready", "/v2/.%2e/metrics", "/v1/models/.."]) {
+      const resolved = new URL(`https://${api}${path}`).pathname;
+      if (!path.endsWith("/..")) assert.ok(["/metrics", "/health/ready"].includes(resolved), `${path} resolves to ${resolved}`);
+      assert.equal(routeOf(api, path), 404, path);
+    }
+    assert.equal(routeOf(`grafana.${cfg.domain}`, "/d/inferstack"), "grafana");
+    assert.equal(routeOf(`grafana.${cfg.domain}`, "/api/health"), "grafana");
+    assert.equal(routeOf(`grafana.${cfg.domain}`, "/metrics"), 404, "Grafana's own metrics stay inside");
+    assert.equal(routeOf(String(stack.outputs.loadBalancerDnsName), "/v1/models"), 404, "only the API's own host name is served");
+    // The ALB health check reaches the tasks through the target group, which rules never touch.
+    assert.equal(one(T.targetGroup, "-app").inputs.healthCheck.path, "/health/ready");
   });
 
   test(`${stackName}: ALB access logs ${cfg.edge.accessLogs ? "go to a private S3 bucket the ELB account may write" : "are off"}`, () => {
@@ -337,6 +424,9 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
   test(`${stackName}: Postgres is private, encrypted, RDS-managed password, backups ${cfg.postgres.backupRetentionDays}d`, () => {
     const db = one(T.rds);
     assert.ok(db.inputs.identifier.length <= 63);
+    // Stem + a random part renewed with the inputs that force replacement: a replacement has a free identifier.
+    assert.match(db.inputs.identifier, new RegExp(`^inferstack-${stackName}-pg-[a-z0-9]+$`));
+    assert.deepEqual(Object.keys(one("random:index/randomString:RandomString", "-pg-identifier").inputs.keepers).sort(), ["dbName", "engine", "storageEncrypted", "username"]);
     assert.equal(db.inputs.engine, "postgres");
     assert.ok(Number(db.inputs.engineVersion.split(".")[0]) >= 16);
     assert.equal(db.inputs.storageEncrypted, true);
@@ -357,6 +447,11 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
       assert.equal(db.inputs.deletionProtection, true);
       assert.equal(db.inputs.performanceInsightsEnabled, true);
     }
+    // Its exported logs land in groups the program owns, with the tier's retention, made before it.
+    const rdsGroups = all(T.logGroup).filter((g) => String(g.inputs.name ?? "").startsWith("/aws/rds/"));
+    assert.deepEqual(rdsGroups.map((g) => g.inputs.name).sort(), db.inputs.enabledCloudwatchLogsExports.map((log: string) => `/aws/rds/instance/${db.inputs.identifier}/${log}`).sort());
+    for (const g of rdsGroups) assert.equal(g.inputs.retentionInDays, cfg.logs.retentionDays);
+    assert.deepEqual([...(dependsOnOf.get(db.name) ?? [])].sort(), rdsGroups.map((g) => g.name).sort(), "the instance dependsOn its log groups");
     // ECS reads secrets at task start: a silent rotation would break the running tasks' new connections.
     const rotation = one("aws:secretsmanager/secretRotation:SecretRotation");
     assert.equal(rotation.inputs.rotationEnabled, false);
@@ -368,7 +463,12 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
 
   test(`${stackName}: Redis is encrypted with an AUTH token, ${cfg.redis.nodes} node(s), failover ${cfg.redis.automaticFailover}`, () => {
     const redis = one(T.redis);
-    assert.ok(redis.inputs.replicationGroupId.length <= 40);
+    // Autonamed (`<name>-<7 random>`), so a replacement can be created before the old group goes.
+    assert.equal(redis.inputs.replicationGroupId, undefined);
+    assert.ok(redis.name.length + 8 <= 40, `${redis.name} + Pulumi's 8-character suffix ≤ 40`);
+    if (cfg.postgres.deletionProtection) assert.match(redis.inputs.finalSnapshotIdentifier ?? "", new RegExp(`^${redis.name}-final-[0-9a-f]{8}$`));
+    else assert.equal(redis.inputs.finalSnapshotIdentifier, undefined);
+    if (tier === "medium") assert.ok(redis.inputs.finalSnapshotIdentifier, "medium keeps a final snapshot of the cache");
     assert.equal(redis.inputs.atRestEncryptionEnabled, true);
     assert.equal(redis.inputs.transitEncryptionEnabled, true);
     assert.equal(unwrapSecrets(redis.inputs.authToken), mockPasswordFor(`inferstack-${stackName}-redis-auth-token`));
@@ -399,6 +499,9 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const worldOpen = rules.filter((r) => r.from === "0.0.0.0/0" || r.from === "::/0");
     assert.deepEqual([...new Set(worldOpen.map((r) => `${r.to}:${r.port}`))].sort(), ["alb:443", "alb:80"]);
     for (const r of rules) assert.equal(r.port, r.toPort, "single-port rules");
+    // The ALB is IPv4-only, so no rule opens IPv6.
+    assert.equal(one(T.alb).inputs.ipAddressType, "ipv4");
+    assert.deepEqual(all(T.ingress).filter((r) => r.inputs.cidrIpv6 !== undefined).map((r) => r.name), []);
     const into = (target: string) => rules.filter((r) => r.to === target).map((r) => `${r.from}:${r.port}`).sort();
     assert.deepEqual(into("app"), ["alb:8080", "monitoring:8080"]);
     assert.deepEqual(into("postgres"), ["app:5432", "monitoring:5432"]);

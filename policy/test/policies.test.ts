@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  albHttpsOnly, encryptionAtRest, encryptionInTransit, imdsV2, logRetention, noPublicDatastores, noWorldOpenIngress,
-  prodDatabaseProtection, prodImagesPinned, requiredTags, resourcePolicies, stackPolicies,
+  albHttpsOnly, albInternalRoutesPrivate, encryptionAtRest, encryptionInTransit, imdsV2, logRetention, noPublicDatastores, noWorldOpenIngress,
+  prodDatabaseProtection, prodImagesPinned, rdsLogGroupsManaged, requiredTags, resourcePolicies, stackPolicies,
 } from "../policies.ts";
 import { stackViolationsOf, violationsOf, type FakeResource } from "./fake-args.ts";
 
@@ -64,6 +64,26 @@ test("alb-https-tls12", async () => {
   assert.deepEqual(await violationsOf(albHttpsOnly, listener({ protocol: "HTTP", port: 80, defaultActions: [{ type: "forward", targetGroupArn: "tg" }] })), ["l: an HTTP listener may only redirect to HTTPS"]);
 });
 
+test("alb-internal-routes-private: the old forward-everything listener fails; path rules must not cover /metrics or /health/*", async () => {
+  const https = (defaultActions: Record<string, unknown>[]): FakeResource => ({ type: "aws:lb/listener:Listener", name: "https", props: { protocol: "HTTPS", port: 443, defaultActions } });
+  // The HTTPS listener as infra/components/aws-load-balancer.ts declared it before: forward by default.
+  assert.deepEqual(await violationsOf(albInternalRoutesPrivate, https([{ type: "forward", targetGroupArn: "api-tg" }])), [
+    "https: the default action forwards every path (including /metrics and /health/*); answer a fixed-response 404 and forward public paths with listener rules",
+  ]);
+  assert.deepEqual(await violationsOf(albInternalRoutesPrivate, https([{ type: "fixed-response", fixedResponse: { statusCode: "404", contentType: "application/json" } }])), []);
+  const rule = (pathPattern: Record<string, string[]> | undefined, type = "forward"): FakeResource => ({
+    type: "aws:lb/listenerRule:ListenerRule", name: "rule",
+    props: { priority: 100, conditions: [{ hostHeader: { values: ["api.example.com"] } }, ...(pathPattern ? [{ pathPattern }] : [])], actions: [{ type, targetGroupArn: "api-tg" }] },
+  });
+  assert.deepEqual(await violationsOf(albInternalRoutesPrivate, rule({ values: ["/v1/*", "/v2", "/v2/*"] })), []);
+  assert.deepEqual(await violationsOf(albInternalRoutesPrivate, rule({ values: ["/*"] })), ["rule: forwards internal path(s) /metrics, /health/ready, /health/live, /health/startup to the internet"]);
+  assert.deepEqual(await violationsOf(albInternalRoutesPrivate, rule({ values: ["/health/*"] })), ["rule: forwards internal path(s) /health/ready, /health/live, /health/startup to the internet"]);
+  assert.deepEqual(await violationsOf(albInternalRoutesPrivate, rule({ values: ["/metric?"] })), ["rule: forwards internal path(s) /metrics to the internet"]);
+  assert.deepEqual(await violationsOf(albInternalRoutesPrivate, rule({ regexValues: ["^/(v1|metrics)"] })), ["rule: forwards internal path(s) /metrics to the internet"]);
+  assert.deepEqual(await violationsOf(albInternalRoutesPrivate, rule({ values: ["/*"] }, "fixed-response")), [], "refusing is always fine");
+  assert.deepEqual(await violationsOf(albInternalRoutesPrivate, rule(undefined)), [], "a whole other host (Grafana) is its own app");
+});
+
 test("ec2-imdsv2", async () => {
   const host = (httpTokens?: string): FakeResource => ({ type: "aws:ec2/instance:Instance", name: "host", props: httpTokens ? { metadataOptions: { httpTokens } } : {} });
   assert.deepEqual(await violationsOf(imdsV2, host("required")), []);
@@ -79,6 +99,11 @@ test("prod-database-protection applies to prod only", async () => {
     "pg: skipFinalSnapshot must be false in production",
   ]);
   assert.deepEqual(await violationsOf(prodDatabaseProtection, rds({ deletionProtection: false, backupRetentionPeriod: 3 }, stagingProvider)), [], "staging may skip them");
+  // The prod cache as infra/components/aws-redis.ts declared it before: no final snapshot.
+  const cache = (props: Record<string, unknown>, provider = prodProvider): FakeResource => ({ ...redis(props), provider });
+  assert.deepEqual(await violationsOf(prodDatabaseProtection, cache({})), ["cache: finalSnapshotIdentifier must be set in production (deleting or replacing the group keeps its last state)"]);
+  assert.deepEqual(await violationsOf(prodDatabaseProtection, cache({ finalSnapshotIdentifier: "inferstack-prod-redis-final-a1b2c3d4" })), []);
+  assert.deepEqual(await violationsOf(prodDatabaseProtection, cache({}, stagingProvider)), [], "staging may skip it");
   // Pack config can name the environment where no env tag exists.
   assert.equal((await violationsOf(prodDatabaseProtection, rds({ deletionProtection: false }, stagingProvider), { environment: "prod" })).length, 1);
 });
@@ -125,11 +150,23 @@ test("no-world-open-ingress: only 80/443, and only on a load balancer's or the e
   assert.deepEqual(await stackViolationsOf(noWorldOpenIngress, [hostSg, host]), ["host-sg: all ports open to the world"]);
 });
 
+test("rds-log-groups-managed: the old program's exports without declared log groups fail", async () => {
+  const db: FakeResource = { type: "aws:rds/instance:Instance", name: "pg", props: { identifier: "inferstack-prod-pg", enabledCloudwatchLogsExports: ["postgresql", "upgrade"] } };
+  const group = (log: string, retentionInDays?: number): FakeResource => ({ type: "aws:cloudwatch/logGroup:LogGroup", name: `pg-${log}`, props: { name: `/aws/rds/instance/inferstack-prod-pg/${log}`, ...(retentionInDays ? { retentionInDays } : {}) } });
+  // As infra/components/aws-postgres.ts declared it before: exports on, no groups.
+  assert.deepEqual(await stackViolationsOf(rdsLogGroupsManaged, [db]), [
+    "pg: exports postgresql but the stack declares no log group /aws/rds/instance/inferstack-prod-pg/postgresql (RDS would create one that never expires)",
+    "pg: exports upgrade but the stack declares no log group /aws/rds/instance/inferstack-prod-pg/upgrade (RDS would create one that never expires)",
+  ]);
+  assert.deepEqual(await stackViolationsOf(rdsLogGroupsManaged, [db, group("postgresql", 90), group("upgrade", 90)]), []);
+  assert.deepEqual(await stackViolationsOf(rdsLogGroupsManaged, [db, group("postgresql", 90), group("upgrade")]), ["pg-upgrade: /aws/rds/instance/inferstack-prod-pg/upgrade needs retentionInDays"]);
+});
+
 test("the pack holds every policy the issue lists, each mandatory", () => {
   const names = [...resourcePolicies, ...stackPolicies].map((p) => p.name).sort();
   assert.deepEqual(names, [
-    "alb-https-tls12", "ec2-imdsv2", "encryption-at-rest", "encryption-in-transit", "log-retention", "no-public-datastores",
-    "no-world-open-ingress", "prod-database-protection", "prod-images-pinned", "required-tags",
+    "alb-https-tls12", "alb-internal-routes-private", "ec2-imdsv2", "encryption-at-rest", "encryption-in-transit", "log-retention", "no-public-datastores",
+    "no-world-open-ingress", "prod-database-protection", "prod-images-pinned", "rds-log-groups-managed", "required-tags",
   ]);
   for (const p of [...resourcePolicies, ...stackPolicies]) assert.equal(p.enforcementLevel, "mandatory", p.name);
 });
