@@ -19,6 +19,10 @@
  *   the source to an earlier state builds under a fresh tag instead of failing the push.
  * - `pinnedImage` (optional): an existing `<account>.dkr.ecr.<region>.amazonaws.com/<repo>@sha256:…`
  *   to deploy instead of building (exact rollback to, or promotion of, an image already pushed).
+ *   It is copied (pulled by digest, tagged `p-<digest 12>-<random>`, pushed, kept remotely when
+ *   superseded) into this stack's repository and run from there, so it outlives the source
+ *   repository's lifecycle rules and its stack; the task's execution role pulls from this
+ *   repository only. The source must be in the stack's region and pullable by its credentials.
  * - `buildArgs` (optional): Docker build args.
  * - `keepImages`: how many tagged images the lifecycle policy keeps (default 30).
  * - `untaggedExpiryDays`: days before untagged images are deleted (default 7).
@@ -119,9 +123,35 @@ export class AwsImage extends pulumi.ComponentResource {
     if (args.pinnedImage) {
       const pinned = parseEcrImageRef(args.pinnedImage);
       if (!pinned) throw new Error(`pinned image "${args.pinnedImage}" must be <account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<64 hex>`);
-      const partition = aws.getPartitionOutput({}, parent);
-      this.imageRef = pulumi.output(args.pinnedImage);
-      this.pullRepositoryArns = [repository.arn, pulumi.interpolate`arn:${partition.partition}:ecr:${pinned.region}:${pinned.account}:repository/${pinned.repository}`];
+      // Promotion copies the image into this stack's own repository: the source repository's
+      // lifecycle rules or a `pulumi destroy` of the stack that built it cannot take away what
+      // this stack runs and rolls back to. The copy goes through the Docker engine of `pulumi up`
+      // (pull by digest, tag, push), authenticated to both registries with ECR tokens.
+      const region = aws.getRegionOutput({}, parent);
+      const sourceToken = aws.ecr.getAuthorizationTokenOutput({ registryId: pinned.account }, parent);
+      const ownToken = aws.ecr.getAuthorizationTokenOutput({ registryId: repository.registryId }, parent);
+      const sourceRegistry = pulumi.all([region.region]).apply(([current]) => {
+        if (current !== pinned.region) throw new Error(`inferstack:app.image: ${args.pinnedImage} is in ${pinned.region}; promotion copies within the stack's region ${current} (replicate it with ECR replication first)`);
+        return args.pinnedImage!.split("/")[0]!;
+      });
+      const registries = new docker.Provider(`${name}-promotion`, {
+        registryAuth: [
+          { address: sourceRegistry, username: sourceToken.userName, password: pulumi.secret(sourceToken.password) },
+          { address: repository.repositoryUrl.apply((url) => url.split("/")[0]!), username: ownToken.userName, password: pulumi.secret(ownToken.password) },
+        ],
+      }, parent);
+      const withRegistries = { parent: this, provider: registries };
+      const source = new docker.RemoteImage(`${name}-promoted-source`, { name: args.pinnedImage, platform: args.platform, keepLocally: true }, withRegistries);
+      // A fresh tag per promotion (ECR tags are immutable, and promoting A, then B, then A again must not re-push A's tag).
+      const promotionTag = new random.RandomId(`${name}-promoted-tag`, { byteLength: 4, keepers: { digest: pinned.digest } }, parent);
+      const tagged = new docker.Tag(`${name}-promoted`, {
+        sourceImage: source.imageId,
+        targetImage: pulumi.interpolate`${repository.repositoryUrl}:p-${pinned.digest.slice("sha256:".length, "sha256:".length + 12)}-${promotionTag.hex}`,
+      }, withRegistries);
+      // keepRemotely: promoting the next image must leave this one in the repository for rollbacks.
+      const pushed = new docker.RegistryImage(`${name}-promoted`, { name: tagged.targetImage, keepRemotely: true }, withRegistries);
+      this.imageRef = pulumi.interpolate`${repository.repositoryUrl}@${pushed.sha256Digest}`;
+      this.pullRepositoryArns = [repository.arn];
       this.registerOutputs({ repositoryUrl: this.repositoryUrl, imageRef: this.imageRef });
       return;
     }
