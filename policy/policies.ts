@@ -341,6 +341,31 @@ export const noWorldOpenIngress: StackValidationPolicy = {
   },
 };
 
+export const lbIngressMatchesIpFamily: StackValidationPolicy = {
+  name: "lb-ingress-matches-ip-family",
+  description: "A load balancer that listens on IPv4 only has no IPv6 ingress rules (they would open nothing but suggest IPv6 works).",
+  enforcementLevel: "mandatory",
+  configSchema,
+  remediationSteps: "Drop the ::/0 rules, or make the load balancer dualstack (ipAddressType) with AAAA alias records.",
+  validateStack: (args: StackValidationArgs, reportViolation: ReportViolation) => {
+    const ipv4Groups = new Set<string>();
+    for (const r of args.resources) {
+      if (r.type !== "aws:lb/loadBalancer:LoadBalancer" && r.type !== "aws:alb/loadBalancer:LoadBalancer") continue;
+      if (String(r.props.ipAddressType ?? "ipv4") !== "ipv4") continue;
+      for (const sg of r.propertyDependencies?.securityGroups ?? []) ipv4Groups.add(sg.urn);
+    }
+    for (const r of args.resources) {
+      if (r.type === "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" && r.props.cidrIpv6) {
+        const group = r.propertyDependencies?.securityGroupId?.[0];
+        if (group && ipv4Groups.has(group.urn)) reportViolation(`${r.name}: IPv6 ingress (${r.props.cidrIpv6}) on an IPv4-only load balancer's group`, r.urn);
+      }
+      if (r.type === "aws:ec2/securityGroup:SecurityGroup" && ipv4Groups.has(r.urn)) {
+        for (const i of r.props.ingress ?? []) if ((i.ipv6CidrBlocks ?? []).length) reportViolation(`${r.name}: IPv6 ingress on an IPv4-only load balancer's group`, r.urn);
+      }
+    }
+  },
+};
+
 export const rdsLogGroupsManaged: StackValidationPolicy = {
   name: "rds-log-groups-managed",
   description: "Each log an RDS instance exports goes to a log group the stack declares (/aws/rds/instance/<identifier>/<log>, with a retention); otherwise RDS creates it outside the program, never expiring.",
@@ -364,4 +389,4 @@ export const rdsLogGroupsManaged: StackValidationPolicy = {
 export const resourcePolicies: ResourceValidationPolicy[] = [
   noPublicDatastores, encryptionAtRest, encryptionInTransit, albHttpsOnly, albInternalRoutesPrivate, imdsV2, prodDatabaseProtection, logRetention, requiredTags, prodImagesPinned,
 ];
-export const stackPolicies: StackValidationPolicy[] = [noWorldOpenIngress, rdsLogGroupsManaged];
+export const stackPolicies: StackValidationPolicy[] = [noWorldOpenIngress, rdsLogGroupsManaged, lbIngressMatchesIpFamily];

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
   albHttpsOnly, albInternalRoutesPrivate, encryptionAtRest, encryptionInTransit, imdsV2, logRetention, noPublicDatastores, noWorldOpenIngress,
-  prodDatabaseProtection, prodImagesPinned, rdsLogGroupsManaged, requiredTags, resourcePolicies, stackPolicies,
+  lbIngressMatchesIpFamily, prodDatabaseProtection, prodImagesPinned, rdsLogGroupsManaged, requiredTags, resourcePolicies, stackPolicies,
 } from "../policies.ts";
 import { stackViolationsOf, violationsOf, type FakeResource } from "./fake-args.ts";
 
@@ -162,10 +162,24 @@ test("rds-log-groups-managed: the old program's exports without declared log gro
   assert.deepEqual(await stackViolationsOf(rdsLogGroupsManaged, [db, group("postgresql", 90), group("upgrade")]), ["pg-upgrade: /aws/rds/instance/inferstack-prod-pg/upgrade needs retentionInDays"]);
 });
 
+test("lb-ingress-matches-ip-family: the old program's ::/0 rules on the IPv4-only ALB fail", async () => {
+  const albSg: FakeResource = { type: "aws:ec2/securityGroup:SecurityGroup", name: "alb-sg", props: {} };
+  const rule = (name: string, cidr: Record<string, string>): FakeResource => ({
+    type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", name, props: { ...cidr, fromPort: 443, toPort: 443, ipProtocol: "tcp" }, propertyDependencies: { securityGroupId: [albSg] },
+  });
+  const alb = (ipAddressType?: string): FakeResource => ({ type: "aws:lb/loadBalancer:LoadBalancer", name: "alb", props: ipAddressType ? { ipAddressType } : {}, propertyDependencies: { securityGroups: [albSg] } });
+  const v4 = rule("alb-in-443-v4", { cidrIpv4: "0.0.0.0/0" });
+  const v6 = rule("alb-in-443-v6", { cidrIpv6: "::/0" });
+  // As infra/components/aws-security-groups.ts declared it before: both families on an ALB without ipAddressType (IPv4).
+  assert.deepEqual(await stackViolationsOf(lbIngressMatchesIpFamily, [albSg, alb(), v4, v6]), ["alb-in-443-v6: IPv6 ingress (::/0) on an IPv4-only load balancer's group"]);
+  assert.deepEqual(await stackViolationsOf(lbIngressMatchesIpFamily, [albSg, alb("ipv4"), v4]), []);
+  assert.deepEqual(await stackViolationsOf(lbIngressMatchesIpFamily, [albSg, alb("dualstack"), v4, v6]), [], "a dualstack ALB may open IPv6");
+});
+
 test("the pack holds every policy the issue lists, each mandatory", () => {
   const names = [...resourcePolicies, ...stackPolicies].map((p) => p.name).sort();
   assert.deepEqual(names, [
-    "alb-https-tls12", "alb-internal-routes-private", "ec2-imdsv2", "encryption-at-rest", "encryption-in-transit", "log-retention", "no-public-datastores",
+    "alb-https-tls12", "alb-internal-routes-private", "ec2-imdsv2", "encryption-at-rest", "encryption-in-transit", "lb-ingress-matches-ip-family", "log-retention", "no-public-datastores",
     "no-world-open-ingress", "prod-database-protection", "prod-images-pinned", "rds-log-groups-managed", "required-tags",
   ]);
   for (const p of [...resourcePolicies, ...stackPolicies]) assert.equal(p.enforcementLevel, "mandatory", p.name);
