@@ -4,7 +4,7 @@
  * process: each has its own metrics registry).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { Server as NetServer, type AddressInfo, type Socket } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import type { Logger } from "pino";
 import { loadConfig, type AppConfig } from "./config.ts";
@@ -57,6 +57,31 @@ function closeUnread(req: IncomingMessage): void {
   setTimeout(() => socket.destroy(), UNREAD_LINGER_MS).unref();
 }
 const UNREAD_LINGER_MS = 1_000;
+
+const netServerClose = NetServer.prototype.close;
+/** How long a keep-alive connection idle at SIGTERM may still bring one more request. */
+const DRAIN_IDLE_GRACE_MS = 1_000;
+
+/**
+ * During the drain, every response closes its connection. A connection still idle after the
+ * grace gets a FIN (end, not destroy): a request crossing it on the wire then meets a clean close
+ * the client can retry, never a reset; the socket is dropped once the client closes its side,
+ * or after a last second.
+ */
+function closeIdleGracefully(sockets: Set<Socket>, graceMs: number): NodeJS.Timeout {
+  const since = performance.now();
+  const timer = setInterval(() => {
+    if (performance.now() - since < graceMs) return;
+    for (const socket of sockets) {
+      // Node's own marker of a request in progress on this socket.
+      if ((socket as Socket & { _httpMessage?: unknown })._httpMessage || socket.writableEnded) continue;
+      socket.end();
+      setTimeout(() => socket.destroy(), 1_000).unref();
+    }
+  }, 100);
+  timer.unref();
+  return timer;
+}
 
 export interface StartOptions {
   port?: number;
@@ -112,9 +137,12 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     },
   });
   const bodyLimit = config.BODY_LIMIT_BYTES;
+  let draining = false;
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     // Static security headers on the Node response: far cheaper than per-request Headers objects.
     for (const [name, value] of SECURITY_HEADERS) res.setHeader(name, value);
+    // Draining: answer, then close; the client opens its next connection elsewhere.
+    if (draining) res.setHeader("connection", "close");
     const declared = req.headers["content-length"];
     if (declared !== undefined && Number(declared) > bodyLimit) return refuseOversize(req, res, declared, bodyLimit, logger);
     // A chunked body the app answered without reading (401, 404, 429...) could be endless.
@@ -132,6 +160,11 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     if (declared !== undefined && Number(declared) > bodyLimit) return refuseOversize(req, res, declared, bodyLimit, logger);
     res.writeContinue();
     handle(req, res);
+  });
+  const sockets = new Set<Socket>();
+  server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
   });
   const port = opts.port ?? config.PORT;
   const host = opts.host ?? config.HOST;
@@ -162,18 +195,22 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     (closing ??= (async () => {
       health.shuttingDown = true;
       clearInterval(depTimer);
-      logger.info("shutting down: draining in-flight requests");
-      const drained = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      logger.info({ connections: sockets.size }, "shutting down: draining in-flight requests");
+      draining = true;
+      // Stop accepting, but not through http.Server#close: it destroys idle keep-alive sockets at
+      // once, and a request a client is sending on one that moment meets a reset.
+      const drained = new Promise<void>((resolve) => netServerClose.call(server, () => resolve()));
+      const idleCloser = closeIdleGracefully(sockets, Math.min(DRAIN_IDLE_GRACE_MS, config.SHUTDOWN_TIMEOUT_MS / 2));
       let timer: NodeJS.Timeout | undefined;
       const bound = new Promise<"timeout">((resolve) => {
         timer = setTimeout(() => resolve("timeout"), config.SHUTDOWN_TIMEOUT_MS);
       });
       if ((await Promise.race([drained, bound])) === "timeout") {
-        logger.warn({ ms: config.SHUTDOWN_TIMEOUT_MS }, "drain bound reached; closing remaining connections");
+        logger.warn({ ms: config.SHUTDOWN_TIMEOUT_MS, connections: sockets.size }, "drain bound reached; closing remaining connections");
         server.closeAllConnections();
         await drained;
       }
+      clearInterval(idleCloser);
       clearTimeout(timer);
       await repo.close();
       try {

@@ -283,3 +283,56 @@ describe("oversize bodies", () => {
     assert.equal(r.status, 200);
   });
 });
+
+describe("SIGTERM drain under keep-alive load", () => {
+  test("requests already sent on kept-alive connections are answered, never reset", async () => {
+    const { spawnServer } = await import("./data/support.ts");
+    const prefix = redisPrefix();
+    const server = await spawnServer({
+      REDIS_URL, REDIS_KEY_PREFIX: prefix, DATABASE_URL: "", RATE_LIMIT_PLANS: '{"load": 100000000}', RATE_LIMIT_ANON_PLAN: "load",
+      CACHE_TTL_SECONDS: "0", SHUTDOWN_TIMEOUT_MS: "10000",
+    });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
+    const u = new URL(server.url);
+    const counts = { ok: 0, refused: 0, failedAfterSend: 0, other: new Map<string, number>() };
+    let stop = false;
+    const once = () => new Promise<void>((resolve) => {
+      const req = http.request({ host: u.hostname, port: u.port, method: "POST", path: "/v1/models/iris-classifier:predict", agent, headers: { "content-type": "application/json", "content-length": IRIS.length } }, (res) => {
+        res.resume();
+        res.on("end", () => {
+          if (res.statusCode === 200) counts.ok++;
+          else counts.other.set(String(res.statusCode), (counts.other.get(String(res.statusCode)) ?? 0) + 1);
+          resolve();
+        });
+      });
+      req.on("error", (err: NodeJS.ErrnoException) => {
+        // Refused: the listener is closed and nothing was sent, a clean signal to go elsewhere.
+        if (err.code === "ECONNREFUSED") {
+          counts.refused++;
+          stop = true;
+        } else {
+          counts.failedAfterSend++;
+          counts.other.set(`${err.code}: ${err.message}`, (counts.other.get(`${err.code}: ${err.message}`) ?? 0) + 1);
+        }
+        resolve();
+      });
+      req.end(IRIS);
+    });
+    const loops = Array.from({ length: 32 }, async () => {
+      while (!stop) await once();
+    });
+    await new Promise((r) => setTimeout(r, 1500));
+    const beforeSignal = counts.ok;
+    const exited = server.stop("SIGTERM");
+    await Promise.race([Promise.all(loops), new Promise((r) => setTimeout(r, 15_000))]);
+    stop = true;
+    await Promise.all(loops);
+    const { code } = await exited;
+    agent.destroy();
+    await deleteRedisPrefix(prefix);
+    console.log(`# drain: ${beforeSignal} ok before SIGTERM, ${counts.ok - beforeSignal} ok during the drain, ${counts.failedAfterSend} sent and failed (reset or closed), ${counts.refused} refused at connect; ${JSON.stringify([...counts.other])}`);
+    assert.equal(code, 0, server.output().slice(-2000));
+    assert.ok(counts.ok - beforeSignal > 0, "requests kept being answered during the drain");
+    assert.equal(counts.failedAfterSend, 0, JSON.stringify([...counts.other]));
+  });
+});
