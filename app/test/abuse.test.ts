@@ -278,6 +278,24 @@ describe("oversize bodies", () => {
     assert.ok(r.afterResponse >= 0 && r.afterResponse < BOUND, `${r.afterResponse} bytes after the 404`);
   });
 
+  test("a 10,000-character model name is echoed bounded, 128 characters and an ellipsis", async () => {
+    const name = "m".repeat(10_000);
+    const sizes: number[] = [];
+    for (const [method, path, body] of [
+      ["GET", `/v1/models/${name}`], ["POST", `/v1/models/${name}:predict`, IRIS], ["GET", `/v2/models/${name}`],
+      ["GET", `/v2/models/${name}/ready`], ["POST", `/v2/models/${name}/infer`, '{"inputs": []}'], ["GET", `/v2/models/${name}/versions/1/config`],
+      ["GET", `/no/such/${name}`],
+    ] as const) {
+      const r = await request(server.url, { method, path, body, headers: body ? { "content-type": "application/json" } : {} });
+      assert.ok(r.status === 404 || r.status === 400, `${method} ${path.slice(0, 30)}: ${r.status}`);
+      const { error } = JSON.parse(r.body) as { error: string };
+      sizes.push(r.body.length);
+      assert.ok(r.body.length < 1200, `${method} ${path.slice(0, 30)}: ${r.body.length} bytes`);
+      if (!path.startsWith("/no/")) assert.ok(error.includes(`"${"m".repeat(128)}…" (10000 characters)`), error);
+    }
+    console.log(`# 10,000-character model name: error bodies of ${sizes.join(", ")} bytes`);
+  });
+
   test("the server still answers normally afterwards", async () => {
     const r = await request(server.url, { method: "POST", path: "/v1/models/iris-classifier:predict", headers: { "content-type": "application/json" }, body: IRIS });
     assert.equal(r.status, 200);

@@ -25,7 +25,25 @@ export interface ErrorBody {
 }
 
 export function errorBody(message: string, details?: ValidationIssue[]): ErrorBody {
-  return details && details.length > 1 ? { error: message, details } : { error: message };
+  const error = boundEchoes(message);
+  return details && details.length > 1 ? { error, details } : { error };
+}
+
+/** Longest quoted value (a model name, a path, a verb) an error echoes back whole. */
+export const MAX_ECHO_CHARS = 128;
+const MAX_MESSAGE_CHARS = 1024;
+const LONG_QUOTED = new RegExp(`"([^"]{${MAX_ECHO_CHARS + 1},})"`, "g");
+
+/**
+ * Bounds what an error echoes of the request: each quoted value to MAX_ECHO_CHARS with an ellipsis
+ * and its length, the whole message to MAX_MESSAGE_CHARS, so a 10,000-character model name costs
+ * a short error, not a 10 KB one.
+ */
+export function boundEchoes(message: string): string {
+  if (message.length <= MAX_ECHO_CHARS) return message;
+  let bounded = message.replace(LONG_QUOTED, (_, value: string) => `"${value.slice(0, MAX_ECHO_CHARS)}…" (${value.length} characters)`);
+  if (bounded.length > MAX_MESSAGE_CHARS) bounded = `${bounded.slice(0, MAX_MESSAGE_CHARS)}… (${message.length} characters in all)`;
+  return bounded;
 }
 
 /** Why a model name or version cannot serve, as the error to answer with (503 + Retry-After while loading). */
