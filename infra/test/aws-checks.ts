@@ -10,7 +10,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import pg from "pg";
 import { Redis } from "ioredis";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { X509Certificate } from "node:crypto";
+import * as net from "node:net";
+import * as tls from "node:tls";
+import { fileURLToPath } from "node:url";
 import * as pulumi from "@pulumi/pulumi";
 import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
 import { mockPasswordFor } from "../testing/cloud-mocks.ts";
@@ -19,6 +23,8 @@ import { parseStackConfig, type StackConfig } from "../config.ts";
 import { fargatePairProblem } from "../fargate.ts";
 import { images, pinned, type ImageName } from "../images.ts";
 import { httpsPolicy } from "../components/aws-load-balancer.ts";
+
+const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
 const T = {
   provider: "pulumi:providers:aws",
@@ -70,6 +76,30 @@ interface Container {
   stopTimeout?: number;
 }
 
+
+/** The RDS CA bundle as app/Dockerfile writes it: its own command, run from the repository root into a temp dir. */
+function writeRdsBundle(): { dir: string; path: string; bundle: string } {
+  const dockerfile = readFileSync(join(repoRoot, "app/Dockerfile"), "utf8");
+  const [, command] = /(node -e "[^"]+") > \/app\/certs\/rds-ca-bundle\.pem/.exec(dockerfile) ?? [];
+  assert.ok(command, "app/Dockerfile writes /app/certs/rds-ca-bundle.pem");
+  const dir = mkdtempSync(join(tmpdir(), "rds-ca-"));
+  const path = join(dir, "rds-ca-bundle.pem");
+  execFileSync("/bin/sh", ["-c", `${command} > ${path}`], { cwd: repoRoot, env: { ...process.env, PATH: `${dirname(process.execPath)}:${process.env.PATH}` } });
+  return { dir, path, bundle: readFileSync(path, "utf8") };
+}
+
+/** Answers a Postgres SSLRequest with 'S' and then TLS with `key`/`cert`, as a server does before startup. */
+async function fakePostgresTls(key: string, cert: string): Promise<{ port: number; close: () => void }> {
+  const server = net.createServer((socket) => {
+    socket.once("data", () => {
+      socket.write("S");
+      new tls.TLSSocket(socket, { isServer: true, key, cert }).on("error", () => socket.destroy());
+    });
+    socket.on("error", () => {});
+  });
+  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
+  return { port: (server.address() as net.AddressInfo).port, close: () => server.close() };
+}
 
 /** ALB wildcard pattern (`*` any run, `?` one character) as an anchored RegExp. */
 function albPattern(pattern: string, flags = ""): RegExp {
@@ -232,16 +262,22 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.match(secrets.REDIS_URL ?? "", /:url::$/);
     const env = Object.fromEntries(app.environment.map((e) => [e.name, e.value]));
     assert.deepEqual(Object.keys(env).filter((k) => /PASSWORD|TOKEN|SECRET/.test(k)), []);
-    assert.match(env.DATABASE_URL ?? "", /^postgres:\/\/inferstack@[^:/]+:5432\/inferstack\?.*sslmode=require/, "no password in the URL");
+    assert.match(env.DATABASE_URL ?? "", /^postgres:\/\/inferstack@[^:/]+:5432\/inferstack\?.*sslmode=verify-full&sslrootcert=\/app\/certs\/rds-ca-bundle\.pem$/, "no password in the URL");
+    const { dir: bundleDir, path: bundlePath, bundle } = writeRdsBundle();
+    const certs = bundle.split(/(?<=-----END CERTIFICATE-----)\n/).filter((c) => c.includes("BEGIN CERTIFICATE")).map((pem) => new X509Certificate(pem));
+    // RDS's default CA for new instances is rds-ca-rsa2048-g1; the stack's region's root must be there and valid.
+    const regionRoot = certs.find((c) => c.subject.includes("CN=Amazon RDS us-east-1 Root CA RSA2048 G1"));
+    assert.ok(regionRoot && regionRoot.ca && new Date(regionRoot.validTo) > new Date(), "the us-east-1 RSA2048 G1 root, valid");
     // The real node-postgres client, given the task's env: user/host/db from the URL, the password
-    // from PGPASSWORD (the secret), TLS on (RDS forces it).
+    // from PGPASSWORD (the secret), TLS verified against the bundle, host name checked.
     process.env.PGPASSWORD = "from-secrets-manager";
-    const client = new pg.Client({ connectionString: env.DATABASE_URL });
+    const client = new pg.Client({ connectionString: env.DATABASE_URL!.replace("/app/certs/rds-ca-bundle.pem", bundlePath) });
     const params = (client as unknown as { connectionParameters: { user: string; host: string; database: string; port: number; ssl: unknown } }).connectionParameters;
     assert.deepEqual([params.user, params.database, params.port], ["inferstack", "inferstack", 5432]);
     assert.equal(params.host, stack.outputs.databaseAddress);
     assert.equal(client.password, "from-secrets-manager");
-    assert.deepEqual(params.ssl, { rejectUnauthorized: false });
+    assert.deepEqual(params.ssl, { ca: bundle }, "verify-full: the bundle as CA, rejectUnauthorized and the host-name check left on");
+    rmSync(bundleDir, { recursive: true, force: true });
     delete process.env.PGPASSWORD;
     assert.equal(env.LOG_LEVEL, cfg.app.logLevel);
     assert.equal(env.AUTH_MODE, cfg.app.authMode);
@@ -264,6 +300,36 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
       const trust = JSON.parse(role.inputs.assumeRolePolicy).Statement[0];
       assert.equal(trust.Principal.Service, "ecs-tasks.amazonaws.com");
       if (role.name.endsWith("-task")) assert.equal(trust.Condition.StringEquals["aws:SourceAccount"], "123456789012", "no confused deputy");
+    }
+  });
+
+  test(`${stackName}: verify-full refuses a Postgres server whose certificate is not from the RDS CAs`, async () => {
+    const env = Object.fromEntries(containersOf(appTask())[0]!.environment.map((e) => [e.name, e.value]));
+    const { dir, path } = writeRdsBundle();
+    // A server certificate for 127.0.0.1, self-signed: valid for the host, but no RDS CA signed it.
+    const key = join(dir, "key.pem");
+    const cert = join(dir, "cert.pem");
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], { stdio: "ignore" });
+    const server = await fakePostgresTls(readFileSync(key, "utf8"), readFileSync(cert, "utf8"));
+    const url = env.DATABASE_URL!.replace(/@[^/]+\//, `@127.0.0.1:${server.port}/`);
+    const tlsError = async (connectionString: string) => {
+      const client = new pg.Client({ connectionString, password: "x", connectionTimeoutMillis: 5000 });
+      try {
+        await client.connect();
+        return "connected";
+      } catch (e) {
+        return String((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+      } finally {
+        await client.end().catch(() => {});
+      }
+    };
+    try {
+      assert.equal(await tlsError(url.replace("/app/certs/rds-ca-bundle.pem", path)), "DEPTH_ZERO_SELF_SIGNED_CERT", "the task's settings refuse it");
+      // Control: trusting that certificate, the same server gets past the TLS handshake.
+      assert.doesNotMatch(await tlsError(url.replace("/app/certs/rds-ca-bundle.pem", cert)), /CERT|SELF_SIGNED|UNABLE_TO/);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
