@@ -107,6 +107,7 @@ export async function createDataPlane(env: NodeJS.ProcessEnv, { registry, logger
         batchSize: config.batchSize,
         flushMs: config.flushMs,
         closeTimeoutMs: config.closeTimeoutMs,
+        writeTimeoutMs: config.pgQueryTimeoutMs,
         schemaReady: isSchemaReady,
       });
       await log.start();

@@ -11,6 +11,8 @@ export function createPool(connectionString: string, opts: {
     connectionTimeoutMillis: opts.connectTimeoutMs,
     // Client-side: a query on a connection that silently died must not hang forever.
     query_timeout: opts.queryTimeoutMs,
+    // Server-side too: a statement stuck on a lock ends there instead of holding a connection.
+    statement_timeout: opts.queryTimeoutMs,
     idleTimeoutMillis: 30_000,
     application_name: "inferstack-api",
     keepAlive: true,

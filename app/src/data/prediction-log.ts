@@ -21,11 +21,14 @@ export interface PredictionLogOptions {
   flushMs: number;
   /** How long close() keeps trying Postgres before it spills what is left. */
   closeTimeoutMs: number;
+  /** A COPY not done by then fails (its connection is dropped) and its rows are retried or spilled. */
+  writeTimeoutMs?: number;
   /** False until the schema exists; nothing is written before (records wait or spill). */
   schemaReady?: () => boolean;
 }
 
 const MAX_BACKOFF_MS = 5000;
+const DEFAULT_WRITE_TIMEOUT_MS = 10_000;
 const READ_CHUNK_BYTES = 1 << 20;
 const UNIQUE_VIOLATION = "23505";
 
@@ -115,10 +118,16 @@ function lineFromSpill(json: string): string {
 
 const idOf = (data: Buffer) => data.toString("utf8", 0, Math.max(0, data.indexOf(9 /* \t */)));
 
-async function copyInto(client: pg.PoolClient, sql: string, data: Buffer): Promise<number> {
+/** COPY has no query_timeout: a partition would hold it (and every later flush) until TCP gives up. */
+async function copyInto(client: pg.PoolClient, sql: string, data: Buffer, timeoutMs: number): Promise<number> {
   const stream = client.query(copyFrom(sql));
-  stream.end(data);
-  await finished(stream);
+  const timer = setTimeout(() => stream.destroy(new Error(`COPY timed out after ${timeoutMs} ms`)), timeoutMs);
+  try {
+    stream.end(data);
+    await finished(stream);
+  } finally {
+    clearTimeout(timer);
+  }
   return stream.rowCount;
 }
 
@@ -402,7 +411,7 @@ export class PostgresPredictionLog implements PredictionLog {
     let failure: unknown;
     try {
       try {
-        return await copyInto(client, COPY_SQL, data);
+        return await copyInto(client, COPY_SQL, data, this.#o.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS);
       } catch (err) {
         if (sqlState(err) !== UNIQUE_VIOLATION) throw err;
         return await this.#insertSkippingDuplicates(client, data);
@@ -421,7 +430,7 @@ export class PostgresPredictionLog implements PredictionLog {
     await client.query("BEGIN");
     try {
       await client.query(CREATE_STAGING_SQL);
-      await copyInto(client, COPY_STAGING_SQL, data);
+      await copyInto(client, COPY_STAGING_SQL, data, this.#o.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS);
       const result = await client.query(INSERT_STAGED_SQL);
       await client.query("COMMIT");
       return result.rowCount ?? 0;

@@ -25,8 +25,24 @@ export function createRedis(url: string, opts: { logger: Logger; commandTimeoutM
     if (down) opts.logger.info("redis reachable again");
     down = false;
   });
+  // A partition drops packets without closing the socket: every command would wait out its
+  // timeout on a connection that looks ready. A PING that times out drops the connection, so
+  // commands fail at once (no offline queue) while ioredis reconnects in the background.
+  const watchdog = setInterval(() => {
+    if (redis.status !== "ready") return;
+    redis.ping().catch((err: Error) => {
+      if (redis.status !== "ready" || !/timed out/i.test(err.message)) return;
+      opts.logger.warn({ err: err.message }, "redis not answering; reconnecting");
+      down = true;
+      redis.disconnect(true);
+    });
+  }, REDIS_WATCHDOG_MS);
+  watchdog.unref();
+  redis.once("end", () => clearInterval(watchdog));
   return redis;
 }
+
+const REDIS_WATCHDOG_MS = 500;
 
 /** Connects, waiting at most `timeoutMs`; a Redis that is down at start must not block the API. */
 export async function connectRedis(redis: Redis, timeoutMs = 1500): Promise<boolean> {
