@@ -49,6 +49,13 @@ export const ConfigSchema = z.object({
    * whatever the client wrote and are never used.
    */
   TRUST_PROXY: bool.default(false),
+  /**
+   * Connections one process holds at once; more are closed on arrival. 0 = a quarter of the
+   * process's share of the container memory limit at ~40 KiB each (10,000 without a limit).
+   */
+  MAX_CONNECTIONS: int(0, 1_000_000).default(0),
+  /** Share of the container memory limit V8's heaps may take, split across WEB_CONCURRENCY workers. */
+  HEAP_PERCENT_OF_MEMORY: int(10, 90).default(50),
   /** With TRUST_PROXY: how many proxies append to X-Forwarded-For in front of the API (Caddy, an ALB: 1). */
   TRUST_PROXY_HOPS: int(1, 16).default(1),
   /**

@@ -8,6 +8,7 @@ import cluster from "node:cluster";
 import { availableParallelism } from "node:os";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createLogger } from "./logger.ts";
+import { containerMemoryLimit } from "./memory.ts";
 import { startServer } from "./server.ts";
 
 function fail(message: string): never {
@@ -27,7 +28,16 @@ const processes = config.WEB_CONCURRENCY === 0 ? availableParallelism() : config
 
 if (processes > 1 && cluster.isPrimary) {
   const logger = createLogger(config.LOG_LEVEL);
-  logger.info({ processes }, "starting worker processes");
+  // Every worker would size its heap from the whole container limit: give each its share.
+  const heapFlag = /--max-old-space-size/.test(`${process.execArgv.join(" ")} ${process.env.NODE_OPTIONS ?? ""}`);
+  const memoryLimit = containerMemoryLimit();
+  if (memoryLimit !== undefined) {
+    const percent = Math.max(1, Math.floor(config.HEAP_PERCENT_OF_MEMORY / processes));
+    if (!heapFlag || /--max-old-space-size-percentage/.test(process.env.NODE_OPTIONS ?? "")) {
+      cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-old-space-size-percentage=${percent}`] });
+    }
+  }
+  logger.info({ processes, memoryLimitMiB: memoryLimit === undefined ? null : Math.round(memoryLimit / 2 ** 20) }, "starting worker processes");
   let stopping = false;
   for (let i = 0; i < processes; i++) cluster.fork();
   cluster.on("exit", (worker, code, signal) => {

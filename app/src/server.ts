@@ -8,11 +8,13 @@ import { Server as NetServer, type AddressInfo, type Socket } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import type { Logger } from "pino";
 import { loadConfig, type AppConfig } from "./config.ts";
+import { availableParallelism } from "node:os";
 import { createDataPlane } from "./data/index.ts";
 import { createApp } from "./http/app.ts";
 import { Health } from "./http/health-state.ts";
 import { ModelRepository } from "./inference/repository.ts";
 import { createLogger } from "./logger.ts";
+import { containerMemoryLimit, heapLimitBytes, maxConnections } from "./memory.ts";
 import { createMetrics } from "./metrics.ts";
 
 const SECURITY_HEADERS: ReadonlyArray<[string, string]> = [
@@ -161,6 +163,10 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     res.writeContinue();
     handle(req, res);
   });
+  const processes = config.WEB_CONCURRENCY === 0 ? availableParallelism() : config.WEB_CONCURRENCY;
+  const memoryLimit = containerMemoryLimit();
+  // Past it Node closes new connections at once: refused, not an OOM kill of every one held.
+  server.maxConnections = maxConnections(config.MAX_CONNECTIONS, processes, memoryLimit);
   const sockets = new Set<Socket>();
   server.on("connection", (socket: Socket) => {
     sockets.add(socket);
@@ -179,7 +185,10 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const addr = server.address() as AddressInfo;
   const shownHost = addr.family === "IPv6" ? `[${addr.address}]` : addr.address === "0.0.0.0" ? "127.0.0.1" : addr.address;
   const url = `http://${shownHost}:${addr.port}`;
-  logger.info({ url, modelsDir: opts.modelsDir }, "listening; loading models");
+  logger.info({
+    url, modelsDir: opts.modelsDir, maxConnections: server.maxConnections,
+    memoryLimitMiB: memoryLimit === undefined ? null : Math.round(memoryLimit / 2 ** 20), heapLimitMiB: Math.round(heapLimitBytes() / 2 ** 20),
+  }, "listening; loading models");
 
   // Probes answer (startup: 503) while the models load.
   const loadStart = performance.now();
