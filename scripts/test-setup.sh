@@ -26,6 +26,7 @@ needs=(
   "pg_restore                postgresql-client         backup job test"
   "pg_isready                postgresql-client         this script"
   "git                       git                       quickstart, rollback and plan-diff tests"
+  "openssl                   openssl                   RDS TLS check (a throwaway certificate)"
   "python3:sklearn           python3-sklearn           model reference predictions (/usr/bin/python3)"
   "python3:onnx              python3-onnx              model build reproducibility"
   "chromium                  chromium                  /docs browser test"
