@@ -179,6 +179,8 @@ export function deployAwsTier(cfg: StackConfig): TierOutputs {
       environment: {
         PORT: String(appPort),
         NODE_ENV: "production",
+        // V8 would take nearly the whole task memory as heap; half leaves room for ONNX Runtime and buffers.
+        NODE_OPTIONS: "--max-old-space-size-percentage=50",
         MODELS_DIR: "/app/models",
         LOG_LEVEL: cfg.app.logLevel,
         AUTH_MODE: cfg.app.authMode,
