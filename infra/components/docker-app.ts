@@ -70,7 +70,7 @@ export class DockerApp extends pulumi.ComponentResource {
       const host = `app-${i}`;
       const spill = new docker.Volume(`${name}-${i}-spill`, { name: `${namePrefix}-app-${i}-spill`, labels: labelList(labels) }, child);
       const plainEnv = {
-        ...args.env, PORT: String(APP_PORT), PREDICTION_LOG_SPILL_PATH: `${SPILL_DIR}/predictions.jsonl`, REPLICA_ID: host,
+        ...args.env, PORT: String(APP_PORT), PREDICTION_LOG_SPILL_PATH: `${SPILL_DIR}/predictions.jsonl`,
         // V8 would take nearly the whole container limit as heap; half leaves room for ONNX Runtime and buffers.
         NODE_OPTIONS: "--max-old-space-size-percentage=50",
       };
