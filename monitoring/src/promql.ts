@@ -1,33 +1,31 @@
 /**
- * Metric names referenced by a PromQL expression, found with a small tokenizer: enough for the
- * expressions in our rules and dashboards (the real parser, promtool, validates their syntax).
+ * Metric names referenced by a PromQL expression, read from the syntax tree of Prometheus's own
+ * PromQL grammar (@prometheus-io/lezer-promql, the parser of the Prometheus web UI). An expression
+ * that does not parse throws, so a dashboard query with a syntax error fails the tests that read
+ * it (promtool checks only the rule files).
  */
+import { parser } from "@prometheus-io/lezer-promql";
 
-const keywords = new Set([
-  "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right", "bool", "offset",
-  "inf", "nan", "atan2",
-]);
-
-/** Clauses whose parenthesised contents are label names, not metrics. */
-const labelListClause = /\b(by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g;
+/**
+ * Grafana's global interval variables, which Grafana replaces before Prometheus sees the query:
+ * durations where a range is expected, plain numbers for the `_ms`/`_s` forms.
+ */
+const grafanaVariables: [RegExp, string][] = [
+  [/\$\{?__(?:interval_ms|range_ms|range_s)\}?(?!\w)/g, "60"],
+  [/\$\{?__(?:rate_interval|interval|range)\}?(?!\w)/g, "5m"],
+];
 
 export function metricNames(expr: string): Set<string> {
-  let s = expr
-    .replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""') // strings (label values, regexes)
-    .replace(/\{[^}]*\}/g, " ") // label matchers
-    .replace(/\[[^\]]*\]/g, " ") // range and subquery selectors
-    .replace(labelListClause, " ")
-    .replace(/\$\{?[A-Za-z_]\w*\}?/g, " "); // Grafana variables
-  s = s.replace(/\boffset\s+-?[0-9a-z]+/g, " ");
+  const promql = grafanaVariables.reduce((s, [variable, value]) => s.replace(variable, value), expr);
   const names = new Set<string>();
-  for (const m of s.matchAll(/[A-Za-z_:][\w:]*/g)) {
-    const word = m[0];
-    const after = s.slice((m.index ?? 0) + word.length).trimStart();
-    if (after.startsWith("(")) continue; // function or aggregation
-    if (keywords.has(word.toLowerCase())) continue;
-    const before = s.slice(0, m.index ?? 0);
-    if (/[0-9.]$/.test(before) || /\d[eE]$/.test(before)) continue; // duration/number suffix, e.g. 5m, 1e9
-    names.add(word);
-  }
+  let errorAt = -1;
+  parser.parse(promql).iterate({
+    enter(node) {
+      if (node.type.isError && errorAt < 0) errorAt = node.from;
+      // A selector's leading identifier is its metric name; identifiers elsewhere are labels.
+      else if (node.name === "Identifier" && node.node.parent?.name === "VectorSelector") names.add(promql.slice(node.from, node.to));
+    },
+  });
+  if (errorAt >= 0) throw new SyntaxError(`not valid PromQL at character ${errorAt}: ${promql}`);
   return names;
 }
