@@ -22,6 +22,17 @@
  * - `region`: the instance's region, for reading its console when SSH fails.
  *
  * Cost: none.
+ *
+ * Why not `@pulumi/command`'s `remote.Command` (e.g. `cloud-init status --wait` over SSH): its
+ * connection is its own Go SSH client, configured by host, port, user, key or agent, an optional
+ * pinned `hostKey` and an SSH bastion as `proxy` (ConnectionArgs in @pulumi/command 1.2.1). It has
+ * no ProxyCommand, so it cannot take the free tier's default route, SSH inside an SSM session
+ * (`ProxyCommand=aws ssm start-session ...`), and it does not read the known-hosts file that pins
+ * the host key per instance id. The Docker provider connects with the operator's `ssh` and these
+ * same `sshOpts`, so waiting with that `ssh` proves the exact path the provider will use. And when
+ * SSH never gets in, `remote.Command` fails on the dial with nothing to show, where this reads the
+ * serial console instead. `local.Command` could run the same `ssh` loop, but as a shell script in a
+ * string, with a provider plugin to install, for no gain over this tested code.
  */
 import * as pulumi from "@pulumi/pulumi";
 
