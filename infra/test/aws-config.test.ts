@@ -9,7 +9,7 @@ import { subnetCidr } from "../components/aws-network.ts";
 import { rdsIdentifierProblem } from "../components/aws-postgres.ts";
 import { replicationGroupIdProblem } from "../components/aws-redis.ts";
 import { resourceName } from "../platforms/aws.ts";
-import { runUnderMocks } from "../testing/run-under-mocks.ts";
+import { runUnderMocks } from "../offline/run-under-mocks.ts";
 import { main } from "../program.ts";
 
 function errorKeys(config: Record<string, string>): string[] {

@@ -2,8 +2,8 @@
 // building app/Dockerfile. One stack per process.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runUnderMocks, unwrapSecrets } from "../testing/run-under-mocks.ts";
-import { MOCK_DIGEST } from "../testing/cloud-mocks.ts";
+import { runUnderMocks, unwrapSecrets } from "../offline/run-under-mocks.ts";
+import { MOCK_DIGEST } from "../offline/cloud-mocks.ts";
 import { main } from "../program.ts";
 import { ConfigError, parseStackConfig } from "../config.ts";
 import { parseEcrImageRef } from "../components/aws-image.ts";

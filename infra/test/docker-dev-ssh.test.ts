@@ -2,7 +2,7 @@
 // room for two replicas and cAdvisor.
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { runUnderMocks, type MockedStack } from "../testing/run-under-mocks.ts";
+import { runUnderMocks, type MockedStack } from "../offline/run-under-mocks.ts";
 import { main } from "../program.ts";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com";

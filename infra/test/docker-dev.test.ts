@@ -1,8 +1,8 @@
 import { test, before } from "node:test";
 import assert from "node:assert/strict";
 import { parse } from "yaml";
-import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
-import { mockPasswordFor } from "../testing/cloud-mocks.ts";
+import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../offline/run-under-mocks.ts";
+import { mockPasswordFor } from "../offline/cloud-mocks.ts";
 import { main } from "../program.ts";
 import * as pulumi from "@pulumi/pulumi";
 import { al2023AmiParameter, architectureOf, dataVolumeDevice, instanceMemoryMiB, renderCloudInit, ROOT_VOLUME_GIB } from "../components/ec2-docker-host.ts";

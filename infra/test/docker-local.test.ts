@@ -6,8 +6,8 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
-import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../testing/run-under-mocks.ts";
-import { mockPasswordFor } from "../testing/cloud-mocks.ts";
+import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../offline/run-under-mocks.ts";
+import { mockPasswordFor } from "../offline/cloud-mocks.ts";
 import { main } from "../program.ts";
 import { images, pinned } from "../images.ts";
 

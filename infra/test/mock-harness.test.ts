@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import * as docker from "@pulumi/docker";
-import { runUnderMocks } from "../testing/run-under-mocks.ts";
-import { mockPasswordFor } from "../testing/cloud-mocks.ts";
+import { runUnderMocks } from "../offline/run-under-mocks.ts";
+import { mockPasswordFor } from "../offline/cloud-mocks.ts";
 
 // The harness is what every infra test and `npm run plan` trust: check it sees resources,
 // outputs, and tells a secret input from a leaked one.

@@ -1,8 +1,8 @@
 // The contract between our files and the Pulumi CLI: for every stack, Pulumi.yaml and
-// Pulumi.<stack>.yaml go through the CLI's own rules (infra/testing/pulumi-cli.ts, ported from
+// Pulumi.<stack>.yaml go through the CLI's own rules (infra/test/pulumi-cli.ts, ported from
 // pulumi/pulumi's Go source), as committed and after exactly the `pulumi config set` lines our docs
 // give; the merged config then runs the program the way the nodejs language host does
-// (infra/testing/language-host-run.ts: run.js's chdir, entry-point lookup and export rules).
+// (infra/test/language-host-run.ts: run.js's chdir, entry-point lookup and export rules).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -21,7 +21,7 @@ import {
   type ConfigSetCommand,
   type ProgramConfig,
   type Project,
-} from "../testing/pulumi-cli.ts";
+} from "./pulumi-cli.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const read = (p: string) => readFileSync(join(root, p), "utf8");
@@ -34,7 +34,7 @@ const project = (): Project => loadProject(read("Pulumi.yaml"));
 /** Runs the program in a child process as the language host would, with exactly `cfg`. */
 function runProgram(stack: string, cfg: ProgramConfig): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((done, fail) => {
-    const child = spawn(process.execPath, [join(root, "infra/testing/language-host-run.ts"), root, stack], {
+    const child = spawn(process.execPath, [join(root, "infra/test/language-host-run.ts"), root, stack], {
       cwd: root,
       env: { ...process.env, PULUMI_CONFIG: JSON.stringify(cfg.config), PULUMI_CONFIG_SECRET_KEYS: JSON.stringify(cfg.secretKeys) },
       stdio: ["ignore", "pipe", "pipe"],

@@ -4,7 +4,7 @@
  * which is how one resource's input names another under the mocks.
  */
 import { fileURLToPath } from "node:url";
-import { runUnderMocks } from "../../infra/testing/run-under-mocks.ts";
+import { runUnderMocks } from "../../infra/offline/run-under-mocks.ts";
 import { main } from "../../infra/program.ts";
 import { applyStandIns, readStackFile } from "../../scripts/lib/stack-config.ts";
 import { flatten } from "../../scripts/lib/properties.ts";

@@ -10,7 +10,7 @@
 import type { Plan, PlanResource } from "./plan.ts";
 import { flatten } from "./properties.ts";
 import { shortType } from "./plan-format.ts";
-import { mockState } from "../../infra/testing/cloud-mocks.ts";
+import { mockState } from "../../infra/offline/cloud-mocks.ts";
 
 const diagramTypes: Record<string, (r: PlanResource) => string> = {
   "docker:index/container:Container": (r) => `container ${String(r.inputs.image ?? "").split("@")[0]?.split("/").pop() ?? ""}`,
@@ -35,7 +35,7 @@ const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const label = (s: string) => s.replace(/"/g, "'");
 
 /**
- * The names the mocked cloud gives `r` (infra/testing/cloud-mocks.ts, the same mock that made the
+ * The names the mocked cloud gives `r` (infra/offline/cloud-mocks.ts, the same mock that made the
  * plan): its id and ARN, which other resources quote whole, and its endpoints (host names), which
  * they quote inside URLs and connection strings.
  */

@@ -9,7 +9,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { runUnderMocks } from "../../infra/testing/run-under-mocks.ts";
+import { runUnderMocks } from "../../infra/offline/run-under-mocks.ts";
 import { estimateMonthlyCost as currentEstimator, type CostEstimate, type PricedResource } from "../../infra/pricing/estimate.ts";
 import { applyStandIns, readStackFile, SECRET_PLACEHOLDER } from "./stack-config.ts";
 

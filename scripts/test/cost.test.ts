@@ -7,7 +7,7 @@ import { estimateMonthlyCost } from "../../infra/pricing/estimate.ts";
 import { prices } from "../../infra/pricing/prices.ts";
 import { presets } from "../../infra/presets.ts";
 import { trackCost } from "../../infra/cost.ts";
-import { runUnderMocks } from "../../infra/testing/run-under-mocks.ts";
+import { runUnderMocks } from "../../infra/offline/run-under-mocks.ts";
 
 const item = (est: ReturnType<typeof estimateMonthlyCost>, resource: string) => est.items.filter((i) => i.resource === resource);
 

@@ -5,14 +5,14 @@
  * (`--pwd`), the entry point resolved from Pulumi.yaml `main` and package.json, loaded with a
  * dynamic import, a default export required to stand alone, and called when it is a function.
  *
- * Usage: node infra/testing/language-host-run.ts <projectRoot> <stack>
+ * Usage: node infra/test/language-host-run.ts <projectRoot> <stack>
  * Prints one JSON line: { outputs, resources: [{ type, name, inputs }] } (secrets unwrapped).
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { loadProject, resolveEntryPoint } from "./pulumi-cli.ts";
-import { runUnderMocks, unwrapSecrets } from "./run-under-mocks.ts";
+import { runUnderMocks, unwrapSecrets } from "../offline/run-under-mocks.ts";
 
 const [root = ".", stackName = "dev"] = process.argv.slice(2);
 const projectRoot = resolve(root);

@@ -1,6 +1,7 @@
 /**
- * Runs the Pulumi program for one stack under `pulumi.runtime.setMocks`: no CLI, no cloud, no
- * credentials. Used by the infra tests and by `npm run plan`. The program runs inside a real root
+ * The offline engine: runs the Pulumi program for one stack under `pulumi.runtime.setMocks`, with
+ * no CLI, no cloud and no credentials. `npm run plan`, `plan:diff` and `docs:tiers` are built on
+ * it, and the infra tests inspect the resources it records. The program runs inside a real root
  * Stack resource (`runInPulumiStack`), as under `pulumi up`, so stack transformations and outputs
  * behave as they do for real.
  *
