@@ -15,7 +15,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import * as random from "@pulumi/random";
 import { readSecretSettings, type StackConfig } from "../config.ts";
-import type { TierOutputs } from "./docker.ts";
+import type { TierOutputs } from "./outputs.ts";
 import { pinned } from "../images.ts";
 import { fargateCpuUnits } from "../fargate.ts";
 import { AwsNetwork } from "../components/aws-network.ts";

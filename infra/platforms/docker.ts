@@ -11,12 +11,7 @@ import type { AlertReceivers } from "../../monitoring/index.ts";
 import { DockerStack } from "../components/docker-stack.ts";
 import { Ec2DockerHost, instanceMemoryMiB } from "../components/ec2-docker-host.ts";
 import { DockerHostReady } from "../components/docker-host-ready.ts";
-
-export interface TierOutputs {
-  url: pulumi.Input<string>;
-  grafanaUrl: pulumi.Input<string>;
-  [output: string]: unknown;
-}
+import type { TierOutputs } from "./outputs.ts";
 
 /** Memory limits of every container the stack runs, by role (MiB). */
 export function containerMemoryBudget(cfg: StackConfig): Record<string, number> {
