@@ -17,10 +17,10 @@ const root = resolve(import.meta.dirname, "..");
 const docPath = join(root, "docs/tiers.md");
 
 export const stacks = [
-  { stack: "local", tier: "local", runsOn: "your Docker engine", seed: "$0 (the seed guides' free hosting: Render/Railway/Hugging Face)" },
-  { stack: "dev", tier: "free", runsOn: "one EC2 host (Docker over SSH)", seed: "$32 (1× t3.small + db.t3.micro + 20 GB)" },
-  { stack: "staging", tier: "small", runsOn: "ECS Fargate, RDS, ElastiCache, ALB", seed: "$222 (2× t3.medium, db.t3.small Multi-AZ, cache.t3.micro, ALB, SaaS monitoring)" },
-  { stack: "prod", tier: "medium", runsOn: "as small, Multi-AZ and autoscaled", seed: "$682 (3× t3.large, db.m5.large Multi-AZ, cache.m5.large, 500 GB, \"full stack\" monitoring)" },
+  { stack: "local", tier: "local", runsOn: "your Docker engine", handBuilt: "$0 (free hosting: Render, Railway, Hugging Face Spaces)" },
+  { stack: "dev", tier: "free", runsOn: "one EC2 host (Docker over SSH)", handBuilt: "$32 (1× t3.small + db.t3.micro + 20 GB)" },
+  { stack: "staging", tier: "small", runsOn: "ECS Fargate, RDS, ElastiCache, ALB", handBuilt: "$222 (2× t3.medium, db.t3.small Multi-AZ, cache.t3.micro, ALB, SaaS monitoring)" },
+  { stack: "prod", tier: "medium", runsOn: "as small, Multi-AZ and autoscaled", handBuilt: "$682 (3× t3.large, db.m5.large Multi-AZ, cache.m5.large, 500 GB, \"full stack\" monitoring)" },
 ] as const;
 
 const categories: [RegExp, string][] = [
@@ -81,10 +81,10 @@ function tierBlock(plan: Plan): string {
 }
 
 function summaryBlock(plans: Plan[]): string {
-  const rows = ["| stack | tier | runs on | resources | estimate (this kit) | seed guides' estimate |", "|---|---|---|--:|--:|---|"];
+  const rows = ["| stack | tier | runs on | resources | estimate (this kit) | hand-built equivalent |", "|---|---|---|--:|--:|---|"];
   for (const s of stacks) {
     const p = plans.find((x) => x.stack === s.stack)!;
-    rows.push(`| \`${s.stack}\` | ${s.tier} | ${s.runsOn} | ${p.resources.filter((r) => !r.component).length} | **${money(p.cost.total)}** | ${s.seed} |`);
+    rows.push(`| \`${s.stack}\` | ${s.tier} | ${s.runsOn} | ${p.resources.filter((r) => !r.component).length} | **${money(p.cost.total)}** | ${s.handBuilt} |`);
   }
   return rows.join("\n");
 }
@@ -98,17 +98,23 @@ export function replaceBlock(doc: string, name: string, content: string): string
   return `${doc.slice(0, start + begin.length)}\n${content}\n${doc.slice(stop)}`;
 }
 
+/** `doc` (the text of docs/tiers.md) with every generated block rebuilt from the stacks' offline plans. */
+export async function regenerate(doc: string): Promise<{ doc: string; plans: Plan[] }> {
+  const plans: Plan[] = [];
+  for (const s of stacks) {
+    const { stdout } = await run(process.execPath, [join(root, "scripts/plan.ts"), "--stack", s.stack, "--format", "json"], { cwd: root, maxBuffer: 256 * 1024 * 1024 });
+    plans.push(JSON.parse(stdout) as Plan);
+  }
+  let out = replaceBlock(doc, "summary", summaryBlock(plans));
+  for (const p of plans) out = replaceBlock(out, `tier-${p.stack}`, tierBlock(p));
+  return { doc: out, plans };
+}
+
 if (import.meta.main) {
   runCli(async () => {
     const { values } = parseCli("npm run docs:tiers [-- --check]", { check: { type: "boolean", default: false } });
-    const plans: Plan[] = [];
-    for (const s of stacks) {
-      const { stdout } = await run(process.execPath, [join(root, "scripts/plan.ts"), "--stack", s.stack, "--format", "json"], { cwd: root, maxBuffer: 256 * 1024 * 1024 });
-      plans.push(JSON.parse(stdout) as Plan);
-    }
     const before = await readFile(docPath, "utf8");
-    let doc = replaceBlock(before, "summary", summaryBlock(plans));
-    for (const p of plans) doc = replaceBlock(doc, `tier-${p.stack}`, tierBlock(p));
+    const { doc, plans } = await regenerate(before);
     if (values.check) {
       if (doc !== before) {
         process.stderr.write("docs/tiers.md is out of date: run npm run docs:tiers\n");

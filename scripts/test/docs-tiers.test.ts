@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { costByCategory, replaceBlock, stacks } from "../docs-tiers.ts";
+import { costByCategory, regenerate, replaceBlock, stacks } from "../docs-tiers.ts";
 import type { Plan } from "../lib/plan.ts";
 
 test("generated blocks are replaced in place and a missing marker is an error", () => {
@@ -18,7 +18,18 @@ test("docs/tiers.md carries a generated block for the summary and for every stac
   assert.match(doc, /```mermaid\nflowchart LR/);
 });
 
-test("cost categories group line items the way the seed guides' tables do", () => {
+test("docs/tiers.md is what `npm run docs:tiers` makes of the code today", async () => {
+  const committed = readFileSync(new URL("../../docs/tiers.md", import.meta.url), "utf8");
+  const { doc } = await regenerate(committed);
+  const lines = [committed.split("\n"), doc.split("\n")] as const;
+  const at = lines[0].findIndex((line, i) => line !== lines[1][i]);
+  assert.ok(
+    doc === committed,
+    `docs/tiers.md is out of date: run npm run docs:tiers (first difference at line ${at + 1}:\n- ${lines[0][at]}\n+ ${lines[1][at]})`,
+  );
+});
+
+test("cost categories group line items the way hand-built cost tables do", () => {
   const item = (type: string, description: string, monthlyUsd: number) => ({ resource: "r", type, description, monthlyUsd });
   const plan = {
     cost: {
