@@ -3,6 +3,7 @@ import pg from "pg";
 import type { AuthResult, Authenticator, MaybePromise, Principal } from "../ports.ts";
 import { hashKey, isWellFormedKey, KEYS_CHANNEL, maskKey } from "./keys.ts";
 import type { DataPlaneMetrics } from "./metrics.ts";
+import { retryUntilStopped } from "./retry.ts";
 
 /** The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`, or null. */
 export function extractKey(headers: Headers): string | null {
@@ -185,11 +186,9 @@ export class RevocationListener {
   readonly #url: string;
   readonly #auth: PostgresAuthenticator;
   readonly #logger: Logger;
+  readonly #stopped = new AbortController();
   #client: pg.Client | undefined;
-  #timer: NodeJS.Timeout | undefined;
-  #stopped = false;
   #connectedBefore = false;
-  #backoffMs = 500;
 
   constructor(url: string, auth: PostgresAuthenticator, logger: Logger) {
     this.#url = url;
@@ -199,18 +198,39 @@ export class RevocationListener {
 
   /** Resolves after the first attempt, connected or not. */
   start(): Promise<void> {
-    return this.#connect();
+    return new Promise((resolve) => this.#listen(resolve));
   }
 
   async stop(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#stopped.abort();
     await this.#client?.end().catch(() => {});
   }
 
-  async #connect(): Promise<void> {
-    this.#timer = undefined;
-    if (this.#stopped) return;
+  /** Connects, retrying with backoff until connected or stopped; connects again when the connection ends. */
+  #listen(afterFirstAttempt?: () => void): void {
+    retryUntilStopped(async () => {
+      try {
+        return await this.#connect();
+      } finally {
+        afterFirstAttempt?.();
+      }
+    }, { minMs: 500, maxMs: 30_000, signal: this.#stopped.signal, unref: true }).then((client) => {
+      client.on("end", () => {
+        if (this.#client === client) this.#client = undefined;
+        if (!this.#stopped.signal.aborted) this.#listen();
+      });
+      this.#client = client;
+      if (this.#connectedBefore) {
+        this.#auth.invalidate();
+        this.#logger.info("key revocation listener reconnected; key cache cleared");
+      }
+      this.#connectedBefore = true;
+    }, (err: Error) => {
+      if (!this.#stopped.signal.aborted) this.#logger.error({ err: err.message }, "key revocation listener failed; revocations apply after AUTH_CACHE_TTL_SECONDS");
+    });
+  }
+
+  async #connect(): Promise<pg.Client> {
     const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 2000, keepAlive: true, application_name: "inferstack-key-revocations" });
     client.on("error", () => {}); // followed by "end", which reconnects
     client.on("notification", (msg) => {
@@ -219,28 +239,12 @@ export class RevocationListener {
     try {
       await client.connect();
       await client.query(`LISTEN ${KEYS_CHANNEL}`);
-    } catch {
+      // Stopped while connecting: nobody else would end this connection.
+      this.#stopped.signal.throwIfAborted();
+      return client;
+    } catch (err) {
       void client.end().catch(() => {});
-      this.#retry();
-      return;
+      throw err;
     }
-    client.on("end", () => {
-      if (this.#client === client) this.#client = undefined;
-      this.#retry();
-    });
-    this.#client = client;
-    this.#backoffMs = 500;
-    if (this.#connectedBefore) {
-      this.#auth.invalidate();
-      this.#logger.info("key revocation listener reconnected; key cache cleared");
-    }
-    this.#connectedBefore = true;
-  }
-
-  #retry(): void {
-    if (this.#stopped || this.#timer) return;
-    this.#timer = setTimeout(() => void this.#connect(), this.#backoffMs);
-    this.#timer.unref();
-    this.#backoffMs = Math.min(this.#backoffMs * 2, 30_000);
   }
 }

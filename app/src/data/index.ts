@@ -9,10 +9,11 @@ import { loadConfig, type DataPlaneConfig } from "./config.ts";
 import { createDataPlaneMetrics } from "./metrics.ts";
 import { migrate } from "./migrations.ts";
 import { createPool, postgresProbe, withTimeout } from "./postgres.ts";
-import { PostgresPredictionLog } from "./prediction-log.ts";
+import { PostgresPredictionLog } from "./prediction-log/index.ts";
 import { PlanRateLimiter } from "./rate-limit.ts";
 import { connectRedis, createRedis } from "./redis.ts";
 import { scheduleRetention } from "./retention.ts";
+import { retryUntilStopped } from "./retry.ts";
 
 export { ConfigError, loadConfig } from "./config.ts";
 
@@ -38,32 +39,29 @@ function redisProbe(redis: Redis): DependencyProbe {
 
 /** Applies migrations, retrying in the background while Postgres is unreachable. */
 function migrateInBackground(config: DataPlaneConfig, logger: Logger, onDone: () => void): { stop: () => void; first: Promise<void> } {
-  let stopped = false;
-  let timer: NodeJS.Timeout | undefined;
+  const stopped = new AbortController();
   let resolveFirst!: () => void;
   const first = new Promise<void>((resolve) => { resolveFirst = resolve; });
-  const attempt = async (delayMs: number): Promise<void> => {
+  void retryUntilStopped(async () => {
     try {
       const result = await migrate(config.databaseUrl!, { connectTimeoutMs: config.pgConnectTimeoutMs });
       if (result.applied.length) logger.info({ applied: result.applied }, "postgres: migrations applied");
       if (result.newerInDatabase.length) logger.warn({ newer: result.newerInDatabase }, "postgres: schema is newer than this build");
       onDone();
+    } finally {
       resolveFirst();
-    } catch (err) {
-      logger.warn({ err: (err as Error).message, retryInMs: delayMs }, "postgres: migrations not applied yet; retrying");
-      resolveFirst();
-      if (!stopped) {
-        timer = setTimeout(() => void attempt(Math.min(delayMs * 2, 30_000)), delayMs);
-        timer.unref();
-      }
     }
-  };
-  void attempt(1000);
-  return { stop: () => { stopped = true; clearTimeout(timer); }, first };
+  }, {
+    minMs: 1000, maxMs: 30_000, signal: stopped.signal, unref: true,
+    onFailedAttempt: (err, attempt) => logger.warn({ err: err.message, attempt }, "postgres: migrations not applied yet; retrying"),
+  }).catch((err: Error) => {
+    if (!stopped.signal.aborted) logger.error({ err: err.message }, "postgres: migrations failed; not retrying");
+  });
+  return { stop: () => stopped.abort(), first };
 }
 
 /**
- * Builds the data plane from the environment (issue 3; docs/data-plane.md). Never fails because
+ * Builds the data plane from the environment (docs/data-plane.md). Never fails because
  * Postgres or Redis is down: each part degrades and recovers on its own. It does fail, with a
  * message naming the variable, on invalid configuration.
  */

@@ -11,7 +11,7 @@ import { uuidv7 } from "../../src/ids.ts";
 import type { PredictionRecord } from "../../src/ports.ts";
 import { migrate } from "../../src/data/migrations.ts";
 import { createPool } from "../../src/data/postgres.ts";
-import { claimSpillPath, PostgresPredictionLog, spillSlotPath, type PredictionLogOptions } from "../../src/data/prediction-log.ts";
+import { claimSpillPath, PostgresPredictionLog, spillSlotPath, type PredictionLogOptions } from "../../src/data/prediction-log/index.ts";
 import { spawn, spawnSync } from "node:child_process";
 import { hostname } from "node:os";
 import { deleteExpiredPredictions } from "../../src/data/retention.ts";
@@ -258,7 +258,7 @@ test("processes sharing one configured spill path get their own files; a dead ho
   const path = join(dir, "shared", "predictions.jsonl");
   // A live process holds slot 0 ...
   const holder = spawn(process.execPath, ["--input-type=module", "-e", `
-    const { claimSpillPath } = await import(${JSON.stringify(new URL("../../src/data/prediction-log.ts", import.meta.url).href)});
+    const { claimSpillPath } = await import(${JSON.stringify(new URL("../../src/data/prediction-log/index.ts", import.meta.url).href)});
     await claimSpillPath(${JSON.stringify(path)});
     process.stdout.write("held\\n");
     setInterval(() => {}, 1000);`], { stdio: ["ignore", "pipe", "inherit"] });
