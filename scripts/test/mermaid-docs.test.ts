@@ -39,7 +39,7 @@ test("every mermaid block in docs/ and README.md parses and renders", async () =
 });
 
 test("a diagram mermaid rejects is reported with its file, line and mermaid's message", async () => {
-  // The shape of the architecture diagram's old line 15: parentheses inside an unquoted [label].
+  // Parentheses inside an unquoted [label], a mistake that breaks a diagram on GitHub.
   const md = "intro\n\n```mermaid\nflowchart LR\n  app --> nat[NAT gateway(s)]\n```\n";
   const [result] = await checkMermaid(page, mermaidBlocks("bad.md", md));
   assert.equal(result!.line, 3);
