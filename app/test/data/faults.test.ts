@@ -11,7 +11,7 @@ import { migrate } from "../../src/data/migrations.ts";
 import { createPool } from "../../src/data/postgres.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
 import {
-  deleteRedisPrefix, freshDatabase, REDIS_URL, redisPrefix, silentLogger, sleep, TcpProxy, waitFor, type TestDatabase,
+  deleteRedisPrefix, freshDatabase, REDIS_URL, redisPrefix, served, silentLogger, sleep, TcpProxy, waitFor, type TestDatabase,
 } from "./support.ts";
 
 const MODELS = new URL("../../../models/", import.meta.url).pathname;
@@ -81,17 +81,21 @@ test("Redis unreachable under load: zero failed predictions, readiness says degr
   try {
     const { key } = await createKey(pool, "redis-fault", "load");
     const traffic = load(server.url, key);
-    await sleep(1500);
+    await served(traffic, 30, "before the outage");
     proxy.cut();
-    await sleep(3000);
-    const during = await readiness(server.url);
+    const duringOutage = served(traffic, 30, "during the outage");
+    const during = await waitFor("readiness to report Redis down", async () => {
+      const r = await readiness(server.url);
+      return r.dependencies.find((d) => d.name === "redis")?.ok === false && r;
+    }, 15_000, 100);
+    await duringOutage;
     assert.equal(during.status, "degraded");
     assert.equal(during.dependencies.find((d) => d.name === "redis")?.ok, false);
     const metricsDuring = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(metricsDuring, /^inferstack_rate_limiter_fallback 1$/m);
     proxy.restore();
     await waitFor("redis back", async () => (await readiness(server.url)).status === "ok", 15_000, 200);
-    await sleep(1000);
+    await served(traffic, 30, "after Redis came back");
     await traffic.stop();
     assert.deepEqual(traffic.failures, []);
     assert.ok(traffic.requestIds.length > 50, `only ${traffic.requestIds.length} requests went through`);
@@ -119,17 +123,22 @@ test(`Postgres unreachable for ${OUTAGE_SECONDS} s under load: zero failed predi
   try {
     const { key } = await createKey(pool, "postgres-fault", "load");
     const traffic = load(server.url, key);
-    await sleep(1500);
+    await served(traffic, 30, "before the outage");
     proxy.cut();
     const outageEnds = Date.now() + OUTAGE_SECONDS * 1000;
-    await sleep(2000);
-    const during = await readiness(server.url);
+    const during = await waitFor("readiness to report Postgres down", async () => {
+      const r = await readiness(server.url);
+      return r.dependencies.find((d) => d.name === "postgres")?.ok === false && r;
+    }, 15_000, 100);
     assert.equal(during.status, "degraded");
     assert.equal(during.dependencies.find((d) => d.name === "postgres")?.ok, false);
-    await sleep(Math.max(0, outageEnds - Date.now()));
+    // The outage's length is the scenario; it also lasts until the queue has spilled, so the replay is exercised.
+    await waitFor("the outage to last its length and the queue to spill", async () =>
+      Date.now() >= outageEnds && /^inferstack_prediction_log_spilled_total [1-9]/m.test(await (await fetch(`${server.url}/metrics`)).text()),
+    OUTAGE_SECONDS * 1000 + 30_000, 250);
     const servedDuringOutage = traffic.requestIds.length;
     proxy.restore();
-    await sleep(2000);
+    await served(traffic, 30, "after Postgres came back");
     await traffic.stop();
     assert.deepEqual(traffic.failures, []);
     assert.ok(servedDuringOutage > 100, `only ${servedDuringOutage} predictions served`);

@@ -14,7 +14,7 @@ import type pg from "pg";
 import { migrate } from "../../src/data/migrations.ts";
 import { createPool } from "../../src/data/postgres.ts";
 import { startServer, type RunningServer } from "../../src/server.ts";
-import { deleteRedisPrefix, freshDatabase, REDIS_URL, redisPrefix, silentLogger, sleep, waitFor, type TestDatabase } from "./support.ts";
+import { deleteRedisPrefix, freshDatabase, REDIS_URL, redisPrefix, served, silentLogger, sleep, waitFor, type TestDatabase } from "./support.ts";
 
 const MODELS = new URL("../../../models/", import.meta.url).pathname;
 const PARTITION_SECONDS = Number(process.env.TEST_PARTITION_SECONDS ?? 8);
@@ -159,7 +159,7 @@ test(`Postgres and Redis black-holed for ${PARTITION_SECONDS} s under load: 0 fa
   });
   try {
     const traffic = load(server.url);
-    await sleep(1500);
+    await served(traffic, 30, "before the partition");
     const before = traffic.latencies.length;
     pgProxy.partition();
     redisProxy.partition();
@@ -169,7 +169,7 @@ test(`Postgres and Redis black-holed for ${PARTITION_SECONDS} s under load: 0 fa
     const metricsDuring = await (await fetch(`${server.url}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
     pgProxy.heal();
     redisProxy.heal();
-    await sleep(2000);
+    await served(traffic, 30, "after the partition healed");
     await traffic.stop();
     const spilled = Number(/^inferstack_prediction_log_spilled_total (\d+)/m.exec(metricsDuring)?.[1] ?? 0);
     console.log(`# partition: ${traffic.requestIds.length} ok, ${traffic.failures.length} failed; ${during.length} requests during the partition, p99 ${p99(during).toFixed(0)} ms, max ${Math.max(...during).toFixed(0)} ms; ${spilled} log rows spilled by then`);

@@ -162,7 +162,7 @@ test("Redis unreachable: limits fall back to per-process counting, the gauge say
     assert.ok((await limiter.consume(subject, "free")).allowed);
     assert.match(await registry.getSingleMetricAsString("inferstack_rate_limiter_fallback"), / 0$/m);
     proxy.cut();
-    await new Promise((r) => setTimeout(r, 100));
+    await waitFor("the client to see Redis gone", () => redis.status !== "ready");
     const during = await Promise.all(Array.from({ length: 10 }, () => limiter.consume(subject, "free")));
     // The in-process limiter starts its own window: 7 allowed, then refused; nothing throws.
     assert.equal(during.filter((d) => d.allowed).length, 7);

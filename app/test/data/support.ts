@@ -149,6 +149,12 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Resolves once a load generator has served `n` more predictions than when this was called. */
+export function served(traffic: { requestIds: string[] }, n: number, what: string): Promise<true> {
+  const from = traffic.requestIds.length;
+  return waitFor(`${n} predictions served ${what}`, () => traffic.requestIds.length >= from + n, 30_000);
+}
+
 export const ROOT = new URL("../../../", import.meta.url).pathname;
 
 export interface ServerProcess {
