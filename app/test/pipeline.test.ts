@@ -12,41 +12,38 @@ import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { createKey } from "../src/data/keys.ts";
 import type { RunningServer } from "../src/server.ts";
-import { deleteRedisPrefix } from "./data/support.ts";
+import { deleteRedisPrefix, freshDatabase, REDIS_URL, waitFor, type TestDatabase } from "./data/support.ts";
 import { fixtureRepo, metricValue, request, testServer } from "./helpers.ts";
 
 const suffix = randomBytes(6).toString("hex");
-const dbName = `inferstack_api_${suffix}`;
 const prefix = `test-api-${suffix}:`;
-const admin = new pg.Client({ host: "127.0.0.1", port: 5432, user: "postgres", database: "postgres" });
+let db: TestDatabase;
 let server: RunningServer;
 let repo: Awaited<ReturnType<typeof fixtureRepo>>;
 let spillDir: string;
 let key: string;
 
 before(async () => {
-  await admin.connect();
-  await admin.query(`CREATE DATABASE ${dbName}`);
+  db = await freshDatabase();
   repo = await fixtureRepo(["linear", "classifier"]);
   spillDir = await mkdtemp(join(tmpdir(), "inferstack-spill-"));
   server = await testServer(repo.dir, {
-    DATABASE_URL: `postgres://postgres@127.0.0.1:5432/${dbName}`,
-    REDIS_URL: "redis://127.0.0.1:6379",
+    DATABASE_URL: db.url,
+    REDIS_URL,
     REDIS_KEY_PREFIX: prefix,
     AUTH_MODE: "required",
     RATE_LIMIT_PLANS: JSON.stringify({ free: { limit: 5, windowSeconds: 60 }, pro: 1000 }),
     PREDICTION_LOG_SPILL_PATH: join(spillDir, "spill.jsonl"),
     PREDICTION_LOG_FLUSH_MS: "50",
   });
-  const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:5432/${dbName}` });
+  const pool = new pg.Pool({ connectionString: db.url });
   key = (await createKey(pool, "api-test", "pro")).key;
   await pool.end();
 });
 
 after(async () => {
   await server?.close();
-  await admin.query(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
-  await admin.end();
+  await db?.drop();
   await deleteRedisPrefix(prefix);
   await repo?.cleanup();
   await rm(spillDir, { recursive: true, force: true });
@@ -116,13 +113,12 @@ describe("with Postgres and Redis", () => {
 
   test("served predictions reach the prediction log", async () => {
     await predict({ instances: [[9, 9, 1]] }, { "x-request-id": `log-${suffix}` });
-    const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:5432/${dbName}` });
+    const pool = new pg.Pool({ connectionString: db.url });
     try {
-      let rows: unknown[] = [];
-      for (let i = 0; i < 100 && rows.length === 0; i++) {
-        rows = (await pool.query("SELECT * FROM predictions WHERE request_id = $1", [`log-${suffix}`])).rows;
-        if (!rows.length) await new Promise((r) => setTimeout(r, 50));
-      }
+      const rows = await waitFor("the logged row", async () => {
+        const { rows } = await pool.query("SELECT * FROM predictions WHERE request_id = $1", [`log-${suffix}`]);
+        return rows.length > 0 && rows;
+      }, 5000);
       assert.equal(rows.length, 1);
     } finally {
       await pool.end();
@@ -131,7 +127,7 @@ describe("with Postgres and Redis", () => {
 });
 
 async function createFreeKey(): Promise<string> {
-  const pool = new pg.Pool({ connectionString: `postgres://postgres@127.0.0.1:5432/${dbName}` });
+  const pool = new pg.Pool({ connectionString: db.url });
   try {
     return (await createKey(pool, "free-test", "free")).key;
   } finally {
