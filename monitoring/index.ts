@@ -1,12 +1,10 @@
 /**
  * Monitoring as code: the one TypeScript source of every Prometheus, Alertmanager and Grafana
- * file, per tier. The Pulumi components call `monitoringBundle()` and mount (Docker tiers) or
- * ship (ECS) the files it returns; `render.ts` writes the same files, with default names and
- * no secrets, under monitoring/generated/ where promtool and amtool check them.
+ * file. It knows nothing of stacks or tiers beyond `MonitoringStackInput`: the Pulumi program
+ * (infra/) calls `monitoringBundle()` and mounts (Docker) or ships (ECS) the files it returns;
+ * `npm run monitoring:render` writes each preset's files, with default names and no secrets,
+ * under monitoring/generated/ where promtool and amtool check them.
  */
-import type { TierName } from "../infra/config.ts";
-import { images } from "../infra/images.ts";
-import { presets } from "../infra/presets.ts";
 import { renderAlertmanagerConfig, alertmanagerTemplate, type AlertReceivers } from "./src/alertmanager.ts";
 import { dashboards } from "./src/dashboards.ts";
 import {
@@ -14,7 +12,7 @@ import {
 } from "./src/grafana.ts";
 import { prometheusFlags, renderPrometheusConfig } from "./src/prometheus.ts";
 import { renderAlertRules, renderRecordingRules, type AlertRuleOptions } from "./src/rules.ts";
-import { defaultScrapeTargets, type ScrapeTargets } from "./src/targets.ts";
+import { defaultScrapeTargets, prometheusForGrafana, type Platform, type ScrapeTargets } from "./src/targets.ts";
 
 export { renderPrometheusConfig, prometheusFlags, appJob, scrapeIntervalSeconds } from "./src/prometheus.ts";
 export { renderAlertRules, renderRecordingRules, alertRules, recordingRules, runbookAnchor, defaultRunbookBaseUrl } from "./src/rules.ts";
@@ -27,23 +25,7 @@ export {
 } from "./src/grafana.ts";
 export { dashboards } from "./src/dashboards.ts";
 export { defaultScrapeTargets, appPort } from "./src/targets.ts";
-export type { ScrapeTargets, AppDiscovery } from "./src/targets.ts";
-
-/**
- * The images the bundle is deployed with: the pinned table of infra/images.ts, so there is one
- * source of versions. The configs use only syntax that both these (Prometheus 3.x, Alertmanager
- * 0.28) and the Debian binaries the tests run (Prometheus 2.42, Alertmanager 0.25) accept.
- */
-export const monitoringImages = {
-  prometheus: images.prometheus.tag,
-  alertmanager: images.alertmanager.tag,
-  grafana: images.grafana.tag,
-  postgresExporter: images.postgresExporter.tag,
-  redisExporter: images.redisExporter.tag,
-  nodeExporter: images.nodeExporter.tag,
-  cadvisor: images.cadvisor.tag,
-  blackboxExporter: images.blackboxExporter.tag,
-} as const;
+export type { ScrapeTargets, AppDiscovery, Platform } from "./src/targets.ts";
 
 /** Where each container expects its directory (the keys of `files` are relative to these). */
 export const mountPoints = {
@@ -53,15 +35,20 @@ export const mountPoints = {
   grafanaDashboards: grafanaDashboardsDir,
 } as const;
 
-/** What a tier needs from its stack config; `StackConfig` satisfies it. */
+/** What the bundle needs from a stack's config; infra's `StackConfig` satisfies it. */
 export interface MonitoringStackInput {
-  tier: TierName;
-  domain?: string;
+  /** The `tier` external label on every series and alert. */
+  tier: string;
+  /** Where the services run, which decides how Prometheus reaches them (`targets.ts`). */
+  platform: Platform;
+  /** Public host name; the blackbox exporter watches its certificate. */
+  domain: string;
   app: { memoryMiB: number };
   monitoring: {
     prometheusRetentionDays: number;
+    prometheusStorageGiB: number;
     latencyObjectiveMs: number;
-    /** Docker tiers: whether these exporters run (presets); a target that never exists only pages as down. */
+    /** Docker: whether these exporters run; a target that never exists only pages as down. */
     nodeExporter?: boolean;
     cadvisor?: boolean;
   };
@@ -70,8 +57,6 @@ export interface MonitoringStackInput {
 export interface MonitoringBundleOptions {
   /** Override discovery names (e.g. the real Cloud Map service name on AWS). */
   targets?: Partial<ScrapeTargets>;
-  /** Disk for the TSDB; defaults per tier (see `defaultPrometheusStorageGiB`). */
-  prometheusStorageGiB?: number;
   externalLabels?: Record<string, string>;
   runbookBaseUrl?: string;
   /** Receivers from stack secrets; omitted: alerts are routed but delivered nowhere. */
@@ -81,9 +66,6 @@ export interface MonitoringBundleOptions {
   grafanaRootUrl?: string;
 }
 
-/** TSDB disk per tier: a slice of the free host's 30 GiB volume; an EFS/ephemeral volume on ECS. */
-export const defaultPrometheusStorageGiB: Record<TierName, number> = { local: 4, free: 3, small: 20, medium: 50 };
-
 export interface MonitoringBundle {
   prometheus: { files: Record<string, string>; args: string[] };
   alertmanager: { files: Record<string, string>; args: string[] };
@@ -91,7 +73,7 @@ export interface MonitoringBundle {
 }
 
 export function monitoringBundle(cfg: MonitoringStackInput, opts: MonitoringBundleOptions = {}): MonitoringBundle {
-  const defaults = defaultScrapeTargets(cfg.tier, cfg.domain);
+  const defaults = defaultScrapeTargets(cfg.platform, cfg.domain);
   if (cfg.monitoring.nodeExporter === false) defaults.nodeExporter = null;
   if (cfg.monitoring.cadvisor === false) defaults.cadvisor = null;
   const targets: ScrapeTargets = { ...defaults, ...opts.targets };
@@ -100,7 +82,7 @@ export function monitoringBundle(cfg: MonitoringStackInput, opts: MonitoringBund
     appMemoryMiB: cfg.app.memoryMiB,
     ...(opts.runbookBaseUrl ? { runbookBaseUrl: opts.runbookBaseUrl } : {}),
   };
-  const prometheusHost = cfg.tier === "local" || cfg.tier === "free" ? "prometheus:9090" : targets.prometheus;
+  const prometheusHost = prometheusForGrafana(cfg.platform, targets);
   return {
     prometheus: {
       files: {
@@ -110,7 +92,7 @@ export function monitoringBundle(cfg: MonitoringStackInput, opts: MonitoringBund
       },
       args: prometheusFlags({
         retentionDays: cfg.monitoring.prometheusRetentionDays,
-        storageGiB: opts.prometheusStorageGiB ?? defaultPrometheusStorageGiB[cfg.tier],
+        storageGiB: cfg.monitoring.prometheusStorageGiB,
       }),
     },
     alertmanager: {
@@ -137,10 +119,4 @@ export function monitoringBundle(cfg: MonitoringStackInput, opts: MonitoringBund
       }),
     },
   };
-}
-
-/** The bundle of a tier with its preset values, as committed under monitoring/generated/<tier>/. */
-export function presetBundle(tier: TierName): MonitoringBundle {
-  const p = presets[tier];
-  return monitoringBundle({ tier, domain: p.domain, app: p.app, monitoring: p.monitoring });
 }

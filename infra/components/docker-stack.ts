@@ -24,7 +24,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import * as random from "@pulumi/random";
-import type { StackConfig } from "../config.ts";
+import type { DockerStackConfig } from "../config.ts";
 import { monitoringBundle, mountPoints, type AlertReceivers } from "../../monitoring/index.ts";
 import { DockerPostgres, postgresTuning } from "./docker-postgres.ts";
 import { DockerRedis } from "./docker-redis.ts";
@@ -35,7 +35,7 @@ import { DockerBackups } from "./docker-backups.ts";
 import { labelList, type DockerPlacement } from "./docker-shared.ts";
 
 export interface DockerStackArgs {
-  cfg: StackConfig;
+  cfg: DockerStackConfig;
   stackName: string;
   publishAddress: string;
   publicUrl: string;
@@ -171,7 +171,7 @@ export class DockerStack extends pulumi.ComponentResource {
         domain: cfg.domain,
         httpPort: cfg.edge.httpPort,
         httpsPort: cfg.edge.httpsPort,
-        tls: cfg.edge.tls === "letsencrypt" ? "letsencrypt" : "internal",
+        tls: cfg.edge.tls,
         acmeEmail: cfg.edge.acmeEmail,
         upstreams: this.app.upstreams,
         grafanaUpstream: this.monitoring.grafanaUpstream,

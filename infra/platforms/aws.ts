@@ -14,7 +14,7 @@ import { join } from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import * as random from "@pulumi/random";
-import { readSecretSettings, type StackConfig } from "../config.ts";
+import { readSecretSettings, type AwsStackConfig } from "../config.ts";
 import type { TierOutputs } from "./outputs.ts";
 import { pinned } from "../images.ts";
 import { fargateCpuUnits } from "../fargate.ts";
@@ -62,7 +62,7 @@ export function resourceName(project: string, stack: string, role: string, max: 
 }
 
 /** The `small` and `medium` tiers (issue 5). */
-export function deployAwsTier(cfg: StackConfig): TierOutputs {
+export function deployAwsTier(cfg: AwsStackConfig): TierOutputs {
   const project = pulumi.getProject();
   const stack = pulumi.getStack();
   const prefix = resourceName(project, stack, "", 40);

@@ -1,20 +1,23 @@
 /**
- * The Docker tiers. `local`: the whole system on the operator's Docker engine (the engine
- * `DOCKER_HOST` or `docker:host` points at, else the local socket). `free`: one free-tier EC2
- * host (Ec2DockerHost) whose engine Pulumi drives over SSH, directly from `host.adminCidr` or
- * tunnelled through SSM Session Manager when no SSH ingress is open. Both run DockerStack.
+ * The Docker tiers, which run DockerStack on one engine. With `host: null` (`local`) that is the
+ * operator's engine (the one `DOCKER_HOST` or `docker:host` points at, else the local socket).
+ * With a `host` (`free`) it is one EC2 instance (Ec2DockerHost) whose engine Pulumi drives over
+ * SSH, directly from `host.adminCidr` or tunnelled through SSM Session Manager when no SSH
+ * ingress is open.
  */
 import * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
-import { ConfigError, readSecretSettings, type StackConfig } from "../config.ts";
+import { ConfigError, readSecretSettings, type DockerStackConfig } from "../config.ts";
 import type { AlertReceivers } from "../../monitoring/index.ts";
 import { DockerStack } from "../components/docker-stack.ts";
 import { Ec2DockerHost, instanceMemoryMiB } from "../components/ec2-docker-host.ts";
 import { DockerHostReady } from "../components/docker-host-ready.ts";
 import type { TierOutputs } from "./outputs.ts";
 
+type Ec2HostConfig = NonNullable<DockerStackConfig["host"]>;
+
 /** Memory limits of every container the stack runs, by role (MiB). */
-export function containerMemoryBudget(cfg: StackConfig): Record<string, number> {
+export function containerMemoryBudget(cfg: DockerStackConfig): Record<string, number> {
   const m = cfg.monitoring;
   return {
     app: cfg.app.replicas * cfg.app.memoryMiB,
@@ -33,7 +36,7 @@ export function containerMemoryBudget(cfg: StackConfig): Record<string, number> 
 /** Docker refuses limits under 6 MiB; our images need far more than that to start. */
 const MIN_CONTAINER_MIB = 16;
 
-function validateDockerTier(cfg: StackConfig): void {
+function validateDockerTier(cfg: DockerStackConfig): void {
   const issues: { key: string; message: string }[] = [];
   const limits: [string, number][] = [
     ["postgres.memoryMiB", cfg.postgres.memoryMiB],
@@ -48,19 +51,19 @@ function validateDockerTier(cfg: StackConfig): void {
   for (const [key, value] of limits) {
     if (value < MIN_CONTAINER_MIB) issues.push({ key: `inferstack:${key}`, message: `must be ≥ ${MIN_CONTAINER_MIB} on Docker tiers, where it is a container's memory limit (got ${value})` });
   }
-  if (cfg.edge.tls === "acm") issues.push({ key: "inferstack:edge.tls", message: "acm needs an AWS load balancer; Docker tiers use internal or letsencrypt" });
-  if (cfg.tier === "free") {
-    if (cfg.host.sshPublicKey === null) {
-      issues.push({ key: "inferstack:host.sshPublicKey", message: 'is required on the free tier: pulumi config set --path inferstack:host.sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"' });
+  const { host } = cfg;
+  if (host !== null) {
+    if (host.sshPublicKey === null) {
+      issues.push({ key: "inferstack:host.sshPublicKey", message: 'is required to deploy to an EC2 host: pulumi config set --path inferstack:host.sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"' });
     }
-    if (cfg.dns.zoneName === null) issues.push({ key: "inferstack:dns.zoneName", message: "is required on the free tier (the host's A record goes in this Route 53 zone)" });
-    if (cfg.edge.tls !== "letsencrypt") issues.push({ key: "inferstack:edge.tls", message: "must be letsencrypt on the free tier (a public host needs a trusted certificate)" });
-    const hostMiB = instanceMemoryMiB(cfg.host.instanceType);
+    if (cfg.dns.zoneName === null) issues.push({ key: "inferstack:dns.zoneName", message: "is required with an EC2 host (the host's A record goes in this Route 53 zone)" });
+    if (cfg.edge.tls !== "letsencrypt") issues.push({ key: "inferstack:edge.tls", message: "must be letsencrypt with an EC2 host (a public host needs a trusted certificate)" });
+    const hostMiB = instanceMemoryMiB(host.instanceType);
     const total = Object.values(containerMemoryBudget(cfg)).reduce((a, b) => a + b, 0);
     if (hostMiB !== undefined && total > hostMiB) {
       issues.push({
         key: "inferstack:app.memoryMiB",
-        message: `container memory limits sum to ${total} MiB, more than the ${hostMiB} MiB of ${cfg.host.instanceType}: lower app.replicas/app.memoryMiB or another *.memoryMiB, or pick a bigger host.instanceType`,
+        message: `container memory limits sum to ${total} MiB, more than the ${hostMiB} MiB of ${host.instanceType}: lower app.replicas/app.memoryMiB or another *.memoryMiB, or pick a bigger host.instanceType`,
       });
     }
   }
@@ -71,7 +74,7 @@ function secretSettings(): { alertReceivers?: pulumi.Output<AlertReceivers>; gra
   return readSecretSettings(new pulumi.Config("inferstack"));
 }
 
-function deployLocal(cfg: StackConfig, stack: string): TierOutputs {
+function deployOnLocalEngine(cfg: DockerStackConfig, stack: string): TierOutputs {
   // An explicit provider does not read the `docker:` namespace itself: pass `docker:host` on;
   // without it the provider uses DOCKER_HOST, else the local socket.
   const dockerHost = new pulumi.Config("docker").get("host");
@@ -92,15 +95,15 @@ function deployLocal(cfg: StackConfig, stack: string): TierOutputs {
   };
 }
 
-function deployFree(cfg: StackConfig, stack: string): TierOutputs {
+function deployOnEc2Host(cfg: DockerStackConfig, hostCfg: Ec2HostConfig, stack: string): TierOutputs {
   const host = new Ec2DockerHost("host", {
-    instanceType: cfg.host.instanceType,
-    volumeGiB: cfg.host.volumeGiB,
-    swapMiB: cfg.host.swapMiB,
-    sshUser: cfg.host.sshUser,
-    sshPublicKey: cfg.host.sshPublicKey ?? "",
-    adminCidr: cfg.host.adminCidr,
-    vpcCidr: cfg.network.vpcCidr,
+    instanceType: hostCfg.instanceType,
+    volumeGiB: hostCfg.volumeGiB,
+    swapMiB: hostCfg.swapMiB,
+    sshUser: hostCfg.sshUser,
+    sshPublicKey: hostCfg.sshPublicKey ?? "",
+    adminCidr: hostCfg.adminCidr,
+    vpcCidr: hostCfg.vpcCidr,
     domain: cfg.domain,
     zoneName: cfg.dns.zoneName ?? "",
     // The policy pack's required tags (app, env, tier), as on the AWS tiers.
@@ -120,13 +123,13 @@ function deployFree(cfg: StackConfig, stack: string): TierOutputs {
         ? ["-o", `ProxyCommand=aws ssm start-session --region ${region} --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p`]
         : []),
     ]);
-  const viaSsm = cfg.host.adminCidr === null;
+  const viaSsm = hostCfg.adminCidr === null;
   const target = viaSsm ? host.instanceId : host.publicIp;
   const opts = sshOpts(viaSsm);
-  const ready = new DockerHostReady("host-docker-ready", { host: target, user: cfg.host.sshUser, sshOpts: opts, instanceId: host.instanceId, region }, { dependsOn: [host] });
+  const ready = new DockerHostReady("host-docker-ready", { host: target, user: hostCfg.sshUser, sshOpts: opts, instanceId: host.instanceId, region }, { dependsOn: [host] });
   // The provider's host waits on `ready`: no Docker call happens before the engine answers.
   const provider = new docker.Provider("host-engine", {
-    host: pulumi.all([ready.id, target]).apply(([, t]) => `ssh://${cfg.host.sshUser}@${t}`),
+    host: pulumi.all([ready.id, target]).apply(([, t]) => `ssh://${hostCfg.sshUser}@${t}`),
     sshOpts: opts,
   });
   const system = new DockerStack(
@@ -142,15 +145,14 @@ function deployFree(cfg: StackConfig, stack: string): TierOutputs {
     instanceId: host.instanceId,
     sshCommand: viaSsm
       ? pulumi.interpolate`aws ssm start-session --region ${region} --target ${host.instanceId}`
-      : pulumi.interpolate`ssh ${cfg.host.sshUser}@${host.publicIp}`,
-    dockerHost: pulumi.interpolate`ssh://${cfg.host.sshUser}@${target}`,
+      : pulumi.interpolate`ssh ${hostCfg.sshUser}@${host.publicIp}`,
+    dockerHost: pulumi.interpolate`ssh://${hostCfg.sshUser}@${target}`,
     backupBucket: host.backupBucket,
   };
 }
 
-/** The `local` and `free` tiers. */
-export function deployDockerTier(cfg: StackConfig): TierOutputs {
+export function deployDockerTier(cfg: DockerStackConfig): TierOutputs {
   validateDockerTier(cfg);
   const stack = pulumi.getStack();
-  return cfg.tier === "free" ? deployFree(cfg, stack) : deployLocal(cfg, stack);
+  return cfg.host === null ? deployOnLocalEngine(cfg, stack) : deployOnEc2Host(cfg, cfg.host, stack);
 }

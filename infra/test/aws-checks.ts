@@ -19,7 +19,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../offline/run-under-mocks.ts";
 import { mockPasswordFor } from "../offline/cloud-mocks.ts";
 import { main } from "../program.ts";
-import { parseStackConfig, type StackConfig } from "../config.ts";
+import { parseStackConfig, type AwsStackConfig } from "../config.ts";
 import { fargatePairProblem } from "../fargate.ts";
 import { images, pinned, type ImageName } from "../images.ts";
 import { httpsPolicy } from "../components/aws-load-balancer.ts";
@@ -145,7 +145,9 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     ...(secrets.grafanaAdminPassword ? { "inferstack:grafanaAdminPassword": secrets.grafanaAdminPassword } : {}),
     ...(secrets.alertReceivers ? { "inferstack:alertReceivers": JSON.stringify(secrets.alertReceivers) } : {}),
   };
-  const cfg: StackConfig = parseStackConfig(config);
+  const parsed = parseStackConfig(config);
+  if (parsed.platform !== "aws") throw new Error(`${tier} is not an AWS tier`);
+  const cfg: AwsStackConfig = parsed;
   let stack: MockedStack;
   const all = (type: string) => stack.resources.filter((r) => r.type === type);
   const one = (type: string, nameEnds = "") => {

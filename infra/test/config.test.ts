@@ -3,8 +3,9 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { ConfigError, parseStackConfig, presetSchema, tierNames } from "../config.ts";
-import { presets } from "../presets.ts";
+import { ConfigError, parseStackConfig, type DockerStackConfig } from "../config.ts";
+import { presets, tierNames } from "../presets.ts";
+import { presetSchema, settingsByPlatform } from "../schema.ts";
 import { containerMemoryBudget, deployDockerTier } from "../platforms/docker.ts";
 import { main } from "../program.ts";
 
@@ -21,6 +22,13 @@ function issuesOf(fn: () => unknown): { key: string; message: string }[] {
     return error.issues;
   }
   assert.fail("expected a ConfigError");
+}
+
+/** The config of a Docker tier (fails the test for an AWS one). */
+function dockerConfig(raw: Record<string, string>): DockerStackConfig {
+  const cfg = parseStackConfig(raw);
+  assert.equal(cfg.platform, "docker");
+  return cfg;
 }
 
 /** Flattens a Pulumi.<stack>.yaml `config:` block into what `pulumi.runtime.allConfig()` returns. */
@@ -46,7 +54,7 @@ test("the tier defaults to local and keys of other namespaces are ignored", () =
 });
 
 test("structured overrides deep-merge onto the preset and keep the other values", () => {
-  const cfg = parseStackConfig({
+  const cfg = dockerConfig({
     "inferstack:tier": "local",
     "inferstack:app": JSON.stringify({ replicas: 3, logLevel: "debug" }),
     "inferstack:edge": JSON.stringify({ httpsPort: 9443 }),
@@ -100,6 +108,32 @@ test("typos in top-level and nested keys fail instead of being ignored", () => {
   assert.match(nested[0]!.message, /not a known setting/);
 });
 
+test("each platform takes only its own settings, and says which platform a misplaced one belongs to", () => {
+  const onDocker = issuesOf(() => parseStackConfig({ "inferstack:tier": "local", "inferstack:autoscaling": JSON.stringify({ enabled: true }) }));
+  assert.deepEqual(onDocker.map((i) => i.key), ["inferstack:autoscaling"]);
+  assert.match(onDocker[0]!.message, /not a known setting on docker tiers \(it configures aws tiers\)/);
+  const onAws = issuesOf(() => parseStackConfig({ "inferstack:tier": "small", "inferstack:host": JSON.stringify({ instanceType: "t3.micro" }) }));
+  assert.deepEqual(onAws.map((i) => i.key), ["inferstack:host"]);
+  assert.deepEqual(
+    issuesOf(() => parseStackConfig({ "inferstack:tier": "small", "inferstack:postgres": JSON.stringify({ memoryMiB: 256 }) })).map((i) => i.key),
+    ["inferstack:postgres.memoryMiB"],
+  );
+  assert.deepEqual(issuesOf(() => parseStackConfig({ "inferstack:tier": "local", "inferstack:platform": "aws" })).map((i) => i.key), ["inferstack:platform"]);
+});
+
+test("optional settings are known without being in a preset", () => {
+  const cfg = dockerConfig({ "inferstack:tier": "free", "inferstack:edge": JSON.stringify({ acmeEmail: "ops@example.com" }) });
+  assert.equal(cfg.edge.acmeEmail, "ops@example.com");
+  assert.deepEqual(
+    issuesOf(() => parseStackConfig({ "inferstack:tier": "free", "inferstack:edge": JSON.stringify({ acmeEmail: "not an address" }) })).map((i) => i.key),
+    ["inferstack:edge.acmeEmail"],
+  );
+  assert.deepEqual(
+    issuesOf(() => parseStackConfig({ "inferstack:tier": "medium", "inferstack:edge": JSON.stringify({ acmeEmail: "ops@example.com" }) })).map((i) => i.key),
+    ["inferstack:edge.acmeEmail"],
+  );
+});
+
 test("cross-field rules name the key to change", () => {
   assert.deepEqual(
     issuesOf(() => parseStackConfig({ "inferstack:tier": "small", "inferstack:autoscaling": JSON.stringify({ min: 5, max: 2 }) })).map((i) => i.key),
@@ -116,9 +150,9 @@ test("cross-field rules name the key to change", () => {
 });
 
 test("host.sshPublicKey accepts OpenSSH public keys only", () => {
-  const ok = parseStackConfig({ "inferstack:tier": "free", "inferstack:host": JSON.stringify({ sshPublicKey: KEY }) });
-  assert.equal(ok.host.sshPublicKey, KEY);
-  assert.equal(ok.host.instanceType, "t3.micro");
+  const ok = dockerConfig({ "inferstack:tier": "free", "inferstack:host": JSON.stringify({ sshPublicKey: KEY }) });
+  assert.equal(ok.host?.sshPublicKey, KEY);
+  assert.equal(ok.host?.instanceType, "t3.micro");
   const issues = issuesOf(() => parseStackConfig({ "inferstack:tier": "free", "inferstack:host": JSON.stringify({ sshPublicKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }) }));
   assert.deepEqual(issues.map((i) => i.key), ["inferstack:host.sshPublicKey"]);
   assert.match(issues[0]!.message, /OpenSSH public key/);
@@ -135,7 +169,7 @@ test("secret settings are not part of the validated config", () => {
 
 test("the Docker tiers reject what they cannot run, naming the key, before declaring anything", () => {
   const free = (overrides: Record<string, unknown>) =>
-    parseStackConfig({ "inferstack:tier": "free", ...Object.fromEntries(Object.entries(overrides).map(([k, v]) => [`inferstack:${k}`, JSON.stringify(v)])) });
+    dockerConfig({ "inferstack:tier": "free", ...Object.fromEntries(Object.entries(overrides).map(([k, v]) => [`inferstack:${k}`, JSON.stringify(v)])) });
   assert.deepEqual(issuesOf(() => deployDockerTier(free({}))).map((i) => i.key), ["inferstack:host.sshPublicKey"]);
   // Two 288 MiB replicas no longer fit the 1 GiB host.
   const tooBig = issuesOf(() => deployDockerTier(free({ host: { sshPublicKey: KEY }, app: { replicas: 2 } })));
@@ -146,13 +180,13 @@ test("the Docker tiers reject what they cannot run, naming the key, before decla
     ["inferstack:redis.memoryMiB"],
   );
   assert.deepEqual(
-    issuesOf(() => deployDockerTier(parseStackConfig({ "inferstack:tier": "local", "inferstack:edge": JSON.stringify({ tls: "acm" }) }))).map((i) => i.key),
+    issuesOf(() => deployDockerTier(dockerConfig({ "inferstack:tier": "local", "inferstack:edge": JSON.stringify({ tls: "acm" }) }))).map((i) => i.key),
     ["inferstack:edge.tls"],
   );
 });
 
 test("the free preset's container limits fit the 1 GiB host", () => {
-  const budget = containerMemoryBudget(parseStackConfig({ "inferstack:tier": "free" }));
+  const budget = containerMemoryBudget(dockerConfig({ "inferstack:tier": "free" }));
   const total = Object.values(budget).reduce((a, b) => a + b, 0);
   assert.ok(total <= 1024, `free tier containers sum to ${total} MiB: ${JSON.stringify(budget)}`);
 });
@@ -175,7 +209,8 @@ test("Pulumi.yaml runs infra/ with Node's type stripping and documents every set
   assert.equal(project.name, "inferstack");
   assert.equal(project.main, "infra/");
   assert.deepEqual(project.runtime, { name: "nodejs", options: { typescript: false, packagemanager: "npm" } });
-  for (const key of ["tier", ...Object.keys(presetSchema.shape), "alertReceivers", "grafanaAdminPassword"]) {
+  const settings = new Set([...settingsByPlatform.docker, ...settingsByPlatform.aws]);
+  for (const key of ["tier", ...settings, "alertReceivers", "grafanaAdminPassword"]) {
     assert.ok((project.config[key]?.description ?? "").length > 20, `Pulumi.yaml config.${key} needs a description`);
   }
 });

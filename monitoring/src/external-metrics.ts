@@ -1,7 +1,7 @@
 /**
  * Metrics the rules and dashboards read from processes other than the app. The consistency test
  * requires every non-app name to be listed here with its source, so a typo cannot hide as
- * "some exporter's metric". Names are those of the images pinned in `monitoringImages`.
+ * "some exporter's metric". Names are those of the images pinned in infra/images.ts.
  */
 export const externalMetrics: Record<string, string> = {
   up: "prometheus (synthetic, per target)",

@@ -11,8 +11,9 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { startServer, type RunningServer } from "../../app/src/server.ts";
 import {
-  alertmanagerTemplate, defaultScrapeTargets, presetBundle, prometheusFlags, renderAlertmanagerConfig, renderPrometheusConfig,
+  alertmanagerTemplate, defaultScrapeTargets, prometheusFlags, renderAlertmanagerConfig, renderPrometheusConfig,
 } from "../index.ts";
+import { presetBundle } from "../../scripts/monitoring-render.ts";
 import { externalMetrics } from "../src/external-metrics.ts";
 import { eventually, freePort, repoRoot, sampleNames, tempDir, writeTree } from "./support.ts";
 
@@ -112,7 +113,7 @@ describe("Prometheus and Alertmanager against a running app", () => {
       ...local.prometheus.files,
       "prometheus.yml": renderPrometheusConfig("local", {
         targets: {
-          ...defaultScrapeTargets("local"),
+          ...defaultScrapeTargets("docker", "localhost"),
           app: { kind: "static", targets: [appHost] },
           prometheus: `127.0.0.1:${promPort}`,
           alertmanager: `127.0.0.1:${amPort}`,

@@ -10,10 +10,10 @@ import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { presets } from "../../infra/presets.ts";
 import {
-  alertmanagerTemplate, alertRules, dashboards, defaultScrapeTargets, monitoringBundle, presetBundle, prometheusDatasourceUid,
+  alertmanagerTemplate, alertRules, dashboards, defaultScrapeTargets, monitoringBundle, prometheusDatasourceUid,
   renderAlertmanagerConfig, renderPrometheusConfig, type AlertReceivers,
 } from "../index.ts";
-import { generatedDir, generatedFiles } from "../render.ts";
+import { generatedDir, generatedFiles, presetBundle } from "../../scripts/monitoring-render.ts";
 import { repoRoot, run, tempDir, writeTree } from "./support.ts";
 
 const tiers = ["local", "free", "small", "medium"] as const;
@@ -26,7 +26,7 @@ const fakeReceivers: AlertReceivers = {
 };
 
 describe("generated monitoring files", () => {
-  it("match what monitoring/render.ts renders (run npm run monitoring:render after a change)", async () => {
+  it("match what scripts/monitoring-render.ts renders (run npm run monitoring:render after a change)", async () => {
     for (const [rel, text] of generatedFiles()) {
       const committed = await readFile(join(generatedDir, rel), "utf8").catch(() => "(missing)");
       assert.equal(committed, text, `monitoring/generated/${rel} is stale`);
@@ -52,8 +52,9 @@ describe("generated monitoring files", () => {
       assert.equal(dns.names[0], tier === "local" || tier === "free" ? "app" : "app.inferstack.local");
       const jobs = cfg.scrape_configs.map((s: { job_name: string }) => s.job_name);
       for (const j of ["prometheus", "alertmanager", "postgres", "redis"]) assert.ok(jobs.includes(j), `${tier} scrapes ${j}`);
-      assert.equal(jobs.includes("node"), presets[tier].monitoring.nodeExporter === true, `${tier}: node-exporter as the preset says`);
-      assert.equal(jobs.includes("cadvisor"), presets[tier].monitoring.cadvisor === true, `${tier}: cAdvisor as the preset says`);
+      const m = presets[tier].monitoring;
+      assert.equal(jobs.includes("node"), "nodeExporter" in m && m.nodeExporter, `${tier}: node-exporter as the preset says`);
+      assert.equal(jobs.includes("cadvisor"), "cadvisor" in m && m.cadvisor, `${tier}: cAdvisor as the preset says`);
       assert.equal(jobs.includes("blackbox-https"), tier === "small" || tier === "medium", `${tier}: TLS probe in the AWS monitoring task`);
     }
   });
@@ -168,8 +169,8 @@ describe("Grafana provisioning", () => {
 
 describe("monitoringBundle", () => {
   it("renders Cloud Map discovery, retention and a tier's objective from the stack config", () => {
-    const cfg = { tier: "medium" as const, domain: "api.example.com", app: { memoryMiB: 2048 }, monitoring: { prometheusRetentionDays: 30, latencyObjectiveMs: 75 } };
-    const b = monitoringBundle(cfg, { targets: { app: { kind: "dns", name: "app.inferstack-prod.local", port: 8080 } }, prometheusStorageGiB: 100 });
+    const cfg = { tier: "medium", platform: "aws" as const, domain: "api.example.com", app: { memoryMiB: 2048 }, monitoring: { prometheusRetentionDays: 30, prometheusStorageGiB: 100, latencyObjectiveMs: 75 } };
+    const b = monitoringBundle(cfg, { targets: { app: { kind: "dns", name: "app.inferstack-prod.local", port: 8080 } } });
     const prom = parse(b.prometheus.files["prometheus.yml"] ?? "");
     assert.equal(prom.scrape_configs.find((s: { job_name: string }) => s.job_name === "inferstack-app").dns_sd_configs[0].names[0], "app.inferstack-prod.local");
     assert.ok(b.prometheus.args.includes("--storage.tsdb.retention.time=30d"));
@@ -188,7 +189,7 @@ describe("monitoringBundle", () => {
   });
 
   it("renders static targets for a Docker tier that names its replicas", async () => {
-    const targets = { ...defaultScrapeTargets("local"), app: { kind: "static" as const, targets: ["app-0:8080", "app-1:8080"] } };
+    const targets = { ...defaultScrapeTargets("docker", "localhost"), app: { kind: "static" as const, targets: ["app-0:8080", "app-1:8080"] } };
     const text = renderPrometheusConfig("local", { targets });
     const t = await tempDir("static");
     try {

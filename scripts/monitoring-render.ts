@@ -1,19 +1,26 @@
 /**
- * Writes every tier's monitoring files under monitoring/generated/<tier>/ from the TypeScript
- * source. `npm run monitoring:render` after any change; a test fails if the committed files drift.
+ * Writes every tier's monitoring files under monitoring/generated/<tier>/, from the TypeScript
+ * source and the tier's preset. `npm run monitoring:render` after any change; a test fails if the
+ * committed files drift.
  */
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { tierNames, type TierName } from "../infra/config.ts";
-import { presetBundle } from "./index.ts";
+import { monitoringBundle, type MonitoringBundle } from "../monitoring/index.ts";
+import { presets, tierNames, type TierName } from "../infra/presets.ts";
 
-export const generatedDir = join(dirname(fileURLToPath(import.meta.url)), "generated");
+export const generatedDir = join(dirname(fileURLToPath(import.meta.url)), "../monitoring/generated");
+
+/** The bundle of a tier with its preset values, as committed under monitoring/generated/<tier>/. */
+export function presetBundle(tier: TierName): MonitoringBundle {
+  const p = presets[tier];
+  return monitoringBundle({ tier, platform: p.platform, domain: p.domain, app: p.app, monitoring: p.monitoring });
+}
 
 /** Relative path under generated/ → content, for every tier. */
 export function generatedFiles(): Map<string, string> {
   const out = new Map<string, string>();
-  for (const tier of tierNames as readonly TierName[]) {
+  for (const tier of tierNames) {
     const b = presetBundle(tier);
     const put = (prefix: string, files: Record<string, string>) => {
       for (const [rel, text] of Object.entries(files)) out.set(join(tier, prefix, rel), text);
@@ -38,7 +45,7 @@ export function writeGenerated(dir = generatedDir): string[] {
   return written;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (import.meta.main) {
   const written = writeGenerated();
   console.log(`wrote ${written.length} files under ${generatedDir}`);
 }
