@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { hashInputs } from "../src/http/input-hash.ts";
-import type { PreparedInputs } from "../src/inference/validation.ts";
+import type { PreparedInputs } from "../src/inference/batcher.ts";
 import type { NumericArray } from "../src/inference/tensor.ts";
 
 /** The definition, spelled out the slow way: digests must never change (cache keys, logged hashes). */

@@ -30,7 +30,7 @@ export class RedisResponseCache implements ResponseCache {
   async get(key: CacheKey): Promise<unknown | undefined> {
     const raw = await this.#redis.get(this.key(key));
     if (raw === null) return undefined;
-    // 64-bit integer outputs beyond ±2^53 were written as exact digits: keep them exact (a reviver
+    // 64-bit integer outputs beyond ±2^53 are stored as exact digits: keep them exact (a reviver
     // only when such a digit run is there, so ordinary bodies parse at full speed).
     return LONG_INTEGER.test(raw) ? JSON.parse(raw, exactLongIntegers as (k: string, v: unknown) => unknown) : JSON.parse(raw);
   }

@@ -1,8 +1,8 @@
 /**
  * A FIFO of text lines held as UTF-8 bytes in large Buffers, outside the JS heap. The prediction log
- * queues thousands of records between batches: as strings they survived young-generation GCs and
- * were copied by each one, then joined and encoded again for COPY. Here a record is encoded once,
- * the garbage collector never walks the queue, and a batch is usually a slice of one Buffer.
+ * queues thousands of records between batches: as JS strings they would survive young-generation
+ * GCs and be copied by each one, then be joined and encoded again for COPY. Here a record is encoded
+ * once, the garbage collector never walks the queue, and a batch is usually a slice of one Buffer.
  *
  * Lines must not contain "\n" (COPY text escapes it), so a batch's bytes split back into lines there.
  */
@@ -34,7 +34,7 @@ export function lineEnds(data: Buffer): number[] {
 export class LineQueue {
   readonly #chunkBytes: number;
   #segments: Segment[] = [];
-  /** A fully dropped chunk kept for the next segment: fresh ones made V8 count external memory and GC sooner. */
+  /** A fully dropped chunk kept for the next segment: each fresh one adds to V8's external memory count and brings GC sooner. */
   #spare: Buffer | null = null;
   #length = 0;
 

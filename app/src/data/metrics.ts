@@ -17,7 +17,7 @@ export function createDataPlaneMetrics(registry: Registry) {
     })),
     queueDepth: reuse("inferstack_prediction_log_queue_depth", () => new Gauge({
       name: "inferstack_prediction_log_queue_depth", help: "Prediction records waiting in memory", registers: [registry],
-      // Read at scrape time: setting it per record was a measurable part of the request path.
+      // Read at scrape time: setting it per record would be a measurable part of the request path.
       collect() {
         const read = queueDepthSources.get(this);
         if (read) this.set(read());

@@ -2,7 +2,7 @@
  * The response half of the binary tensor data extension (Triton's and KServe's): outputs asked for
  * in binary leave the JSON with `parameters.binary_data_size` in place of `data`, and their bytes
  * follow the JSON in output order; Inference-Header-Content-Length gives the JSON's length.
- * (The request half: body.ts splits the body, validation.ts slices and decodes each input.)
+ * (The request half: body.ts splits the body, v2-decode.ts slices and decodes each input.)
  */
 import { toBytes } from "../inference/tensor.ts";
 import type { Datatype } from "../inference/manifest.ts";

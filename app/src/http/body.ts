@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { gunzip, inflate, inflateRaw } from "node:zlib";
 import type { Context } from "hono";
 import { ApiError } from "./errors.ts";
+import { nodeRequest } from "./node-adapter.ts";
 
 export interface BodyLimits {
   maxBytes: number;
@@ -43,6 +44,20 @@ export interface RequestBody {
   text: string;
   /** The bytes after the JSON header (binary tensor data extension); absent for a JSON-only body. */
   binary?: Uint8Array;
+  /** The nesting limit, when its check was deferred to the decoder (see `checkDepth`). */
+  depthLimit?: number;
+}
+
+/**
+ * Refuses a body nested deeper than the limit, when readJsonBody left that check to the caller.
+ * JSON.parse itself handles any depth (V8's parser keeps its own stack); the limit protects the
+ * code that walks the value recursively, so a decoder that bounds the depth by construction
+ * (V1's tabular plan) skips the scan, which otherwise costs about as much as the parse.
+ */
+export function checkDepth(request: RequestBody): void {
+  if (request.depthLimit !== undefined && jsonDepthExceeds(request.text, request.depthLimit)) {
+    throw new ApiError(400, `body: JSON nested deeper than ${request.depthLimit} levels`);
+  }
 }
 
 export interface BodyOptions {
@@ -51,6 +66,8 @@ export interface BodyOptions {
    * and Inference-Header-Content-Length splits the body into a JSON header and binary tensor data.
    */
   binaryTensors?: boolean;
+  /** Leave the nesting check to the decoder, which must call `checkDepth` before walking the value. */
+  deferDepth?: boolean;
 }
 
 export const INFERENCE_HEADER_LENGTH = "inference-header-content-length";
@@ -79,7 +96,7 @@ export async function readJsonBody(c: Context, limits: BodyLimits, options: Body
   if (declared !== undefined && Number(declared) > limits.maxBytes) {
     throw new ApiError(413, `body: ${declared.slice(0, 20)} bytes exceed the limit of ${limits.maxBytes}`, undefined, { connection: "close" });
   }
-  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  const incoming = nodeRequest(c);
   let bytes = incoming ? await readIncoming(incoming, limits.maxBytes) : await readLimited(c.req.raw, limits.maxBytes);
   if (coding !== "identity" && bytes.length > 0) bytes = await decompress(coding, bytes, limits.maxBytes);
 
@@ -95,13 +112,17 @@ export async function readJsonBody(c: Context, limits: BodyLimits, options: Body
     text = bytes.toString("utf8");
   }
   if (text.length === 0 || text.trim() === "") throw new ApiError(400, "body: empty; expected a JSON object");
-  if (jsonDepthExceeds(text, limits.maxDepth)) {
-    throw new ApiError(400, `body: JSON nested deeper than ${limits.maxDepth} levels`);
-  }
+  const deferred = options.deferDepth === true;
+  if (!deferred) checkDepth({ value: undefined, text, depthLimit: limits.maxDepth });
   try {
     const value: unknown = JSON.parse(text);
-    return binary ? { value, text, binary } : { value, text };
+    const request: RequestBody = { value, text };
+    if (binary) request.binary = binary;
+    if (deferred) request.depthLimit = limits.maxDepth;
+    return request;
   } catch (err) {
+    // Too deep is the first thing said about a body, malformed or not.
+    if (deferred) checkDepth({ value: undefined, text, depthLimit: limits.maxDepth });
     let hint = /\b(NaN|-?Infinity)\b/.test(text) ? " (NaN and Infinity are not JSON numbers)" : "";
     if (options.binaryTensors) {
       if (headerLength === undefined) missingHeaderLength(text, (err as Error).message);

@@ -4,10 +4,10 @@
  * does), skipping only the hops the deployment has, so a client cannot choose it by writing the
  * header itself.
  */
-import type { IncomingMessage } from "node:http";
 import type { Context } from "hono";
 import proxyAddr from "proxy-addr";
 import type { AppConfig } from "../config.ts";
+import { nodeRequest } from "./node-adapter.ts";
 
 export type ClientIp = (c: Context) => string;
 
@@ -20,7 +20,7 @@ export function clientIpResolver(config: Pick<AppConfig, "TRUST_PROXY" | "TRUST_
       ? proxyAddr.compile(config.TRUST_PROXY_CIDRS)
       : (_addr: string, i: number) => i < hops;
   return (c) => {
-    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    const incoming = nodeRequest(c);
     if (!incoming) return "unknown"; // app.request() in tests: no socket
     if (!trust) return incoming.socket.remoteAddress ?? "unknown";
     return proxyAddr(incoming, trust) ?? "unknown";

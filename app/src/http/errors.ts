@@ -2,8 +2,14 @@
  * Error bodies: the Open Inference Protocol's `{"error": "..."}` (used by every route), with the
  * offending fields listed in `details` when there are several.
  */
+import type { z } from "zod";
 import type { Resolution } from "../inference/repository.ts";
-import type { ValidationIssue } from "../inference/validation.ts";
+
+export interface ValidationIssue {
+  /** Where, e.g. `instances[3].age` or `inputs[0].data[5]` (tensor "x"). */
+  field: string;
+  message: string;
+}
 
 export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 408 | 413 | 415 | 422 | 429 | 500 | 503 | 504;
 
@@ -16,6 +22,15 @@ export class ApiError extends Error {
     this.status = status;
     this.details = details;
     this.headers = headers;
+  }
+}
+
+/** A request the protocol decoders refused: every issue names its field and the reason. */
+export class RequestValidationError extends ApiError {
+  readonly issues: ValidationIssue[];
+  constructor(issues: ValidationIssue[], status: 400 | 413 = 400) {
+    super(status, issues.map((i) => `${i.field}: ${i.message}`).join("; "), issues);
+    this.issues = issues;
   }
 }
 
@@ -49,4 +64,21 @@ export function boundEchoes(message: string): string {
 /** Why a model name or version cannot serve, as the error to answer with (503 + Retry-After while loading). */
 export function unresolvedError(r: Exclude<Resolution, { ok: true }>): ApiError {
   return r.status === 503 ? new ApiError(503, r.error, undefined, { "retry-after": String(r.retryAfterSeconds) }) : new ApiError(r.status, r.error);
+}
+
+function pathString(base: string, path: ReadonlyArray<PropertyKey>): string {
+  let s = base;
+  for (const p of path) s += typeof p === "number" ? `[${p}]` : `.${String(p)}`;
+  return s;
+}
+
+/** zod issues as the API words them: the field's path, unknown keys named. */
+export function zodIssues(base: string, err: z.ZodError, unknownKey = "feature"): ValidationIssue[] {
+  return err.issues.slice(0, 10).map((i) => {
+    const keys = i.code === "unrecognized_keys" ? (i as { keys: string[] }).keys : null;
+    return {
+      field: pathString(base, keys ? [...i.path, keys[0]!] : i.path),
+      message: keys ? `unknown ${unknownKey}${keys.length > 1 ? "s" : ""} ${keys.map((k) => `"${k}"`).join(", ")}` : i.message,
+    };
+  });
 }

@@ -4,7 +4,7 @@
  */
 import { hash } from "node:crypto";
 import { toBytes, type NumericArray, type TensorData } from "../inference/tensor.ts";
-import type { PreparedInputs } from "../inference/validation.ts";
+import type { PreparedInputs } from "../inference/batcher.ts";
 
 type View = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => NumericArray;
 

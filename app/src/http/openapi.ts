@@ -5,9 +5,9 @@
  */
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { v1Plan } from "../inference/validation.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { registerDocsPage } from "./docs-page.ts";
+import { v1Plan } from "./v1-decode.ts";
 
 type Doc = ReturnType<OpenAPIHono["getOpenAPIDocument"]>;
 

@@ -4,11 +4,9 @@
  * -> respond, cache and log the prediction. Data-plane failures degrade (skip the cache, allow
  * the request); only bad input or a missing model answers 4xx.
  */
-import type { ServerResponse } from "node:http";
 import type { Context } from "hono";
-import type { TensorMap } from "../inference/batcher.ts";
+import type { PreparedInputs, TensorMap } from "../inference/batcher.ts";
 import { InferenceInputError, type ModelVersion } from "../inference/model-version.ts";
-import { RequestValidationError, type PreparedInputs } from "../inference/validation.ts";
 import { toJsonArray } from "../inference/tensor.ts";
 import { JsonText, type AuthResult, type MaybePromise, type Principal, type RateLimitDecision } from "../ports.ts";
 import { readJsonBody, type BodyOptions, type RequestBody } from "./body.ts";
@@ -16,15 +14,15 @@ import { clientIp } from "./client-ip.ts";
 import { hashInputs } from "./input-hash.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError, unresolvedError } from "./errors.ts";
+import { setResponseHeader as setHeader } from "./node-adapter.ts";
 
 export type Protocol = "v1" | "v2";
 
 const JSON_CONTENT_TYPE = { "Content-Type": "application/json" };
 
+/** How one protocol decodes, renders and logs a prediction: made once per route, not per request. */
 export interface PredictionSpec<P extends PreparedInputs> {
   protocol: Protocol;
-  model: string;
-  version?: number;
   /** How the body is read (V2 infer: binary tensor data, no Content-Type). */
   bodyOptions?: BodyOptions;
   prepare(model: ModelVersion, body: unknown, request: RequestBody): P;
@@ -39,17 +37,6 @@ export interface PredictionSpec<P extends PreparedInputs> {
   encode?(body: Record<string, unknown>, prepared: P): { body: Uint8Array<ArrayBuffer>; headers: Record<string, string>; logged: string } | undefined;
   /** The body member the prediction log records as the request's inputs. */
   inputsMember: string;
-}
-
-/**
- * Response headers set on Node's ServerResponse when there is one (node:http merges them into the
- * response Hono writes): Hono's Headers object validates and sorts each header a second time, which
- * cost about 1.5 µs per header per request in the data-plane bench. Elsewhere (app.request) c.header.
- */
-function setHeader(c: Context<AppEnv>, name: string, value: string): void {
-  const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-  if (!outgoing) c.header(name, value);
-  else if (!outgoing.headersSent) outgoing.setHeader(name, value); // sent: the request timed out and got its 504
 }
 
 const ANONYMOUS: Principal = Object.freeze({ keyId: null, keyDisplay: null, plan: "anonymous" });
@@ -119,7 +106,29 @@ function acquireModel(deps: AppDeps, name: string, version?: number): ModelVersi
   throw new ApiError(503, `model "${name}" is reloading; retry`);
 }
 
-export async function servePrediction<P extends PreparedInputs>(c: Context<AppEnv>, deps: AppDeps, spec: PredictionSpec<P>): Promise<Response> {
+type Outcome = "ok" | "client_error" | "error";
+type CounterChild = { inc(): void };
+/** Each version's labelled counters, made once: prom-client hashes a label object on every inc. */
+const requestCounters = new WeakMap<ModelVersion, { counter: object; children: Map<string, CounterChild> }>();
+
+function countRequest(deps: AppDeps, model: ModelVersion, protocol: Protocol, outcome: Outcome, started: number): void {
+  const counter = deps.metrics.inferenceRequests;
+  let cached = requestCounters.get(model);
+  if (cached?.counter !== counter) requestCounters.set(model, (cached = { counter, children: new Map() }));
+  const key = protocol + outcome;
+  let child = cached.children.get(key);
+  if (!child) cached.children.set(key, (child = counter.labels({ model: model.name, version: String(model.version), protocol, outcome })));
+  child.inc();
+  model.stats.request(outcome === "ok", started, performance.now());
+}
+
+export async function servePrediction<P extends PreparedInputs>(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  spec: PredictionSpec<P>,
+  name: string,
+  requestedVersion?: number,
+): Promise<Response> {
   const started = performance.now();
   const { metrics } = deps;
   const authenticated = authenticate(c, deps);
@@ -127,22 +136,12 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
   const limited = rateLimit(c, deps, principal);
   if (limited) await limited;
 
-  const model = acquireModel(deps, spec.model, spec.version);
+  const model = acquireModel(deps, name, requestedVersion);
   const version = String(model.version);
-  const count = (outcome: "ok" | "client_error" | "error") => {
-    metrics.inferenceRequests.inc({ model: model.name, version, protocol: spec.protocol, outcome });
-    model.stats.request(outcome === "ok", started, performance.now());
-  };
   try {
     const request = await readJsonBody(c, { maxBytes: deps.config.BODY_LIMIT_BYTES, maxDepth: deps.config.MAX_JSON_DEPTH }, spec.bodyOptions);
     const { value: raw, text } = request;
-    let prepared: P;
-    try {
-      prepared = spec.prepare(model, raw, request);
-    } catch (err) {
-      if (err instanceof RequestValidationError) throw new ApiError(err.status as 400, err.message, err.issues);
-      throw err;
-    }
+    const prepared = spec.prepare(model, raw, request);
 
     const cache = deps.dataPlane.cache;
     const ttl = model.signature.cacheTtlSeconds ?? deps.config.CACHE_TTL_SECONDS;
@@ -189,7 +188,7 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
     }
     setHeader(c, "x-cache", useCache ? (cacheHit ? "hit" : "miss") : "off");
     const response = spec.decorate ? spec.decorate(body, prepared) : body;
-    count("ok");
+    countRequest(deps, model, spec.protocol, "ok", started);
     const encoded = spec.encode?.(response, prepared);
     const json = encoded ? encoded.logged : JSON.stringify(response); // once, for the client and the prediction log
     deps.dataPlane.predictionLog?.record({
@@ -209,7 +208,7 @@ export async function servePrediction<P extends PreparedInputs>(c: Context<AppEn
     });
     return encoded ? c.body(encoded.body, 200, encoded.headers) : c.body(json, 200, JSON_CONTENT_TYPE);
   } catch (err) {
-    count(err instanceof ApiError && err.status < 500 ? "client_error" : "error");
+    countRequest(deps, model, spec.protocol, err instanceof ApiError && err.status < 500 ? "client_error" : "error", started);
     throw err;
   } finally {
     model.release();

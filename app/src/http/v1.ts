@@ -1,11 +1,12 @@
 /** KServe V1 protocol: model list, model status, predict. */
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { PreparedInputs } from "../inference/batcher.ts";
 import type { ModelVersion } from "../inference/model-version.ts";
-import { prepareV1 } from "../inference/validation.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
-import { servePrediction } from "./pipeline.ts";
+import { servePrediction, type PredictionSpec } from "./pipeline.ts";
 import { renderV1 } from "./render.ts";
+import { prepareV1 } from "./v1-decode.ts";
 import { ErrorSchema, V1ModelListSchema, V1ModelSchema, V1PredictResponseSchema } from "./schemas.ts";
 import { z } from "zod";
 
@@ -13,6 +14,14 @@ const json = (schema: z.ZodType, description: string) => ({ description, content
 const errors = {
   400: json(ErrorSchema, "Invalid request or model not ready; `error` names the field"),
   404: json(ErrorSchema, "No such model"),
+};
+
+const V1_PREDICT: PredictionSpec<PreparedInputs> = {
+  protocol: "v1",
+  bodyOptions: { deferDepth: true },
+  prepare: (m: ModelVersion, body, request) => prepareV1(m.signature, body, request),
+  render: (m, prepared, outputs) => ({ predictions: renderV1(m.signature, outputs, prepared.rows) }),
+  inputsMember: "instances",
 };
 
 export function v1Model(deps: AppDeps, name: string) {
@@ -93,13 +102,6 @@ export function registerV1(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     if (verb !== "predict") {
       throw new ApiError(404, `unknown V1 verb "${verb || target}"; use POST /v1/models/<name>:predict`);
     }
-    const name = target.slice(0, sep);
-    return servePrediction(c, deps, {
-      protocol: "v1",
-      model: name,
-      prepare: (m: ModelVersion, body) => prepareV1(m.signature, body),
-      render: (m, prepared, outputs) => ({ predictions: renderV1(m.signature, outputs, prepared.rows) }),
-      inputsMember: "instances",
-    });
+    return servePrediction(c, deps, V1_PREDICT, target.slice(0, sep));
   });
 }

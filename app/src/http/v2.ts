@@ -2,12 +2,12 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { z } from "zod";
-import { prepareV2, V2RequestSchema } from "../inference/validation.ts";
 import { encodeBinaryResponse } from "./binary-tensor.ts";
 import { readJson } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError, unresolvedError } from "./errors.ts";
-import { authenticate, servePrediction, v2Outputs } from "./pipeline.ts";
+import { authenticate, servePrediction, v2Outputs, type PredictionSpec } from "./pipeline.ts";
+import { prepareV2, V2RequestSchema, type PreparedV2 } from "./v2-decode.ts";
 import { registerTritonExtensions, TRITON_EXTENSIONS } from "./v2-triton.ts";
 import {
   BinaryTensorBodySchema,
@@ -31,6 +31,20 @@ function parseVersion(raw: string | undefined): number | undefined {
   if (!/^[1-9][0-9]{0,8}$/.test(raw)) throw new ApiError(400, `version: "${raw}" is not a positive integer`);
   return Number(raw);
 }
+
+const V2_INFER: PredictionSpec<PreparedV2> = {
+  protocol: "v2",
+  bodyOptions: { binaryTensors: true },
+  prepare: (m, body, request) => prepareV2(m.signature, body, request),
+  render: (m, prepared, outputs) => ({
+    model_name: m.name,
+    model_version: String(m.version),
+    outputs: v2Outputs(outputs, prepared.outputs ?? m.signature.outputs.map((o) => o.name)),
+  }),
+  decorate: (body, prepared) => (prepared.id !== undefined ? { ...body, id: prepared.id } : body),
+  encode: (body, prepared) => (prepared.binaryOutputs ? encodeBinaryResponse(body, prepared.binaryOutputs) : undefined),
+  inputsMember: "inputs",
+};
 
 export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const reg = app.openAPIRegistry;
@@ -151,24 +165,8 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     ...inferDoc,
     request: { ...inferDoc.request, params: VersionParams },
   });
-  const infer = (c: Context<AppEnv>, name: string, version?: number) =>
-    servePrediction(c, deps, {
-      protocol: "v2",
-      model: name,
-      ...(version !== undefined ? { version } : {}),
-      bodyOptions: { binaryTensors: true },
-      prepare: (m, body, request) => prepareV2(m.signature, body, request),
-      render: (m, prepared, outputs) => ({
-        model_name: m.name,
-        model_version: String(m.version),
-        outputs: v2Outputs(outputs, prepared.outputs ?? m.signature.outputs.map((o) => o.name)),
-      }),
-      decorate: (body, prepared) => (prepared.id !== undefined ? { ...body, id: prepared.id } : body),
-      encode: (body, prepared) => (prepared.binaryOutputs ? encodeBinaryResponse(body, prepared.binaryOutputs) : undefined),
-      inputsMember: "inputs",
-    });
-  app.post("/v2/models/:name/infer", (c) => infer(c, c.req.param("name")));
-  app.post("/v2/models/:name/versions/:version/infer", (c) => infer(c, c.req.param("name"), parseVersion(c.req.param("version"))));
+  app.post("/v2/models/:name/infer", (c) => servePrediction(c, deps, V2_INFER, c.req.param("name")));
+  app.post("/v2/models/:name/versions/:version/infer", (c) => servePrediction(c, deps, V2_INFER, c.req.param("name"), parseVersion(c.req.param("version"))));
 
   const repoTags = ["Model repository extension"];
   reg.registerPath({

@@ -8,6 +8,14 @@ import { concatTyped, sizeOf, sliceData, type HostTensor } from "./tensor.ts";
 
 export type TensorMap = Record<string, HostTensor>;
 
+/** A decoded request, as the protocols hand it to the inference core: typed tensors and their rows. */
+export interface PreparedInputs {
+  inputs: TensorMap;
+  rows: number;
+  /** The outputs the caller asked for (all when absent). */
+  outputs?: string[];
+}
+
 export interface BatchStats {
   rows: number;
   requests: number;

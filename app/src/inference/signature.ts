@@ -150,3 +150,13 @@ export function buildSignature(
 export function unsupportedInputs(sig: ModelSignature): TensorSignature[] {
   return sig.inputs.filter((t) => !isSupported(t.datatype));
 }
+
+/** Absolute cap on rows per request for models whose own limit is unbounded. */
+export const MAX_INSTANCES_UNBATCHED = 4096;
+
+/** Rows one request may carry: the batch limit, else a fixed first dimension, else the cap. */
+export function maxInstances(sig: ModelSignature): number {
+  if (sig.batching.maxBatchSize > 0) return sig.batching.maxBatchSize;
+  const first = sig.inputs[0]?.shape[0];
+  return first !== undefined && first > 0 ? first : MAX_INSTANCES_UNBATCHED;
+}
