@@ -341,7 +341,10 @@ export class AwsDatabaseRoles extends pulumi.ComponentResource {
       assumeRolePolicy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }] }),
       description: `Starts ${family} and waits for it`,
     }, parent);
-    const familyArn = taskDefinition.arn.apply((arn) => arn.replace(/:\d+$/, ":*"));
+    const caller = aws.getCallerIdentityOutput({}, parent);
+    const partition = aws.getPartitionOutput({}, parent);
+    // Every revision of this family (the invocation names the current one).
+    const familyArn = pulumi.interpolate`arn:${partition.partition}:ecs:${region.region}:${caller.accountId}:task-definition/${family}:*`;
     new aws.iam.RolePolicy(`${name}-runner`, {
       role: fnRole.id,
       policy: pulumi.all([familyArn, pulumi.output(args.clusterArn), executionRole.arn, fnLogGroup.arn]).apply(([tdArn, clusterArn, execArn, logArn]) => JSON.stringify({

@@ -22,6 +22,9 @@
  * - `secretArns`: Secrets Manager secrets the containers' `secrets` reference (IAM scope).
  * - `repositoryArns` (optional): ECR repositories of the images (IAM scope); public images need none.
  * - `volumes` (optional): EFS access points to mount (encrypted in transit, IAM-authorized).
+ * - `ebsVolume` (optional): one ECS-managed EBS volume per task (gp3, encrypted, ext4), created
+ *   when the task starts and deleted when it stops (ECS services cannot keep them); `roleArn` is
+ *   the ECS infrastructure role that creates and attaches it.
  * - `subnetIds`, `securityGroupIds`: where tasks run.
  * - `desiredCount`, `minHealthyPercent`, `maxPercent`: size and rolling-deploy bounds.
  * - `loadBalancer` (optional): target group, container and port, grace period.
@@ -74,6 +77,7 @@ export interface AwsFargateServiceArgs {
   /** ECR repositories the task pulls from (the execution role may pull only these). */
   repositoryArns?: pulumi.Input<string>[];
   volumes?: { name: string; fileSystemId: pulumi.Input<string>; fileSystemArn: pulumi.Input<string>; accessPointId: pulumi.Input<string>; accessPointArn: pulumi.Input<string> }[];
+  ebsVolume?: { name: string; sizeGiB: number; roleArn: pulumi.Input<string> };
   subnetIds: pulumi.Input<string>[];
   securityGroupIds: pulumi.Input<string>[];
   desiredCount: number;
@@ -226,6 +230,7 @@ export class AwsFargateService extends pulumi.ComponentResource {
             authorizationConfig: { accessPointId: v.accessPointId, iam: "ENABLED" },
           },
         })),
+        ...(args.ebsVolume ? [{ name: args.ebsVolume.name, configureAtLaunch: true }] : []),
       ],
     }, parent);
 
@@ -263,6 +268,22 @@ export class AwsFargateService extends pulumi.ComponentResource {
           }
         : {}),
       ...(registry ? { serviceRegistries: { registryArn: registry.arn } } : {}),
+      ...(args.ebsVolume
+        ? {
+            volumeConfiguration: {
+              name: args.ebsVolume.name,
+              managedEbsVolume: {
+                roleArn: args.ebsVolume.roleArn,
+                sizeInGb: args.ebsVolume.sizeGiB,
+                volumeType: "gp3",
+                encrypted: true,
+                fileSystemType: "ext4",
+                // The volume carries the service's tags (app, env, tier) like everything else.
+                tagSpecifications: [{ resourceType: "volume", propagateTags: "SERVICE" }],
+              },
+            },
+          }
+        : {}),
       availabilityZoneRebalancing: "ENABLED",
       propagateTags: "SERVICE",
       enableEcsManagedTags: true,

@@ -6,11 +6,31 @@
  * the Cloud Map A records, evaluates the alert rules), Alertmanager, Grafana (behind the ALB on
  * its own host name), postgres-exporter, redis-exporter and blackbox-exporter (probes the public
  * HTTPS URL and its certificate). One task, because Prometheus' TSDB allows one writer: the
- * service deploys with min 0% / max 100% so the old task releases the volume first.
+ * service deploys with min 0% / max 100% so the old task stops first.
+ *
+ * Storage, each on what its software supports:
+ * - Prometheus' TSDB on an ECS-managed EBS volume (gp3, encrypted, ext4): a local block device,
+ *   which is what Prometheus supports (its docs: NFS, hence EFS, is not, and can corrupt the
+ *   TSDB). ECS creates the volume when the task starts and deletes it when the task stops (a
+ *   service cannot keep it), so the history lasts as long as the monitoring task: a change to the
+ *   monitoring task (rules, images, receivers) or a Fargate retirement starts it empty. Alerts
+ *   need only their rules' windows (≤ 1 h) of history, which the new task has again within the
+ *   hour; dashboards lose older history. Chosen by cost: $0.08/GB-month (small 20 GB: $1.60,
+ *   medium 50 GB: $4.00) against Amazon Managed Service for Prometheus, which keeps 150 days
+ *   through replacements but bills per sample ingested ($0.90 per 10 M: ~$47/month at 3,000
+ *   series every 15 s, ~$125 at 8,000) plus queries; docs/architecture-aws.md weighs both.
+ *   A root init container gives the fresh volume to Prometheus' user (65534) before it starts.
+ * - Grafana's database in the stack's RDS instance (its own `grafana` database and role, made by
+ *   the database setup task; `AwsDatabaseRoles`): users, sessions and annotations survive task
+ *   replacements with RDS's backups. Dashboards and datasources are provisioned from the image.
+ * - Alertmanager's silences and notification log on EFS (one access point, POSIX owner 65534):
+ *   a few KB rewritten whole every 15 minutes, which NFS handles, and silences set during an
+ *   incident outlive a redeploy.
  *
  * Creates: an encrypted EFS file system (elastic throughput, AWS Backup on, TLS-only policy) with
- * a mount target per private subnet and one access point per stateful container (Prometheus
- * TSDB, Alertmanager silences, Grafana's database), each with its own POSIX owner; two ECR
+ * a mount target per private subnet and the Alertmanager access point; the ECS infrastructure role
+ * that creates and attaches the EBS volume (AWS's AmazonECSInfrastructureRolePolicyForVolumes,
+ * which lets ECS act only on volumes it tags as its own); two ECR
  * images built here (Prometheus with config + rules, Grafana with datasources + dashboards)
  * from `infra/images/*` and the files `monitoring/index.ts` rendered, pinned by digest;
  * Secrets Manager secrets for the Grafana admin password and the Alertmanager config (it
@@ -28,12 +48,14 @@
  * - `baseImages`: pinned upstream images (`repo:tag@sha256:...`).
  * - `memoryMiB`: soft reservation per container; the task size is the smallest Fargate pair
  *   that holds their sum with ≥ 0.5 vCPU.
- * - `postgres`, `redis`: endpoints and secret ARNs for the exporters.
+ * - `postgres`: endpoint, the exporter's role (`monitor`, pg_monitor) and Grafana's database and
+ *   role, each with its secret; `ready`, the setup that creates them (the service waits for it).
+ * - `redis`: endpoint and secret ARN for the exporter.
  * - `logRetentionDays`.
  *
- * Cost: the task (small: 0.5 vCPU/4 GiB ≈ $32/month; medium: 1 vCPU/5 GiB ≈ $46/month), EFS
- * $0.30/GB-month + elastic throughput $0.03/GB read / $0.06/GB written, AWS Backup of EFS
- * $0.05/GB-month, two secrets $0.80/month, ECR storage.
+ * Cost: the task (small: 0.5 vCPU/4 GiB ≈ $32/month; medium: 1 vCPU/5 GiB ≈ $46/month), the EBS
+ * volume at gp3 $0.08/GB-month (size: the TSDB's retention.size + 25 %), EFS $0.30/GB-month for
+ * Alertmanager's few KB + AWS Backup $0.05/GB-month, two secrets $0.80/month, ECR storage.
  */
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -64,12 +86,19 @@ export interface AwsMonitoringArgs {
   };
   baseImages: { prometheus: string; alertmanager: string; grafana: string; postgresExporter: string; redisExporter: string; blackboxExporter: string };
   memoryMiB: { prometheus: number; alertmanager: number; grafana: number; exporter: number };
-  postgres: { address: pulumi.Input<string>; port: pulumi.Input<number>; database: string; username: string; secretArn: pulumi.Input<string> };
+  postgres: {
+    address: pulumi.Input<string>;
+    port: pulumi.Input<number>;
+    database: string;
+    monitor: { username: string; secretArn: pulumi.Input<string> };
+    grafana: { database: string; username: string; secretArn: pulumi.Input<string> };
+    ready: pulumi.Resource;
+  };
   redis: { address: pulumi.Input<string>; secretArn: pulumi.Input<string> };
   logRetentionDays: number;
 }
 
-/** Directory inside the Grafana image holding the dashboards (outside the EFS data volume). */
+/** Directory inside the Grafana image holding the dashboards (outside its data directory). */
 export const grafanaImageDashboardsDir = "/etc/grafana/dashboards";
 const imagesDir = join(dirname(new URL(import.meta.url).pathname), "..", "images");
 
@@ -136,14 +165,24 @@ export class AwsMonitoring extends pulumi.ComponentResource {
         rootDirectory: { path: `/${role}`, creationInfo: { ownerUid: uid, ownerGid: gid, permissions: "0750" } },
         tags: { Name: `${args.namePrefix}-${role}` },
       }, parent);
-    const points = {
-      prometheus: accessPoint("prometheus", 65534, 65534),
-      alertmanager: accessPoint("alertmanager", 65534, 65534),
-      grafana: accessPoint("grafana", 472, 0),
-    };
-    const volumes = Object.entries(points).map(([role, ap]) => ({
-      name: `${role}-data`, fileSystemId: fileSystem.id, fileSystemArn: fileSystem.arn, accessPointId: ap.id, accessPointArn: ap.arn,
-    }));
+    const alertmanagerPoint = accessPoint("alertmanager", 65534, 65534);
+    const volumes = [{
+      name: "alertmanager-data", fileSystemId: fileSystem.id, fileSystemArn: fileSystem.arn, accessPointId: alertmanagerPoint.id, accessPointArn: alertmanagerPoint.arn,
+    }];
+
+    // The volume holds retention.size (80 % of the disk the bundle sized) plus room for compaction and the WAL.
+    const retentionMb = Number(/--storage\.tsdb\.retention\.size=(\d+)MB/.exec(args.prometheus.args.join(" "))?.[1] ?? 0);
+    if (!(retentionMb > 0)) throw new Error("the Prometheus flags carry no --storage.tsdb.retention.size");
+    const prometheusVolumeGiB = Math.max(1, Math.ceil(retentionMb / 0.8 / 1024));
+    const volumesRole = new aws.iam.Role(`${name}-volumes`, {
+      assumeRolePolicy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ecs.amazonaws.com" }, Action: "sts:AssumeRole" }] }),
+      description: `ECS creates and attaches the Prometheus EBS volume of ${args.namePrefix}-monitoring`,
+    }, parent);
+    const partition = aws.getPartitionOutput({}, parent);
+    const volumesPolicy = new aws.iam.RolePolicyAttachment(`${name}-volumes`, {
+      role: volumesRole.name,
+      policyArn: pulumi.interpolate`arn:${partition.partition}:iam::aws:policy/service-role/AmazonECSInfrastructureRolePolicyForVolumes`,
+    }, parent);
 
     // --- images --------------------------------------------------------------------------
     const image = (role: "prometheus" | "grafana", files: Record<string, string>, base: string) => {
@@ -189,12 +228,23 @@ export class AwsMonitoring extends pulumi.ComponentResource {
 
     const containers: ContainerSpec[] = [
       {
+        // A fresh ext4 volume's root belongs to root; Prometheus runs as nobody (65534).
+        name: "prometheus-volume",
+        image: prometheusImage.imageRef,
+        essential: false,
+        user: "0",
+        entryPoint: ["/bin/sh", "-c"],
+        command: ["chown 65534:65534 /prometheus && chmod 0750 /prometheus"],
+        mountPoints: [{ sourceVolume: "prometheus-data", containerPath: "/prometheus" }],
+      },
+      {
         name: "prometheus",
         image: prometheusImage.imageRef,
         port: 9090,
         command: args.prometheus.args,
         memoryReservationMiB: m.prometheus,
         mountPoints: [{ sourceVolume: "prometheus-data", containerPath: "/prometheus" }],
+        dependsOn: [{ containerName: "prometheus-volume", condition: "SUCCESS" }],
         healthCheck: { command: wget("http://127.0.0.1:9090/-/ready"), startPeriodSeconds: 120 },
         stopTimeoutSeconds: 60,
       },
@@ -216,14 +266,23 @@ export class AwsMonitoring extends pulumi.ComponentResource {
         port: 3000,
         environment: {
           ...grafanaEnv,
-          GF_PATHS_DATA: "/var/lib/grafana",
+          // Scratch only (plugins, renders): its database is in RDS.
+          GF_PATHS_DATA: "/tmp/grafana",
+          GF_DATABASE_TYPE: "postgres",
+          GF_DATABASE_HOST: pulumi.interpolate`${args.postgres.address}:${args.postgres.port}`,
+          GF_DATABASE_NAME: args.postgres.grafana.database,
+          GF_DATABASE_USER: args.postgres.grafana.username,
+          // Encrypted inside the VPC; the upstream image carries no RDS CA bundle to verify with.
+          GF_DATABASE_SSL_MODE: "require",
           // The root filesystem is read-only: log to stdout (awslogs) only, not to /var/log/grafana.
           GF_LOG_MODE: "console",
           GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH: `${grafanaImageDashboardsDir}/api-overview.json`,
         },
-        secrets: { GF_SECURITY_ADMIN_PASSWORD: grafanaAdmin.arn },
+        secrets: {
+          GF_SECURITY_ADMIN_PASSWORD: grafanaAdmin.arn,
+          GF_DATABASE_PASSWORD: pulumi.interpolate`${args.postgres.grafana.secretArn}:password::`,
+        },
         memoryReservationMiB: m.grafana,
-        mountPoints: [{ sourceVolume: "grafana-data", containerPath: "/var/lib/grafana" }],
         healthCheck: { command: wget("http://127.0.0.1:3000/api/health"), startPeriodSeconds: 120 },
       },
       {
@@ -233,9 +292,9 @@ export class AwsMonitoring extends pulumi.ComponentResource {
         essential: false,
         environment: {
           DATA_SOURCE_URI: pulumi.interpolate`${args.postgres.address}:${args.postgres.port}/${args.postgres.database}?sslmode=require`,
-          DATA_SOURCE_USER: args.postgres.username,
+          DATA_SOURCE_USER: args.postgres.monitor.username,
         },
-        secrets: { DATA_SOURCE_PASS: pulumi.interpolate`${args.postgres.secretArn}:password::` },
+        secrets: { DATA_SOURCE_PASS: pulumi.interpolate`${args.postgres.monitor.secretArn}:password::` },
         memoryReservationMiB: m.exporter,
       },
       {
@@ -264,18 +323,19 @@ export class AwsMonitoring extends pulumi.ComponentResource {
       memoryMiB: size.memoryMiB,
       architecture: args.architecture,
       containers,
-      secretArns: [grafanaAdmin.arn, alertmanagerConfig.arn, args.postgres.secretArn, args.redis.secretArn],
+      secretArns: [grafanaAdmin.arn, alertmanagerConfig.arn, args.postgres.monitor.secretArn, args.postgres.grafana.secretArn, args.redis.secretArn],
       repositoryArns: [...prometheusImage.pullRepositoryArns, ...grafanaImage.pullRepositoryArns],
       volumes,
+      ebsVolume: { name: "prometheus-data", sizeGiB: prometheusVolumeGiB, roleArn: volumesRole.arn },
       subnetIds: args.subnetIds,
       securityGroupIds: [args.securityGroupId],
       desiredCount: 1,
-      // One TSDB writer: stop the old task before the new one mounts the volume.
+      // One monitoring task at a time: two would both scrape and both send every alert.
       minHealthyPercent: 0,
       maxPercent: 100,
       loadBalancer: { targetGroupArn: args.grafana.targetGroupArn, containerName: "grafana", containerPort: 3000, healthCheckGracePeriodSeconds: 180 },
       logRetentionDays: args.logRetentionDays,
-      dependsOn: [...args.grafana.listeners, ...mountTargets],
+      dependsOn: [...args.grafana.listeners, ...mountTargets, volumesPolicy, args.postgres.ready],
     }, parent);
 
     this.serviceName = service.serviceName;

@@ -4,7 +4,8 @@
  *
  *   Route 53 ─ ALB (public subnets, ACM TLS) ─┬─ app service (Fargate, private subnets) ─┬─ RDS Postgres
  *                                             │        ▲ Cloud Map A records            └─ ElastiCache
- *                                             └─ Grafana ─ monitoring task (Prometheus, Alertmanager, exporters, EFS)
+ *                                             └─ Grafana ─ monitoring task (Prometheus on EBS, Alertmanager, exporters)
+ *   db-setup task (one-shot, per update): RDS roles + migrations, started by a Lambda and awaited.
  *
  * Every resource gets the tags app/env/tier through the explicit provider's `defaultTags`.
  * See docs/architecture-aws.md.
@@ -23,6 +24,7 @@ import { AwsSecurityGroups } from "../components/aws-security-groups.ts";
 import { AwsCluster } from "../components/aws-cluster.ts";
 import { AwsImage, contentTag } from "../components/aws-image.ts";
 import { AwsPostgres } from "../components/aws-postgres.ts";
+import { AwsDatabaseRoles } from "../components/aws-database-roles.ts";
 import { AwsRedis } from "../components/aws-redis.ts";
 import { AwsLoadBalancer } from "../components/aws-load-balancer.ts";
 import { AwsFargateService } from "../components/aws-fargate-service.ts";
@@ -164,7 +166,24 @@ export function deployAwsTier(cfg: AwsStackConfig): TierOutputs {
 
   // verify-full: the server's chain must lead to an RDS CA of the bundle the image carries, and its
   // certificate must name the host connected to.
-  const databaseUrl = pulumi.interpolate`postgres://${databaseUser}@${postgres.address}:${postgres.port}/${databaseName}?uselibpqcompat=true&sslmode=verify-full&sslrootcert=${rdsCaBundlePath}`;
+  const tlsQuery = `uselibpqcompat=true&sslmode=verify-full&sslrootcert=${rdsCaBundlePath}`;
+  // The roles exist and the schema is migrated (as the owner role) before any task uses them.
+  const databaseRoles = new AwsDatabaseRoles(`${prefix}-db`, {
+    namePrefix: prefix,
+    clusterArn: cluster.clusterArn,
+    subnetIds: network.privateSubnetIds,
+    securityGroupIds: [groups.appId],
+    architecture,
+    image: appImage.imageRef,
+    repositoryArns: appImage.pullRepositoryArns,
+    databaseUrl: pulumi.interpolate`postgres://${postgres.address}:${postgres.port}/${databaseName}?${tlsQuery}`,
+    database: databaseName,
+    masterUsername: databaseUser,
+    masterSecretArn: postgres.masterSecretArn,
+    logRetentionDays: cfg.logs.retentionDays,
+  }, opts);
+  const appRole = databaseRoles.roles.app;
+  const databaseUrl = pulumi.interpolate`postgres://${appRole}@${postgres.address}:${postgres.port}/${databaseName}?${tlsQuery}`;
   const app = new AwsFargateService(`${prefix}-app`, {
     clusterArn: cluster.clusterArn,
     clusterName: cluster.clusterName,
@@ -193,10 +212,12 @@ export function deployAwsTier(cfg: AwsStackConfig): TierOutputs {
         PREDICTION_LOG_SPILL_PATH: "/tmp/spill/predictions.jsonl",
         // The password is not in the URL: node-postgres falls back to PGPASSWORD (a secret below).
         DATABASE_URL: databaseUrl,
+        // The app role may not create tables: the setup task migrated, as the owner role.
+        MIGRATE_ON_START: "off",
       },
       secrets: {
-        // RDS rotates this secret; ECS reads the current value at every task start.
-        PGPASSWORD: pulumi.interpolate`${postgres.masterSecretArn}:password::`,
+        // The app role's own secret; ECS reads the current value at every task start.
+        PGPASSWORD: pulumi.interpolate`${databaseRoles.secretArns.app}:password::`,
         REDIS_URL: pulumi.interpolate`${redis.secretArn}:url::`,
       },
       healthCheck: {
@@ -205,7 +226,7 @@ export function deployAwsTier(cfg: AwsStackConfig): TierOutputs {
       },
       stopTimeoutSeconds: cfg.app.gracefulShutdownSeconds + 5,
     }],
-    secretArns: [postgres.masterSecretArn, redis.secretArn],
+    secretArns: [databaseRoles.secretArns.app, redis.secretArn],
     repositoryArns: appImage.pullRepositoryArns,
     subnetIds: network.privateSubnetIds,
     securityGroupIds: [groups.appId],
@@ -228,7 +249,7 @@ export function deployAwsTier(cfg: AwsStackConfig): TierOutputs {
       : {}),
     logRetentionDays: cfg.logs.retentionDays,
     rollbackAlarmNames: [loadBalancer.appErrorAlarmName],
-    dependsOn: loadBalancer.listeners,
+    dependsOn: [...loadBalancer.listeners, databaseRoles.ready],
   }, opts);
 
   const secrets = new pulumi.Config(project);
@@ -276,7 +297,14 @@ export function deployAwsTier(cfg: AwsStackConfig): TierOutputs {
       grafana: cfg.monitoring.grafanaMemoryMiB,
       exporter: cfg.monitoring.exporterMemoryMiB,
     },
-    postgres: { address: postgres.address, port: postgres.port, database: databaseName, username: databaseUser, secretArn: postgres.masterSecretArn },
+    postgres: {
+      address: postgres.address,
+      port: postgres.port,
+      database: databaseName,
+      monitor: { username: databaseRoles.roles.monitor, secretArn: databaseRoles.secretArns.monitor },
+      grafana: { database: databaseRoles.grafanaDatabase, username: databaseRoles.roles.grafana, secretArn: databaseRoles.secretArns.grafana },
+      ready: databaseRoles.ready,
+    },
     redis: { address: redis.primaryAddress, secretArn: redis.secretArn },
     logRetentionDays: cfg.logs.retentionDays,
   }, opts);
@@ -291,7 +319,10 @@ export function deployAwsTier(cfg: AwsStackConfig): TierOutputs {
     appLogGroup: app.logGroupName,
     monitoringServiceName: monitoring.serviceName,
     databaseAddress: postgres.address,
+    // The master user's secret (administrators only); each role's own secret; the setup runner.
     databaseSecretArn: postgres.masterSecretArn,
+    databaseRoleSecretArns: databaseRoles.secretArns,
+    databaseSetupFunction: databaseRoles.functionName,
     grafanaAdminSecretArn: monitoring.grafanaAdminSecretArn,
   };
 }

@@ -23,6 +23,7 @@ import { parseStackConfig, type AwsStackConfig } from "../config.ts";
 import { fargatePairProblem } from "../fargate.ts";
 import { images, pinned, type ImageName } from "../images.ts";
 import { httpsPolicy } from "../components/aws-load-balancer.ts";
+import { databaseRoles, setupPlan, setupScript } from "../components/aws-database-roles.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -159,6 +160,8 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
   const dependsOnOf = new Map<string, string[]>();
   const containersOf = (r: MockedResource): Container[] => JSON.parse(r.inputs.containerDefinitions) as Container[];
   const appTask = () => one(T.taskDef, "-app");
+  /** The ARN ECS reads a database role's password from (its secret version's, as the program passes it). */
+  const roleSecretArn = (role: keyof typeof databaseRoles) => `arn:aws:secretversion:us-east-1:123456789012:inferstack-${stackName}-db-${role}`;
   const appService = () => one(T.service, "-app");
 
   test(`${stackName}: the program runs under mocks and exports url, tier, grafanaUrl and a cost`, async () => {
@@ -260,11 +263,14 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.equal(app.logConfiguration.logDriver, "awslogs");
     assert.equal(app.stopTimeout, cfg.app.gracefulShutdownSeconds + 5);
     const secrets = Object.fromEntries(app.secrets.map((s) => [s.name, s.valueFrom]));
-    assert.match(secrets.PGPASSWORD ?? "", /^arn:aws:secretsmanager:.*:secret:rds!db-.*:password::$/);
+    // The app role's own secret, never the RDS-managed master secret.
+    assert.equal(secrets.PGPASSWORD, `${roleSecretArn("app")}:password::`);
+    assert.ok(!app.secrets.some((x) => x.valueFrom.includes("rds!db-")), "no master secret in the app task");
     assert.match(secrets.REDIS_URL ?? "", /:url::$/);
     const env = Object.fromEntries(app.environment.map((e) => [e.name, e.value]));
     assert.deepEqual(Object.keys(env).filter((k) => /PASSWORD|TOKEN|SECRET/.test(k)), []);
-    assert.match(env.DATABASE_URL ?? "", /^postgres:\/\/inferstack@[^:/]+:5432\/inferstack\?.*sslmode=verify-full&sslrootcert=\/app\/certs\/rds-ca-bundle\.pem$/, "no password in the URL");
+    assert.match(env.DATABASE_URL ?? "", /^postgres:\/\/inferstack_app@[^:/]+:5432\/inferstack\?.*sslmode=verify-full&sslrootcert=\/app\/certs\/rds-ca-bundle\.pem$/, "the app role, no password in the URL");
+    assert.equal(env.MIGRATE_ON_START, "off", "the app role cannot migrate; the setup task did");
     const { dir: bundleDir, path: bundlePath, bundle } = writeRdsBundle();
     const certs = bundle.split(/(?<=-----END CERTIFICATE-----)\n/).filter((c) => c.includes("BEGIN CERTIFICATE")).map((pem) => new X509Certificate(pem));
     // RDS's default CA for new instances is rds-ca-rsa2048-g1; the stack's region's root must be there and valid.
@@ -275,7 +281,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     process.env.PGPASSWORD = "from-secrets-manager";
     const client = new pg.Client({ connectionString: env.DATABASE_URL!.replace("/app/certs/rds-ca-bundle.pem", bundlePath) });
     const params = (client as unknown as { connectionParameters: { user: string; host: string; database: string; port: number; ssl: unknown } }).connectionParameters;
-    assert.deepEqual([params.user, params.database, params.port], ["inferstack", "inferstack", 5432]);
+    assert.deepEqual([params.user, params.database, params.port], ["inferstack_app", "inferstack", 5432]);
     assert.equal(params.host, stack.outputs.databaseAddress);
     assert.equal(client.password, "from-secrets-manager");
     assert.deepEqual(params.ssl, { ca: bundle }, "verify-full: the bundle as CA, rejectUnauthorized and the host-name check left on");
@@ -297,7 +303,8 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.match(statement("Logs").Resource, /:\*$/);
     const wildcards = policy.Statement.filter((st: any) => st.Resource === "*").map((st: any) => st.Action);
     assert.deepEqual(wildcards, [["ecr:GetAuthorizationToken"]], "only the ECR login is account-wide");
-    assert.equal(all("aws:iam/rolePolicyAttachment:RolePolicyAttachment").length, 0, "no broad managed policies");
+    // One managed policy: the ECS infrastructure role's for the Prometheus EBS volume (it acts only on volumes ECS tags).
+    assert.deepEqual(all("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((a) => a.inputs.policyArn), ["arn:aws:iam::aws:policy/service-role/AmazonECSInfrastructureRolePolicyForVolumes"], "no broad managed policies");
     for (const role of all("aws:iam/role:Role").filter((r) => r.name.endsWith("-execution") || r.name.endsWith("-task"))) {
       const trust = JSON.parse(role.inputs.assumeRolePolicy).Statement[0];
       assert.equal(trust.Principal.Service, "ecs-tasks.amazonaws.com");
@@ -579,20 +586,92 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     for (const e of all(T.egress).filter((r) => r.inputs.cidrIpv4 === "0.0.0.0/0")) assert.equal(e.inputs.fromPort, 443);
   });
 
-  test(`${stackName}: monitoring runs on ECS with EFS storage, Cloud Map discovery and Grafana behind the ALB`, () => {
+  test(`${stackName}: database roles: a one-shot setup task, run by a Lambda before the services, as the master user then the owner`, () => {
+    const task = one(T.taskDef, "-db");
+    const [setup, ...others] = containersOf(task) as (Container & { command: string[] })[];
+    assert.equal(others.length, 0);
+    assert.equal(setup!.image, containersOf(appTask())[0]!.image, "the app image: its migrations match the code being deployed");
+    assert.deepEqual(setup!.command, ["node", "-e", setupScript(setupPlan(databaseRoles, "inferstack", "grafana"))], "the program the Postgres test runs");
+    assert.equal(setup!.readonlyRootFilesystem, true);
+    const env = Object.fromEntries(setup!.environment.map((e) => [e.name, e.value]));
+    assert.match(env.SETUP_DATABASE_URL ?? "", /^postgres:\/\/[^@/]+:5432\/inferstack\?.*sslmode=verify-full&sslrootcert=\/app\/certs\/rds-ca-bundle\.pem$/, "no user, TLS verified");
+    assert.equal(env.SETUP_MASTER_USER, "inferstack");
+    const secrets = Object.fromEntries(setup!.secrets.map((x) => [x.name, x.valueFrom]));
+    assert.match(secrets.SETUP_MASTER_PASSWORD ?? "", /:secret:rds!db-.*:password::$/, "the RDS-managed master secret");
+    for (const role of Object.keys(databaseRoles) as (keyof typeof databaseRoles)[]) {
+      assert.equal(secrets[`SETUP_${role.toUpperCase()}_PASSWORD`], `${roleSecretArn(role)}:password::`);
+    }
+    assert.equal(Number(task.inputs.cpu), 256);
+    assert.equal(fargatePairProblem(Number(task.inputs.cpu) / 1024, Number(task.inputs.memory)), null);
+    const execution = JSON.parse(one(T.rolePolicy, "-db-execution").inputs.policy);
+    assert.deepEqual(execution.Statement.find((st: any) => st.Sid === "Secrets").Resource.sort(), setup!.secrets.map((x) => x.valueFrom.replace(/:[a-zA-Z]+::$/, "")).sort());
+    // Only this task may read the master secret.
+    for (const policy of all(T.rolePolicy).filter((r) => !r.name.endsWith("-db-execution"))) assert.doesNotMatch(policy.inputs.policy, /rds!db-/, policy.name);
+    // The runner: starts only this family, in this cluster, passes only its execution role, logs where the program says.
+    const fn = one("aws:lambda/function:Function", "-db-runner");
+    assert.equal(fn.inputs.timeout, 900);
+    assert.equal(fn.inputs.loggingConfig.logGroup, `/aws/lambda/inferstack-${stackName}-db-setup`);
+    assert.equal(one(T.logGroup, "-db-runner").inputs.retentionInDays, cfg.logs.retentionDays);
+    assert.equal(one(T.logGroup, "-db").inputs.retentionInDays, cfg.logs.retentionDays);
+    const runner = JSON.parse(one(T.rolePolicy, "-db-runner").inputs.policy);
+    const run = runner.Statement.find((st: any) => st.Sid === "Run");
+    assert.deepEqual(run.Action, ["ecs:RunTask"]);
+    assert.equal(run.Resource, `arn:aws:ecs:us-east-1:123456789012:task-definition/${task.inputs.family}:*`);
+    assert.equal(run.Condition.ArnEquals["ecs:cluster"], `arn:aws:cluster:us-east-1:123456789012:${one(T.cluster).name}`);
+    assert.equal(runner.Statement.find((st: any) => st.Sid === "PassRole").Condition.StringEquals["iam:PassedToService"], "ecs-tasks.amazonaws.com");
+    const subnets = fn.inputs.environment.variables.SUBNETS.split(",");
+    assert.deepEqual(subnets.sort(), all(T.subnet).filter((x) => x.inputs.tags["inferstack:subnet"] === "private").map((x) => `${x.name}-id`).sort(), "private subnets");
+    const invocation = one("aws:lambda/invocation:Invocation", "-db-run");
+    assert.equal(JSON.parse(invocation.inputs.input).taskDefinition, invocation.inputs.triggers.taskDefinition, "re-runs with every new task definition");
+    // Nothing uses the database before the roles exist and the schema is migrated.
+    assert.ok(dependsOnOf.get(appService().name)?.includes(invocation.name), "the app service waits for the setup");
+    assert.ok(dependsOnOf.get(one(T.service, "-monitoring-service").name)?.includes(invocation.name), "the monitoring service waits for the setup");
+  });
+
+  test(`${stackName}: monitoring runs on ECS: Prometheus on an ECS-managed EBS volume, Grafana's database in RDS, Alertmanager on EFS`, () => {
     const efs = one(T.efs);
     assert.equal(efs.inputs.encrypted, true);
     assert.equal(all(T.mountTarget).length, cfg.network.azCount);
-    assert.deepEqual(all(T.accessPoint).map((a) => a.inputs.rootDirectory.path).sort(), ["/alertmanager", "/grafana", "/prometheus"]);
+    assert.deepEqual(all(T.accessPoint).map((a) => a.inputs.rootDirectory.path).sort(), ["/alertmanager"], "no TSDB and no SQLite on NFS");
     const task = one(T.taskDef, "-monitoring-service");
     const containers = containersOf(task);
-    assert.deepEqual(containers.map((c) => c.name).sort(), ["alertmanager", "blackbox-exporter", "grafana", "postgres-exporter", "prometheus", "redis-exporter"]);
+    assert.deepEqual(containers.map((c) => c.name).sort(), ["alertmanager", "blackbox-exporter", "grafana", "postgres-exporter", "prometheus", "prometheus-volume", "redis-exporter"]);
     for (const v of task.inputs.volumes.filter((v: any) => v.efsVolumeConfiguration)) {
       assert.equal(v.efsVolumeConfiguration.transitEncryption, "ENABLED");
       assert.equal(v.efsVolumeConfiguration.authorizationConfig.iam, "ENABLED");
     }
+    // Prometheus' TSDB: a block device ECS creates per task, sized for retention.size + 25 %.
+    assert.deepEqual(task.inputs.volumes.find((v: any) => v.name === "prometheus-data"), { name: "prometheus-data", configureAtLaunch: true });
+    const ebs = one(T.service, "-monitoring-service").inputs.volumeConfiguration;
+    assert.equal(ebs.name, "prometheus-data");
+    assert.equal(ebs.managedEbsVolume.volumeType, "gp3");
+    assert.equal(ebs.managedEbsVolume.encrypted, true);
+    assert.equal(ebs.managedEbsVolume.fileSystemType, "ext4");
+    assert.equal(ebs.managedEbsVolume.roleArn, `arn:aws:role:us-east-1:123456789012:inferstack-${stackName}-monitoring-volumes`);
+    const prometheusC = containers.find((c) => c.name === "prometheus") as Container & { command: string[]; mountPoints: { sourceVolume: string; containerPath: string }[]; dependsOn: unknown[] };
+    const retentionMb = Number(/--storage\.tsdb\.retention\.size=(\d+)MB/.exec(prometheusC.command.join(" "))![1]);
+    assert.ok(ebs.managedEbsVolume.sizeInGb * 1024 * 0.8 >= retentionMb && ebs.managedEbsVolume.sizeInGb * 1024 * 0.8 < retentionMb + 1024, `${ebs.managedEbsVolume.sizeInGb} GiB for ${retentionMb} MB`);
+    assert.deepEqual(prometheusC.mountPoints.find((m) => m.sourceVolume === "prometheus-data")?.containerPath, "/prometheus");
+    assert.deepEqual(prometheusC.dependsOn, [{ containerName: "prometheus-volume", condition: "SUCCESS" }]);
+    const init = containers.find((c) => c.name === "prometheus-volume") as Container & { command: string[]; user: string; essential: boolean };
+    assert.deepEqual([init.user, init.essential], ["0", false]);
+    assert.match(init.command[0]!, /^chown 65534:65534 \/prometheus/);
+    const volumesRole = one("aws:iam/role:Role", "-monitoring-volumes");
+    assert.equal(JSON.parse(volumesRole.inputs.assumeRolePolicy).Statement[0].Principal.Service, "ecs.amazonaws.com");
     const grafana = containers.find((c) => c.name === "grafana")!;
     assert.ok(grafana.secrets.some((s) => s.name === "GF_SECURITY_ADMIN_PASSWORD"));
+    // Grafana's database: its own database and role in the stack's RDS.
+    const genv = Object.fromEntries(grafana.environment.map((e) => [e.name, e.value]));
+    assert.equal(genv.GF_DATABASE_TYPE, "postgres");
+    assert.equal(genv.GF_DATABASE_NAME, "grafana");
+    assert.equal(genv.GF_DATABASE_USER, databaseRoles.grafana);
+    assert.equal(genv.GF_DATABASE_HOST, `${stack.outputs.databaseAddress}:5432`);
+    assert.equal(grafana.secrets.find((x) => x.name === "GF_DATABASE_PASSWORD")?.valueFrom, `${roleSecretArn("grafana")}:password::`);
+    assert.ok(!(grafana as unknown as { mountPoints: { containerPath: string }[] }).mountPoints.some((m) => m.containerPath === "/var/lib/grafana"));
+    // The exporter logs in as the pg_monitor role.
+    const exporter = containers.find((c) => c.name === "postgres-exporter")!;
+    assert.equal(exporter.environment.find((e) => e.name === "DATA_SOURCE_USER")?.value, databaseRoles.monitor);
+    assert.equal(exporter.secrets.find((x) => x.name === "DATA_SOURCE_PASS")?.valueFrom, `${roleSecretArn("monitor")}:password::`);
     assert.ok(!grafana.environment.some((e) => e.name.includes("PASSWORD")));
     assert.ok(grafana.environment.some((e) => e.name === "GF_SERVER_ROOT_URL" && e.value === `https://grafana.${cfg.domain}/`));
     const alertmanager = containers.find((c) => c.name === "alertmanager")!;
@@ -601,7 +680,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.ok((prometheus as any).command.includes(`--storage.tsdb.retention.time=${cfg.monitoring.prometheusRetentionDays}d`));
     const service = one(T.service, "-monitoring-service");
     assert.equal(service.inputs.desiredCount, 1);
-    assert.equal(service.inputs.deploymentMinimumHealthyPercent, 0, "one TSDB writer at a time");
+    assert.equal(service.inputs.deploymentMinimumHealthyPercent, 0, "one monitoring task at a time");
     assert.equal(service.inputs.deploymentMaximumPercent, 100);
     assert.equal(service.inputs.loadBalancers[0].containerName, "grafana");
     assert.equal(service.inputs.networkConfiguration.assignPublicIp, false);
@@ -613,7 +692,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const prometheusYml = readFileSync(join(context, "prometheus.yml"), "utf8");
     assert.match(prometheusYml, new RegExp(`dns_sd_configs:\\s*\\n\\s*- names:\\s*\\n\\s*- app\\.${stackName}\\.inferstack\\.internal`));
     assert.match(readFileSync(join(context, "Dockerfile"), "utf8"), /COPY .*prometheus\.yml/);
-    // Grafana: datasources on localhost (same task), dashboards baked outside the EFS data dir.
+    // Grafana: datasources on localhost (same task), dashboards baked outside its data dir.
     const grafanaContext: string = one(T.image, "-monitoring-grafana").inputs.build.context;
     assert.match(readFileSync(join(grafanaContext, "provisioning/datasources/inferstack.yml"), "utf8"), /url: http:\/\/localhost:9090/);
     assert.match(readFileSync(join(grafanaContext, "provisioning/dashboards/inferstack.yml"), "utf8"), /path: \/etc\/grafana\/dashboards/);
@@ -648,6 +727,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const values = [
       mockPasswordFor(`inferstack-${stackName}-redis-auth-token`),
       secrets.grafanaAdminPassword ?? mockPasswordFor(`inferstack-${stackName}-grafana-admin`),
+      ...Object.keys(databaseRoles).map((role) => mockPasswordFor(`inferstack-${stackName}-db-${role}`)),
       ...(secrets.alertReceivers?.slack ? [secrets.alertReceivers.slack.webhookUrl] : []),
     ];
     assert.deepEqual(await stack.plainSecrets(values), []);
@@ -655,6 +735,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const versions = all("aws:secretsmanager/secretVersion:SecretVersion");
     const holding = (value: string) => versions.filter((v) => JSON.stringify(v.inputs.secretString).includes(value)).map((v) => v.name);
     assert.deepEqual(holding(values[1]!), [`inferstack-${stackName}-monitoring-grafana-admin`]);
+    for (const role of Object.keys(databaseRoles)) assert.deepEqual(holding(mockPasswordFor(`inferstack-${stackName}-db-${role}`)), [`inferstack-${stackName}-db-${role}`]);
     if (secrets.alertReceivers?.slack) {
       assert.deepEqual(holding(secrets.alertReceivers.slack.webhookUrl), [`inferstack-${stackName}-monitoring-alertmanager-config`]);
     }
