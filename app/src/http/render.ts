@@ -11,6 +11,13 @@ function rowValue(t: HostTensor, row: number): unknown {
   return nest(flat, inner);
 }
 
+/** One value per row (a [rows] or [rows, 1] output): the JSON values of the tensor itself, no slicing. */
+function perRowScalar(t: HostTensor, rows: number): unknown[] | null {
+  const s = t.shape;
+  if (!(s.length === 1 || (s.length === 2 && s[1] === 1)) || t.data.length !== rows) return null;
+  return toJsonArray(t.datatype, t.data);
+}
+
 function nest(flat: unknown[], dims: number[]): unknown[] {
   if (dims.length <= 1) return flat;
   const [d, ...rest] = dims;
@@ -39,6 +46,10 @@ export function renderV1(sig: ModelSignature, outputs: TensorMap, rows: number):
     return predictions;
   }
   const names = sig.outputs.map((o) => o.name);
+  if (names.length === 1) {
+    const scalars = perRowScalar(outputs[names[0]!]!, rows);
+    if (scalars) return scalars;
+  }
   for (let r = 0; r < rows; r++) {
     if (names.length === 1) predictions[r] = rowValue(outputs[names[0]!]!, r);
     else {

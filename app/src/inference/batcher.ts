@@ -87,10 +87,7 @@ export class DynamicBatcher {
   }
 
   submit(inputs: TensorMap, rows: number): Promise<TensorMap> {
-    const key = Object.keys(inputs)
-      .sort()
-      .map((n) => `${n}:${inputs[n]!.shape.slice(1).join("x")}`)
-      .join("|");
+    const key = batchKey(inputs);
     return new Promise<TensorMap>((resolve, reject) => {
       this.#queue.push({ inputs, rows, key, enqueued: process.hrtime.bigint(), resolve, reject });
       this.#schedule();
@@ -210,6 +207,26 @@ export class DynamicBatcher {
   #report(requests: number, rows: number, started: bigint, queueSeconds: number[], ok: boolean): void {
     this.#opts.onBatch?.({ requests, rows, ok, runSeconds: Number(process.hrtime.bigint() - started) / 1e9, queueSeconds });
   }
+}
+
+/** Inputs' names and non-batch dimensions, e.g. `x:3x4`; the one-input case without sorting or arrays. */
+function batchKey(inputs: TensorMap): string {
+  let key = "";
+  let count = 0;
+  for (const name in inputs) {
+    if (++count > 1) break;
+    key = `${name}:${innerDims(inputs[name]!.shape)}`;
+  }
+  if (count <= 1) return key;
+  return Object.keys(inputs)
+    .sort()
+    .map((n) => `${n}:${innerDims(inputs[n]!.shape)}`)
+    .join("|");
+}
+
+function innerDims(shape: number[]): string {
+  if (shape.length === 2) return String(shape[1]);
+  return shape.slice(1).join("x");
 }
 
 function concatInputs(batch: Job[], rows: number): TensorMap {
