@@ -95,8 +95,8 @@ const EnvSchema = z.object({
   READINESS: z.enum(["relaxed", "strict"]).default("relaxed"),
   /** Timeout of each dependency check on /health/ready. */
   READY_CHECK_TIMEOUT_MS: int(50, 30_000).default(1_000),
-  /** Processes to run (node:cluster); 1 = this process serves. 0 = one per CPU. */
-  WEB_CONCURRENCY: int(0, 256).default(1),
+  /** Processes to run (node:cluster); 1 = this process serves. 0 = one per CPU the container may use (cpu.ts). */
+  WEB_CONCURRENCY: int(0, 256).default(0),
   /**
    * Behind a reverse proxy: the client IP (per-IP rate limits, logs) is the address the outermost
    * trusted proxy saw, read from X-Forwarded-For counting from the right; entries further left are

@@ -1,19 +1,23 @@
 /**
  * Process entry: reads the environment, serves, reloads models on SIGHUP and shuts down
  * gracefully on SIGTERM/SIGINT (stop accepting, finish in-flight requests, exit within a bound).
- * WEB_CONCURRENCY > 1 forks that many processes sharing the port (node:cluster); see
+ * One process serves per CPU the container may use (cpu.ts; WEB_CONCURRENCY overrides): with more
+ * than one, this process supervises workers sharing the port (node:cluster, supervisor.ts); see
  * docs/benchmarks.md for why processes and not worker threads.
  */
 import cluster from "node:cluster";
-import { availableParallelism } from "node:os";
 import { ConfigError, loadConfig } from "./config.ts";
+import { processCount } from "./cpu.ts";
 import { createLogger } from "./logger.ts";
 import { containerMemoryLimit } from "./memory.ts";
 import { startServer } from "./server.ts";
+import { supervise, type StartFailedMessage } from "./supervisor.ts";
+
+const EX_CONFIG = 78;
 
 function fail(message: string): never {
   process.stderr.write(`${JSON.stringify({ level: "fatal", service: "inferstack", msg: message })}\n`);
-  process.exit(78); // EX_CONFIG
+  process.exit(EX_CONFIG);
 }
 
 let config;
@@ -24,7 +28,7 @@ try {
   throw err;
 }
 
-const processes = config.WEB_CONCURRENCY === 0 ? availableParallelism() : config.WEB_CONCURRENCY;
+const processes = processCount(config.WEB_CONCURRENCY);
 
 if (processes > 1 && cluster.isPrimary) {
   const logger = createLogger(config.LOG_LEVEL);
@@ -38,34 +42,20 @@ if (processes > 1 && cluster.isPrimary) {
     }
   }
   logger.info({ processes, memoryLimitMiB: memoryLimit === undefined ? null : Math.round(memoryLimit / 2 ** 20) }, "starting worker processes");
-  let stopping = false;
-  for (let i = 0; i < processes; i++) cluster.fork();
-  cluster.on("exit", (worker, code, signal) => {
-    if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
-      return;
-    }
-    logger.error({ pid: worker.process.pid, code, signal }, "worker exited; starting a replacement");
-    cluster.fork();
-  });
-  process.on("SIGHUP", () => {
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGHUP");
-  });
-  const stop = (signal: NodeJS.Signals) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "stopping workers");
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill("SIGTERM");
-    setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS + 5_000).unref();
-  };
-  process.on("SIGTERM", stop);
-  process.on("SIGINT", stop);
+  supervise({ processes, logger, shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
 } else {
   const logger = createLogger(config.LOG_LEVEL, { sync: false });
-  const server = await startServer({ modelsDir: config.MODELS_DIR, logger }).catch((err: unknown) => {
+  const server = await startServer({ modelsDir: config.MODELS_DIR, logger, listenAfterLoad: cluster.isWorker }).catch((err: unknown) => {
     logger.fatal({ err }, "cannot start");
     logger.flush();
-    process.exit(1);
+    const code = err instanceof ConfigError ? EX_CONFIG : 1;
+    // A worker tells the supervisor why, so the primary can exit with the cause.
+    if (cluster.isWorker && process.send) {
+      const message: StartFailedMessage = { type: "inferstack:start-failed", error: (err as Error).message ?? String(err) };
+      process.send(message, () => process.exit(code));
+      return new Promise<never>(() => undefined);
+    }
+    process.exit(code);
   });
   process.on("SIGHUP", () => {
     logger.info("SIGHUP: reloading the model repository");

@@ -8,7 +8,7 @@ import { Server as NetServer, type AddressInfo, type Socket } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import type { Logger } from "pino";
 import { loadConfig, type AppConfig } from "./config.ts";
-import { availableParallelism } from "node:os";
+import { processCount } from "./cpu.ts";
 import { createDataPlane } from "./data/index.ts";
 import { createApp } from "./http/app.ts";
 import { Health } from "./http/health-state.ts";
@@ -92,6 +92,12 @@ export interface StartOptions {
   /** Overrides process.env for configuration (AUTH_MODE, DATABASE_URL, REDIS_URL, ...). */
   env?: Record<string, string | undefined>;
   logger?: Logger;
+  /**
+   * Listen only once the models are loaded. For a worker among several sharing the port: the
+   * primary's round-robin hands connections only to listening workers, so none lands on a worker
+   * still loading while the others serve (at start and when a crashed worker is replaced).
+   */
+  listenAfterLoad?: boolean;
 }
 
 export interface RunningServer {
@@ -163,7 +169,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     res.writeContinue();
     handle(req, res);
   });
-  const processes = config.WEB_CONCURRENCY === 0 ? availableParallelism() : config.WEB_CONCURRENCY;
+  const processes = processCount(config.WEB_CONCURRENCY);
   const memoryLimit = containerMemoryLimit();
   // Past it Node closes new connections at once: refused, not an OOM kill of every one held.
   server.maxConnections = maxConnections(config.MAX_CONNECTIONS, processes, memoryLimit);
@@ -175,25 +181,37 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const port = opts.port ?? config.PORT;
   const host = opts.host ?? config.HOST;
   await repo.discover(); // from the first request on, a model on disk is "loading", never "not found"
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
+  const listen = async (): Promise<string> => {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
-  const addr = server.address() as AddressInfo;
-  const shownHost = addr.family === "IPv6" ? `[${addr.address}]` : addr.address === "0.0.0.0" ? "127.0.0.1" : addr.address;
-  const url = `http://${shownHost}:${addr.port}`;
-  logger.info({
-    url, modelsDir: opts.modelsDir, maxConnections: server.maxConnections,
-    memoryLimitMiB: memoryLimit === undefined ? null : Math.round(memoryLimit / 2 ** 20), heapLimitMiB: Math.round(heapLimitBytes() / 2 ** 20),
-  }, "listening; loading models");
+    const addr = server.address() as AddressInfo;
+    const shownHost = addr.family === "IPv6" ? `[${addr.address}]` : addr.address === "0.0.0.0" ? "127.0.0.1" : addr.address;
+    return `http://${shownHost}:${addr.port}`;
+  };
+  const listening = (url: string, message: string) =>
+    logger.info({
+      url, modelsDir: opts.modelsDir, maxConnections: server.maxConnections,
+      memoryLimitMiB: memoryLimit === undefined ? null : Math.round(memoryLimit / 2 ** 20), heapLimitMiB: Math.round(heapLimitBytes() / 2 ** 20),
+    }, message);
 
-  // Probes answer (startup: 503) while the models load.
+  let url: string | undefined;
+  if (!opts.listenAfterLoad) {
+    // Probes answer (startup: 503) while the models load.
+    url = await listen();
+    listening(url, "listening; loading models");
+  }
   const loadStart = performance.now();
   await repo.start();
   logger.info({ models: repo.index(), ms: Math.round(performance.now() - loadStart) }, "model repository loaded");
+  if (url === undefined) {
+    url = await listen();
+    listening(url, "listening");
+  }
 
   void health.checkDependencies();
   const depTimer = setInterval(() => void health.checkDependencies(), 15_000);

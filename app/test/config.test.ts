@@ -77,3 +77,10 @@ test("combinations are checked too, naming the variable", () => {
   assert.throws(() => loadConfig({ REDIS_URL: "redis://cache:6379", RATE_LIMIT_ANON_PLAN: "gold" }), /RATE_LIMIT_ANON_PLAN: unknown plan 'gold'/);
   assert.throws(() => loadConfig({ RATE_LIMIT_PLANS: '{"Free": 5}' }), /RATE_LIMIT_PLANS="\{\\"Free\\": 5\}": Free: /);
 });
+
+test("the process count defaults to one per usable CPU; WEB_CONCURRENCY overrides", async () => {
+  const { processCount, usableCpus } = await import("../src/cpu.ts");
+  assert.equal(loadConfig({}).WEB_CONCURRENCY, 0);
+  assert.equal(processCount(loadConfig({}).WEB_CONCURRENCY), usableCpus());
+  assert.equal(processCount(loadConfig({ WEB_CONCURRENCY: "3" }).WEB_CONCURRENCY), 3);
+});
