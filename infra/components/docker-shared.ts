@@ -14,12 +14,6 @@ export const RESTART_POLICY = "unless-stopped";
 export const LOG_DRIVER = "json-file";
 export const LOG_OPTS = { "max-size": "10m", "max-file": "3", compress: "true" } as const;
 
-/** Where a container joins the stack's networks, under which DNS names. */
-export interface NetworkAttachment {
-  network: docker.Network;
-  aliases: string[];
-}
-
 /** What every container of the stack needs to know about its place. */
 export interface DockerPlacement {
   /** Prefix for container and volume names (`inferstack-local`), unique per stack on one engine. */
@@ -72,8 +66,4 @@ export function shellHealthcheck(script: string, startPeriod = "30s"): docker.ty
  */
 export function pullPinned(name: ImageName, resourceName: string, opts: pulumi.CustomResourceOptions): docker.RemoteImage {
   return new docker.RemoteImage(resourceName, { name: pinned(name), keepLocally: true }, opts);
-}
-
-export function networksFor(attachments: NetworkAttachment[]): docker.types.input.ContainerNetworksAdvanced[] {
-  return attachments.map((a) => ({ name: a.network.name, aliases: a.aliases }));
 }

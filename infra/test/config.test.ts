@@ -171,7 +171,7 @@ test("the Docker tiers reject what they cannot run, naming the key, before decla
   const free = (overrides: Record<string, unknown>) =>
     dockerConfig({ "inferstack:tier": "free", ...Object.fromEntries(Object.entries(overrides).map(([k, v]) => [`inferstack:${k}`, JSON.stringify(v)])) });
   assert.deepEqual(issuesOf(() => deployDockerTier(free({}))).map((i) => i.key), ["inferstack:host.sshPublicKey"]);
-  // Two 288 MiB replicas no longer fit the 1 GiB host.
+  // A second 288 MiB replica does not fit the 1 GiB host beside the other containers.
   const tooBig = issuesOf(() => deployDockerTier(free({ host: { sshPublicKey: KEY }, app: { replicas: 2 } })));
   assert.deepEqual(tooBig.map((i) => i.key), ["inferstack:app.memoryMiB"]);
   assert.match(tooBig[0]!.message, /1024 MiB of t3\.micro/);
