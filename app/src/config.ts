@@ -168,6 +168,9 @@ const EnvSchema = z.object({
   PREDICTION_RETENTION_INTERVAL_MINUTES: int(1).default(60),
 });
 
+/** Every variable the API reads (docs/api.md and docs/data-plane.md document each). */
+export const ENVIRONMENT_VARIABLES: readonly string[] = Object.keys(EnvSchema.shape);
+
 /** Issues about a combination of variables: their message names the values involved. */
 const COMBINATION = "combination";
 
@@ -195,7 +198,7 @@ const SECRET_VALUES = new Set(["DATABASE_URL", "REDIS_URL"]);
 export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   // Empty strings mean "unset", as in docker-compose files that pass `VAR=`.
   const cleaned: Record<string, string> = {};
-  for (const key of Object.keys(EnvSchema.shape)) {
+  for (const key of ENVIRONMENT_VARIABLES) {
     const v = env[key];
     if (v !== undefined && v !== "") cleaned[key] = v;
   }

@@ -1,7 +1,8 @@
 /** Environment configuration: defaults, coercion, and errors that name the variable. */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { ConfigError, loadConfig } from "../src/config.ts";
+import { ConfigError, ENVIRONMENT_VARIABLES, loadConfig } from "../src/config.ts";
 
 test("defaults without any variable", () => {
   const c = loadConfig({});
@@ -83,4 +84,11 @@ test("the process count defaults to one per usable CPU; WEB_CONCURRENCY override
   assert.equal(loadConfig({}).WEB_CONCURRENCY, 0);
   assert.equal(processCount(loadConfig({}).WEB_CONCURRENCY), usableCpus());
   assert.equal(processCount(loadConfig({ WEB_CONCURRENCY: "3" }).WEB_CONCURRENCY), 3);
+});
+
+test("every variable the schema reads has a row in the docs' configuration tables", () => {
+  const docs = ["../../docs/api.md", "../../docs/data-plane.md"].map((d) => readFileSync(new URL(d, import.meta.url), "utf8")).join("\n");
+  // The first cell of each table row: `A` or `A` / `B`.
+  const documented = new Set(docs.split("\n").filter((l) => l.startsWith("| `")).flatMap((l) => [...l.split("|")[1]!.matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1])));
+  assert.deepEqual(ENVIRONMENT_VARIABLES.filter((v) => !documented.has(v)), []);
 });
