@@ -1,3 +1,36 @@
+/**
+ * Per-plan rate limits: fixed windows counted in Redis by rate-limiter-flexible (one atomic Lua
+ * increment per call), shared by every replica; per process (the library's insurance limiter) while
+ * Redis is down.
+ *
+ * The lease protocol. A Redis round trip per request costs the API more CPU than the prediction, so
+ * each process reserves points for a busy subject ahead of its requests. Per subject and plan a
+ * process keeps `leased` (points already counted in Redis and not handed out yet), `counted` (the
+ * shared count after its last reservation) and the window's end.
+ *
+ * 1. A request takes a leased point if there is one, synchronously, with no Redis call. A request
+ *    that finds none waits; all that wait in one event-loop turn share the next reservation.
+ * 2. A reservation is one increment by n = (waiting requests) + (lease), where the lease is the
+ *    subject's traffic over the last `leaseHorizonMs` at its recent rate, capped at 1/16 of what is
+ *    left in the window and at 1000; none on a subject's first reservation in this process, with
+ *    leases off (`leaseHorizonMs` 0) or with Redis down. Redis answers the new total T; the k-th
+ *    waiting request gets position T - n + k and is allowed if that is within the limit. The lease
+ *    granted is what remains of n within the limit. A total no larger than n (or a window end that
+ *    moved) means a new window: points leased in the old one are dropped.
+ * 3. A lease is refilled once less than half of the last grant is left, before it runs dry, so a
+ *    steady subject rarely waits for Redis.
+ * 4. A lease unused for `leaseIdleMs`, and every lease at close(), goes back with a DECRBY that
+ *    only runs while the window's key exists, and only more than a second before it ends.
+ * 5. Once a reservation finds the window full, the subject is refused locally for up to a second
+ *    (never past the window's end) before Redis is asked again.
+ *
+ * Why it holds: every point is counted in Redis before it is handed out, so a window never allows
+ * more than its limit across replicas. What it costs: a lease that is never returned (a crash, a
+ * return that fails) is lost to that window, which only makes the limit stricter, and for up to
+ * `leaseIdleMs` a process may hold points that another replica could have used. Near the limit the
+ * 1/16 cap makes leases small, so the last points are counted one request at a time. Measured
+ * (docs/data-plane.md, "Leases, measured"): far fewer Redis round trips and less API CPU per request.
+ */
 import type { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Logger } from "pino";
@@ -59,20 +92,7 @@ interface Subject {
   lastSeenAt: number;
 }
 
-/**
- * Fixed-window limits per subject and plan, counted in Redis (rate-limiter-flexible's atomic Lua
- * increment) so every replica shares one count. While Redis is unreachable each process counts on
- * its own with the same limits (the library's insurance limiter), so the API keeps serving.
- *
- * A Redis round trip per request would cost more than the prediction, so a busy subject reserves a
- * lease: one INCRBY counts its queued requests plus about `leaseHorizonMs` of its recent traffic,
- * and the following requests are answered from the lease without waiting. Leases keep the shared
- * limit strict (every point is counted in Redis before it is handed out, so a window never allows
- * more than `limit`), and they stay small where it matters: at most 1/16 of what is left in the
- * window, none for a subject below 10 requests per `leaseHorizonMs`, and unused points go back after
- * `leaseIdleMs`. Near the limit every request is counted on its own, so replicas split the last
- * points exactly; the cost is that a replica may briefly hold points another replica could have used.
- */
+/** Fixed-window limits per subject and plan, with the lease protocol described at the top of this file. */
 export class PlanRateLimiter implements RateLimiter {
   readonly #limiters = new Map<string, RateLimiterAbstract>();
   readonly #o: PlanRateLimiterOptions & { leaseHorizonMs: number; leaseIdleMs: number };
