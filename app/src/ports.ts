@@ -1,7 +1,8 @@
 /**
- * Ports between the HTTP layer and the data plane (issue 3). The HTTP adapters depend only on
- * these interfaces; `main.ts` wires real implementations (Postgres, Redis) when `DATABASE_URL` /
- * `REDIS_URL` are set, and the in-process defaults otherwise.
+ * Ports between the HTTP layer and the data plane. The HTTP adapters depend only on these
+ * interfaces; `createDataPlane` (`data/index.ts`, called by `server.ts`) wires the implementations:
+ * Postgres and Redis where `DATABASE_URL` / `REDIS_URL` are set, per-process ones (anonymous
+ * callers, in-memory rate limits) or none (no cache, no prediction log) otherwise.
  */
 
 /** Who is calling. `keyId` is null when auth is off. */
