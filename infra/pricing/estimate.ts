@@ -83,7 +83,32 @@ const ecsService: Pricer = (svc, all) => {
   const assumptions = [`${tasks} task(s) running 730 h/month`];
   if (target) assumptions.push(`autoscaling ${num(target.inputs.minCapacity, tasks)}-${num(target.inputs.maxCapacity, tasks)} tasks: each extra task adds ${usd(perTask)}/month`);
   if (strategies.some((s) => s.capacityProvider === "FARGATE_SPOT")) assumptions.push("priced as on-demand Fargate; the Spot share costs up to 70% less");
-  return [{ description: `Fargate ${arch} ${tasks} × (${vcpu} vCPU, ${memGb} GB)`, monthlyUsd: perTask * tasks, assumption: assumptions.join("; ") }];
+  const items: Omit<CostItem, "resource" | "type">[] = [{ description: `Fargate ${arch} ${tasks} × (${vcpu} vCPU, ${memGb} GB)`, monthlyUsd: perTask * tasks, assumption: assumptions.join("; ") }];
+  // An ECS-managed EBS volume exists, and bills, while its task runs: one per task.
+  const ebs = svc.inputs.volumeConfiguration?.managedEbsVolume;
+  if (ebs) {
+    const gb = num(ebs.sizeInGb, 1);
+    const t = String(ebs.volumeType ?? "gp3");
+    const price = prices.ebs[t];
+    items.push(price ? { description: `EBS ${t} ${tasks} × ${gb} GB (ECS-managed, one per task)`, monthlyUsd: perMonth(price, gb * tasks), assumption: "exists while its task runs, deleted when the task stops" } : unpricedItem(`EBS ${t}`));
+  }
+  return items;
+};
+
+/** The database setup task, run by a Lambda on each update that changes its task definition. */
+const setupInvocation: Pricer = (r, all) => {
+  const td = findTaskDefinition(JSON.parse(String(r.inputs.input ?? "{}")).taskDefinition, all);
+  if (!td) return [unpricedItem(`setup run ${r.name} (task definition not found)`)];
+  const hours = usage.dbSetupRunsPerMonth * usage.dbSetupMinutesPerRun / 60;
+  const arch = String(td.inputs.runtimePlatform?.cpuArchitecture ?? "X86_64").toUpperCase() === "ARM64" ? "arm64" : "x86_64";
+  const task = (prices.fargate[arch].vcpu.amount * num(td.inputs.cpu, 256) / 1024 + prices.fargate[arch].memoryGb.amount * num(td.inputs.memory, 512) / 1024) * hours;
+  const fn = all.find((f) => f.type === "aws:lambda/function:Function" && String(r.inputs.functionName ?? "") === String(f.inputs.name ?? f.name));
+  const lambda = perMonth(prices.lambda.gbSecond, num(fn?.inputs.memorySize, 128) / 1024 * hours * 3600) + perMonth(prices.lambda.request, usage.dbSetupRunsPerMonth);
+  return [{
+    description: `database setup: ${usage.dbSetupRunsPerMonth} runs × ${usage.dbSetupMinutesPerRun} min (Fargate task + the Lambda waiting on it)`,
+    monthlyUsd: task + lambda,
+    assumption: `assumes ${usage.dbSetupRunsPerMonth} updates a month that change the app image or the setup`,
+  }];
 };
 
 const ec2Instance: Pricer = (r, all) => {
@@ -187,7 +212,10 @@ const natGateway: Pricer = (r) => {
 };
 
 const logGroup: Pricer = (r) => {
-  const gb = /^\/aws\/rds\/instance\/[^/]+\/upgrade$/.test(String(r.inputs.name)) ? usage.rdsUpgradeLogGbPerMonth : usage.logIngestGbPerGroup;
+  const name = String(r.inputs.name);
+  const gb = /^\/aws\/rds\/instance\/[^/]+\/upgrade$/.test(name) ? usage.rdsUpgradeLogGbPerMonth
+    : /-db-setup$/.test(name) ? usage.setupLogGbPerMonth
+    : usage.logIngestGbPerGroup;
   const retentionDays = num(r.inputs.retentionInDays, 0);
   // Stored volume levels off at one retention period of ingest; "never expire" is counted as a year.
   const storedGb = gb * Math.min(retentionDays === 0 ? 365 : retentionDays, 365) / 30;
@@ -259,6 +287,7 @@ const pricers: Record<string, Pricer> = {
       : flat(`VPC flow logs ${usage.flowLogGbPerVpc} GB`, prices.vendedLogsGb, usage.flowLogGbPerVpc, `assumes ${usage.flowLogGbPerVpc} GB/month of flow records`)(r, all),
   "aws:cloudwatch/metricAlarm:MetricAlarm": flat("CloudWatch alarm", prices.cloudwatchAlarm),
   "aws:appautoscaling/policy:Policy": scalingPolicy,
+  "aws:lambda/invocation:Invocation": setupInvocation,
   "docker:index/container:Container": dockerContainer,
 };
 

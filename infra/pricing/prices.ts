@@ -11,7 +11,7 @@
 export interface Price {
   /** USD per `unit`. */
   amount: number;
-  unit: "hour" | "GB-month" | "GB" | "month" | "LCU-hour" | "vCPU-hour";
+  unit: "hour" | "GB-month" | "GB" | "month" | "LCU-hour" | "vCPU-hour" | "GB-second" | "request";
   /** The AWS pricing page the amount was read from. */
   source: string;
   /** Year and month the amount was read (YYYY-MM). */
@@ -38,6 +38,8 @@ const SECRETS = "https://aws.amazon.com/secrets-manager/pricing/";
 const S3 = "https://aws.amazon.com/s3/pricing/";
 const KMS = "https://aws.amazon.com/kms/pricing/";
 const BACKUP = "https://aws.amazon.com/backup/pricing/";
+const LAMBDA = "https://aws.amazon.com/lambda/pricing/";
+const AMP = "https://aws.amazon.com/prometheus/pricing/";
 
 const p = (amount: number, unit: Price["unit"], source: string, checked = "2025-06"): Price => ({ amount, unit, source, checked });
 
@@ -124,6 +126,13 @@ export const prices = {
   secretsManagerSecret: p(0.4, "month", SECRETS),
   s3Standard: p(0.023, "GB-month", S3),
   kmsKey: p(1, "month", KMS),
+  /** x86, first 6 billion GB-seconds a month; requests $0.20 per million. */
+  lambda: { gbSecond: p(0.0000166667, "GB-second", LAMBDA), request: p(0.0000002, "request", LAMBDA) },
+  /**
+   * Amazon Managed Service for Prometheus, first 2 billion samples a month: not deployed, the
+   * durable alternative to Prometheus on EBS that docs/architecture-aws.md weighs.
+   */
+  ampIngestedSamples10M: p(0.9, "request", AMP),
 } as const;
 
 /**
@@ -143,8 +152,14 @@ export const usageAssumptions = {
   endpointProcessedGbPerEndpoint: 5,
   /** Stored app images in each ECR repository (lifecycle keeps the last few). */
   ecrStoredGbPerRepository: 2,
-  /** Data on each EFS file system (Prometheus TSDB and Grafana state). */
-  efsStoredGbPerFileSystem: 10,
+  /** Data on each EFS file system (Alertmanager's silences and notification log: a few KB). */
+  efsStoredGbPerFileSystem: 0.1,
+  /** The database setup task's and its Lambda's logs: a few lines per run. */
+  setupLogGbPerMonth: 0.01,
+  /** `pulumi up` runs of a stack a month that start the database setup task (each new task definition). */
+  dbSetupRunsPerMonth: 30,
+  /** How long one setup run keeps its task and the Lambda waiting on it (image pull, start, SQL). */
+  dbSetupMinutesPerRun: 3,
   /** ALB access logs and other bucket contents. */
   s3StoredGbPerBucket: 5,
   /** Container Insights metrics of one cluster with two services and their tasks. */
