@@ -180,6 +180,30 @@ test("Postgres unreachable: recently seen keys keep working, unseen keys get 503
   }
 });
 
+test("the revocation listener reconnects after losing Postgres and forgets every cached key, since it missed announcements", async () => {
+  const { key, row } = await createKey(pool, "revoked-while-away", "pro");
+  const auth = authenticator(pool, new Registry(), 3_600_000);
+  const proxy = await new TcpProxy("127.0.0.1", Number(new URL(db.url).port || 5432)).start();
+  const listener = new RevocationListener(db.urlVia(proxy.port), auth, silentLogger());
+  await listener.start();
+  try {
+    assert.ok((await auth.authenticate(bearer(key))).ok);
+    proxy.cut();
+    await revokeKey(pool, row.id); // announced while the listener cannot hear it
+    assert.ok((await auth.authenticate(bearer(key))).ok, "cached for an hour: only the listener can drop it");
+    proxy.restore();
+    const refused = await waitFor("the listener back and the cache cleared", async () => {
+      const result = await auth.authenticate(bearer(key));
+      return result.ok ? undefined : result;
+    }, 10_000);
+    assert.equal(refused.status, 401);
+  } finally {
+    await listener.stop();
+    await auth.close();
+    await proxy.close();
+  }
+});
+
 test("a revocation reaches running authenticators at once (LISTEN/NOTIFY), not after the cache TTL", async () => {
   const { key, row } = await createKey(pool, "revoked-live", "pro");
   const auth = authenticator(pool, new Registry(), 3_600_000);
