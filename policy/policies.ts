@@ -278,6 +278,71 @@ export const prodImagesPinned = resourcePolicy(
   "Reference images as repository@sha256:<digest> (the Image component's repoDigest).",
 );
 
+interface ContainerDef {
+  name?: string;
+  image?: string;
+  command?: string[];
+  environment?: { name: string; value: string }[];
+  secrets?: { name: string; valueFrom: string }[];
+  portMappings?: unknown[];
+  mountPoints?: { sourceVolume?: string; containerPath?: string }[];
+}
+const containerDefs = (r: Subject) => (parseMaybeJson(r.props.containerDefinitions) ?? []) as ContainerDef[];
+
+/** RDS names the master-user secrets it manages `rds!db-…` (instances) and `rds!cluster-…`. */
+const rdsManagedSecret = /:secret:rds!/;
+
+export const rdsMasterSecretAdminOnly = resourcePolicy(
+  "rds-master-secret-admin-only",
+  "The RDS-managed master password is for administrators and one-shot setup tasks: no task that serves a port (an API, an exporter, Grafana) reads it; those log in as their own least-privilege roles.",
+  {
+    "aws:ecs/taskDefinition:TaskDefinition": (r, report) => {
+      const defs = containerDefs(r);
+      const serving = defs.filter((d) => (d.portMappings ?? []).length > 0).map((d) => d.name);
+      if (serving.length === 0) return;
+      for (const d of defs) {
+        for (const secret of d.secrets ?? []) {
+          if (rdsManagedSecret.test(secret.valueFrom)) report(`container ${d.name}: ${secret.name} reads the RDS-managed master secret in a task that serves (${serving.join(", ")})`);
+        }
+      }
+    },
+  },
+  "Create a role per use (infra/components/aws-database-roles.ts) and give each task its own role's secret; keep the master secret for a one-shot setup task.",
+);
+
+/** By container name, or by the image repository's last part (`prometheus`, `grafana-oss`). */
+function imageIs(d: ContainerDef, software: string): boolean {
+  const repository = String(d.image ?? "").split("@")[0]!.replace(/:[^/]*$/, "").split("/").pop() ?? "";
+  return d.name === software || repository === software || repository.startsWith(`${software}-`);
+}
+const envOf = (d: ContainerDef, key: string) => d.environment?.find((e) => e.name === key)?.value;
+
+export const stateOnSupportedStorage = resourcePolicy(
+  "state-on-supported-storage",
+  "Prometheus' TSDB and Grafana's SQLite database are not on NFS (EFS): Prometheus documents NFS as unsupported (it can corrupt the TSDB), and SQLite's locking is unreliable over NFS.",
+  {
+    "aws:ecs/taskDefinition:TaskDefinition": (r, report) => {
+      const volumes = (r.props.volumes ?? []) as { name?: string; efsVolumeConfiguration?: unknown }[];
+      const nfs = new Set(volumes.filter((v) => v.efsVolumeConfiguration).map((v) => v.name));
+      if (nfs.size === 0) return;
+      for (const d of containerDefs(r)) {
+        const onNfs = (path: string) => (d.mountPoints ?? []).some((m) => nfs.has(m.sourceVolume) && m.containerPath === path);
+        if (imageIs(d, "prometheus")) {
+          const tsdb = (d.command ?? []).find((a) => a.startsWith("--storage.tsdb.path="))?.split("=")[1] ?? "/prometheus";
+          const agent = (d.command ?? []).includes("--agent");
+          if (!agent && onNfs(tsdb)) report(`container ${d.name}: the Prometheus TSDB (${tsdb}) is on EFS`);
+        }
+        if (imageIs(d, "grafana")) {
+          const data = envOf(d, "GF_PATHS_DATA") ?? "/var/lib/grafana";
+          const type = envOf(d, "GF_DATABASE_TYPE") ?? "sqlite3";
+          if (type === "sqlite3" && onNfs(data)) report(`container ${d.name}: Grafana's SQLite database (${data}) is on EFS`);
+        }
+      }
+    },
+  },
+  "Put the TSDB on block storage (an ECS-managed EBS volume) or use Amazon Managed Service for Prometheus; point Grafana at Postgres (GF_DATABASE_TYPE=postgres).",
+);
+
 /** World-open ingress sources. */
 const worldOpen = (cidrs: unknown) => (Array.isArray(cidrs) ? cidrs : [cidrs]).some((c) => c === "0.0.0.0/0" || c === "::/0");
 
@@ -388,5 +453,6 @@ export const rdsLogGroupsManaged: StackValidationPolicy = {
 
 export const resourcePolicies: ResourceValidationPolicy[] = [
   noPublicDatastores, encryptionAtRest, encryptionInTransit, albHttpsOnly, albInternalRoutesPrivate, imdsV2, prodDatabaseProtection, logRetention, requiredTags, prodImagesPinned,
+  rdsMasterSecretAdminOnly, stateOnSupportedStorage,
 ];
 export const stackPolicies: StackValidationPolicy[] = [noWorldOpenIngress, rdsLogGroupsManaged, lbIngressMatchesIpFamily];

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import {
   albHttpsOnly, albInternalRoutesPrivate, encryptionAtRest, encryptionInTransit, imdsV2, logRetention, noPublicDatastores, noWorldOpenIngress,
   lbIngressMatchesIpFamily, prodDatabaseProtection, prodImagesPinned, rdsLogGroupsManaged, requiredTags, resourcePolicies, stackPolicies,
+  rdsMasterSecretAdminOnly, stateOnSupportedStorage,
 } from "../policies.ts";
 import { stackViolationsOf, violationsOf, type FakeResource } from "./fake-args.ts";
 
@@ -176,11 +177,58 @@ test("lb-ingress-matches-ip-family: the old program's ::/0 rules on the IPv4-onl
   assert.deepEqual(await stackViolationsOf(lbIngressMatchesIpFamily, [albSg, alb("dualstack"), v4, v6]), [], "a dualstack ALB may open IPv6");
 });
 
+const taskDefinition = (name: string, containers: Record<string, unknown>[], volumes: Record<string, unknown>[] = []): FakeResource => ({
+  type: "aws:ecs/taskDefinition:TaskDefinition", name, props: { containerDefinitions: JSON.stringify(containers), volumes },
+});
+
+test("rds-master-secret-admin-only: the old app and exporter tasks read the master secret; the one-shot setup task may", async () => {
+  const master = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-0f1e2d3c-AbCdEf:password::";
+  const own = "arn:aws:secretsmanager:us-east-1:123456789012:secret:inferstack-prod-db-app-Xy12Ab:password::";
+  // As infra/platforms/aws.ts declared them before: the app and the Postgres exporter log in as the master user.
+  const oldApp = taskDefinition("app", [{ name: "app", portMappings: [{ containerPort: 8080 }], secrets: [{ name: "PGPASSWORD", valueFrom: master }] }]);
+  const oldMonitoring = taskDefinition("monitoring", [
+    { name: "grafana", portMappings: [{ containerPort: 3000 }] },
+    { name: "postgres-exporter", portMappings: [{ containerPort: 9187 }], secrets: [{ name: "DATA_SOURCE_PASS", valueFrom: master }] },
+  ]);
+  assert.deepEqual(await violationsOf(rdsMasterSecretAdminOnly, oldApp), ["app: container app: PGPASSWORD reads the RDS-managed master secret in a task that serves (app)"]);
+  assert.deepEqual(await violationsOf(rdsMasterSecretAdminOnly, oldMonitoring), ["monitoring: container postgres-exporter: DATA_SOURCE_PASS reads the RDS-managed master secret in a task that serves (grafana, postgres-exporter)"]);
+  const newApp = taskDefinition("app", [{ name: "app", portMappings: [{ containerPort: 8080 }], secrets: [{ name: "PGPASSWORD", valueFrom: own }] }]);
+  const setup = taskDefinition("db-setup", [{ name: "db-setup", secrets: [{ name: "SETUP_MASTER_PASSWORD", valueFrom: master }, { name: "SETUP_APP_PASSWORD", valueFrom: own }] }]);
+  assert.deepEqual(await violationsOf(rdsMasterSecretAdminOnly, newApp), []);
+  assert.deepEqual(await violationsOf(rdsMasterSecretAdminOnly, setup), [], "a one-shot task serving no port is the administrators' tool");
+});
+
+test("state-on-supported-storage: the old monitoring task's TSDB and Grafana SQLite on EFS fail", async () => {
+  const efs = (name: string) => ({ name, efsVolumeConfiguration: { fileSystemId: "fs-1", transitEncryption: "ENABLED" } });
+  const prometheus = (volume: string) => ({
+    name: "prometheus", image: `123456789012.dkr.ecr.us-east-1.amazonaws.com/inferstack-prod/prometheus@sha256:${"ab".repeat(32)}`,
+    command: ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"], mountPoints: [{ sourceVolume: volume, containerPath: "/prometheus" }],
+  });
+  const alertmanager = { name: "alertmanager", image: "prom/alertmanager:v0.28.1", mountPoints: [{ sourceVolume: "alertmanager-data", containerPath: "/alertmanager" }] };
+  // As infra/components/aws-monitoring.ts declared it before: three EFS access points.
+  const old = taskDefinition("monitoring", [
+    prometheus("prometheus-data"), alertmanager,
+    { name: "grafana", image: "123456789012.dkr.ecr.us-east-1.amazonaws.com/inferstack-prod/grafana:c-1", environment: [{ name: "GF_PATHS_DATA", value: "/var/lib/grafana" }], mountPoints: [{ sourceVolume: "grafana-data", containerPath: "/var/lib/grafana" }] },
+  ], [efs("prometheus-data"), efs("alertmanager-data"), efs("grafana-data")]);
+  assert.deepEqual(await violationsOf(stateOnSupportedStorage, old), [
+    "monitoring: container prometheus: the Prometheus TSDB (/prometheus) is on EFS",
+    "monitoring: container grafana: Grafana's SQLite database (/var/lib/grafana) is on EFS",
+  ]);
+  const now = taskDefinition("monitoring", [
+    prometheus("prometheus-data"), alertmanager,
+    { name: "grafana", image: "grafana/grafana:12.1.0", environment: [{ name: "GF_PATHS_DATA", value: "/tmp/grafana" }, { name: "GF_DATABASE_TYPE", value: "postgres" }] },
+  ], [{ name: "prometheus-data", configureAtLaunch: true }, efs("alertmanager-data")]);
+  assert.deepEqual(await violationsOf(stateOnSupportedStorage, now), [], "EBS for the TSDB, Postgres for Grafana; Alertmanager's files may stay on EFS");
+  const sqliteOnEfs = taskDefinition("g", [{ name: "dash", image: "grafana/grafana-oss:11.0.0", mountPoints: [{ sourceVolume: "d", containerPath: "/var/lib/grafana" }] }], [efs("d")]);
+  assert.equal((await violationsOf(stateOnSupportedStorage, sqliteOnEfs)).length, 1, "found by image, default data path");
+});
+
 test("the pack holds every policy the issue lists, each mandatory", () => {
   const names = [...resourcePolicies, ...stackPolicies].map((p) => p.name).sort();
   assert.deepEqual(names, [
     "alb-https-tls12", "alb-internal-routes-private", "ec2-imdsv2", "encryption-at-rest", "encryption-in-transit", "lb-ingress-matches-ip-family", "log-retention", "no-public-datastores",
-    "no-world-open-ingress", "prod-database-protection", "prod-images-pinned", "rds-log-groups-managed", "required-tags",
+    "no-world-open-ingress", "prod-database-protection", "prod-images-pinned", "rds-log-groups-managed", "rds-master-secret-admin-only", "required-tags",
+    "state-on-supported-storage",
   ]);
   for (const p of [...resourcePolicies, ...stackPolicies]) assert.equal(p.enforcementLevel, "mandatory", p.name);
 });
