@@ -17,8 +17,9 @@
  *   need only their rules' windows (≤ 1 h) of history, which the new task has again within the
  *   hour; dashboards lose older history. Chosen by cost: $0.08/GB-month (small 20 GB: $1.60,
  *   medium 50 GB: $4.00) against Amazon Managed Service for Prometheus, which keeps 150 days
- *   through replacements but bills per sample ingested ($0.90 per 10 M: ~$47/month at 3,000
- *   series every 15 s, ~$125 at 8,000) plus queries; docs/architecture-aws.md weighs both.
+ *   through replacements but bills per sample ingested ($0.90 per 10 M, so $0.016 per series
+ *   scraped every 15 s for a month: ~$41/month for staging's ~2,600 series, $49–104 for prod's
+ *   3–10 app tasks) plus queries; docs/architecture-aws.md weighs both.
  *   A root init container gives the fresh volume to Prometheus' user (65534) before it starts.
  * - Grafana's database in the stack's RDS instance (its own `grafana` database and role, made by
  *   the database setup task; `AwsDatabaseRoles`): users, sessions and annotations survive task
