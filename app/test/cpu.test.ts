@@ -6,9 +6,11 @@
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "node:test";
+import { cgroupCpuQuota } from "../src/cpu.ts";
 import { FIXTURES } from "./helpers.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -51,6 +53,32 @@ test("usable CPUs: the cgroup quota rounded down, at least one, at most the affi
     } finally {
       cgroup.remove();
     }
+  }
+});
+
+test("cgroup v2 layout (this host may be v1): the tightest cpu.max from the process's cgroup up to the root", () => {
+  // The files as the kernel writes them (Documentation/admin-guide/cgroup-v2.rst, "cpu.max"):
+  // an ECS task limits its slice, the container below it has no limit of its own.
+  const root = mkdtempSync(join(tmpdir(), "cgroup-v2-"));
+  try {
+    const files: Record<string, string> = {
+      "cpu.max": "max 100000\n",
+      "ecstasks.slice/cpu.max": "max 100000\n",
+      "ecstasks.slice/ecstasks-abc.slice/cpu.max": "150000 100000\n",
+      "ecstasks.slice/ecstasks-abc.slice/docker-123.scope/cpu.max": "max 100000\n",
+    };
+    for (const [path, text] of Object.entries(files)) {
+      mkdirSync(join(root, path, ".."), { recursive: true });
+      writeFileSync(join(root, path), text);
+    }
+    assert.equal(cgroupCpuQuota(root, "0::/ecstasks.slice/ecstasks-abc.slice/docker-123.scope\n"), 1.5);
+    // Inside a cgroup namespace the process's own cgroup is the root: its limit, nothing above.
+    writeFileSync(join(root, "cpu.max"), "50000 100000\n");
+    assert.equal(cgroupCpuQuota(root, "0::/\n"), 0.5);
+    assert.equal(cgroupCpuQuota(root, "0::/ecstasks.slice/ecstasks-abc.slice/docker-123.scope\n"), 0.5);
+    assert.equal(cgroupCpuQuota(join(root, "none"), "0::/\n"), undefined, "no cpu controller: no quota");
+  } finally {
+    rmSync(root, { recursive: true, force: true });
   }
 });
 
