@@ -11,7 +11,8 @@ export const PAYLOADS = [1, 32];
 export interface TargetSpec {
   id: string;
   label: string;
-  start(port: number): Promise<Target>;
+  /** `env`: added to the target's environment (the profile scenario's NODE_OPTIONS). */
+  start(port: number, env?: Record<string, string>): Promise<Target>;
   path: string;
 }
 
@@ -44,7 +45,7 @@ export const TARGETS: TargetSpec[] = [
     id: "inferstack",
     label: "InferStack (1 process)",
     path: "/v1/models/diabetes-regressor:predict",
-    start: (port) => startTarget("inferstack", node, [...API_FLAGS, "app/src/main.ts"], { port, healthPath: "/health/ready", env: { ...apiEnv(1), PORT: String(port) } }),
+    start: (port, env) => startTarget("inferstack", node, [...API_FLAGS, "app/src/main.ts"], { port, healthPath: "/health/ready", env: { ...apiEnv(1), PORT: String(port), ...env } }),
   },
   {
     id: "inferstack-2p",
@@ -56,7 +57,7 @@ export const TARGETS: TargetSpec[] = [
     id: "ceiling",
     label: "bare node:http + same session (ceiling)",
     path: "/v1/models/diabetes-regressor:predict",
-    start: (port) => startTarget("ceiling", node, ["scripts/bench/ceiling-server.ts", String(port)], { port, healthPath: "/" }),
+    start: (port, env) => startTarget("ceiling", node, ["scripts/bench/ceiling-server.ts", String(port)], { port, healthPath: "/", ...(env ? { env } : {}) }),
   },
   {
     id: "fastapi",

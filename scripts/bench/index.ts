@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: the whole benchmark in one run (about 3-4 minutes), written to
+ * `npm run bench`: the whole benchmark in one run (about 6-7 minutes), written to
  * docs/benchmarks.md and bench-results/latest.json. Scenarios are modules of this folder; a
  * `dataplane.ts` exporting `run()` is included when present.
  *
@@ -11,6 +11,7 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import * as binary from "./binary.ts";
 import * as http from "./http.ts";
+import * as profile from "./profile.ts";
 import { commandVersion, ROOT } from "./lib.ts";
 import { benchPreflight } from "./preflight.ts";
 import { renderReport, type BenchReport } from "./report.ts";
@@ -40,6 +41,14 @@ log(`  session.run: ${sessionResult.runMicros[1]!.toFixed(1)} µs (1 row), ${ses
 log("HTTP: V1 predict, diabetes-regressor");
 const httpResult = await http.run({ seconds, warmupSeconds, log });
 
+log("where the time goes: both servers again under --cpu-prof (scripts/bench/profile.ts)");
+let profileResult: BenchReport["profile"];
+try {
+  profileResult = await profile.run({ seconds, warmupSeconds, log });
+} catch (err) {
+  log(`  profile scenario failed: ${(err as Error).message}`);
+}
+
 const pyVersions = commandVersion("/usr/bin/python3", [
   "-c",
   "import sys, fastapi, uvicorn, sklearn, numpy; print(f'Python {sys.version.split()[0]}, FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__}, scikit-learn {sklearn.__version__}, numpy {numpy.__version__}')",
@@ -66,6 +75,7 @@ const report: BenchReport = {
   session: sessionResult,
   http: httpResult,
   dataplane: undefined,
+  ...(profileResult ? { profile: profileResult } : {}),
 };
 await mkdir(join(ROOT, "bench-results"), { recursive: true });
 const save = async () => {

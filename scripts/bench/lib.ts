@@ -76,6 +76,27 @@ export function rssBytes(pid: number): number {
   return total;
 }
 
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ: the unit of /proc/<pid>/stat's utime and stime on Linux
+
+/** CPU time (user + system) of a process and its children (cluster workers, uvicorn) in µs. */
+export function cpuMicros(pid: number): number {
+  let ticks = 0;
+  const visit = (p: number) => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, "utf8");
+      // Fields after the command (which may hold spaces) closed by ")": utime and stime are 14th and 15th.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+      const children = readFileSync(`/proc/${p}/task/${p}/children`, "utf8").trim();
+      for (const c of children.split(/\s+/).filter(Boolean)) visit(Number(c));
+    } catch {
+      // process gone
+    }
+  };
+  visit(pid);
+  return (ticks / CLOCK_TICKS_PER_SECOND) * 1e6;
+}
+
 export interface LoadResult {
   rps: number;
   p50Ms: number;
@@ -84,6 +105,11 @@ export interface LoadResult {
   errors: number;
   requests: number;
   maxRssMb: number;
+  /**
+   * Server CPU (user + system) per answered request, in µs, when a pid was given: steadier than
+   * req/s on a shared machine, where other work takes turns on the same cores.
+   */
+  cpuUsPerRequest?: number;
 }
 
 function toMs(v: string): number {
@@ -139,6 +165,7 @@ export async function wrk(
     scripts.set(lua, script);
   }
   let maxRss = 0;
+  const cpuBefore = pid ? cpuMicros(pid) : 0;
   const sampler = pid
     ? setInterval(() => {
         maxRss = Math.max(maxRss, rssBytes(pid));
@@ -155,18 +182,21 @@ export async function wrk(
     p.on("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`wrk failed (${code}): ${text}`))));
   });
   clearInterval(sampler);
+  const cpuUsed = pid ? cpuMicros(pid) - cpuBefore : 0;
   const pct = (p: string) => toMs(new RegExp(`^\\s*${p}%\\s+(\\S+)`, "m").exec(out)?.[1] ?? "NaN");
   const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0);
   const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
   const sockErrors = sock ? sock.slice(1).reduce((n, v) => n + Number(v), 0) : 0;
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? 0);
   return {
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
     p50Ms: pct("50"),
     p90Ms: pct("90"),
     p99Ms: pct("99"),
     errors: non2xx + sockErrors,
-    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? 0),
+    requests,
     maxRssMb: maxRss / 1024 / 1024,
+    ...(pid && requests > 0 ? { cpuUsPerRequest: cpuUsed / requests } : {}),
   };
 }
 

@@ -12,8 +12,9 @@ const COMPRESSIBLE = /json|text\/|javascript|xml|svg/;
 
 export function compression(threshold: number): MiddlewareHandler {
   return async (c, next) => {
+    // Decided before the handler runs: a client that takes no gzip costs no wrapping of its response.
+    if (!/\bgzip\b/i.test(c.req.header("accept-encoding") ?? "") || c.req.method === "HEAD") return next();
     await next();
-    if (!/\bgzip\b/i.test(c.req.header("accept-encoding") ?? "") || c.req.method === "HEAD") return;
     const res = c.res;
     if (!res.body || res.headers.has("content-encoding") || !COMPRESSIBLE.test(res.headers.get("content-type") ?? "")) return;
     const body = Buffer.from(await res.arrayBuffer());
