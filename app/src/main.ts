@@ -10,7 +10,6 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { processCount } from "./cpu.ts";
 import { createLogger } from "./logger.ts";
 import { containerMemoryLimit } from "./memory.ts";
-import { startServer } from "./server.ts";
 import { supervise, type StartFailedMessage } from "./supervisor.ts";
 
 const EX_CONFIG = 78;
@@ -45,6 +44,8 @@ if (processes > 1 && cluster.isPrimary) {
   supervise({ processes, logger, shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
 } else {
   const logger = createLogger(config.LOG_LEVEL, { sync: false });
+  // Imported here: the supervisor never serves, so it does not load ONNX Runtime and the HTTP stack.
+  const { startServer } = await import("./server.ts");
   const server = await startServer({ modelsDir: config.MODELS_DIR, logger, listenAfterLoad: cluster.isWorker }).catch((err: unknown) => {
     logger.fatal({ err }, "cannot start");
     logger.flush();

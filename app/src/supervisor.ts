@@ -98,7 +98,9 @@ export function supervise(opts: SupervisorOptions): void {
           maxTimeout: opts.maxRestartDelayMs ?? 30_000,
           randomize: true,
           signal: stopping.signal,
-          onFailedAttempt: ({ attemptNumber }) => logger.warn({ slot, failuresInARow: attemptNumber }, "restarting the worker after a backoff"),
+          onFailedAttempt: ({ attemptNumber }) => {
+            if (!stopping.signal.aborted) logger.warn({ slot, failuresInARow: attemptNumber }, "restarting the worker after a backoff");
+          },
         },
       ).catch((err: unknown) => {
         if (stopping.signal.aborted) return;
