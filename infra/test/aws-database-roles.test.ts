@@ -52,7 +52,8 @@ async function runSetup(): Promise<string> {
       PATH: process.env.PATH,
       SETUP_DATABASE_URL: `postgres://127.0.0.1:5432/${database}`,
       SETUP_MASTER_USER: master,
-      SETUP_MASTER_PASSWORD: "from-the-rds-managed-secret",
+      // RDS generates master passwords with punctuation: the URL the script builds must carry them.
+      SETUP_MASTER_PASSWORD: "rds%#?&:@/x!$^*()[]{}|~<>=+;, generated",
       SETUP_OWNER_PASSWORD: passwords.owner,
       SETUP_APP_PASSWORD: passwords.app,
       SETUP_MONITOR_PASSWORD: passwords.monitor,
