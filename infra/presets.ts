@@ -10,8 +10,6 @@ export const tierNames = ["local", "free", "small", "medium"] as const;
 export type TierName = (typeof tierNames)[number];
 
 const appDefaults = {
-  maxBatchSize: 32,
-  maxQueueDelayMicros: 2000,
   logLevel: "info",
   authMode: "required",
   predictionLogRetentionDays: 30,
@@ -41,7 +39,7 @@ export const presets = {
     platform: "docker",
     domain: "dev.example.com",
     // Every container limit below sums to ≤ 1024 MiB: the free-tier host has 1 GiB (+ swap).
-    app: { ...appDefaults, replicas: 1, cpu: 1, memoryMiB: 288, maxBatchSize: 16 },
+    app: { ...appDefaults, replicas: 1, cpu: 1, memoryMiB: 288 },
     postgres: { memoryMiB: 192 },
     redis: { memoryMiB: 48 },
     edge: { httpPort: 80, httpsPort: 443, tls: "letsencrypt", memoryMiB: 48 },

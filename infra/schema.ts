@@ -22,8 +22,6 @@ const app = {
   /** vCPU per replica; on Fargate one of 0.25, 0.5, 1, 2, 4, 8, 16. */
   cpu: z.number().positive().max(16),
   memoryMiB: mib(128),
-  maxBatchSize: z.number().int().min(1).max(4096),
-  maxQueueDelayMicros: z.number().int().min(0).max(1_000_000),
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace"]),
   authMode: z.enum(["required", "off"]),
   predictionLogRetentionDays: z.number().int().min(1).max(3650),
