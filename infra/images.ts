@@ -1,9 +1,9 @@
 /**
- * Third-party images of the Docker tiers, pinned by tag AND digest: the tag says what it is, the
- * digest makes `pulumi up` pull exactly the bytes we tested, even if the tag is re-pushed.
- * Each digest is the multi-arch index digest as pinned by other public projects (found with the
- * code search over public repositories; several independent files agree unless noted), so the
- * same reference works on x86_64 (t3) and arm64 (t4g) hosts.
+ * Third-party images the stacks run (containers on Docker, base images on ECS), pinned by tag AND
+ * digest: the tag says what it is, the digest makes `pulumi up` pull exactly the bytes we tested,
+ * even if the tag is re-pushed. Each digest is the multi-arch index digest as pinned by other
+ * public projects (several independent files agree unless noted), so the same reference works on
+ * x86_64 (t3) and arm64 (t4g) hosts.
  *
  * To bump one: `docker buildx imagetools inspect <repo>:<tag>` prints the index digest; update
  * the line and run `npm test`.

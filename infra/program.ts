@@ -1,6 +1,7 @@
 /**
  * The Pulumi program: validate the stack config, then declare the tier's platform.
- * `index.ts` is the entry point Pulumi loads; tests call `main()` under `pulumi.runtime.setMocks`.
+ * `index.ts` is the entry point Pulumi loads; the offline engine (`offline/`, behind `npm run plan`)
+ * and the tests call `main()` under `pulumi.runtime.setMocks`.
  */
 import * as pulumi from "@pulumi/pulumi";
 import { parseStackConfig } from "./config.ts";
