@@ -80,9 +80,15 @@ export function parseStackConfig(raw: Record<string, string>): StackConfig {
   for (const [key, value] of Object.entries(raw)) {
     const [ns, name] = key.split(":", 2);
     if (ns !== NAMESPACE || name === undefined || (secretKeys as readonly string[]).includes(name)) continue;
-    // Pulumi.yaml's default for string keys: the CLI hands "" to the program for a key the stack leaves unset.
-    if (value === "" && name !== "tier") continue;
-    values[name] = name === "tier" ? value : parseValue(value);
+    if (name === "tier") {
+      values[name] = value;
+      continue;
+    }
+    // Pulumi.yaml's defaults: the CLI hands "" (string keys) or {} (object keys) to the program for
+    // a key the stack leaves unset, on every platform.
+    const parsed = value === "" ? undefined : parseValue(value);
+    if (parsed === undefined || (isPlainObject(parsed) && Object.keys(parsed).length === 0)) continue;
+    values[name] = parsed;
   }
 
   const issues: { key: string; message: string }[] = [];

@@ -162,6 +162,14 @@ test("host.sshPublicKey accepts OpenSSH public keys only", () => {
   );
 });
 
+test("keys the stack leaves unset arrive as Pulumi.yaml's defaults and change nothing, whatever the platform", () => {
+  for (const tier of tierNames) {
+    const defaults = Object.fromEntries([...settingsByPlatform.docker, ...settingsByPlatform.aws].map((k) => [`inferstack:${k}`, k === "domain" || k === "platform" ? "" : "{}"]));
+    const { tier: _tier, ...values } = parseStackConfig({ ...defaults, "inferstack:tier": tier });
+    assert.deepEqual(values, presetSchema.parse(presets[tier]), tier);
+  }
+});
+
 test("secret settings are not part of the validated config", () => {
   const cfg = parseStackConfig({ "inferstack:tier": "local", "inferstack:alertReceivers": "{}", "inferstack:grafanaAdminPassword": "x" });
   assert.equal((cfg as unknown as Record<string, unknown>).alertReceivers, undefined);
