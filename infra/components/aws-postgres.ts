@@ -10,11 +10,11 @@
  * through Pulumi state), automated backups, minor version upgrades in the maintenance window,
  * CloudWatch log exports into log groups this component creates first (RDS would otherwise create
  * `/aws/rds/instance/<identifier>/<log>` itself, outside the program and never expiring), kept
- * `logRetentionDays`, tags copied to snapshots, a final snapshot on delete. The managed
- * secret's automatic 7-day rotation is turned off: ECS reads secrets only at task start, so a
- * silent rotation would make every new connection of the running tasks fail until they are
- * replaced. Rotate deliberately instead (docs/architecture-aws.md: rotate, then force a new
- * deployment).
+ * `logRetentionDays`, tags copied to snapshots, a final snapshot on delete. No service logs in
+ * as the master user (each has its own role: `aws-database-roles.ts`); only the one-shot setup
+ * task and administrators do. The managed secret's automatic 7-day rotation stays off, so that a
+ * rotation never lands between the setup task reading the secret and connecting during an
+ * update; rotate it deliberately (docs/architecture-aws.md).
  *
  * Inputs:
  * - `identifier`: the DB instance identifier's stem (≤ 55 chars, letters, digits, hyphens; a
@@ -26,7 +26,7 @@
  * - `backupRetentionDays`: 0..35 days of automated backups (point-in-time restore).
  * - `deletionProtection`: refuse deletion until turned off.
  * - `performanceInsights`: Performance Insights (7 days, free tier of retention).
- * - `databaseName`, `username`: the app's database and master user.
+ * - `databaseName`, `username`: the database and the master user (administrators and setup only).
  * - `finalSnapshot`: take a final snapshot when the instance is deleted.
  * - `logRetentionDays`: how long the exported Postgres and upgrade logs are kept.
  *

@@ -63,7 +63,7 @@ export function resourceName(project: string, stack: string, role: string, max: 
   return `${full.slice(0, max - suffix.length - 1).replace(/-+$/, "")}-${suffix}`;
 }
 
-/** The `small` and `medium` tiers (issue 5). */
+/** The `small` and `medium` tiers. */
 export function deployAwsTier(cfg: AwsStackConfig): TierOutputs {
   const project = pulumi.getProject();
   const stack = pulumi.getStack();

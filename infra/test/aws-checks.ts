@@ -527,7 +527,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.deepEqual(rdsGroups.map((g) => g.inputs.name).sort(), db.inputs.enabledCloudwatchLogsExports.map((log: string) => `/aws/rds/instance/${db.inputs.identifier}/${log}`).sort());
     for (const g of rdsGroups) assert.equal(g.inputs.retentionInDays, cfg.logs.retentionDays);
     assert.deepEqual([...(dependsOnOf.get(db.name) ?? [])].sort(), rdsGroups.map((g) => g.name).sort(), "the instance dependsOn its log groups");
-    // ECS reads secrets at task start: a silent rotation would break the running tasks' new connections.
+    // Rotated deliberately: never between the setup task reading the secret and connecting.
     const rotation = one("aws:secretsmanager/secretRotation:SecretRotation");
     assert.equal(rotation.inputs.rotationEnabled, false);
     assert.match(rotation.inputs.secretId, /:secret:rds!db-/);
