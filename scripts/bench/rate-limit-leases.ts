@@ -11,21 +11,14 @@
  * LEASE_BENCH_ROUNDS (4), LEASE_BENCH_CONCURRENCY (1,16). Needs redis-server and wrk.
  */
 import { spawn } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { Redis } from "ioredis";
-import { DIABETES_INSTANCE, freePort, ROOT, wrk } from "./lib.ts";
+import { cpuMicros, DIABETES_INSTANCE, freePort, ROOT, wrk } from "./lib.ts";
 
 const seconds = Number(process.env.LEASE_BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.LEASE_BENCH_ROUNDS ?? 4);
 const concurrencies = (process.env.LEASE_BENCH_CONCURRENCY ?? "1,16").split(",").map(Number);
 const BODY = JSON.stringify({ instances: [DIABETES_INSTANCE] });
 const PATH = "/v1/models/diabetes-regressor:predict";
-
-/** utime + stime of a process, µs. */
-function cpuMicros(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000; // USER_HZ 100
-}
 
 const median = (xs: number[]) => {
   const v = [...xs].sort((a, b) => a - b);
@@ -46,7 +39,10 @@ async function startApi(redisUrl: string, leaseMs: string) {
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   while ((await fetch(`${url}/health/ready`).then((r) => r.status, () => 0)) !== 200) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`API (lease ${leaseMs} ms) did not start`);
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`API (lease ${leaseMs} ms) did not start`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
   return { url, pid: child.pid!, stop: () => child.kill("SIGTERM") };
@@ -55,17 +51,8 @@ async function startApi(redisUrl: string, leaseMs: string) {
 const redisPort = await freePort();
 const redisServer = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
 const redisUrl = `redis://127.0.0.1:${redisPort}`;
-const redis = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
-redis.on("error", () => {}); // refused until the server listens
-for (let i = 0; ; i++) {
-  try {
-    await redis.connect();
-    break;
-  } catch (err) {
-    if (i > 50) throw err;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const redis = new Redis(redisUrl);
+redis.on("error", () => {}); // refused until the server listens; ioredis reconnects
 
 /** Calls of the limiter's Lua scripts so far: one per round trip (INFO's command count also counts the commands inside them). */
 async function scriptCalls(): Promise<number> {
@@ -75,9 +62,13 @@ async function scriptCalls(): Promise<number> {
 
 interface Point { lease: boolean; c: number; rps: number; p50Ms: number; roundTrips: number; apiUs: number; redisUs: number }
 const points: Point[] = [];
-const withLease = await startApi(redisUrl, "100");
-const without = await startApi(redisUrl, "0");
+const apis: Array<Awaited<ReturnType<typeof startApi>>> = [];
 try {
+  await redis.ping(); // queued until connected
+  const withLease = await startApi(redisUrl, "100");
+  apis.push(withLease);
+  const without = await startApi(redisUrl, "0");
+  apis.push(without);
   for (const c of concurrencies) {
     for (let round = 1; round <= rounds; round++) {
       const pair = [[true, withLease], [false, without]] as const;
@@ -95,8 +86,7 @@ try {
     }
   }
 } finally {
-  withLease.stop();
-  without.stop();
+  for (const api of apis) api.stop();
   redis.disconnect();
   redisServer.kill("SIGTERM");
 }
