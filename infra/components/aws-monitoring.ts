@@ -1,12 +1,12 @@
 /**
  * AwsMonitoring: Prometheus, Alertmanager, Grafana and the exporters as one ECS service.
  *
- * Layout (the monitoring issue's AWS design, monitoring/src/targets.ts): one Fargate task whose
+ * Layout (monitoring/src/targets.ts): one Fargate task whose
  * containers reach each other on localhost — Prometheus (scrapes the app tasks it finds through
  * the Cloud Map A records, evaluates the alert rules), Alertmanager, Grafana (behind the ALB on
  * its own host name), postgres-exporter, redis-exporter and blackbox-exporter (probes the public
- * HTTPS URL and its certificate). One task, because Prometheus' TSDB allows one writer: the
- * service deploys with min 0% / max 100% so the old task stops first.
+ * HTTPS URL and its certificate). One task, as two would both scrape and both send every alert:
+ * the service deploys with min 0% / max 100% so the old task stops first.
  *
  * Storage, each on what its software supports:
  * - Prometheus' TSDB on an ECS-managed EBS volume (gp3, encrypted, ext4): a local block device,
@@ -54,7 +54,7 @@
  * - `redis`: endpoint and secret ARN for the exporter.
  * - `logRetentionDays`.
  *
- * Cost: the task (small: 0.5 vCPU/4 GiB ≈ $32/month; medium: 1 vCPU/5 GiB ≈ $46/month), the EBS
+ * Cost: the task (small: 0.5 vCPU/4 GiB ≈ $28/month; medium: 1 vCPU/5 GiB ≈ $46/month), the EBS
  * volume at gp3 $0.08/GB-month (size: the TSDB's retention.size + 25 %), EFS $0.30/GB-month for
  * Alertmanager's few KB + AWS Backup $0.05/GB-month, two secrets $0.80/month, ECR storage.
  */
