@@ -13,6 +13,7 @@ import { clientIp } from "./client-ip.ts";
 import { compression } from "./compression.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { registerHealth } from "./health.ts";
+import { nodeResponse } from "./node-adapter.ts";
 import { registerOpenApi } from "./openapi.ts";
 import { registerV1 } from "./v1.ts";
 import { registerV2 } from "./v2.ts";
@@ -22,6 +23,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { config, logger, metrics } = deps;
   const app = new OpenAPIHono<AppEnv>();
+  // Labelled metric children by route, method and status, made once: prom-client hashes a label
+  // object on every inc/observe.
+  const httpMetrics = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void } }>();
 
   app.use("*", async (c, next) => {
     const started = performance.now();
@@ -31,16 +35,25 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     c.set("requestId", requestId);
     if (own) c.set("requestIdIsOwn", true);
     if (logger.isLevelEnabled("debug")) logger.debug({ reqId: requestId, method: c.req.method, path: c.req.path }, "request started");
+    // On Node's response before the handler runs (node:http merges it into whatever is written):
+    // set on c.res afterwards, it would turn the handler's plain header record into a Headers object.
+    const outgoing = nodeResponse(c);
+    outgoing?.setHeader("x-request-id", requestId);
     await next();
-    c.res.headers.set("x-request-id", requestId);
+    if (!outgoing) c.res.headers.set("x-request-id", requestId);
     if (deps.health.shuttingDown) c.res.headers.set("connection", "close");
     const status = c.res.status;
     const matched = routePath(c, -1);
     const route = c.get("routeLabel") ?? (status === 404 && (matched === "*" || matched === "/*") ? "unmatched" : matched);
     const seconds = (performance.now() - started) / 1000;
-    const labels = { route, method: c.req.method, status: String(status) };
-    metrics.httpRequests.inc(labels);
-    metrics.httpDuration.observe(labels, seconds);
+    const key = `${route}\0${c.req.method}\0${status}`;
+    let children = httpMetrics.get(key);
+    if (!children) {
+      const labels = { route, method: c.req.method, status: String(status) };
+      httpMetrics.set(key, (children = { count: metrics.httpRequests.labels(labels), duration: metrics.httpDuration.labels(labels) }));
+    }
+    children.count.inc();
+    children.duration.observe(seconds);
     // Probes and scrapes are frequent and uninteresting: log them at debug.
     const quiet = route.startsWith("/health") || route === "/metrics" || route.startsWith("/v2/health");
     const level = status >= 500 ? "error" : quiet ? "debug" : "info";
