@@ -119,16 +119,11 @@ export class DockerStack extends pulumi.ComponentResource {
       { ...child, dependsOn: [this.postgres, this.redis] },
     );
 
-    // Scrape exactly what runs: a target that never exists would only page as "down".
-    const targets = {
-      nodeExporter: cfg.monitoring.nodeExporter ? "node-exporter:9100" : null,
-      cadvisor: cfg.monitoring.cadvisor ? "cadvisor:8080" : null,
-      blackbox: null,
-    };
-    const bundle = monitoringBundle(cfg, { targets, grafanaRootUrl: this.grafanaUrl, externalLabels: { stack: args.stackName, tier: cfg.tier } });
+    // The bundle scrapes exactly the exporters the preset runs (monitoring.nodeExporter, .cadvisor).
+    const bundle = monitoringBundle(cfg, { grafanaRootUrl: this.grafanaUrl, externalLabels: { stack: args.stackName, tier: cfg.tier } });
     const alertmanagerFiles = pulumi
       .output(args.alertReceivers ?? {})
-      .apply((receivers) => prefixed(mountPoints.alertmanager, monitoringBundle(cfg, { targets, receivers }).alertmanager.files));
+      .apply((receivers) => prefixed(mountPoints.alertmanager, monitoringBundle(cfg, { receivers }).alertmanager.files));
     const grafanaPasswordFile = bundle.grafana.env.GF_SECURITY_ADMIN_PASSWORD__FILE ?? "/run/secrets/grafana-admin-password";
 
     this.monitoring = new DockerMonitoring(
