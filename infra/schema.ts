@@ -17,6 +17,9 @@ const cidr = z
   .string()
   .regex(/^(\d{1,3}\.){3}\d{1,3}\/(\d|[12]\d|3[0-2])$/, "must be an IPv4 CIDR such as 203.0.113.7/32");
 
+/** A container's memory limit: Docker refuses under 6 MiB, and our images need far more to start. */
+const containerMiB = z.number().int().min(16, "must be ≥ 16 (MiB): it is a container's memory limit");
+
 const app = {
   replicas: z.number().int().min(1).max(100),
   /** vCPU per replica; on Fargate one of 0.25, 0.5, 1, 2, 4, 8, 16. */
@@ -32,10 +35,10 @@ const monitoring = {
   prometheusRetentionDays: z.number().int().min(1).max(3650),
   /** Disk the TSDB may fill (its size-based retention): a slice of the host's volume, or of EFS. */
   prometheusStorageGiB: z.number().int().min(1).max(16384),
-  prometheusMemoryMiB: z.number().int().min(0),
-  grafanaMemoryMiB: z.number().int().min(0),
-  alertmanagerMemoryMiB: z.number().int().min(0),
-  exporterMemoryMiB: z.number().int().min(0),
+  prometheusMemoryMiB: containerMiB,
+  grafanaMemoryMiB: containerMiB,
+  alertmanagerMemoryMiB: containerMiB,
+  exporterMemoryMiB: containerMiB,
   /** p95 latency objective the alert rules use. */
   latencyObjectiveMs: z.number().positive(),
 };
@@ -75,14 +78,14 @@ export const dockerPresetSchema = z.strictObject({
   domain: hostname,
   app: z.strictObject(app),
   /** Container memory limits; Redis maxmemory is set below its limit. */
-  postgres: z.strictObject({ memoryMiB: z.number().int().min(0) }),
-  redis: z.strictObject({ memoryMiB: z.number().int().min(0) }),
+  postgres: z.strictObject({ memoryMiB: containerMiB }),
+  redis: z.strictObject({ memoryMiB: containerMiB }),
   edge: z.strictObject({
     httpPort: z.number().int().min(1).max(65535),
     httpsPort: z.number().int().min(1).max(65535),
     /** internal: the proxy's own CA (local); letsencrypt: ACME at the proxy (a public domain). */
     tls: z.enum(["internal", "letsencrypt"]),
-    memoryMiB: z.number().int().min(0),
+    memoryMiB: containerMiB,
     acmeEmail: z.string().email().optional(),
   }),
   monitoring: z.strictObject({
@@ -98,7 +101,7 @@ export const dockerPresetSchema = z.strictObject({
   backups: z.strictObject({
     ...backups,
     schedule: z.string().regex(/^(\S+\s+){4}\S+$/, "must be a 5-field cron expression"),
-    memoryMiB: z.number().int().min(0),
+    memoryMiB: containerMiB,
   }),
   host: ec2Host.nullable(),
   dns,

@@ -33,24 +33,8 @@ export function containerMemoryBudget(cfg: DockerStackConfig): Record<string, nu
   };
 }
 
-/** Docker refuses limits under 6 MiB; our images need far more than that to start. */
-const MIN_CONTAINER_MIB = 16;
-
 function validateDockerTier(cfg: DockerStackConfig): void {
   const issues: { key: string; message: string }[] = [];
-  const limits: [string, number][] = [
-    ["postgres.memoryMiB", cfg.postgres.memoryMiB],
-    ["redis.memoryMiB", cfg.redis.memoryMiB],
-    ["edge.memoryMiB", cfg.edge.memoryMiB],
-    ["monitoring.prometheusMemoryMiB", cfg.monitoring.prometheusMemoryMiB],
-    ["monitoring.grafanaMemoryMiB", cfg.monitoring.grafanaMemoryMiB],
-    ["monitoring.alertmanagerMemoryMiB", cfg.monitoring.alertmanagerMemoryMiB],
-    ["monitoring.exporterMemoryMiB", cfg.monitoring.exporterMemoryMiB],
-    ["backups.memoryMiB", cfg.backups.memoryMiB],
-  ];
-  for (const [key, value] of limits) {
-    if (value < MIN_CONTAINER_MIB) issues.push({ key: `inferstack:${key}`, message: `must be ≥ ${MIN_CONTAINER_MIB} on Docker tiers, where it is a container's memory limit (got ${value})` });
-  }
   const { host } = cfg;
   if (host !== null) {
     if (host.sshPublicKey === null) {
