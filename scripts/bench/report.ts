@@ -97,6 +97,16 @@ function pointsTable(rows: HttpRow[]): { markdown: string; met: number; total: n
   return { markdown: lines.join("\n"), met, total };
 }
 
+/** Stages only InferStack has: what it adds to a request beyond parsing, inference and writing. */
+const OWN_LAYERS: (typeof STAGES)[number][] = [
+  "Hono routing and middleware (request id, access metrics, timeout, compression)",
+  "validation and tensor building",
+  "pipeline (auth, rate limit, model lookup, JSON.stringify, counters)",
+  "batching",
+  "rendering predictions",
+  "metrics (prom-client)",
+];
+
 const STAGE_NOTES: Record<(typeof STAGES)[number], string> = {
   "node:http parsing and socket reads": "Node's HTTP parser and socket reads, the same code in both servers",
   "Hono routing and middleware (request id, access metrics, timeout, compression)": "what the ceiling does not have: the router, request id, access metrics and log decision, request timeout, compression check, security headers, node-server's request/response adapter",
@@ -143,9 +153,20 @@ function profileSection(p: ProfileResult): string {
     }))
       .filter((x) => x.us > 1)
       .sort((a, b) => b.us - a.us);
+    const avgTotal = (target: string) =>
+      CONCURRENCY.reduce((sum, c) => {
+        const x = p.points.find((y) => y.target === target && y.instances === instances && y.concurrency === c);
+        return sum + (x ? Object.values(x.stages).reduce((a, v) => a + v, 0) : 0);
+      }, 0) / CONCURRENCY.length;
+    const ceilingUs = avgTotal("ceiling");
+    const oursUs = avgTotal("inferstack");
+    const ownUs = OWN_LAYERS.reduce((sum, s) => sum + Math.max(0, extra.find((x) => x.s === s)?.us ?? 0), 0);
     lines.push(
       "",
       `Beyond the ceiling, averaged over the three concurrencies: ${extra.map((x) => `${x.s} +${f0(x.us)} µs`).join(", ") || "nothing above 1 µs"}.`,
+      ceilingUs > 0 && oursUs > 0
+        ? `In all ${f0(oursUs)} µs per request against the ceiling's ${f0(ceilingUs)}: a server bound by its CPU serves at most ${pct(ceilingUs / oursUs)} of the ceiling's throughput. The layers the ceiling does not have (${OWN_LAYERS.map((s) => s.split(" (")[0]).join(", ")}) account for ${f0(ownUs)} µs of the difference.`
+        : "",
     );
     out.push(lines.join("\n"));
   }
