@@ -23,9 +23,6 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   const { config, logger, metrics } = deps;
   const app = new OpenAPIHono<AppEnv>();
-  // Labelled metric children by route, method and status, made once: prom-client hashes a label
-  // object on every inc/observe.
-  const httpMetrics = new Map<string, { count: { inc(): void }; duration: { observe(v: number): void } }>();
 
   app.use("*", async (c, next) => {
     const started = performance.now();
@@ -46,14 +43,9 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const matched = routePath(c, -1);
     const route = c.get("routeLabel") ?? (status === 404 && (matched === "*" || matched === "/*") ? "unmatched" : matched);
     const seconds = (performance.now() - started) / 1000;
-    const key = `${route}\0${c.req.method}\0${status}`;
-    let children = httpMetrics.get(key);
-    if (!children) {
-      const labels = { route, method: c.req.method, status: String(status) };
-      httpMetrics.set(key, (children = { count: metrics.httpRequests.labels(labels), duration: metrics.httpDuration.labels(labels) }));
-    }
-    children.count.inc();
-    children.duration.observe(seconds);
+    const labels = { route, method: c.req.method, status: String(status) };
+    metrics.httpRequests.inc(labels);
+    metrics.httpDuration.observe(labels, seconds);
     // Probes and scrapes are frequent and uninteresting: log them at debug.
     const quiet = route.startsWith("/health") || route === "/metrics" || route.startsWith("/v2/health");
     const level = status >= 500 ? "error" : quiet ? "debug" : "info";

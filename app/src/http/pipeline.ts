@@ -107,18 +107,9 @@ function acquireModel(deps: AppDeps, name: string, version?: number): ModelVersi
 }
 
 type Outcome = "ok" | "client_error" | "error";
-type CounterChild = { inc(): void };
-/** Each version's labelled counters, made once: prom-client hashes a label object on every inc. */
-const requestCounters = new WeakMap<ModelVersion, { counter: object; children: Map<string, CounterChild> }>();
 
 function countRequest(deps: AppDeps, model: ModelVersion, protocol: Protocol, outcome: Outcome, started: number): void {
-  const counter = deps.metrics.inferenceRequests;
-  let cached = requestCounters.get(model);
-  if (cached?.counter !== counter) requestCounters.set(model, (cached = { counter, children: new Map() }));
-  const key = protocol + outcome;
-  let child = cached.children.get(key);
-  if (!child) cached.children.set(key, (child = counter.labels({ model: model.name, version: String(model.version), protocol, outcome })));
-  child.inc();
+  deps.metrics.inferenceRequests.inc({ model: model.name, version: String(model.version), protocol, outcome });
   model.stats.request(outcome === "ok", started, performance.now());
 }
 
