@@ -200,6 +200,9 @@ export function deployAwsTier(cfg: AwsStackConfig): TierOutputs {
         NODE_ENV: "production",
         // V8 would take nearly the whole task memory as heap; half leaves room for ONNX Runtime and buffers.
         NODE_OPTIONS: "--max-old-space-size-percentage=50",
+        // The task's CPU limit sits on a parent cgroup the container cannot read, so the app would
+        // count the VM's vCPUs; one serving process per vCPU the task is given.
+        WEB_CONCURRENCY: String(Math.max(1, Math.floor(cfg.app.cpu))),
         MODELS_DIR: "/app/models",
         LOG_LEVEL: cfg.app.logLevel,
         AUTH_MODE: cfg.app.authMode,

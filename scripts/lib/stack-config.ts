@@ -7,6 +7,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parse } from "yaml";
+import { presets } from "../../infra/presets.ts";
 
 export const SECRET_PLACEHOLDER = "plan-placeholder-secret";
 
@@ -62,24 +63,30 @@ export function parseStackFile(text: string, source: string): StackFile {
 
 /**
  * Values each operator must set before a first `pulumi up` (their own SSH key), which a committed
- * stack file therefore lacks. The plan fills them with obvious stand-ins so every stack plans
- * offline, and says which it filled; the real deploy still fails until they are set.
+ * stack file therefore lacks. A preset marks such a value with `null` at that path; the plan fills
+ * it with an obvious stand-in so every stack plans offline, and says which it filled; the real
+ * deploy still fails until they are set.
  */
-export const PLAN_STAND_INS: { tier: string; key: string; path: string[]; value: string }[] = [
+export const PLAN_STAND_INS: { key: string; path: string[]; value: string }[] = [
   {
-    tier: "free",
     key: "inferstack:host",
     path: ["sshPublicKey"],
     value: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlanStandInKeyReplaceWithYourOwnPublicKey0000 plan-stand-in",
   },
 ];
 
+function presetValue(tier: string, key: string, path: string[]): unknown {
+  let cursor: unknown = (presets as Record<string, Record<string, unknown>>)[tier]?.[key.replace(/^inferstack:/, "")];
+  for (const part of path) cursor = cursor !== null && typeof cursor === "object" ? (cursor as Record<string, unknown>)[part] : undefined;
+  return cursor;
+}
+
 export function applyStandIns(config: Record<string, string>): { config: Record<string, string>; standIns: string[] } {
   const out = { ...config };
   const standIns: string[] = [];
   const tier = config["inferstack:tier"] ?? "local";
   for (const s of PLAN_STAND_INS) {
-    if (s.tier !== tier) continue;
+    if (presetValue(tier, s.key, s.path) !== null) continue;
     let obj: Record<string, unknown> = {};
     try {
       obj = out[s.key] ? (JSON.parse(out[s.key]!) as Record<string, unknown>) : {};
