@@ -131,8 +131,10 @@ export async function servePrediction<P extends PreparedInputs>(
   const version = String(model.version);
   try {
     const request = await readJsonBody(c, { maxBytes: deps.config.BODY_LIMIT_BYTES, maxDepth: deps.config.MAX_JSON_DEPTH }, spec.bodyOptions);
-    const { value: raw, text } = request;
-    const prepared = spec.prepare(model, raw, request);
+    const prepared = spec.prepare(model, request.value, request);
+    // Taken now, so that the parsed body is not held across inference when nothing logs it: a
+    // body kept alive through a scavenge is copied, and under load promoted to the old generation.
+    const logged = deps.dataPlane.predictionLog ? loggedRequest(request, spec.inputsMember) : null;
 
     const cache = deps.dataPlane.cache;
     const ttl = model.signature.cacheTtlSeconds ?? deps.config.CACHE_TTL_SECONDS;
@@ -192,7 +194,7 @@ export async function servePrediction<P extends PreparedInputs>(
       requestId: c.get("requestId"),
       keyId: principal.keyId,
       inputHash: useCache ? inputHash : () => hashInputs(spec.protocol, prepared),
-      inputs: raw === undefined ? null : loggedInputs(text, raw, spec.inputsMember),
+      inputs: logged,
       outputs: new JsonText(json),
       latencyMs: performance.now() - started,
       cacheHit,
@@ -204,6 +206,10 @@ export async function servePrediction<P extends PreparedInputs>(
   } finally {
     model.release();
   }
+}
+
+function loggedRequest(request: RequestBody, name: string): unknown {
+  return request.value === undefined ? null : loggedInputs(request.text, request.value, name);
 }
 
 /**

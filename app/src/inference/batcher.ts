@@ -106,13 +106,15 @@ export class DynamicBatcher {
     const waitedUs = Number((process.hrtime.bigint() - this.#queue[0]!.enqueued) / NS_PER_US);
     let queuedRows = 0;
     for (const j of this.#queue) queuedRows += j.rows;
+    const full = maxBatchSize === 0 || queuedRows >= maxBatchSize;
     const nothingElseComing = this.#opts.pendingElsewhere !== undefined && this.#opts.pendingElsewhere() <= 0;
-    const due = maxBatchSize === 0 || queuedRows >= maxBatchSize || waitedUs >= maxQueueDelayMicros || nothingElseComing;
+    const due = full || waitedUs >= maxQueueDelayMicros || nothingElseComing;
     if (due) {
       if (this.#timer) clearTimeout(this.#timer);
       this.#timer = undefined;
-      if (nothingElseComing) {
-        // No request can join: skip the event-loop turn (tens of µs of latency at low load).
+      if (full || nothingElseComing) {
+        // No request can join (the batch is full, or none is on its way): skip the event-loop
+        // turn, tens of µs of latency at low load and one loop iteration per batch under load.
         this.#immediate = true;
         queueMicrotask(() => {
           this.#immediate = undefined;
