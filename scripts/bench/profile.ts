@@ -19,12 +19,17 @@ export interface ProfilePoint {
   requests: number;
   /** CPU µs per answered request, by stage (idle excluded). */
   stages: Record<string, number>;
+  /** µs per answered request the main thread spent idle, in the event loop's poll (waiting, or not scheduled). */
+  idle?: number;
 }
 
 export interface ProfileResult {
   points: ProfilePoint[];
   secondsPerPoint: number;
 }
+
+/** Key of stageTotals' idle time: not a stage, and not in any sum of them. */
+export const IDLE = "(idle)";
 
 /** Stages in the order a request meets them; a sample goes to the first rule matching its innermost frames. */
 export const STAGES = [
@@ -102,7 +107,11 @@ export function stageTotals(profile: CpuProfile, fromMicros = 0): Record<string,
     if (at < fromMicros) continue;
     const n = byId.get(profile.samples[i]!)!;
     const fn = n.callFrame.functionName;
-    if (fn === "(idle)" || fn === "(program)") continue;
+    if (fn === "(program)") continue;
+    if (fn === "(idle)") {
+      totals[IDLE] = (totals[IDLE] ?? 0) + (profile.timeDeltas[i] ?? 0);
+      continue;
+    }
     const stage = resolve(n.id) ?? "other";
     totals[stage] = (totals[stage] ?? 0) + (profile.timeDeltas[i] ?? 0);
   }
@@ -145,7 +154,7 @@ export async function run(opts: { seconds: number; warmupSeconds: number; log: (
         const answered = requests;
         const stages: Record<string, number> = {};
         for (const s of STAGES) stages[s] = (totals[s] ?? 0) / answered;
-        points.push({ target: id, concurrency: c, instances, requests, stages });
+        points.push({ target: id, concurrency: c, instances, requests, stages, idle: (totals[IDLE] ?? 0) / answered });
         const total = Object.values(stages).reduce((a, b) => a + b, 0);
         opts.log(`  ${id}, ${instances} inst, c=${c}: ${total.toFixed(0)} CPU µs per request under the profiler`);
       }

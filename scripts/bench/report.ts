@@ -141,6 +141,9 @@ function profileSection(p: ProfileResult): string {
       lines.push(`| ${s} | ${cols.map((x) => (x ? f0(x.stages[s] ?? 0) : "–")).join(" | ")} |`);
     }
     lines.push(`| **total** | ${cols.map((x) => (x ? `**${f0(Object.values(x.stages).reduce((a, b) => a + b, 0))}**` : "–")).join(" | ")} |`);
+    if (cols.some((x) => x?.idle !== undefined)) {
+      lines.push(`| main thread idle (not in the total) | ${cols.map((x) => (x?.idle !== undefined ? f0(x.idle) : "–")).join(" | ")} |`);
+    }
     // What InferStack spends beyond the ceiling, stage by stage, summed over the concurrencies.
     const extra = STAGES.map((s) => ({
       s,
@@ -165,12 +168,19 @@ function profileSection(p: ProfileResult): string {
       "",
       `Beyond the ceiling, averaged over the three concurrencies: ${extra.map((x) => `${x.s} +${f0(x.us)} µs`).join(", ") || "nothing above 1 µs"}.`,
       ceilingUs > 0 && oursUs > 0
-        ? `In all ${f0(oursUs)} µs per request against the ceiling's ${f0(ceilingUs)}: a server bound by its CPU serves at most ${pct(ceilingUs / oursUs)} of the ceiling's throughput. The layers the ceiling does not have (${OWN_LAYERS.map((s) => s.split(" (")[0]).join(", ")}) account for ${f0(ownUs)} µs of the difference.`
+        ? `In all ${f0(oursUs)} µs per request against the ceiling's ${f0(ceilingUs)} (a server bound by its CPU would serve ${pct(Math.min(1, ceilingUs / oursUs))} of the ceiling's throughput); the layers the ceiling does not have (${OWN_LAYERS.map((s) => s.split(" (")[0]).join(", ")}) take ${f0(ownUs)} µs of InferStack's ${f0(oursUs)}.`
         : "",
     );
     out.push(lines.join("\n"));
   }
-  out.push(["Stages:", "", ...STAGES.map((s) => `- **${s}**: ${STAGE_NOTES[s]}.`)].join("\n"));
+  out.push(
+    [
+      "Stages:",
+      "",
+      ...STAGES.map((s) => `- **${s}**: ${STAGE_NOTES[s]}.`),
+      "- **main thread idle**: time the main thread spent in the event loop's poll with nothing to run, or waiting there for a core: with wrk, the GC's helper threads and other processes on the same 2 cores, a server whose requests span more loop turns and more threads waits more.",
+    ].join("\n"),
+  );
   return out.join("\n\n");
 }
 
