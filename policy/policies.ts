@@ -30,7 +30,7 @@ const configSchema = {
   },
 };
 
-type Props = Record<string, any>;
+type Props = Record<string, unknown>;
 interface Subject {
   type: string;
   name: string;
@@ -42,6 +42,10 @@ function config(args: { getConfig<T extends object>(): T }): Required<Omit<Guard
   const c = (args.getConfig<GuardrailConfig>() ?? {}) as GuardrailConfig;
   return { ...defaults, ...Object.fromEntries(Object.entries(c).filter(([, v]) => v !== undefined)) } as Required<Omit<GuardrailConfig, "environment">> & GuardrailConfig;
 }
+
+/** A nested prop as an object ({} when absent or not one), to read its fields. */
+const fields = (v: unknown): Props => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Props) : {});
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 
 function parseMaybeJson(v: unknown): unknown {
   if (typeof v !== "string") return v;
@@ -99,7 +103,7 @@ export const noPublicDatastores = resourcePolicy(
     },
     [REDIS_RG]: (r, report) => {
       if (!r.props.subnetGroupName) report("needs a subnetGroupName (private subnets)");
-      if (!(r.props.securityGroupIds?.length > 0)) report("needs its own securityGroupIds (the default group is not restricted to the app)");
+      if (!(list(r.props.securityGroupIds).length > 0)) report("needs its own securityGroupIds (the default group is not restricted to the app)");
     },
     [REDIS_CLUSTER]: (r, report) => {
       if (!r.props.replicationGroupId && !r.props.subnetGroupName) report("needs a subnetGroupName (private subnets)");
@@ -117,7 +121,7 @@ export const encryptionAtRest = resourcePolicy(
     [REDIS_RG]: (r, report) => r.props.atRestEncryptionEnabled !== true && r.props.atRestEncryptionEnabled !== "true" && report("atRestEncryptionEnabled must be true"),
     "aws:efs/fileSystem:FileSystem": (r, report) => r.props.encrypted !== true && report("encrypted must be true"),
     "aws:ebs/volume:Volume": (r, report) => r.props.encrypted !== true && report("encrypted must be true"),
-    "aws:ec2/instance:Instance": (r, report) => r.props.rootBlockDevice?.encrypted !== true && report("rootBlockDevice.encrypted must be true"),
+    "aws:ec2/instance:Instance": (r, report) => fields(r.props.rootBlockDevice).encrypted !== true && report("rootBlockDevice.encrypted must be true"),
   },
   "Turn on the resource's encryption-at-rest setting (AWS-managed keys are fine).",
 );
@@ -128,11 +132,11 @@ export const encryptionInTransit = resourcePolicy(
   {
     [REDIS_RG]: (r, report) => r.props.transitEncryptionEnabled !== true && report("transitEncryptionEnabled must be true"),
     "aws:rds/parameterGroup:ParameterGroup": (r, report) => {
-      const forceSsl = (r.props.parameters ?? []).find((p: { name: string }) => p.name === "rds.force_ssl");
+      const forceSsl = (list(r.props.parameters) as { name: string; value?: unknown }[]).find((p) => p.name === "rds.force_ssl");
       if (forceSsl && String(forceSsl.value) !== "1") report("rds.force_ssl must stay 1 (TLS only)");
     },
     "aws:ecs/taskDefinition:TaskDefinition": (r, report) => {
-      for (const v of r.props.volumes ?? []) {
+      for (const v of list(r.props.volumes) as { name?: string; efsVolumeConfiguration?: { transitEncryption?: string } }[]) {
         if (v.efsVolumeConfiguration && v.efsVolumeConfiguration.transitEncryption !== "ENABLED") report(`volume ${v.name}: efsVolumeConfiguration.transitEncryption must be ENABLED`);
       }
     },
@@ -155,7 +159,7 @@ export const albHttpsOnly = resourcePolicy(
           if (!tls12Policies.test(String(r.props.sslPolicy ?? ""))) report(`sslPolicy ${r.props.sslPolicy ?? "(default, allows TLS 1.0)"} must allow TLS 1.2+ only, e.g. ELBSecurityPolicy-TLS13-1-2-2021-06`);
           if (!r.props.certificateArn) report("an HTTPS listener needs a certificateArn");
         } else if (protocol === "HTTP") {
-          const actions: { type?: string; redirect?: { protocol?: string } }[] = r.props.defaultActions ?? [];
+          const actions = list(r.props.defaultActions) as { type?: string; redirect?: { protocol?: string } }[];
           if (actions.length === 0 || actions.some((a) => a.type !== "redirect" || String(a.redirect?.protocol).toUpperCase() !== "HTTPS")) {
             report("an HTTP listener may only redirect to HTTPS");
           }
@@ -171,7 +175,7 @@ export const internalPaths = ["/metrics", "/health/ready", "/health/live", "/hea
 
 /** ALB wildcard path pattern (`*` any run, `?` one character), case-sensitive, as a RegExp. */
 const albPathPattern = (pattern: string) => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replaceAll("*", ".*").replaceAll("?", ".")}$`);
-const forwards = (actions: { type?: string }[] | undefined) => (actions ?? []).some((a) => String(a.type).toLowerCase() === "forward");
+const forwards = (actions: unknown) => (list(actions) as { type?: string }[]).some((a) => String(a.type).toLowerCase() === "forward");
 
 export const albInternalRoutesPrivate = resourcePolicy(
   "alb-internal-routes-private",
@@ -182,7 +186,7 @@ export const albInternalRoutesPrivate = resourcePolicy(
     }) as Check])),
     ...Object.fromEntries(["aws:lb/listenerRule:ListenerRule", "aws:alb/listenerRule:ListenerRule"].map((t) => [t, ((r, report) => {
       if (!forwards(r.props.actions)) return;
-      for (const c of r.props.conditions ?? []) {
+      for (const c of list(r.props.conditions) as { pathPattern?: { values?: string[]; regexValues?: string[] } }[]) {
         const patterns: RegExp[] = [...(c.pathPattern?.values ?? []).map(albPathPattern), ...(c.pathPattern?.regexValues ?? []).map((v: string) => new RegExp(v))];
         const exposed = internalPaths.filter((path) => patterns.some((re) => re.test(path)));
         if (exposed.length) report(`forwards internal path(s) ${exposed.join(", ")} to the internet`);
@@ -196,8 +200,8 @@ export const imdsV2 = resourcePolicy(
   "ec2-imdsv2",
   "EC2 instances require IMDSv2 session tokens (metadataOptions.httpTokens = required).",
   {
-    "aws:ec2/instance:Instance": (r, report) => r.props.metadataOptions?.httpTokens !== "required" && report("metadataOptions.httpTokens must be required (IMDSv2)"),
-    "aws:ec2/launchTemplate:LaunchTemplate": (r, report) => r.props.metadataOptions?.httpTokens !== "required" && report("metadataOptions.httpTokens must be required (IMDSv2)"),
+    "aws:ec2/instance:Instance": (r, report) => fields(r.props.metadataOptions).httpTokens !== "required" && report("metadataOptions.httpTokens must be required (IMDSv2)"),
+    "aws:ec2/launchTemplate:LaunchTemplate": (r, report) => fields(r.props.metadataOptions).httpTokens !== "required" && report("metadataOptions.httpTokens must be required (IMDSv2)"),
   },
   "Set metadataOptions: { httpTokens: \"required\", httpPutResponseHopLimit: 1 }.",
 );

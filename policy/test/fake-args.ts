@@ -9,7 +9,7 @@ import type { GuardrailConfig } from "../policies.ts";
 export interface FakeResource {
   type: string;
   name: string;
-  props: Record<string, any>;
+  props: Record<string, unknown>;
   provider?: PolicyProviderResource;
   /** Input name → resources it depends on (as the engine reports them). */
   propertyDependencies?: Record<string, FakeResource[]>;
@@ -27,7 +27,7 @@ export function resourceArgs(r: FakeResource, config: GuardrailConfig = {}): Res
     name: r.name,
     urn: urnOf(r),
     props: r.props,
-    opts: { protect: false, ignoreChanges: [], aliases: [], additionalSecretOutputs: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 } } as any,
+    opts: { protect: false, ignoreChanges: [], aliases: [], additionalSecretOutputs: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 } } as ResourceValidationArgs["opts"],
     ...(r.provider ? { provider: r.provider } : {}),
     stackTags: new Map(),
     isType: () => false,
@@ -45,7 +45,7 @@ export function policyResource(r: FakeResource, all: Map<FakeResource, PolicyRes
     name: r.name,
     urn: urnOf(r),
     props: r.props,
-    opts: {} as any,
+    opts: {} as PolicyResource["opts"],
     ...(r.provider ? { provider: r.provider } : {}),
     dependencies: [],
     propertyDependencies: {},

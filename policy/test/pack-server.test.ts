@@ -18,7 +18,16 @@ const structPb = require("google-protobuf/google/protobuf/struct_pb.js");
 
 const policyDir = fileURLToPath(new URL("..", import.meta.url));
 let pack: ChildProcess;
-let client: any;
+// The generated gRPC client and messages are untyped JavaScript: the parts used here.
+type Unary = (req: unknown, done: (err: Error | null, res: unknown) => void) => void;
+let client: { close(): void } & Record<string, Unary>;
+interface AnalyzerInfo {
+  getName(): string;
+  getPoliciesList(): { getName(): string }[];
+}
+interface AnalyzeResponse {
+  getDiagnosticsList(): { getPolicyname(): string; getMessage(): string }[];
+}
 
 before(async () => {
   pack = spawn(process.execPath, ["index.ts"], { cwd: policyDir, stdio: ["ignore", "pipe", "inherit"] });
@@ -33,7 +42,7 @@ after(() => {
 });
 
 const call = <T>(method: string, req: unknown) =>
-  new Promise<T>((resolve, reject) => client[method](req, (err: Error | null, res: T) => (err ? reject(err) : resolve(res))));
+  new Promise<T>((resolve, reject) => client[method]!(req, (err, res) => (err ? reject(err) : resolve(res as T))));
 
 function analyzeRequest(type: string, name: string, props: Record<string, unknown>) {
   const req = new analyzerPb.AnalyzeRequest();
@@ -46,18 +55,18 @@ function analyzeRequest(type: string, name: string, props: Record<string, unknow
 }
 
 test("the served pack lists every policy, mandatory", async () => {
-  const info = await call<any>("getAnalyzerInfo", new emptyPb.Empty());
+  const info = await call<AnalyzerInfo>("getAnalyzerInfo", new emptyPb.Empty());
   assert.equal(info.getName(), "inferstack-guardrails");
-  const policies = info.getPoliciesList().map((p: any) => p.getName()).sort();
+  const policies = info.getPoliciesList().map((p) => p.getName()).sort();
   assert.deepEqual(policies, [...resourcePolicies, ...stackPolicies].map((p) => p.name).sort());
   assert.ok(policies.includes("no-world-open-ingress") && policies.includes("encryption-at-rest"));
 });
 
 test("the served pack reports a violating resource and passes a compliant one", async () => {
-  const bad = await call<any>("analyze", analyzeRequest("aws:rds/instance:Instance", "pg", { instanceClass: "db.t4g.small", publiclyAccessible: true, storageEncrypted: false, dbSubnetGroupName: "private" }));
-  const diagnostics = bad.getDiagnosticsList().map((d: any) => `${d.getPolicyname()}: ${d.getMessage()}`);
+  const bad = await call<AnalyzeResponse>("analyze", analyzeRequest("aws:rds/instance:Instance", "pg", { instanceClass: "db.t4g.small", publiclyAccessible: true, storageEncrypted: false, dbSubnetGroupName: "private" }));
+  const diagnostics = bad.getDiagnosticsList().map((d) => `${d.getPolicyname()}: ${d.getMessage()}`);
   assert.ok(diagnostics.some((d: string) => d.startsWith("no-public-datastores:") && d.includes("publiclyAccessible must be false")), diagnostics.join("\n"));
   assert.ok(diagnostics.some((d: string) => d.startsWith("encryption-at-rest:") && d.includes("storageEncrypted must be true")), diagnostics.join("\n"));
-  const good = await call<any>("analyze", analyzeRequest("aws:rds/instance:Instance", "pg", { instanceClass: "db.t4g.small", publiclyAccessible: false, storageEncrypted: true, dbSubnetGroupName: "private", tags: { app: "inferstack", env: "staging", tier: "small" } }));
-  assert.deepEqual(good.getDiagnosticsList().map((d: any) => d.getMessage()), []);
+  const good = await call<AnalyzeResponse>("analyze", analyzeRequest("aws:rds/instance:Instance", "pg", { instanceClass: "db.t4g.small", publiclyAccessible: false, storageEncrypted: true, dbSubnetGroupName: "private", tags: { app: "inferstack", env: "staging", tier: "small" } }));
+  assert.deepEqual(good.getDiagnosticsList().map((d) => d.getMessage()), []);
 });
