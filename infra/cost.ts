@@ -66,7 +66,7 @@ export function trackCost(): pulumi.Output<CostEstimate> {
     await allRegistered(tracked);
     const resources: PricedResource[] = [];
     for (const t of tracked) {
-      const inputs = plain(await settled(withoutResources(t.props))) as Record<string, any>;
+      const inputs = plain(await settled(withoutResources(t.props))) as Record<string, unknown>;
       resources.push({ type: t.type, name: t.name, inputs: inputs ?? {} });
     }
     return estimateMonthlyCost(resources);

@@ -73,7 +73,7 @@ export function contentTag(root: string, paths: string[], extra = ""): string {
 
 /** The parts of an ECR image reference pinned by digest, or null when `ref` is not one. */
 export function parseEcrImageRef(ref: string): { account: string; region: string; repository: string; digest: string } | null {
-  const m = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([a-z0-9][a-z0-9._\/-]*)@(sha256:[0-9a-f]{64})$/.exec(ref);
+  const m = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([a-z0-9][a-z0-9._/-]*)@(sha256:[0-9a-f]{64})$/.exec(ref);
   return m ? { account: m[1]!, region: m[2]!, repository: m[3]!, digest: m[4]! } : null;
 }
 

@@ -3,7 +3,7 @@
  * rotation, healthcheck timing, labels, and the pinned-image pull. Keeping them in one place is
  * what lets the tests assert "every container" rather than container by container.
  */
-import * as pulumi from "@pulumi/pulumi";
+import type * as pulumi from "@pulumi/pulumi";
 import * as docker from "@pulumi/docker";
 import { pinned, type ImageName } from "../images.ts";
 

@@ -19,7 +19,7 @@ export function mockPasswordFor(name: string): string {
 }
 
 type State = Record<string, unknown>;
-const computed: Record<string, (name: string, inputs: any) => State> = {
+const computed: Record<string, (name: string, inputs: State) => State> = {
   // The real provider marks these outputs secret; the mock monitor would not, so we do.
   "random:index/randomPassword:RandomPassword": (name) => ({ result: pulumi.secret(mockPasswordFor(name)), bcryptHash: pulumi.secret("$2a$10$mock") }),
   "random:index/randomId:RandomId": (name) => ({ hex: "a1b2c3d4", b64Url: "obLD1A", dec: "2712847316", id: slug(name) }),
@@ -40,7 +40,7 @@ const computed: Record<string, (name: string, inputs: any) => State> = {
   "aws:ec2/instance:Instance": () => ({ publicIp: "203.0.113.10", privateIp: "10.41.1.10" }),
   "aws:ecr/repository:Repository": (name) => ({ repositoryUrl: `${MOCK_ACCOUNT}.dkr.ecr.${MOCK_REGION}.amazonaws.com/${slug(name)}`, registryId: MOCK_ACCOUNT }),
   "aws:acm/certificate:Certificate": (_name, inputs) => ({
-    domainValidationOptions: [inputs.domainName, ...(inputs.subjectAlternativeNames ?? [])].map((d: string) => ({
+    domainValidationOptions: [inputs.domainName, ...((inputs.subjectAlternativeNames as unknown[] | undefined) ?? [])].map((d) => ({
       domainName: d,
       resourceRecordName: `_abc123.${d}.`,
       resourceRecordType: "CNAME",
@@ -74,7 +74,7 @@ export function mockState(args: pulumi.runtime.MockResourceArgs): { id: string; 
   };
 }
 
-const invokes: Record<string, (inputs: any) => State> = {
+const invokes: Record<string, (inputs: State) => State> = {
   "aws:index/getAvailabilityZones:getAvailabilityZones": () => ({
     names: ["a", "b", "c", "d"].map((s) => `${MOCK_REGION}${s}`),
     zoneIds: ["use1-az1", "use1-az2", "use1-az4", "use1-az6"],
@@ -90,7 +90,7 @@ const invokes: Record<string, (inputs: any) => State> = {
   "aws:iam/getPolicyDocument:getPolicyDocument": (inputs) => ({
     json: JSON.stringify({
       Version: "2012-10-17",
-      Statement: (inputs.statements ?? []).map((s: any) => ({ Effect: s.effect ?? "Allow", Action: s.actions, Resource: s.resources, Principal: s.principals })),
+      Statement: ((inputs.statements as State[] | undefined) ?? []).map((s) => ({ Effect: s.effect ?? "Allow", Action: s.actions, Resource: s.resources, Principal: s.principals })),
     }),
   }),
   "aws:ecr/getAuthorizationToken:getAuthorizationToken": () => ({ userName: "AWS", password: "mock-ecr-token", proxyEndpoint: `https://${MOCK_ACCOUNT}.dkr.ecr.${MOCK_REGION}.amazonaws.com` }),

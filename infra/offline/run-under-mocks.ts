@@ -15,6 +15,7 @@ export interface MockedResource {
   name: string;
   /** Inputs as the provider would receive them: Outputs resolved, secrets still in Pulumi's
    *  `{ <sig>: <secret sig>, value }` envelope (read through it with `unwrapSecrets`). */
+  // biome-ignore lint/suspicious/noExplicitAny: each provider's schema-less property bag; tests walk into it and their assertions check the shape they read
   inputs: Record<string, any>;
   custom: boolean;
   provider?: string;
@@ -40,10 +41,11 @@ export interface RunOptions {
 }
 
 /** Replaces every secret envelope in mocked inputs by the value it holds. */
-export function unwrapSecrets(value: any): any {
+export function unwrapSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(unwrapSecrets);
   if (value !== null && typeof value === "object") {
-    if (value[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig) return unwrapSecrets(value.value);
+    const envelope = value as Record<string, unknown>;
+    if (envelope[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig) return unwrapSecrets(envelope.value);
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
   }
   return value;

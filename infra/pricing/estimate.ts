@@ -10,7 +10,7 @@ import { HOURS_PER_MONTH, REGION, prices, usageAssumptions as usage, type Price 
 export interface PricedResource {
   type: string;
   name: string;
-  inputs: Record<string, any>;
+  inputs: Record<string, unknown>;
 }
 
 export interface CostItem {
@@ -45,6 +45,10 @@ function num(v: unknown, fallback: number): number {
   return Number.isFinite(n) ? n : fallback;
 }
 
+/** A nested input as an object ({} when absent or not one), to read its fields. */
+const fields = (v: unknown): Record<string, unknown> => (v !== null && typeof v === "object" && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+
 function unpricedItem(what: string): Omit<CostItem, "resource" | "type"> {
   return { description: `${what} (no price in infra/pricing/prices.ts)`, monthlyUsd: 0, assumption: `unpriced: add ${what} to infra/pricing/prices.ts` };
 }
@@ -66,26 +70,26 @@ function scalingTargetFor(service: PricedResource, all: PricedResource[]): Price
 }
 
 const ecsService: Pricer = (svc, all) => {
-  const strategies: { capacityProvider?: string; weight?: number }[] = svc.inputs.capacityProviderStrategies ?? [];
+  const strategies = list(svc.inputs.capacityProviderStrategies) as { capacityProvider?: string; weight?: number }[];
   const onFargate = svc.inputs.launchType === "FARGATE" || (svc.inputs.launchType === undefined && strategies.length === 0) || strategies.some((s) => s.capacityProvider?.startsWith("FARGATE"));
   if (!onFargate) return [];
   const td = findTaskDefinition(svc.inputs.taskDefinition, all);
   if (!td) return [unpricedItem(`Fargate service ${svc.name} (task definition not found)`)];
   const vcpu = num(td.inputs.cpu, 256) / 1024;
   const memGb = num(td.inputs.memory, 512) / 1024;
-  const arch = String(td.inputs.runtimePlatform?.cpuArchitecture ?? "X86_64").toUpperCase() === "ARM64" ? "arm64" : "x86_64";
+  const arch = String(fields(td.inputs.runtimePlatform).cpuArchitecture ?? "X86_64").toUpperCase() === "ARM64" ? "arm64" : "x86_64";
   const rate = prices.fargate[arch];
   const target = scalingTargetFor(svc, all);
   const desired = num(svc.inputs.desiredCount, 1);
   const tasks = target ? Math.max(desired, num(target.inputs.minCapacity, desired)) : desired;
-  const extraStorage = Math.max(0, num(td.inputs.ephemeralStorage?.sizeInGib, 20) - 20);
+  const extraStorage = Math.max(0, num(fields(td.inputs.ephemeralStorage).sizeInGib, 20) - 20);
   const perTask = perMonth(rate.vcpu, vcpu) + perMonth(rate.memoryGb, memGb) + perMonth(prices.fargate.ephemeralStorageGb, extraStorage);
   const assumptions = [`${tasks} task(s) running 730 h/month`];
   if (target) assumptions.push(`autoscaling ${num(target.inputs.minCapacity, tasks)}-${num(target.inputs.maxCapacity, tasks)} tasks: each extra task adds ${usd(perTask)}/month`);
   if (strategies.some((s) => s.capacityProvider === "FARGATE_SPOT")) assumptions.push("priced as on-demand Fargate; the Spot share costs up to 70% less");
   const items: Omit<CostItem, "resource" | "type">[] = [{ description: `Fargate ${arch} ${tasks} × (${vcpu} vCPU, ${memGb} GB)`, monthlyUsd: perTask * tasks, assumption: assumptions.join("; ") }];
   // An ECS-managed EBS volume exists, and bills, while its task runs: one per task.
-  const ebs = svc.inputs.volumeConfiguration?.managedEbsVolume;
+  const ebs = fields(svc.inputs.volumeConfiguration).managedEbsVolume as Record<string, unknown> | undefined;
   if (ebs) {
     const gb = num(ebs.sizeInGb, 1);
     const t = String(ebs.volumeType ?? "gp3");
@@ -100,7 +104,7 @@ const setupInvocation: Pricer = (r, all) => {
   const td = findTaskDefinition(JSON.parse(String(r.inputs.input ?? "{}")).taskDefinition, all);
   if (!td) return [unpricedItem(`setup run ${r.name} (task definition not found)`)];
   const hours = usage.dbSetupRunsPerMonth * usage.dbSetupMinutesPerRun / 60;
-  const arch = String(td.inputs.runtimePlatform?.cpuArchitecture ?? "X86_64").toUpperCase() === "ARM64" ? "arm64" : "x86_64";
+  const arch = String(fields(td.inputs.runtimePlatform).cpuArchitecture ?? "X86_64").toUpperCase() === "ARM64" ? "arm64" : "x86_64";
   const task = (prices.fargate[arch].vcpu.amount * num(td.inputs.cpu, 256) / 1024 + prices.fargate[arch].memoryGb.amount * num(td.inputs.memory, 512) / 1024) * hours;
   const fn = all.find((f) => f.type === "aws:lambda/function:Function" && String(r.inputs.functionName ?? "") === String(f.inputs.name ?? f.name));
   const lambda = perMonth(prices.lambda.gbSecond, num(fn?.inputs.memorySize, 128) / 1024 * hours * 3600) + perMonth(prices.lambda.request, usage.dbSetupRunsPerMonth);
@@ -117,7 +121,7 @@ const ec2Instance: Pricer = (r, all) => {
   const items: Omit<CostItem, "resource" | "type">[] = [];
   const freeTier = type === "t3.micro" || type === "t2.micro";
   items.push(price ? { description: `EC2 ${type}`, monthlyUsd: perMonth(price), assumption: freeTier ? usage.freeTierNote : "on-demand, 730 h/month" } : unpricedItem(`EC2 ${type}`));
-  const root = r.inputs.rootBlockDevice ?? {};
+  const root = fields(r.inputs.rootBlockDevice);
   const gb = num(root.volumeSize, 8);
   const volumeType = String(root.volumeType ?? "gp3");
   const ebs = prices.ebs[volumeType];
@@ -156,7 +160,7 @@ const rdsInstance: Pricer = (r, all) => {
     monthlyUsd: perMonth(prices.rdsBackup, billableBackupGb),
     assumption: `free up to ${gb} GB (the provisioned storage); assumes ${usage.rdsBackupDailyChangeShare * 100}% of the data changes per day, ${billableBackupGb.toFixed(0)} GB billable`,
   });
-  const exports: string[] = r.inputs.enabledCloudwatchLogsExports ?? [];
+  const exports = list(r.inputs.enabledCloudwatchLogsExports).map(String);
   // Log groups the program declares for the exports carry the ingestion on their own lines.
   const declaredGroups = new Set(all.filter((g) => g.type === "aws:cloudwatch/logGroup:LogGroup").map((g) => String(g.inputs.name)));
   const undeclared = exports.filter((log) => !declaredGroups.has(`/aws/rds/instance/${r.inputs.identifier}/${log}`));
@@ -197,7 +201,7 @@ const loadBalancer: Pricer = (r) => {
     { description: `${usage.albLcus} LCU baseline`, monthlyUsd: perMonth(prices.alb.lcu, usage.albLcus), assumption: `assumes ${usage.albLcus} LCU around the clock (modest API traffic)` },
   ];
   if (r.inputs.internal !== true) {
-    const ips = (r.inputs.subnets ?? r.inputs.subnetMappings ?? []).length || 2;
+    const ips = list(r.inputs.subnets ?? r.inputs.subnetMappings).length || 2;
     items.push({ description: `${ips} public IPv4 address(es), one per AZ`, monthlyUsd: perMonth(prices.publicIpv4, ips) });
   }
   return items;
@@ -228,7 +232,7 @@ const logGroup: Pricer = (r) => {
 
 const vpcEndpoint: Pricer = (r) => {
   if (String(r.inputs.vpcEndpointType ?? "Gateway") !== "Interface") return [];
-  const azs = (r.inputs.subnetIds ?? []).length || 1;
+  const azs = list(r.inputs.subnetIds).length || 1;
   const gb = usage.endpointProcessedGbPerEndpoint;
   return [{
     description: `interface endpoint ${String(r.inputs.serviceName ?? "").split(".").pop()} in ${azs} AZ(s)`,
@@ -240,14 +244,14 @@ const vpcEndpoint: Pricer = (r) => {
 const flat = (description: string, price: Price, quantity = 1, assumption?: string): Pricer => () => [{ description, monthlyUsd: perMonth(price, quantity), assumption }];
 
 const ecsCluster: Pricer = (r) => {
-  const insights = (r.inputs.settings ?? []).find((x: { name?: string }) => x.name === "containerInsights")?.value;
+  const insights = (list(r.inputs.settings) as { name?: string; value?: unknown }[]).find((x) => x.name === "containerInsights")?.value;
   if (insights !== "enabled" && insights !== "enhanced") return [];
   const n = usage.containerInsightsMetrics;
   return [{ description: `Container Insights (${insights})`, monthlyUsd: perMonth(prices.cloudwatchMetric, n), assumption: `assumes ${n} custom metrics for this cluster's services and tasks` }];
 };
 
 const efsBackup: Pricer = (r) =>
-  r.inputs.backupPolicy?.status === "ENABLED"
+  fields(r.inputs.backupPolicy).status === "ENABLED"
     ? [{ description: `AWS Backup of EFS ${usage.efsStoredGbPerFileSystem} GB`, monthlyUsd: perMonth(prices.backupEfs, usage.efsStoredGbPerFileSystem), assumption: `assumes ${usage.efsStoredGbPerFileSystem} GB backed up` }]
     : [];
 

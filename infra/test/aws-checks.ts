@@ -75,6 +75,7 @@ interface Container {
   logConfiguration: { logDriver: string };
   portMappings?: { containerPort: number }[];
   stopTimeout?: number;
+  command?: string[];
 }
 
 
@@ -113,15 +114,30 @@ function albPattern(pattern: string, flags = ""): RegExp {
  * host headers compare case-insensitively, paths case-sensitively and without the query string;
  * no rule matching leaves the default action.
  */
-export function albAction(defaultActions: any[], rules: { priority: number; conditions: any[]; actions: any[] }[], host: string, path: string): any {
-  const matches = (c: any): boolean => {
-    if (c.hostHeader) return (c.hostHeader.values as string[]).some((v) => albPattern(v, "i").test(host));
-    if (c.pathPattern?.values) return (c.pathPattern.values as string[]).some((v) => albPattern(v).test(path));
-    if (c.pathPattern?.regexValues) return (c.pathPattern.regexValues as string[]).some((v) => new RegExp(v).test(path));
+interface AlbCondition {
+  hostHeader?: { values: string[] };
+  pathPattern?: { values?: string[]; regexValues?: string[] };
+}
+interface AlbAction {
+  type: string;
+  targetGroupArn?: string;
+  fixedResponse?: { statusCode: string };
+}
+export interface AlbRule {
+  priority: number;
+  conditions: AlbCondition[];
+  actions: AlbAction[];
+}
+
+export function albAction(defaultActions: AlbAction[], rules: AlbRule[], host: string, path: string): AlbAction {
+  const matches = (c: AlbCondition): boolean => {
+    if (c.hostHeader) return c.hostHeader.values.some((v) => albPattern(v, "i").test(host));
+    if (c.pathPattern?.values) return c.pathPattern.values.some((v) => albPattern(v).test(path));
+    if (c.pathPattern?.regexValues) return c.pathPattern.regexValues.some((v) => new RegExp(v).test(path));
     throw new Error(`condition ${JSON.stringify(c)} not modelled`);
   };
   const rule = [...rules].sort((a, b) => a.priority - b.priority).find((r) => r.conditions.every(matches));
-  return (rule ? rule.actions : defaultActions)[0];
+  return (rule ? rule.actions : defaultActions)[0]!;
 }
 
 function ipv4ToInt(ip: string): number {
@@ -225,8 +241,8 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.equal(repo.inputs.imageTagMutability, "IMMUTABLE");
     assert.equal(repo.inputs.imageScanningConfiguration.scanOnPush, true);
     const lifecycle = JSON.parse(one(T.lifecycle, "-app").inputs.policy);
-    assert.ok(lifecycle.rules.some((r: any) => r.selection.tagStatus === "untagged"));
-    assert.ok(lifecycle.rules.some((r: any) => r.selection.countType === "imageCountMoreThan"));
+    assert.ok(lifecycle.rules.some((r: { selection: { tagStatus?: string } }) => r.selection.tagStatus === "untagged"));
+    assert.ok(lifecycle.rules.some((r: { selection: { countType?: string } }) => r.selection.countType === "imageCountMoreThan"));
     const image = one(T.image, "-app");
     assert.equal(image.inputs.build.dockerfile, "app/Dockerfile");
     assert.equal(image.inputs.build.context, ".");
@@ -235,8 +251,9 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const [, contentHash] = /:(c-[0-9a-f]{20})-[0-9a-f]{8}$/.exec(image.inputs.imageName) ?? [];
     assert.ok(contentHash, `tag of ${image.inputs.imageName}`);
     assert.deepEqual(one("random:index/randomId:RandomId", "-app-tag").inputs.keepers, { contentHash });
-    assert.ok(unwrapSecrets(image.inputs.registry).server.includes(".dkr.ecr."));
-    assert.equal(unwrapSecrets(image.inputs.registry).username, "AWS");
+    const registry = unwrapSecrets(image.inputs.registry) as { server: string; username: string };
+    assert.ok(registry.server.includes(".dkr.ecr."));
+    assert.equal(registry.username, "AWS");
     const allowedUpstream = new Set(Object.keys(images).map((k) => pinned(k as ImageName)));
     for (const task of all(T.taskDef)) {
       for (const c of containersOf(task)) {
@@ -275,7 +292,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const certs = bundle.split(/(?<=-----END CERTIFICATE-----)\n/).filter((c) => c.includes("BEGIN CERTIFICATE")).map((pem) => new X509Certificate(pem));
     // RDS's default CA for new instances is rds-ca-rsa2048-g1; the stack's region's root must be there and valid.
     const regionRoot = certs.find((c) => c.subject.includes("CN=Amazon RDS us-east-1 Root CA RSA2048 G1"));
-    assert.ok(regionRoot && regionRoot.ca && new Date(regionRoot.validTo) > new Date(), "the us-east-1 RSA2048 G1 root, valid");
+    assert.ok(regionRoot?.ca && new Date(regionRoot.validTo) > new Date(), "the us-east-1 RSA2048 G1 root, valid");
     // The real node-postgres client, given the task's env: user/host/db from the URL, the password
     // from PGPASSWORD (the secret), TLS verified against the bundle, host name checked.
     process.env.PGPASSWORD = "from-secrets-manager";
@@ -296,12 +313,12 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.equal(one(T.logGroup, "-app").inputs.retentionInDays, cfg.logs.retentionDays);
     // The execution role pulls from its own repository, writes its own log group, reads exactly the task's secrets.
     const policy = JSON.parse(one(T.rolePolicy, "-app-execution").inputs.policy);
-    const statement = (sid: string) => policy.Statement.find((st: any) => st.Sid === sid);
+    const statement = (sid: string) => policy.Statement.find((st: { Sid?: string }) => st.Sid === sid);
     assert.deepEqual(statement("Secrets").Resource, app.secrets.map((x) => x.valueFrom.replace(/:[a-zA-Z]+::$/, "")));
     // (the mock ARN of the `inferstack-<stack>-app` repository)
     assert.deepEqual(statement("EcrPull").Resource, [`arn:aws:repository:us-east-1:123456789012:inferstack-${stackName}-app`]);
     assert.match(statement("Logs").Resource, /:\*$/);
-    const wildcards = policy.Statement.filter((st: any) => st.Resource === "*").map((st: any) => st.Action);
+    const wildcards = policy.Statement.filter((st: { Resource: unknown }) => st.Resource === "*").map((st: { Action: unknown }) => st.Action);
     assert.deepEqual(wildcards, [["ecr:GetAuthorizationToken"]], "only the ECR login is account-wide");
     // One managed policy: the ECS infrastructure role's for the Prometheus EBS volume (it acts only on volumes ECS tags).
     assert.deepEqual(all("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((a) => a.inputs.policyArn), ["arn:aws:iam::aws:policy/service-role/AmazonECSInfrastructureRolePolicyForVolumes"], "no broad managed policies");
@@ -349,9 +366,9 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     // A release that is healthy but answers 5xx is rolled back too.
     const alarm = one("aws:cloudwatch/metricAlarm:MetricAlarm", "-app-5xx");
     assert.deepEqual(service.inputs.alarms, { alarmNames: [alarm.name], enable: true, rollback: true });
-    const rate = alarm.inputs.metricQueries.find((q: any) => q.returnData);
+    const rate = alarm.inputs.metricQueries.find((q: { returnData?: boolean }) => q.returnData);
     assert.match(rate.expression, /100 \* FILL\(errors, 0\) \/ requests/);
-    for (const q of alarm.inputs.metricQueries.filter((q: any) => q.metric)) {
+    for (const q of alarm.inputs.metricQueries.filter((q: { metric?: unknown }) => q.metric)) {
       assert.match(q.metric.dimensions.TargetGroup, /^targetgroup\/.*-app\//);
       assert.match(q.metric.dimensions.LoadBalancer, /^app\//);
     }
@@ -439,10 +456,10 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.equal(new Set(priorities).size, priorities.length, `unique priorities ${priorities}`);
     for (const r of rules) {
       assert.ok(Number.isInteger(r.inputs.priority) && r.inputs.priority >= 1 && r.inputs.priority <= 50000);
-      const counts = r.inputs.conditions.map((c: Record<string, any>) => {
+      const counts = r.inputs.conditions.map((c: Record<string, { values?: string[]; regexValues?: string[] }>) => {
         const [kind, ...more] = Object.keys(c);
         assert.deepEqual(more, [], `${r.name}: one condition type per condition`);
-        const values: string[] = c[kind!].values ?? c[kind!].regexValues;
+        const values = (c[kind!]!.values ?? c[kind!]!.regexValues)!;
         for (const v of values) assert.ok(v.length <= 128, `${r.name}: ${v} ≤ 128 chars`);
         return values.length;
       });
@@ -452,8 +469,8 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const appTg = `${one(T.targetGroup, "-app").name}-id`;
     const grafanaTg = `${one(T.targetGroup, "-grafana").name}-id`;
     const routeOf = (host: string, path: string) => {
-      const action = albAction(https.inputs.defaultActions, rules.map((r) => r.inputs as { priority: number; conditions: any[]; actions: any[] }), host, path);
-      if (action.type === "fixed-response") return Number(action.fixedResponse.statusCode);
+      const action = albAction(https.inputs.defaultActions, rules.map((r) => r.inputs as AlbRule), host, path);
+      if (action.type === "fixed-response") return Number(action.fixedResponse!.statusCode);
       const arn = String(action.targetGroupArn);
       return arn.includes(appTg.replace(/-id$/, "")) ? "app" : arn.includes(grafanaTg.replace(/-id$/, "")) ? "grafana" : arn;
     };
@@ -490,10 +507,10 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.equal(alb.inputs.accessLogs.enabled, true);
     assert.equal(alb.inputs.accessLogs.prefix, "alb");
     const policy = JSON.parse(one(T.bucketPolicy).inputs.policy);
-    const elb = policy.Statement.find((s: any) => s.Sid === "ElbAccountWrites");
+    const elb = policy.Statement.find((s: { Sid?: string }) => s.Sid === "ElbAccountWrites");
     assert.equal(elb.Principal.AWS, "arn:aws:iam::127311923021:root");
     assert.match(elb.Resource, /\/alb\/AWSLogs\/123456789012\/\*$/);
-    assert.ok(policy.Statement.some((s: any) => s.Effect === "Deny" && s.Condition.Bool["aws:SecureTransport"] === "false"));
+    assert.ok(policy.Statement.some((s: { Effect: string; Condition: { Bool: Record<string, string> } }) => s.Effect === "Deny" && s.Condition.Bool["aws:SecureTransport"] === "false"));
   });
 
   test(`${stackName}: Postgres is private, encrypted, RDS-managed password, backups ${cfg.postgres.backupRetentionDays}d`, () => {
@@ -533,7 +550,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.match(rotation.inputs.secretId, /:secret:rds!db-/);
     const params = one(T.rdsParams);
     assert.equal(params.inputs.family, `postgres${cfg.postgres.engineVersion.split(".")[0]}`);
-    assert.ok(params.inputs.parameters.some((p: any) => p.name === "rds.force_ssl" && p.value === "1"));
+    assert.ok(params.inputs.parameters.some((p: { name: string; value: string }) => p.name === "rds.force_ssl" && p.value === "1"));
   });
 
   test(`${stackName}: Redis is encrypted with an AUTH token, ${cfg.redis.nodes} node(s), failover ${cfg.redis.automaticFailover}`, () => {
@@ -553,7 +570,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     if (redis.inputs.automaticFailoverEnabled) assert.ok(redis.inputs.numCacheClusters >= 2, "ElastiCache failover needs ≥ 2 nodes");
     assert.equal(redis.inputs.engine, cfg.redis.engine);
     // REDIS_URL as the app's ioredis client reads it: TLS, the AUTH token, the primary endpoint.
-    const secret = JSON.parse(unwrapSecrets(one("aws:secretsmanager/secretVersion:SecretVersion", "-redis-auth").inputs.secretString));
+    const secret = JSON.parse(String(unwrapSecrets(one("aws:secretsmanager/secretVersion:SecretVersion", "-redis-auth").inputs.secretString)));
     assert.equal(secret.authToken, unwrapSecrets(redis.inputs.authToken));
     const client = new Redis(secret.url, { lazyConnect: true });
     assert.equal(client.options.password, secret.authToken);
@@ -604,7 +621,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.equal(Number(task.inputs.cpu), 256);
     assert.equal(fargatePairProblem(Number(task.inputs.cpu) / 1024, Number(task.inputs.memory)), null);
     const execution = JSON.parse(one(T.rolePolicy, "-db-execution").inputs.policy);
-    assert.deepEqual(execution.Statement.find((st: any) => st.Sid === "Secrets").Resource.sort(), setup!.secrets.map((x) => x.valueFrom.replace(/:[a-zA-Z]+::$/, "")).sort());
+    assert.deepEqual(execution.Statement.find((st: { Sid?: string }) => st.Sid === "Secrets").Resource.sort(), setup!.secrets.map((x) => x.valueFrom.replace(/:[a-zA-Z]+::$/, "")).sort());
     // Only this task may read the master secret.
     for (const policy of all(T.rolePolicy).filter((r) => !r.name.endsWith("-db-execution"))) assert.doesNotMatch(policy.inputs.policy, /rds!db-/, policy.name);
     // The runner: starts only this family, in this cluster, passes only its execution role, logs where the program says.
@@ -614,11 +631,11 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     assert.equal(one(T.logGroup, "-db-runner").inputs.retentionInDays, cfg.logs.retentionDays);
     assert.equal(one(T.logGroup, "-db").inputs.retentionInDays, cfg.logs.retentionDays);
     const runner = JSON.parse(one(T.rolePolicy, "-db-runner").inputs.policy);
-    const run = runner.Statement.find((st: any) => st.Sid === "Run");
+    const run = runner.Statement.find((st: { Sid?: string }) => st.Sid === "Run");
     assert.deepEqual(run.Action, ["ecs:RunTask"]);
     assert.equal(run.Resource, `arn:aws:ecs:us-east-1:123456789012:task-definition/${task.inputs.family}:*`);
     assert.equal(run.Condition.ArnEquals["ecs:cluster"], `arn:aws:cluster:us-east-1:123456789012:${one(T.cluster).name}`);
-    assert.equal(runner.Statement.find((st: any) => st.Sid === "PassRole").Condition.StringEquals["iam:PassedToService"], "ecs-tasks.amazonaws.com");
+    assert.equal(runner.Statement.find((st: { Sid?: string }) => st.Sid === "PassRole").Condition.StringEquals["iam:PassedToService"], "ecs-tasks.amazonaws.com");
     const subnets = fn.inputs.environment.variables.SUBNETS.split(",");
     assert.deepEqual(subnets.sort(), all(T.subnet).filter((x) => x.inputs.tags["inferstack:subnet"] === "private").map((x) => `${x.name}-id`).sort(), "private subnets");
     const invocation = one("aws:lambda/invocation:Invocation", "-db-run");
@@ -636,12 +653,12 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const task = one(T.taskDef, "-monitoring-service");
     const containers = containersOf(task);
     assert.deepEqual(containers.map((c) => c.name).sort(), ["alertmanager", "blackbox-exporter", "grafana", "postgres-exporter", "prometheus", "prometheus-volume", "redis-exporter"]);
-    for (const v of task.inputs.volumes.filter((v: any) => v.efsVolumeConfiguration)) {
+    for (const v of task.inputs.volumes.filter((v: { efsVolumeConfiguration?: unknown }) => v.efsVolumeConfiguration)) {
       assert.equal(v.efsVolumeConfiguration.transitEncryption, "ENABLED");
       assert.equal(v.efsVolumeConfiguration.authorizationConfig.iam, "ENABLED");
     }
     // Prometheus' TSDB: a block device ECS creates per task, sized for retention.size + 25 %.
-    assert.deepEqual(task.inputs.volumes.find((v: any) => v.name === "prometheus-data"), { name: "prometheus-data", configureAtLaunch: true });
+    assert.deepEqual(task.inputs.volumes.find((v: { name: string }) => v.name === "prometheus-data"), { name: "prometheus-data", configureAtLaunch: true });
     const ebs = one(T.service, "-monitoring-service").inputs.volumeConfiguration;
     assert.equal(ebs.name, "prometheus-data");
     assert.equal(ebs.managedEbsVolume.volumeType, "gp3");
@@ -677,7 +694,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
     const alertmanager = containers.find((c) => c.name === "alertmanager")!;
     assert.ok(alertmanager.secrets.some((s) => s.name === "ALERTMANAGER_CONFIG"));
     const prometheus = containers.find((c) => c.name === "prometheus")!;
-    assert.ok((prometheus as any).command.includes(`--storage.tsdb.retention.time=${cfg.monitoring.prometheusRetentionDays}d`));
+    assert.ok(prometheus.command!.includes(`--storage.tsdb.retention.time=${cfg.monitoring.prometheusRetentionDays}d`));
     const service = one(T.service, "-monitoring-service");
     assert.equal(service.inputs.desiredCount, 1);
     assert.equal(service.inputs.deploymentMinimumHealthyPercent, 0, "one monitoring task at a time");
@@ -715,7 +732,7 @@ export function describeAwsStack(stackName: string, tier: "small" | "medium", se
       .replaceAll("/tmp/alertmanager", dir)
       .replace(/exec \/bin\/alertmanager --config\.file=(\S+).*$/, "exec amtool check-config $1");
     const env = Object.fromEntries(alertmanager.environment.map((e) => [e.name, e.value]));
-    const config = unwrapSecrets(one("aws:secretsmanager/secretVersion:SecretVersion", "-alertmanager-config").inputs.secretString);
+    const config = String(unwrapSecrets(one("aws:secretsmanager/secretVersion:SecretVersion", "-alertmanager-config").inputs.secretString));
     const out = execFileSync("/bin/sh", ["-c", script], { env: { ...process.env, ...env, ALERTMANAGER_CONFIG: config }, encoding: "utf8" });
     assert.match(out, /SUCCESS/);
     assert.match(out, /1 templates/);

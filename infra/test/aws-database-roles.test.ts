@@ -21,7 +21,6 @@ import { createKey } from "../../app/src/data/keys.ts";
 import { deleteExpiredPredictions } from "../../app/src/data/retention.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
-const server = "postgres://postgres@127.0.0.1:5432";
 const tag = `rt${process.pid}_${Date.now().toString(36)}`;
 const roles: DatabaseRoleNames = { owner: `${tag}_owner`, app: `${tag}_app`, monitor: `${tag}_monitor`, grafana: `${tag}_grafana` };
 const master = `${tag}_master`;

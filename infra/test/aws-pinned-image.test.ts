@@ -2,20 +2,20 @@
 // building app/Dockerfile. One stack per process.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { runUnderMocks, unwrapSecrets } from "../offline/run-under-mocks.ts";
+import { type MockedStack, runUnderMocks, unwrapSecrets } from "../offline/run-under-mocks.ts";
 import { MOCK_DIGEST } from "../offline/cloud-mocks.ts";
 import { main } from "../program.ts";
 import { ConfigError, parseStackConfig } from "../config.ts";
 import { parseEcrImageRef } from "../components/aws-image.ts";
 
-const stagingImage = "210987654321.dkr.ecr.us-east-1.amazonaws.com/inferstack-staging/app@sha256:" + "ab12".repeat(16);
+const stagingImage = `210987654321.dkr.ecr.us-east-1.amazonaws.com/inferstack-staging/app@sha256:${"ab12".repeat(16)}`;
 
 test("a bad image reference fails naming inferstack:app.image", () => {
   for (const bad of ["nginx:latest", "210987654321.dkr.ecr.us-east-1.amazonaws.com/app:v1", stagingImage.replace("sha256:", "sha256:zz")]) {
     assert.throws(() => parseStackConfig({ "inferstack:tier": "medium", "inferstack:app": JSON.stringify({ image: bad }) }),
       (e: Error) => e instanceof ConfigError && e.issues.some((i) => i.key === "inferstack:app.image"));
   }
-  assert.deepEqual(parseEcrImageRef(stagingImage), { account: "210987654321", region: "us-east-1", repository: "inferstack-staging/app", digest: "sha256:" + "ab12".repeat(16) });
+  assert.deepEqual(parseEcrImageRef(stagingImage), { account: "210987654321", region: "us-east-1", repository: "inferstack-staging/app", digest: `sha256:${"ab12".repeat(16)}` });
 });
 
 test("prod promoted to the image staging tested: copied into prod's own repository, run and kept from there", async () => {
@@ -32,7 +32,7 @@ test("prod promoted to the image staging tested: copied into prod's own reposito
   const [tag] = of("docker:index/tag:Tag");
   assert.equal(tag?.inputs.sourceImage, MOCK_DIGEST, "the pulled image's id");
   assert.match(tag?.inputs.targetImage ?? "", new RegExp(`^${prodRepo}:p-ab12ab12ab12-[0-9a-f]{8}$`));
-  assert.deepEqual(one(stack, "random:index/randomId:RandomId", "-promoted-tag").inputs.keepers, { digest: "sha256:" + "ab12".repeat(16) }, "a fresh tag per promotion (ECR tags are immutable)");
+  assert.deepEqual(one(stack, "random:index/randomId:RandomId", "-promoted-tag").inputs.keepers, { digest: `sha256:${"ab12".repeat(16)}` }, "a fresh tag per promotion (ECR tags are immutable)");
   const [pushed] = of("docker:index/registryImage:RegistryImage");
   assert.equal(pushed?.inputs.name, tag?.inputs.targetImage);
   assert.equal(pushed?.inputs.keepRemotely, true, "the next promotion leaves this image for rollbacks");
@@ -49,11 +49,11 @@ test("prod promoted to the image staging tested: copied into prod's own reposito
   const task = of("aws:ecs/taskDefinition:TaskDefinition").find((r) => r.name === "inferstack-prod-app")!;
   assert.equal(JSON.parse(task.inputs.containerDefinitions)[0].image, copied);
   const policy = JSON.parse(of("aws:iam/rolePolicy:RolePolicy").find((r) => r.name === "inferstack-prod-app-execution")!.inputs.policy);
-  const pull = policy.Statement.find((s: any) => s.Sid === "EcrPull");
+  const pull = policy.Statement.find((s: { Sid?: string }) => s.Sid === "EcrPull");
   assert.deepEqual(pull.Resource, ["arn:aws:repository:us-east-1:123456789012:inferstack-prod-app"], "nothing of staging's repository is needed at run time");
 });
 
-function one(stack: { resources: { type: string; name: string; inputs: any }[] }, type: string, nameEnds: string) {
+function one(stack: MockedStack, type: string, nameEnds: string) {
   const found = stack.resources.filter((r) => r.type === type && r.name.endsWith(nameEnds));
   assert.equal(found.length, 1, `one ${type} *${nameEnds}`);
   return found[0]!;

@@ -70,7 +70,7 @@ test("the host is hardened: IMDSv2 only, encrypted gp3, standard credits, AL2023
 test("cloud-init installs Docker, a swap file and the operator's key", () => {
   const userData = String(one("aws:ec2/instance:Instance").inputs.userData);
   const backupSync = { volumeName: "inferstack-dev-backups", bucket: "host-backups-20261123abcdef", region: "us-east-1" };
-  const dataDevice = dataVolumeDevice(one("aws:ebs/volume:Volume").name + "-id");
+  const dataDevice = dataVolumeDevice(`${one("aws:ebs/volume:Volume").name}-id`);
   assert.equal(userData, renderCloudInit({ sshUser: "ec2-user", sshPublicKey: KEY, swapMiB: 2048, backupSync, dataDevice }));
   assert.match(userData, /^#cloud-config\n/);
   assert.match(userData, /packages:\n {2}- docker/);
@@ -84,7 +84,12 @@ test("cloud-init installs Docker, a swap file and the operator's key", () => {
 test("the user data is well-formed cloud-config (as checked by cloud-init 22.4's schema by hand)", () => {
   for (const sshUser of ["ec2-user", "deploy"]) {
     const backupSync = { volumeName: "inferstack-dev-backups", bucket: "b", region: "eu-west-1" };
-    const doc = parse(renderCloudInit({ sshUser, sshPublicKey: KEY, swapMiB: 1024, backupSync })) as Record<string, any>;
+    const doc = parse(renderCloudInit({ sshUser, sshPublicKey: KEY, swapMiB: 1024, backupSync })) as {
+      write_files: { path: string; content: string }[];
+      runcmd: unknown[];
+      users: [string, { ssh_authorized_keys: string[] }];
+      ssh_authorized_keys: string[];
+    };
     const timer = (doc.write_files as { path: string; content: string }[]).find((f) => f.path.endsWith("inferstack-backup-sync.timer"))!;
     assert.match(timer.content, /^\[Timer\]\nOnCalendar=hourly$/m);
     const known = ["package_update", "packages", "ssh_authorized_keys", "users", "write_files", "runcmd"];
@@ -234,7 +239,7 @@ test("cloud-init mounts the data volume at Docker's volumes directory before Doc
   const device = dataVolumeDevice(`${one("aws:ebs/volume:Volume").name}-id`);
   const waitFor = steps.findIndex((c) => c.includes(`test -b ${device}`));
   const mount = steps.findIndex((c) => c.includes("mount /var/lib/docker/volumes"));
-  const docker = steps.findIndex((c) => c === "systemctl enable --now docker");
+  const docker = steps.indexOf("systemctl enable --now docker");
   assert.ok(waitFor >= 0 && waitFor < mount && mount < docker, steps.join("\n"));
   // A filesystem is made only on a blank volume: an existing one (after a replacement) is kept.
   assert.ok(steps.some((c) => c.includes(`blkid ${device} || mkfs.xfs`)));

@@ -144,7 +144,7 @@ test("the CLI's rules as ported: a key declared without default or value is requ
   const stackMap = loadProjectStack(p, "config:\n  inferstack:app: '{\"replicas\": 3}'\n", "Pulumi.x.yaml");
   assert.throws(() => mergeConfig("x", p, stackMap), /Stack 'x' with configuration key 'app' must be of type 'object'/);
   // `secret: true` on a key with a default is refused whenever the stack leaves it unset.
-  const secretWithDefault = loadProject(base.replace(/(  grafanaAdminPassword:\n    type: string\n)/, "$1    secret: true\n"));
+  const secretWithDefault = loadProject(base.replace(/( {2}grafanaAdminPassword:\n {4}type: string\n)/, "$1    secret: true\n"));
   assert.equal(secretWithDefault.config.grafanaAdminPassword?.secret, true);
   assert.throws(() => mergeConfig("local", secretWithDefault, loadProjectStack(secretWithDefault, read("Pulumi.local.yaml"), "x")), /must be encrypted as it's secret/);
   // Project schema: a declaration key the schema does not know fails the load.
@@ -231,7 +231,7 @@ test("after exactly the documented `pulumi config set` steps, every stack passes
   for (const { label, stack } of cases) {
     const r = results.get(label)!;
     assert.equal(r.code, 0, `${label}:\n${r.stderr.slice(-3000)}`);
-    const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { outputs: Record<string, unknown>; resources: { type: string; inputs: Record<string, any> }[] };
+    const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { outputs: Record<string, unknown>; resources: { type: string; inputs: Record<string, unknown> }[] };
     assert.equal(out.outputs.tier, { local: "local", dev: "free", staging: "small", prod: "medium" }[stack], label);
     assert.match(String(out.outputs.url), /^https:\/\//, label);
   }
@@ -241,14 +241,15 @@ test("paths handed to providers resolve from the program directory the CLI runs 
   const results = await runAll((["local", "staging"] as const).map((stack) => ({ label: stack, stack, cfg: applied(stack, []) })));
   for (const [label, r] of results) {
     assert.equal(r.code, 0, `${label}: ${r.stderr.slice(-3000)}`);
-    const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { cwd: string; resources: { type: string; name: string; inputs: Record<string, any> }[] };
+    const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { cwd: string; resources: { type: string; name: string; inputs: { build?: { context: string; dockerfile?: string } } }[] };
     const images = out.resources.filter((x) => x.type === "docker:index/image:Image" && x.inputs.build);
     assert.ok(images.length > 0, label);
     for (const image of images) {
+      const build = image.inputs.build!;
       // The Docker provider plugin's cwd is the program directory too (plugin.go: cmd.Dir = ctx.Pwd).
-      const context = resolve(out.cwd, image.inputs.build.context);
-      const dockerfile = resolve(out.cwd, image.inputs.build.dockerfile ?? join(image.inputs.build.context, "Dockerfile"));
-      assert.ok(existsSync(dockerfile), `${image.name}: ${image.inputs.build.dockerfile} does not exist from ${out.cwd}`);
+      const context = resolve(out.cwd, build.context);
+      const dockerfile = resolve(out.cwd, build.dockerfile ?? join(build.context, "Dockerfile"));
+      assert.ok(existsSync(dockerfile), `${image.name}: ${build.dockerfile} does not exist from ${out.cwd}`);
       assert.ok(existsSync(context), `${image.name}: build context ${context}`);
     }
   }

@@ -15,8 +15,6 @@
  */
 import { parse } from "yaml";
 
-type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
-
 export class PulumiCliError extends Error {
   override name = "PulumiCliError";
 }
@@ -270,9 +268,8 @@ export function decryptedValue(v: ConfigValue, decrypt: (c: string) => string): 
 export function parsePropertyPath(path: string): (string | number)[] {
   const parts: (string | number)[] = [];
   const re = /([^.[\]]+)|\[(\d+)\]|\["([^"]*)"\]|(\.)/gy;
-  let m: RegExpExecArray | null;
   let last = 0;
-  while ((m = re.exec(path)) !== null) {
+  for (let m = re.exec(path); m !== null; m = re.exec(path)) {
     last = re.lastIndex;
     if (m[1] !== undefined) parts.push(m[1]);
     else if (m[2] !== undefined) parts.push(Number(m[2]));
@@ -470,7 +467,10 @@ export function parseConfigSet(argv: string[]): ConfigSetCommand {
     else if (a === "--type") opts.type = args[++i] as ConfigSetOptions["type"];
     else if (a === "--stack" || a === "-s") stack = args[++i];
     else if (a.startsWith("--stack=")) stack = a.slice(8);
-    else if (a === "--") positional.push(...args.slice(i + 1)), (i = args.length);
+    else if (a === "--") {
+      positional.push(...args.slice(i + 1));
+      i = args.length;
+    }
     else if (a.startsWith("-")) throw new Error(`unknown flag ${a} in: ${argv.join(" ")}`);
     else positional.push(a);
   }
