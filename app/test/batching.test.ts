@@ -60,7 +60,7 @@ describe("over HTTP", () => {
       request(`${server.url}/v2/models/classifier/infer`, { json: { inputs: [{ name: "x", shape: [1, 2], datatype: "FP32", data: [0, i] }] } }),
     );
     const r1 = await Promise.all(v1);
-    r1.forEach((r, i) => assert.equal(r.body.predictions[0].label, i % 2 ? "left" : "right"));
+    for (const [i, r] of r1.entries()) assert.equal(r.body.predictions[0].label, i % 2 ? "left" : "right");
     const r2 = await Promise.all(v2);
     r2.forEach((r, i) => {
       const label = r.body.outputs.find((o: { name: string }) => o.name === "label");

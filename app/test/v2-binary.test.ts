@@ -332,7 +332,10 @@ describe("malformed binary requests: 4xx naming the tensor, never 5xx", () => {
   }
   test("300 random corruptions of valid binary requests: never a 5xx, always a JSON error or a result", async () => {
     let seed = 20261202;
-    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return seed % n;
+    };
     const valid = [
       { path: LINEAR, ...binary({ ...X({ binary_data_size: 12 }), parameters: { binary_data_output: true } }, f32(1, 2, 0.5)) },
       { path: "/v2/models/multi/infer", ...binary(MULTI(8, 8), f32(1, 2, 3, 4)) },

@@ -79,7 +79,7 @@ function tritonTensor(i: ClientInput): string {
   let s = `{"name":${JSON.stringify(i.name)},"shape":[${i.shape.join(",")}],"datatype":"${i.datatype}"`;
   if (i.raw) s += `,"parameters":{"binary_data_size":${i.raw.length}}`;
   else s += `,"data":${i.dataJson}`;
-  return s + "}";
+  return `${s}}`;
 }
 
 interface TritonCall {
@@ -100,7 +100,7 @@ function tritonRequest(call: TritonCall): { bytes: Buffer; jsonSize: number | nu
   // InferRequestedOutput._get_tensor: {"name", "parameters": {"binary_data": bool}}
   if (call.outputs?.length) members.push(`"outputs":[${call.outputs.map((o) => `{"name":${JSON.stringify(o.name)},"parameters":{"binary_data":${o.binary}}}`).join(",")}]`);
   else members.push(`"parameters":{"binary_data_output":true}`);
-  json += members.join(",") + "}";
+  json += `${members.join(",")}}`;
   const raws = call.inputs.filter((i) => i.raw).map((i) => i.raw!);
   let body = Buffer.concat([Buffer.from(json), ...raws]);
   const jsonSize = raws.length ? json.length : null;
@@ -128,7 +128,7 @@ function kserveRequest(call: KServeCall): Buffer {
     let s = `{"name":${JSON.stringify(i.name)},"shape":[${i.shape.join(",")}],"datatype":"${i.datatype}"`;
     if (i.raw) s += `,"parameters":{"binary_data_size":${i.raw.length}}`;
     else s += `,"data":${i.dataJson}`;
-    return s + "}";
+    return `${s}}`;
   });
   let json = `{"id":${JSON.stringify(call.id)},"model_name":${JSON.stringify(call.model)},"inputs":[${tensors.join(",")}]`;
   if (call.outputs?.length) json += `,"outputs":[${call.outputs.map((o) => `{"name":${JSON.stringify(o.name)},"parameters":{"binary_data":${o.binary}}}`).join(",")}]`;

@@ -23,7 +23,9 @@ createServer((req, res) => {
     try {
       const { instances } = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { instances: Record<string, number>[] };
       const data = new Float32Array(instances.length * cols);
-      instances.forEach((inst, r) => DIABETES_FEATURES.forEach((f, c) => (data[r * cols + c] = inst[f]!)));
+      for (const [r, inst] of instances.entries()) {
+        for (const [c, f] of DIABETES_FEATURES.entries()) data[r * cols + c] = inst[f]!;
+      }
       const out = await session.run({ [inputName]: new ort.Tensor("float32", data, [instances.length, cols]) });
       const y = out[outputName]!.data as Float32Array;
       res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ predictions: Array.from(y) }));

@@ -155,8 +155,9 @@ export async function wrk(
   { pid, headers = {}, cpus, realtime = false, contentType = "application/json", bodyFile }: WrkOptions = {},
 ): Promise<LoadResult> {
   const bodyLua = bodyFile ? `local f = assert(io.open(${JSON.stringify(bodyFile)}, "rb"))\nwrk.body = f:read("*a")\nf:close()` : `wrk.body = ${JSON.stringify(body)}`;
-  const lua = [`wrk.method = "POST"`, bodyLua, `wrk.headers["Content-Type"] = ${JSON.stringify(contentType)}`,
-    ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)].join("\n") + "\n";
+  const lines = [`wrk.method = "POST"`, bodyLua, `wrk.headers["Content-Type"] = ${JSON.stringify(contentType)}`,
+    ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)];
+  const lua = `${lines.join("\n")}\n`;
   let script = scripts.get(lua);
   if (!script) {
     scriptDir ??= await mkdtemp(join(tmpdir(), "inferstack-bench-"));

@@ -217,7 +217,7 @@ export function renderReport(r: BenchReport): string {
       : `\n## Data plane (scripts/bench/dataplane.ts)\n\n${
           typeof (r.dataplane as { markdown?: unknown }).markdown === "string"
             ? (r.dataplane as { markdown: string }).markdown
-            : "```json\n" + JSON.stringify(r.dataplane, null, 2) + "\n```"
+            : `\`\`\`json\n${JSON.stringify(r.dataplane, null, 2)}\n\`\`\``
         }\n`;
 
   const binary =
@@ -226,7 +226,7 @@ export function renderReport(r: BenchReport): string {
       : `\n${BINARY_SECTION_TITLE}\n\n${
           typeof (r.binary as { markdown?: unknown }).markdown === "string"
             ? (r.binary as { markdown: string }).markdown
-            : "```json\n" + JSON.stringify(r.binary, null, 2) + "\n```"
+            : `\`\`\`json\n${JSON.stringify(r.binary, null, 2)}\n\`\`\``
         }\n`;
 
   return `# Benchmarks

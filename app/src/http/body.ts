@@ -77,7 +77,7 @@ const CODINGS = "gzip, deflate or identity";
 /** The parsed body and its text exactly as received (after Content-Encoding). */
 export async function readJsonBody(c: Context, limits: BodyLimits, options: BodyOptions = {}): Promise<RequestBody> {
   const type = c.req.header("content-type");
-  const mime = type === "application/json" ? type : type?.split(";")[0]!.trim().toLowerCase();
+  const mime = type === "application/json" ? type : (type ?? "").split(";")[0]!.trim().toLowerCase();
   if (options.binaryTensors) {
     if (mime && mime !== "application/json" && !mime.endsWith("+json") && mime !== "application/octet-stream") {
       throw new ApiError(415, `content-type: expected ${ACCEPTED_V2_TYPES}, got ${mime}`);

@@ -32,6 +32,9 @@ const resolvers = new WeakMap<object, ClientIp>();
 /** The client IP under this configuration; the resolver is built once per configuration. */
 export function clientIp(c: Context, config: Pick<AppConfig, "TRUST_PROXY" | "TRUST_PROXY_HOPS" | "TRUST_PROXY_CIDRS">): string {
   let resolve = resolvers.get(config);
-  if (!resolve) resolvers.set(config, (resolve = clientIpResolver(config)));
+  if (!resolve) {
+    resolve = clientIpResolver(config);
+    resolvers.set(config, resolve);
+  }
   return resolve(c);
 }

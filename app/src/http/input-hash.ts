@@ -52,7 +52,10 @@ const binaryForms = new WeakMap<string[], Uint8Array>();
 function numeric(data: TensorData): NumericArray {
   if (!Array.isArray(data)) return data;
   let bytes = binaryForms.get(data);
-  if (!bytes) binaryForms.set(data, (bytes = toBytes("BYTES", data)));
+  if (!bytes) {
+    bytes = toBytes("BYTES", data);
+    binaryForms.set(data, bytes);
+  }
   return bytes;
 }
 
@@ -72,7 +75,10 @@ function appendBytes(buf: Buffer, at: number, data: NumericArray): number {
   const start = buf.byteOffset + at;
   if (buf === scratch && start % width === 0) {
     let view = scratchViews.get(Type);
-    if (!view) scratchViews.set(Type, view = new Type(buf.buffer, buf.byteOffset, Math.floor(buf.length / width)));
+    if (!view) {
+      view = new Type(buf.buffer, buf.byteOffset, Math.floor(buf.length / width));
+      scratchViews.set(Type, view);
+    }
     (view as Uint8Array).set(data as Uint8Array, start / width - buf.byteOffset / width);
     return at + data.byteLength;
   }

@@ -64,7 +64,7 @@ function principalOf(result: AuthResult): Principal {
 function rateLimit(c: Context<AppEnv>, deps: AppDeps, principal: Principal): MaybePromise<void> {
   const limiter = deps.dataPlane.rateLimiter;
   if (!limiter) return;
-  let decision;
+  let decision: ReturnType<typeof limiter.consume>;
   try {
     decision = limiter.consume(principal.keyId ?? clientIp(c, deps.config), principal.plan);
   } catch (err) {

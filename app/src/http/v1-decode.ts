@@ -171,7 +171,7 @@ function acceptTabular(t: Tabular, body: unknown): PreparedInputs | null {
       if (inst.length !== cols) return null;
       for (let j = 0; j < cols; j++, at++) {
         const v = accept(columns[j]!, inst[j]);
-        if (v !== v) return null;
+        if (Number.isNaN(v)) return null;
         data[at] = v;
       }
     } else if (names !== null && typeof inst === "object" && inst !== null) {
@@ -181,7 +181,7 @@ function acceptTabular(t: Tabular, body: unknown): PreparedInputs | null {
       if (keys !== cols) return null;
       for (let j = 0; j < cols; j++, at++) {
         const v = accept(columns[j]!, (inst as Record<string, unknown>)[names[j]!]);
-        if (v !== v) return null;
+        if (Number.isNaN(v)) return null;
         data[at] = v;
       }
     } else {
@@ -201,7 +201,10 @@ export function tabularTensors(sig: ModelSignature, body: unknown): PreparedInpu
 
 function tabularOf(sig: ModelSignature): Tabular | null {
   let t = tabulars.get(sig);
-  if (t === undefined) tabulars.set(sig, (t = compileTabular(sig)));
+  if (t === undefined) {
+    t = compileTabular(sig);
+    tabulars.set(sig, t);
+  }
   return t;
 }
 

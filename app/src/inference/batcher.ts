@@ -189,7 +189,9 @@ export class DynamicBatcher {
       return;
     }
     const split = splitOutputs(outputs, batch, rows);
-    if (split) batch.forEach((j, i) => j.resolve(split[i]!));
+    if (split) {
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(split[i]!);
+    }
     else await this.#runAlone(batch);
   }
 

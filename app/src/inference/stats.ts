@@ -74,7 +74,10 @@ export class ModelStats {
     this.computeOutput.count += s.requests;
     this.computeOutput.ns += outputNs * s.requests;
     let b = this.#batches.get(s.rows);
-    if (!b) this.#batches.set(s.rows, (b = { count: 0, inputNs: 0, inferNs: 0, outputNs: 0 }));
+    if (!b) {
+      b = { count: 0, inputNs: 0, inferNs: 0, outputNs: 0 };
+      this.#batches.set(s.rows, b);
+    }
     b.count++;
     b.inputNs += inputNs;
     b.inferNs += inferNs;
