@@ -196,8 +196,6 @@ export function isSupported(dt: Datatype): boolean {
   return CODECS[dt] !== undefined;
 }
 
-export const SUPPORTED_DATATYPES = Object.keys(CODECS) as Datatype[];
-
 /** Bytes per element in binary tensor data; 0 for BYTES, whose elements carry their own length. */
 export function byteWidth(dt: Datatype): number {
   return codecOf(dt).width;
