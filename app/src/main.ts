@@ -6,7 +6,7 @@
  * docs/benchmarks.md for why processes and not worker threads.
  */
 import cluster from "node:cluster";
-import { ConfigError, loadConfig } from "./config.ts";
+import { type AppConfig, ConfigError, loadConfig } from "./config.ts";
 import { processCount } from "./cpu.ts";
 import { createLogger } from "./logger.ts";
 import { containerMemoryLimit } from "./memory.ts";
@@ -19,7 +19,7 @@ function fail(message: string): never {
   process.exit(EX_CONFIG);
 }
 
-let config;
+let config: AppConfig;
 try {
   config = loadConfig(process.env);
 } catch (err) {

@@ -33,7 +33,10 @@ before(async () => {
   page = await browser.context.newPage();
   await page.addInitScript(() => {
     const g = globalThis as unknown as BrowserGlobals;
-    g.document.addEventListener("securitypolicyviolation", (e) => (g.__csp ??= []).push(`${e.violatedDirective} ${e.blockedURI}`));
+    g.document.addEventListener("securitypolicyviolation", (e) => {
+      g.__csp ??= [];
+      g.__csp.push(`${e.violatedDirective} ${e.blockedURI}`);
+    });
   });
   page.on("console", (m) => {
     if (m.type() === "error") problems.push(`console: ${m.text()}`);

@@ -13,7 +13,7 @@ import pg from "pg";
 import { createKey } from "../src/data/keys.ts";
 import type { RunningServer } from "../src/server.ts";
 import { deleteRedisPrefix, freshDatabase, REDIS_URL, waitFor, type TestDatabase } from "./data/support.ts";
-import { fixtureRepo, metricValue, request, testServer } from "./helpers.ts";
+import { fixtureRepo, type JsonResponse, metricValue, request, testServer } from "./helpers.ts";
 
 const suffix = randomBytes(6).toString("hex");
 const prefix = `test-api-${suffix}:`;
@@ -77,7 +77,7 @@ describe("with Postgres and Redis", () => {
     const first = await predict({ instances: [{ a: 3, b: 1, c: 0 }] });
     assert.equal(first.status, 200);
     assert.equal(first.headers.get("x-cache"), "miss");
-    let hit;
+    let hit: JsonResponse | undefined;
     for (let i = 0; i < 50; i++) {
       // cache.set is not awaited on the request path: wait until it landed.
       hit = await predict({ instances: [[3, 1, 0]] });

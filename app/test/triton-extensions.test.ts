@@ -144,16 +144,23 @@ describe("model configuration extension", () => {
   });
 });
 
-function assertTritonStat(s: Record<string, any>) { // eslint-disable-line @typescript-eslint/no-explicit-any -- arbitrary JSON
+/** A model's statistics as the server sends them, every leaf unchecked until asserted. */
+interface TritonStat {
+  [k: string]: unknown;
+  inference_stats: Record<string, { count: unknown; ns: unknown }>;
+  batch_stats: ({ batch_size: unknown } & Record<string, { ns: unknown }>)[];
+}
+
+function assertTritonStat(s: TritonStat) {
   const uint = (v: unknown, where: string) => assert.ok(Number.isSafeInteger(v) && (v as number) >= 0, `${where} = ${String(v)} is not a uint64`);
   assert.equal(typeof s.name, "string");
   assert.equal(typeof s.version, "string");
   for (const k of ["last_inference", "inference_count", "execution_count"]) uint(s[k], k);
   for (const k of ["success", "fail", "queue", "compute_input", "compute_infer", "compute_output", "cache_hit", "cache_miss"]) {
-    uint(s.inference_stats[k].count, `${k}.count`);
-    uint(s.inference_stats[k].ns, `${k}.ns`);
+    uint(s.inference_stats[k]!.count, `${k}.count`);
+    uint(s.inference_stats[k]!.ns, `${k}.ns`);
   }
-  for (const b of s.batch_stats) for (const k of ["compute_input", "compute_infer", "compute_output"]) uint(b[k].ns, `batch ${b.batch_size} ${k}.ns`);
+  for (const b of s.batch_stats) for (const k of ["compute_input", "compute_infer", "compute_output"]) uint(b[k]!.ns, `batch ${b.batch_size} ${k}.ns`);
   assert.ok(Array.isArray(s.memory_usage));
   assert.equal(typeof s.response_stats, "object");
 }
@@ -203,7 +210,7 @@ describe("statistics extension", () => {
   });
 
   test("all models: every serving version, sorted; unknown model 404; unserved version 400", async () => {
-    const all = (await request(`${base}/v2/models/stats`)).body.model_stats as { name: string; version: string }[];
+    const all = (await request(`${base}/v2/models/stats`)).body.model_stats as (TritonStat & { name: string; version: string })[];
     for (const s of all) assertTritonStat(s);
     const keys = all.map((s) => `${s.name}/${s.version}`);
     assert.ok(keys.includes("versioned/2") && keys.includes("versioned/3") && !keys.includes("versioned/1"));

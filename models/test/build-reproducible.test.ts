@@ -51,7 +51,7 @@ for (const model of SHIPPED) {
       } else if (committed.kind === "classification" && "probabilities" in r) {
         const cc = c as typeof committed.cases[number];
         assert.equal(r.labelIndex, cc.labelIndex, `row ${i}: label`);
-        r.probabilities.forEach((p, k) => assertClose(p, cc.probabilities[k]!, committed.tolerance, `row ${i} class ${k}`));
+        for (const [k, p] of r.probabilities.entries()) assertClose(p, cc.probabilities[k]!, committed.tolerance, `row ${i} class ${k}`);
       } else {
         assert.fail(`row ${i}: rebuilt reference is of another kind`);
       }

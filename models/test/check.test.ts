@@ -16,12 +16,20 @@ let scratch = "";
 let reports = new Map<string, ModelReport>();
 let skipped: string[] = [];
 
-function copyModel(from: string, to: string, edit?: (manifest: Record<string, any>) => void): string {
+/** The manifest fields the cases below break; the rest is written back as read. */
+interface ManifestEdits {
+  outputs: { datatype: string }[];
+  labels: string[];
+  batching: Record<string, unknown>;
+  versionPolicy: unknown;
+}
+
+function copyModel(from: string, to: string, edit?: (manifest: ManifestEdits) => void): string {
   const dest = path.join(scratch, to);
   cpSync(path.join(MODELS_DIR, from), dest, { recursive: true });
   if (edit) {
     const file = path.join(dest, "model.json");
-    const manifest = JSON.parse(readFileSync(file, "utf8")) as Record<string, any>;
+    const manifest = JSON.parse(readFileSync(file, "utf8")) as ManifestEdits;
     edit(manifest);
     writeFileSync(file, JSON.stringify(manifest));
   }
@@ -31,7 +39,7 @@ function copyModel(from: string, to: string, edit?: (manifest: Record<string, an
 before(async () => {
   scratch = mkdtempSync(path.join(tmpdir(), "inferstack-check-"));
   copyModel("iris-classifier", "good-iris");
-  copyModel("iris-classifier", "wrong-datatype", (m) => (m.outputs[1].datatype = "FP64"));
+  copyModel("iris-classifier", "wrong-datatype", (m) => (m.outputs[1]!.datatype = "FP64"));
   copyModel("iris-classifier", "wrong-labels", (m) => (m.labels = ["a", "b"]));
   copyModel("iris-classifier", "unknown-key", (m) => (m.batching.maxBatchSze = 8));
   copyModel("iris-classifier", "missing-pinned", (m) => (m.versionPolicy = { specific: { versions: [3] } }));

@@ -15,6 +15,7 @@ test("finds selectors' metric names, not functions, labels, keywords or duration
 });
 
 test("reads Grafana's interval variables as the durations Grafana puts in their place", () => {
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's ${var} interval syntax, meant literally
   assert.deepEqual(names('sum(increase(d_total{model="$model"}[$__range])) / rate(e_total[${__rate_interval}])'), ["d_total", "e_total"]);
 });
 

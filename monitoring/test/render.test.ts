@@ -137,7 +137,7 @@ describe("Grafana provisioning", () => {
         assert.ok(p.gridPos.x + p.gridPos.w <= 24, `${file}: ${p.title} fits the grid`);
       }
     }
-    const titles = (all["api-overview.json"]?.panels as { title: string }[]).map((p) => p.title.toLowerCase()).join(" | ");
+    const titles = (all["api-overview.json"]!.panels as { title: string }[]).map((p) => p.title.toLowerCase()).join(" | ");
     for (const needle of ["requests / s", "error %", "p50 / p95 / p99", "inference time", "queue time", "batch size", "cache hit ratio", "rate-limited", "queue depth", "spill"]) {
       assert.ok(titles.includes(needle), `API overview has a "${needle}" panel`);
     }

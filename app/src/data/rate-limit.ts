@@ -177,7 +177,10 @@ export class PlanRateLimiter implements RateLimiter {
 
   #subject(plan: string, subject: string, limiter: RateLimiterAbstract): Subject {
     let subjects = this.#subjects.get(plan);
-    if (!subjects) this.#subjects.set(plan, subjects = new Map());
+    if (!subjects) {
+      subjects = new Map();
+      this.#subjects.set(plan, subjects);
+    }
     let state = subjects.get(subject);
     if (!state) {
       state = {

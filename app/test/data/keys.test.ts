@@ -1,7 +1,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import pg from "pg";
+import type pg from "pg";
 import { Registry } from "prom-client";
 import { PostgresAuthenticator, RevocationListener, extractKey } from "../../src/data/auth.ts";
 import { createKey, generateKey, hashKey, isWellFormedKey, maskKey, revokeKey } from "../../src/data/keys.ts";

@@ -28,7 +28,7 @@ after(async () => { await db.drop(); });
 test("migrations are numbered 1..n and load in order", async () => {
   const migrations = await loadMigrations();
   assert.ok(migrations.length >= 1);
-  migrations.forEach((m, i) => assert.equal(m.version, i + 1));
+  for (const [i, m] of migrations.entries()) assert.equal(m.version, i + 1);
 });
 
 test("two processes migrating one fresh database at once both succeed and apply each migration once", async () => {
