@@ -36,7 +36,7 @@ const started = Date.now();
 const log = (line: string) => process.stdout.write(`# [${((Date.now() - started) / 1000).toFixed(1)} s] ${line}\n`);
 const results: { name: string; ok: boolean; detail: string }[] = [];
 
-async function check(name: string, fn: () => Promise<string | void>): Promise<boolean> {
+async function check(name: string, fn: () => Promise<string | undefined>): Promise<boolean> {
   try {
     const detail = (await fn()) ?? "";
     results.push({ name, ok: true, detail });

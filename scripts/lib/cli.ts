@@ -17,7 +17,7 @@ function exitAfterFlush(code: number): void {
 }
 
 /** Runs a CLI: usage errors exit 2, other failures exit 1, both with a message and no stack dump. */
-export function runCli(main: () => Promise<number | void>): void {
+export function runCli(main: () => Promise<number | undefined> | Promise<void>): void {
   main().then(
     (code) => exitAfterFlush(code ?? 0),
     (err: unknown) => {

@@ -30,7 +30,6 @@ const diagramTypes: Record<string, (r: PlanResource) => string> = {
 /** Certificate validation records are plumbing, not part of the picture. */
 const isDiagramNode = (r: PlanResource) => !r.component && r.type in diagramTypes && !String(r.inputs.name ?? "").startsWith("_");
 
-const slug = (name: string) => name.replace(/[^a-zA-Z0-9-]/g, "-").slice(0, 48);
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const label = (s: string) => s.replace(/"/g, "'");
 

@@ -22,7 +22,7 @@ export function flatten(value: unknown, path = "", out: Flat = {}): Flat {
   }
   if (Array.isArray(value)) {
     if (value.length === 0) out[path] = "[]";
-    value.forEach((v, i) => flatten(v, `${path}[${i}]`, out));
+    for (const [i, v] of value.entries()) flatten(v, `${path}[${i}]`, out);
   } else if (value !== null && typeof value === "object") {
     const entries = Object.entries(value);
     if (entries.length === 0 && path) out[path] = "{}";

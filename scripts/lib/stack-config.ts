@@ -94,7 +94,10 @@ export function applyStandIns(config: Record<string, string>): { config: Record<
       continue;
     }
     let cursor = obj;
-    for (const part of s.path.slice(0, -1)) cursor = (cursor[part] ??= {}) as Record<string, unknown>;
+    for (const part of s.path.slice(0, -1)) {
+      cursor[part] ??= {};
+      cursor = cursor[part] as Record<string, unknown>;
+    }
     const leaf = s.path.at(-1)!;
     if (cursor[leaf] !== undefined && cursor[leaf] !== null) continue;
     cursor[leaf] = s.value;

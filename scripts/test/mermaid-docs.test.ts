@@ -43,7 +43,7 @@ test("a diagram mermaid rejects is reported with its file, line and mermaid's me
   const md = "intro\n\n```mermaid\nflowchart LR\n  app --> nat[NAT gateway(s)]\n```\n";
   const [result] = await checkMermaid(page, mermaidBlocks("bad.md", md));
   assert.equal(result!.line, 3);
-  assert.match(result!.error ?? "", /Parse error on line 2:[^]*got 'PS'/);
+  assert.match(result!.error ?? "", /Parse error on line 2:[\s\S]*got 'PS'/);
   const [quoted] = await checkMermaid(page, mermaidBlocks("good.md", md.replace("nat[NAT gateway(s)]", 'nat["NAT gateway(s)"]')));
   assert.equal(quoted!.error, undefined);
 });

@@ -121,7 +121,10 @@ test("restores config the update ran with when it differs from the commit's stac
 test("asks before up without --yes, and does nothing when declined", async () => {
   const { workspace, calls } = fakeWorkspace();
   let asked = "";
-  const out = await rollback(workspace, { ...base, repo, yes: false, confirm: async (q) => ((asked = q), false) });
+  const out = await rollback(workspace, { ...base, repo, yes: false, confirm: async (q) => {
+    asked = q;
+    return false;
+  } });
   assert.equal(out.status, "declined");
   assert.match(asked, /Roll prod back to update 2026-11-21T12:00:00Z/);
   assert.ok(!calls.some((c) => c.op === "up"));

@@ -65,7 +65,7 @@ test("CI runs the same steps: .ci/run and the Test workflow call the setup, npm 
   const inCi = commands(ciRun);
   assert.ok(inCi.every((i, n) => i >= 0 && (n === 0 || i > inCi[n - 1]!)), `.ci/run order: ${inCi}`);
   assert.match(ciRun.trimEnd(), /\nnpm test$/, "npm test is last, so its summary ends the log");
-  const job = (parse(readFileSync(join(root, ".github/workflows/test.yml"), "utf8")) as any).jobs.test;
+  const job = (parse(readFileSync(join(root, ".github/workflows/test.yml"), "utf8")) as { jobs: { test: { steps: { run?: string }[]; services: Record<string, unknown> } } }).jobs.test;
   const runs = job.steps.map((s: { run?: string }) => s.run ?? "").filter(Boolean).join("\n");
   const inWorkflow = commands(runs);
   assert.ok(inWorkflow.every((i, n) => i >= 0 && (n === 0 || i > inWorkflow[n - 1]!)), `workflow order: ${inWorkflow}`);
