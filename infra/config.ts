@@ -11,8 +11,8 @@
  */
 import type * as pulumi from "@pulumi/pulumi";
 import type { AlertReceivers } from "../monitoring/index.ts";
-import { presets, tierNames, type TierName } from "./presets.ts";
-import { presetSchema, settingsByPlatform, type Platform, type Preset } from "./schema.ts";
+import { presets, type TierName, tierNames } from "./presets.ts";
+import { type Platform, type Preset, presetSchema, settingsByPlatform } from "./schema.ts";
 
 export type StackConfig = Preset & { tier: TierName };
 export type DockerStackConfig = Extract<StackConfig, { platform: "docker" }>;
@@ -39,7 +39,10 @@ export const secretKeys = ["alertReceivers", "grafanaAdminPassword"] as const;
  * Reads the secret settings. Pulumi.yaml gives both the default "" (the CLI requires a declared key
  * that has no default in every stack), so "" means unset: no receivers, a generated password.
  */
-export function readSecretSettings(config: pulumi.Config): { alertReceivers?: pulumi.Output<AlertReceivers>; grafanaAdminPassword?: pulumi.Output<string> } {
+export function readSecretSettings(config: pulumi.Config): {
+  alertReceivers?: pulumi.Output<AlertReceivers>;
+  grafanaAdminPassword?: pulumi.Output<string>;
+} {
   const set = (key: string) => (config.get(key) ?? "") !== "";
   return {
     ...(set("alertReceivers") ? { alertReceivers: config.getSecretObject<AlertReceivers>("alertReceivers")! } : {}),
@@ -95,19 +98,29 @@ export function parseStackConfig(raw: Record<string, string>): StackConfig {
   const { tier: tierValue, platform, ...overrides } = values;
   const tier = tierValue ?? "local";
   if (typeof tier !== "string" || !(tierNames as readonly string[]).includes(tier)) {
-    issues.push({ key: `${NAMESPACE}:tier`, message: `must be one of ${tierNames.join(", ")} (got ${JSON.stringify(tierValue)})` });
+    issues.push({
+      key: `${NAMESPACE}:tier`,
+      message: `must be one of ${tierNames.join(", ")} (got ${JSON.stringify(tierValue)})`,
+    });
     throw new ConfigError(issues);
   }
   const preset = presets[tier as TierName];
   if (platform !== undefined) {
-    issues.push({ key: `${NAMESPACE}:platform`, message: `is set by the tier (${tier} runs on ${preset.platform}): pick a tier of the other platform instead` });
+    issues.push({
+      key: `${NAMESPACE}:platform`,
+      message: `is set by the tier (${tier} runs on ${preset.platform}): pick a tier of the other platform instead`,
+    });
   }
   const merged = deepMerge<Record<string, unknown>>(preset, overrides);
   const parsed = presetSchema.safeParse(merged);
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       if (issue.code === "unrecognized_keys") {
-        for (const k of issue.keys) issues.push({ key: `${NAMESPACE}:${[...issue.path, k].join(".")}`, message: unknownSettingMessage(preset.platform, issue.path.length === 0 ? k : undefined) });
+        for (const k of issue.keys)
+          issues.push({
+            key: `${NAMESPACE}:${[...issue.path, k].join(".")}`,
+            message: unknownSettingMessage(preset.platform, issue.path.length === 0 ? k : undefined),
+          });
         continue;
       }
       const key = `${NAMESPACE}:${issue.path.join(".")}`;

@@ -8,7 +8,7 @@
  * defaults AWS would apply, which is why the offline plan (`npm run plan`) is the number to quote.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { estimateMonthlyCost, pricedTypes, type CostEstimate, type PricedResource } from "./pricing/estimate.ts";
+import { type CostEstimate, estimateMonthlyCost, type PricedResource, pricedTypes } from "./pricing/estimate.ts";
 
 /** Types the estimator reads to price others (a service's task size, its autoscaling bounds). */
 const supportingTypes = ["aws:ecs/taskDefinition:TaskDefinition", "aws:appautoscaling/target:Target"];
@@ -32,7 +32,11 @@ function plain(value: unknown): unknown {
   if (pulumi.isUnknown(value) || value instanceof pulumi.Resource) return undefined;
   if (Array.isArray(value)) return value.map(plain);
   if (value !== null && typeof value === "object") {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]).filter(([, v]) => v !== undefined));
+    return Object.fromEntries(
+      Object.entries(value)
+        .map(([k, v]) => [k, plain(v)])
+        .filter(([, v]) => v !== undefined),
+    );
   }
   return value;
 }
@@ -50,7 +54,9 @@ function withoutResources(value: unknown): unknown {
 async function allRegistered(tracked: Tracked[]): Promise<void> {
   for (let seen = -1; seen !== tracked.length; ) {
     seen = tracked.length;
-    await Promise.all(tracked.map((t) => settled(t.resource instanceof pulumi.CustomResource ? t.resource.id : t.resource.urn)));
+    await Promise.all(
+      tracked.map((t) => settled(t.resource instanceof pulumi.CustomResource ? t.resource.id : t.resource.urn)),
+    );
     await new Promise((r) => setImmediate(r));
   }
 }
@@ -59,7 +65,8 @@ async function allRegistered(tracked: Tracked[]): Promise<void> {
 export function trackCost(): pulumi.Output<CostEstimate> {
   const tracked: Tracked[] = [];
   pulumi.runtime.registerStackTransformation((args) => {
-    if (trackedTypes.has(args.type)) tracked.push({ type: args.type, name: args.name, resource: args.resource, props: args.props });
+    if (trackedTypes.has(args.type))
+      tracked.push({ type: args.type, name: args.name, resource: args.resource, props: args.props });
     return undefined;
   });
   const estimate = (async () => {

@@ -5,9 +5,9 @@
  */
 import * as pulumi from "@pulumi/pulumi";
 import { parseStackConfig } from "./config.ts";
-import { deployDockerTier } from "./platforms/docker.ts";
-import { deployAwsTier } from "./platforms/aws.ts";
 import { trackCost } from "./cost.ts";
+import { deployAwsTier } from "./platforms/aws.ts";
+import { deployDockerTier } from "./platforms/docker.ts";
 
 export async function main(): Promise<Record<string, unknown>> {
   // Registered before any resource so every priced resource is seen.

@@ -66,7 +66,10 @@ const ec2Host = z.strictObject({
    */
   sshPublicKey: z
     .string()
-    .regex(/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}( \S.*)?$/, "must be an OpenSSH public key line (ssh-ed25519 AAAA...)")
+    .regex(
+      /^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,3}( \S.*)?$/,
+      "must be an OpenSSH public key line (ssh-ed25519 AAAA...)",
+    )
     .nullable(),
   /** The host's own VPC. */
   vpcCidr: cidr,
@@ -121,7 +124,10 @@ export const awsPresetSchema = z.strictObject({
      */
     image: z
       .string()
-      .regex(/^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/[a-z0-9][a-z0-9._/-]*@sha256:[0-9a-f]{64}$/, "must be an ECR image pinned by digest: <account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<64 hex>")
+      .regex(
+        /^\d{12}\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com(\.cn)?\/[a-z0-9][a-z0-9._/-]*@sha256:[0-9a-f]{64}$/,
+        "must be an ECR image pinned by digest: <account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<64 hex>",
+      )
       .nullable(),
   }),
   autoscaling: z.strictObject({
@@ -142,7 +148,9 @@ export const awsPresetSchema = z.strictObject({
     engineVersion: z.string().regex(/^(1[6-9]|[2-9]\d)(\.\d+)?$/, "must be PostgreSQL 16 or later"),
   }),
   redis: z.strictObject({
-    nodeType: z.string().regex(/^cache\.[a-z0-9]+\.[a-z0-9]+$/, "must be an ElastiCache node type such as cache.t4g.micro"),
+    nodeType: z
+      .string()
+      .regex(/^cache\.[a-z0-9]+\.[a-z0-9]+$/, "must be an ElastiCache node type such as cache.t4g.micro"),
     nodes: z.number().int().min(1).max(6),
     automaticFailover: z.boolean(),
     engine: z.enum(["valkey", "redis"]),
@@ -193,32 +201,64 @@ export const presetSchema = z
     }
     if (p.platform === "docker") {
       if (p.edge.tls === "letsencrypt" && p.domain === "localhost") {
-        ctx.addIssue({ code: "custom", path: ["edge", "tls"], message: "letsencrypt needs a public domain, not localhost" });
+        ctx.addIssue({
+          code: "custom",
+          path: ["edge", "tls"],
+          message: "letsencrypt needs a public domain, not localhost",
+        });
       }
       return;
     }
     if (p.autoscaling.min > p.autoscaling.max) {
-      ctx.addIssue({ code: "custom", path: ["autoscaling", "min"], message: `must be ≤ autoscaling.max (${p.autoscaling.max})` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["autoscaling", "min"],
+        message: `must be ≤ autoscaling.max (${p.autoscaling.max})`,
+      });
     }
     if (p.postgres.maxStorageGiB < p.postgres.storageGiB) {
-      ctx.addIssue({ code: "custom", path: ["postgres", "maxStorageGiB"], message: `must be ≥ postgres.storageGiB (${p.postgres.storageGiB})` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["postgres", "maxStorageGiB"],
+        message: `must be ≥ postgres.storageGiB (${p.postgres.storageGiB})`,
+      });
     }
     if (p.redis.automaticFailover && p.redis.nodes < 2) {
-      ctx.addIssue({ code: "custom", path: ["redis", "nodes"], message: "must be ≥ 2 when redis.automaticFailover is true (ElastiCache rejects failover with one node)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["redis", "nodes"],
+        message: "must be ≥ 2 when redis.automaticFailover is true (ElastiCache rejects failover with one node)",
+      });
     }
     if (p.dns.zoneName === null) {
-      ctx.addIssue({ code: "custom", path: ["dns", "zoneName"], message: "is required on AWS tiers (the ACM certificate is validated in this Route 53 zone)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["dns", "zoneName"],
+        message: "is required on AWS tiers (the ACM certificate is validated in this Route 53 zone)",
+      });
     }
     const fargate = fargatePairProblem(p.app.cpu, p.app.memoryMiB);
     if (fargate) ctx.addIssue({ code: "custom", path: ["app", "memoryMiB"], message: fargate });
     if (p.app.replicas < 2) {
-      ctx.addIssue({ code: "custom", path: ["app", "replicas"], message: "must be ≥ 2 on AWS tiers (one task per AZ keeps the service up through a deploy or an AZ loss)" });
+      ctx.addIssue({
+        code: "custom",
+        path: ["app", "replicas"],
+        message: "must be ≥ 2 on AWS tiers (one task per AZ keeps the service up through a deploy or an AZ loss)",
+      });
     }
     if (p.autoscaling.enabled && (p.app.replicas < p.autoscaling.min || p.app.replicas > p.autoscaling.max)) {
-      ctx.addIssue({ code: "custom", path: ["app", "replicas"], message: `must be within autoscaling.min..max (${p.autoscaling.min}..${p.autoscaling.max}) when autoscaling is enabled` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["app", "replicas"],
+        message: `must be within autoscaling.min..max (${p.autoscaling.min}..${p.autoscaling.max}) when autoscaling is enabled`,
+      });
     }
     if (p.redis.nodes > 1 && p.redis.nodes > p.network.azCount && p.redis.automaticFailover) {
-      ctx.addIssue({ code: "custom", path: ["redis", "nodes"], message: `must be ≤ network.azCount (${p.network.azCount}) so each Redis node sits in its own AZ` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["redis", "nodes"],
+        message: `must be ≤ network.azCount (${p.network.azCount}) so each Redis node sits in its own AZ`,
+      });
     }
   });
 

@@ -4,13 +4,13 @@
  * with its manifest, and reference parity wherever a `reference.json` exists. Exit code 1 on any
  * error, so it can gate a CI job of a model repository.
  */
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { parseManifest, type Manifest } from "../app/src/inference/manifest.ts";
+import { type Manifest, parseManifest } from "../app/src/inference/manifest.ts";
 import { selectVersions } from "../app/src/inference/repository.ts";
 import { buildSignature, unsupportedInputs } from "../app/src/inference/signature.ts";
-import { assertMatchesReference, loadReference, rows, runOnnx, type Reference } from "./reference.ts";
+import { assertMatchesReference, loadReference, type Reference, rows, runOnnx } from "./reference.ts";
 
 // The server's rules (app/src/inference/repository.ts).
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
@@ -46,7 +46,9 @@ async function checkParity(dir: string, name: string, available: number[], repor
       assertMatchesReference(edge, await runOnnx(session, ref, rows(ref, edge.cases)), "reference edge cases");
       checked += edge.cases.length;
     }
-    report.notes.push(`reference parity: ${checked} rows within tolerance (worst relative error ${worst.relative.toExponential(1)})`);
+    report.notes.push(
+      `reference parity: ${checked} rows within tolerance (worst relative error ${worst.relative.toExponential(1)})`,
+    );
   } catch (err) {
     report.errors.push(`reference parity: ${message(err)}`);
   } finally {
@@ -101,9 +103,12 @@ export async function checkModel(dir: string, name: string): Promise<ModelReport
         report.warnings.push(`version ${version}: input "${t.name}" is ${t.datatype}, which the server cannot feed`);
       }
       if (!sig.batchable) {
-        report.warnings.push(`version ${version}: no variable first dimension on every input and output, so requests are not batched`);
+        report.warnings.push(
+          `version ${version}: no variable first dimension on every input and output, so requests are not batched`,
+        );
       }
-      const shapes = (ts: typeof sig.inputs) => ts.map((t) => `${t.name} ${t.datatype} [${t.shape.join(", ")}]`).join(", ");
+      const shapes = (ts: typeof sig.inputs) =>
+        ts.map((t) => `${t.name} ${t.datatype} [${t.shape.join(", ")}]`).join(", ");
       report.notes.push(`version ${version}: ${shapes(sig.inputs)} -> ${shapes(sig.outputs)}`);
     } catch (err) {
       report.errors.push(`version ${version}: ${message(err)}`);
@@ -140,7 +145,12 @@ export async function checkRepository(dir: string): Promise<{ reports: ModelRepo
       continue;
     }
     if (!MODEL_NAME.test(e.name)) {
-      reports.push({ name: e.name, errors: ["the server ignores this name: use letters, digits, '.', '_', '-', starting alphanumeric"], warnings: [], notes: [] });
+      reports.push({
+        name: e.name,
+        errors: ["the server ignores this name: use letters, digits, '.', '_', '-', starting alphanumeric"],
+        warnings: [],
+        notes: [],
+      });
       continue;
     }
     reports.push(await checkModel(dir, e.name));

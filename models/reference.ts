@@ -3,10 +3,11 @@
  * own predictions (for the bundled models, scikit-learn's, written by models/build/). Used by the
  * tests in models/test/ and by `npm run models:check`.
  */
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
 
 export const MODELS_DIR = path.dirname(fileURLToPath(import.meta.url));
@@ -71,11 +72,13 @@ export function modelPath(model: BundledModel, version = 1, modelsDir = MODELS_D
 
 /** Rows of the reference as plain arrays, columns in the model's input order. */
 export function rows(ref: Reference, cases: { instance: Record<string, number> }[] = ref.cases): number[][] {
-  return cases.map((c) => ref.features.map((f) => {
-    const v = c.instance[f];
-    assert.equal(typeof v, "number", `reference instance lacks feature ${f}`);
-    return v as number;
-  }));
+  return cases.map((c) =>
+    ref.features.map((f) => {
+      const v = c.instance[f];
+      assert.equal(typeof v, "number", `reference instance lacks feature ${f}`);
+      return v as number;
+    }),
+  );
 }
 
 /** |actual - expected| <= absolute + relative * |expected|, with a message naming where it failed. */
@@ -83,7 +86,10 @@ export function assertClose(actual: number, expected: number, tol: Tolerance, wh
   assert.ok(Number.isFinite(actual), `${where}: got ${actual}, expected ${expected}`);
   const bound = tol.absolute + tol.relative * Math.abs(expected);
   const diff = Math.abs(actual - expected);
-  assert.ok(diff <= bound, `${where}: got ${actual}, expected ${expected} (|Δ| ${diff.toExponential(2)} > ${bound.toExponential(2)})`);
+  assert.ok(
+    diff <= bound,
+    `${where}: got ${actual}, expected ${expected} (|Δ| ${diff.toExponential(2)} > ${bound.toExponential(2)})`,
+  );
 }
 
 /** Largest |Δ| / |expected| seen, reported by the tests as a measured figure. */

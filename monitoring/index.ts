@@ -5,27 +5,42 @@
  * `npm run monitoring:render` writes each preset's files, with default names and no secrets,
  * under monitoring/generated/ where promtool and amtool check them.
  */
-import { renderAlertmanagerConfig, alertmanagerTemplate, type AlertReceivers } from "./src/alertmanager.ts";
+import { type AlertReceivers, alertmanagerTemplate, renderAlertmanagerConfig } from "./src/alertmanager.ts";
 import { dashboards } from "./src/dashboards.ts";
 import {
-  grafanaDashboardsDir, grafanaEnvironment, grafanaProvisioningDir, renderGrafanaDashboardProvider, renderGrafanaDatasources,
+  grafanaDashboardsDir,
+  grafanaEnvironment,
+  grafanaProvisioningDir,
+  renderGrafanaDashboardProvider,
+  renderGrafanaDatasources,
 } from "./src/grafana.ts";
 import { prometheusFlags, renderPrometheusConfig } from "./src/prometheus.ts";
-import { renderAlertRules, renderRecordingRules, type AlertRuleOptions } from "./src/rules.ts";
-import { defaultScrapeTargets, prometheusForGrafana, type Platform, type ScrapeTargets } from "./src/targets.ts";
+import { type AlertRuleOptions, renderAlertRules, renderRecordingRules } from "./src/rules.ts";
+import { defaultScrapeTargets, type Platform, prometheusForGrafana, type ScrapeTargets } from "./src/targets.ts";
 
-export { renderPrometheusConfig, prometheusFlags, appJob, scrapeIntervalSeconds } from "./src/prometheus.ts";
-export { renderAlertRules, renderRecordingRules, alertRules, recordingRules, runbookAnchor, defaultRunbookBaseUrl } from "./src/rules.ts";
-export type { AlertRule, AlertRuleOptions, RecordingRule, Severity } from "./src/rules.ts";
-export { renderAlertmanagerConfig, alertmanagerTemplate } from "./src/alertmanager.ts";
 export type { AlertReceivers, EmailReceiver, SlackReceiver, WebhookReceiver } from "./src/alertmanager.ts";
-export {
-  renderGrafanaDatasources, renderGrafanaDashboardProvider, grafanaEnvironment, prometheusDatasourceUid,
-  grafanaDashboardsDir, grafanaProvisioningDir,
-} from "./src/grafana.ts";
+export { alertmanagerTemplate, renderAlertmanagerConfig } from "./src/alertmanager.ts";
 export { dashboards } from "./src/dashboards.ts";
-export { defaultScrapeTargets, appPort } from "./src/targets.ts";
-export type { ScrapeTargets, AppDiscovery, Platform } from "./src/targets.ts";
+export {
+  grafanaDashboardsDir,
+  grafanaEnvironment,
+  grafanaProvisioningDir,
+  prometheusDatasourceUid,
+  renderGrafanaDashboardProvider,
+  renderGrafanaDatasources,
+} from "./src/grafana.ts";
+export { appJob, prometheusFlags, renderPrometheusConfig, scrapeIntervalSeconds } from "./src/prometheus.ts";
+export type { AlertRule, AlertRuleOptions, RecordingRule, Severity } from "./src/rules.ts";
+export {
+  alertRules,
+  defaultRunbookBaseUrl,
+  recordingRules,
+  renderAlertRules,
+  renderRecordingRules,
+  runbookAnchor,
+} from "./src/rules.ts";
+export type { AppDiscovery, Platform, ScrapeTargets } from "./src/targets.ts";
+export { appPort, defaultScrapeTargets } from "./src/targets.ts";
 
 /** Where each container expects its directory (the keys of `files` are relative to these). */
 export const mountPoints = {
@@ -69,7 +84,11 @@ export interface MonitoringBundleOptions {
 export interface MonitoringBundle {
   prometheus: { files: Record<string, string>; args: string[] };
   alertmanager: { files: Record<string, string>; args: string[] };
-  grafana: { provisioningFiles: Record<string, string>; dashboardFiles: Record<string, string>; env: Record<string, string> };
+  grafana: {
+    provisioningFiles: Record<string, string>;
+    dashboardFiles: Record<string, string>;
+    env: Record<string, string>;
+  };
 }
 
 export function monitoringBundle(cfg: MonitoringStackInput, opts: MonitoringBundleOptions = {}): MonitoringBundle {
@@ -86,7 +105,10 @@ export function monitoringBundle(cfg: MonitoringStackInput, opts: MonitoringBund
   return {
     prometheus: {
       files: {
-        "prometheus.yml": renderPrometheusConfig(cfg.tier, { targets, ...(opts.externalLabels ? { externalLabels: opts.externalLabels } : {}) }),
+        "prometheus.yml": renderPrometheusConfig(cfg.tier, {
+          targets,
+          ...(opts.externalLabels ? { externalLabels: opts.externalLabels } : {}),
+        }),
         "rules/recording.yml": renderRecordingRules(),
         "rules/alerts.yml": renderAlertRules(ruleOpts),
       },
@@ -111,7 +133,10 @@ export function monitoringBundle(cfg: MonitoringStackInput, opts: MonitoringBund
         "dashboards/inferstack.yml": renderGrafanaDashboardProvider(),
       },
       dashboardFiles: Object.fromEntries(
-        Object.entries(dashboards(cfg.monitoring.latencyObjectiveMs)).map(([name, d]) => [name, `${JSON.stringify(d, null, 2)}\n`]),
+        Object.entries(dashboards(cfg.monitoring.latencyObjectiveMs)).map(([name, d]) => [
+          name,
+          `${JSON.stringify(d, null, 2)}\n`,
+        ]),
       ),
       env: grafanaEnvironment({
         adminPasswordFile: opts.grafanaAdminPasswordFile ?? "/run/secrets/grafana-admin-password",

@@ -7,7 +7,8 @@ import { PolicyPack } from "@pulumi/policy";
 import { resourcePolicies, stackPolicies } from "./policies.ts";
 
 new PolicyPack("inferstack-guardrails", {
-  description: "InferStack security guardrails: private datastores, encryption, TLS 1.2+, no world-open ingress, IMDSv2, prod database protection, log retention, tags, digest-pinned prod images.",
+  description:
+    "InferStack security guardrails: private datastores, encryption, TLS 1.2+, no world-open ingress, IMDSv2, prod database protection, log retention, tags, digest-pinned prod images.",
   enforcementLevel: "mandatory",
   policies: [...resourcePolicies, ...stackPolicies],
 });

@@ -7,20 +7,40 @@ import { execFile } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import type { Plan } from "./lib/plan.ts";
-import { formatMermaid } from "./lib/mermaid.ts";
-import { money, shortType } from "./lib/plan-format.ts";
 import { parseCli, runCli } from "./lib/cli.ts";
+import { formatMermaid } from "./lib/mermaid.ts";
+import type { Plan } from "./lib/plan.ts";
+import { money, shortType } from "./lib/plan-format.ts";
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, "..");
 const docPath = join(root, "docs/tiers.md");
 
 export const stacks = [
-  { stack: "local", tier: "local", runsOn: "your Docker engine", handBuilt: "$0 (free hosting: Render, Railway, Hugging Face Spaces)" },
-  { stack: "dev", tier: "free", runsOn: "one EC2 host (Docker over SSH)", handBuilt: "$32 (1× t3.small + db.t3.micro + 20 GB)" },
-  { stack: "staging", tier: "small", runsOn: "ECS Fargate, RDS, ElastiCache, ALB", handBuilt: "$222 (2× t3.medium, db.t3.small Multi-AZ, cache.t3.micro, ALB, SaaS monitoring)" },
-  { stack: "prod", tier: "medium", runsOn: "as small, Multi-AZ and autoscaled", handBuilt: "$682 (3× t3.large, db.m5.large Multi-AZ, cache.m5.large, 500 GB, \"full stack\" monitoring)" },
+  {
+    stack: "local",
+    tier: "local",
+    runsOn: "your Docker engine",
+    handBuilt: "$0 (free hosting: Render, Railway, Hugging Face Spaces)",
+  },
+  {
+    stack: "dev",
+    tier: "free",
+    runsOn: "one EC2 host (Docker over SSH)",
+    handBuilt: "$32 (1× t3.small + db.t3.micro + 20 GB)",
+  },
+  {
+    stack: "staging",
+    tier: "small",
+    runsOn: "ECS Fargate, RDS, ElastiCache, ALB",
+    handBuilt: "$222 (2× t3.medium, db.t3.small Multi-AZ, cache.t3.micro, ALB, SaaS monitoring)",
+  },
+  {
+    stack: "prod",
+    tier: "medium",
+    runsOn: "as small, Multi-AZ and autoscaled",
+    handBuilt: '$682 (3× t3.large, db.m5.large Multi-AZ, cache.m5.large, 500 GB, "full stack" monitoring)',
+  },
 ] as const;
 
 const categories: [RegExp, string][] = [
@@ -42,7 +62,8 @@ function category(type: string, description: string): string {
 
 export function costByCategory(plan: Plan): [string, number][] {
   const m = new Map<string, number>();
-  for (const i of plan.cost.items) m.set(category(i.type, i.description), (m.get(category(i.type, i.description)) ?? 0) + i.monthlyUsd);
+  for (const i of plan.cost.items)
+    m.set(category(i.type, i.description), (m.get(category(i.type, i.description)) ?? 0) + i.monthlyUsd);
   return [...m.entries()].filter(([, v]) => v > 0).sort((a, b) => b[1] - a[1]);
 }
 
@@ -56,7 +77,9 @@ function inventory(plan: Plan): string {
     groups.set(parent, counts);
   }
   for (const [parent, counts] of [...groups.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    rows.push(`| ${parent} | ${[...counts.entries()].map(([t, n]) => `${n > 1 ? `${n}× ` : ""}${t.replace(/^(aws|docker|random):/, "")}`).join(", ")} |`);
+    rows.push(
+      `| ${parent} | ${[...counts.entries()].map(([t, n]) => `${n > 1 ? `${n}× ` : ""}${t.replace(/^(aws|docker|random):/, "")}`).join(", ")} |`,
+    );
   }
   return rows.join("\n");
 }
@@ -67,7 +90,15 @@ function tierBlock(plan: Plan): string {
   return [
     `**${custom} resources in ${plan.resources.length - custom} components; estimated ${money(plan.cost.total)}/month** (us-east-1 on-demand; \`npm run plan -- --stack ${plan.stack}\` lists every line item and its assumption).`,
     "",
-    ...(byCat.length ? ["| cost category | USD/month |", "|---|--:|", ...byCat.map(([c, v]) => `| ${c} | ${money(v)} |`), `| **total** | **${money(plan.cost.total)}** |`, ""] : []),
+    ...(byCat.length
+      ? [
+          "| cost category | USD/month |",
+          "|---|--:|",
+          ...byCat.map(([c, v]) => `| ${c} | ${money(v)} |`),
+          `| **total** | **${money(plan.cost.total)}** |`,
+          "",
+        ]
+      : []),
     "<details><summary>Inventory by component</summary>",
     "",
     inventory(plan),
@@ -81,10 +112,15 @@ function tierBlock(plan: Plan): string {
 }
 
 function summaryBlock(plans: Plan[]): string {
-  const rows = ["| stack | tier | runs on | resources | estimate (this kit) | hand-built equivalent |", "|---|---|---|--:|--:|---|"];
+  const rows = [
+    "| stack | tier | runs on | resources | estimate (this kit) | hand-built equivalent |",
+    "|---|---|---|--:|--:|---|",
+  ];
   for (const s of stacks) {
     const p = plans.find((x) => x.stack === s.stack)!;
-    rows.push(`| \`${s.stack}\` | ${s.tier} | ${s.runsOn} | ${p.resources.filter((r) => !r.component).length} | **${money(p.cost.total)}** | ${s.handBuilt} |`);
+    rows.push(
+      `| \`${s.stack}\` | ${s.tier} | ${s.runsOn} | ${p.resources.filter((r) => !r.component).length} | **${money(p.cost.total)}** | ${s.handBuilt} |`,
+    );
   }
   return rows.join("\n");
 }
@@ -102,7 +138,11 @@ export function replaceBlock(doc: string, name: string, content: string): string
 export async function regenerate(doc: string): Promise<{ doc: string; plans: Plan[] }> {
   const plans: Plan[] = [];
   for (const s of stacks) {
-    const { stdout } = await run(process.execPath, [join(root, "scripts/plan.ts"), "--stack", s.stack, "--format", "json"], { cwd: root, maxBuffer: 256 * 1024 * 1024 });
+    const { stdout } = await run(
+      process.execPath,
+      [join(root, "scripts/plan.ts"), "--stack", s.stack, "--format", "json"],
+      { cwd: root, maxBuffer: 256 * 1024 * 1024 },
+    );
     plans.push(JSON.parse(stdout) as Plan);
   }
   let out = replaceBlock(doc, "summary", summaryBlock(plans));

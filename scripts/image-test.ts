@@ -12,18 +12,27 @@
  * ~/.cache/inferstack/image-test.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { homedir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { assertMatchesReference, loadReference, rows, type ClassificationReference } from "../models/reference.ts";
-import { baseImageTag, baseTarballPath, debianMirror, ensureBaseImage, nodeFromNpmPackage, type BaseImageSpec } from "./lib/base-image.ts";
-import { buildKitCli, ensureDebianTool, ensureEngine, run, tail, which, type Engine } from "./lib/docker-engine.ts";
+import { assertMatchesReference, type ClassificationReference, loadReference, rows } from "../models/reference.ts";
+import {
+  type BaseImageSpec,
+  baseImageTag,
+  baseTarballPath,
+  debianMirror,
+  ensureBaseImage,
+  nodeFromNpmPackage,
+} from "./lib/base-image.ts";
+import { buildKitCli, type Engine, ensureDebianTool, ensureEngine, run, tail, which } from "./lib/docker-engine.ts";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
-const CACHE = process.env.INFERSTACK_IMAGE_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "inferstack", "image-test");
+const CACHE =
+  process.env.INFERSTACK_IMAGE_CACHE ??
+  path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "inferstack", "image-test");
 const IMAGE = "inferstack-api:image-test";
 /** Classifier: checks a label and every class probability, not just one number. */
 const MODEL = "iris-classifier";
@@ -102,7 +111,11 @@ async function poll<T>(what: string, timeoutMs: number, fn: () => Promise<T | un
 }
 
 async function post(base: string, url: string, body: unknown): Promise<unknown> {
-  const res = await fetch(`${base}${url}`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const res = await fetch(`${base}${url}`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
   const text = await res.text();
   assert.equal(res.status, 200, `POST ${url}: ${res.status} ${text}`);
   return JSON.parse(text);
@@ -148,25 +161,50 @@ async function main(): Promise<void> {
         if (layers <= PRUNE_ABOVE_LAYERS) return;
         const until = `${Math.ceil((Date.now() - started) / 1000) + 60}s`;
         const pruned = await docker(["builder", "prune", "--force", "--filter", `until=${until}`]);
-        log(`${layers} vfs layers: build cache records unused for ${until} pruned: ${pruned.stdout.trim().split("\n").at(-1) ?? ""}`);
+        log(
+          `${layers} vfs layers: build cache records unused for ${until} pruned: ${pruned.stdout.trim().split("\n").at(-1) ?? ""}`,
+        );
       });
     }
 
     const { suite, nodeMajor } = dockerfileBase();
     const node = nodeFromNpmPackage(ROOT);
-    const spec: BaseImageSpec = { suite, mirror: debianMirror(), nodeVersion: node.version, npmVersion: node.npmVersion, nodeBinary: node.binary };
+    const spec: BaseImageSpec = {
+      suite,
+      mirror: debianMirror(),
+      nodeVersion: node.version,
+      npmVersion: node.npmVersion,
+      nodeBinary: node.binary,
+    };
     let baseTag = baseImageTag(spec);
     const baseOk = await check(`base image ${baseTag} (stands in for node:${nodeMajor}-${suite}-slim)`, async () => {
-      assert.equal(spec.nodeVersion.split(".")[0], nodeMajor, `package.json pins node ${spec.nodeVersion}, the Dockerfile's base is node:${nodeMajor}`);
+      assert.equal(
+        spec.nodeVersion.split(".")[0],
+        nodeMajor,
+        `package.json pins node ${spec.nodeVersion}, the Dockerfile's base is node:${nodeMajor}`,
+      );
       const t0 = Date.now();
       if (!existsSync(baseTarballPath(spec, CACHE))) await ensureDebianTool("debootstrap", "debootstrap", log);
       const base = await ensureBaseImage(docker, spec, CACHE, log);
       baseTag = base.tag;
       if (base.made === "engine cache") return `${base.made}, ${seconds(Date.now() - t0)}`;
       // The official image's contract that app/Dockerfile relies on: node and npm on PATH, user node 1000:1000.
-      const user = await docker(["run", "--rm", "--network", "host", baseTag, "sh", "-c", "id node && node --version && npm --version"]);
+      const user = await docker([
+        "run",
+        "--rm",
+        "--network",
+        "host",
+        baseTag,
+        "sh",
+        "-c",
+        "id node && node --version && npm --version",
+      ]);
       assert.equal(user.code, 0, `base image cannot run id/node/npm: ${user.stdout}${user.stderr}`);
-      assert.match(user.stdout, /^uid=1000\(node\) gid=1000\(node\)/m, "user node is uid/gid 1000 as in the official image");
+      assert.match(
+        user.stdout,
+        /^uid=1000\(node\) gid=1000\(node\)/m,
+        "user node is uid/gid 1000 as in the official image",
+      );
       return `${base.made}, ${seconds(Date.now() - t0)}; node ${user.stdout.trim().split("\n").slice(1).join(", npm ")}`;
     });
     if (!baseOk) return;
@@ -177,14 +215,25 @@ async function main(): Promise<void> {
       const t0 = Date.now();
       // No bridge on this engine: RUN steps (npm ci) reach the registry on the host's network.
       // This machine's own trust (it may sit behind a TLS-inspecting proxy) for npm ci, as a build secret.
-      const ca = [process.env.NODE_EXTRA_CA_CERTS, "/etc/ssl/certs/ca-certificates.crt"].find((f) => f && existsSync(f));
+      const ca = [process.env.NODE_EXTRA_CA_CERTS, "/etc/ssl/certs/ca-certificates.crt"].find(
+        (f) => f && existsSync(f),
+      );
       const build = await run(
         cli,
         [
-          "build", "--network", "host", "--progress", "plain",
-          "--build-arg", `NODE_IMAGE=${baseTag}`,
+          "build",
+          "--network",
+          "host",
+          "--progress",
+          "plain",
+          "--build-arg",
+          `NODE_IMAGE=${baseTag}`,
           ...(ca ? ["--secret", `id=npm-ca,src=${ca}`] : []),
-          "-f", "app/Dockerfile", "-t", IMAGE, ".",
+          "-f",
+          "app/Dockerfile",
+          "-t",
+          IMAGE,
+          ".",
         ],
         { env, cwd: ROOT, check: false, timeoutMs: 15 * 60_000 },
       );
@@ -200,17 +249,31 @@ async function main(): Promise<void> {
     }
     const size = Number((await docker(["image", "inspect", "--format", "{{.Size}}", IMAGE])).stdout.trim());
     const baseSize = Number((await docker(["image", "inspect", "--format", "{{.Size}}", baseTag])).stdout.trim());
-    log(`image ${IMAGE}: ${(size / 1e6).toFixed(0)} MB (base ${(baseSize / 1e6).toFixed(0)} MB, app layers ${((size - baseSize) / 1e6).toFixed(0)} MB); build time ${seconds(buildMs)}`);
+    log(
+      `image ${IMAGE}: ${(size / 1e6).toFixed(0)} MB (base ${(baseSize / 1e6).toFixed(0)} MB, app layers ${((size - baseSize) / 1e6).toFixed(0)} MB); build time ${seconds(buildMs)}`,
+    );
 
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
     const name = `inferstack-image-test-${process.pid}`;
     let container = "";
     const runOk = await check("the container starts", async () => {
-      const res = await docker(["run", "--detach", "--name", name, "--network", "host", "--env", `PORT=${port}`, IMAGE]);
+      const res = await docker([
+        "run",
+        "--detach",
+        "--name",
+        name,
+        "--network",
+        "host",
+        "--env",
+        `PORT=${port}`,
+        IMAGE,
+      ]);
       assert.equal(res.code, 0, `docker run: ${res.stderr}`);
       container = res.stdout.trim();
-      cleanups.push(() => docker(["rm", "--force", container]).then(() => log(`container ${container.slice(0, 12)} removed`)));
+      cleanups.push(() =>
+        docker(["rm", "--force", container]).then(() => log(`container ${container.slice(0, 12)} removed`)),
+      );
       return `${container.slice(0, 12)} on port ${port}`;
     });
     if (!runOk) return;
@@ -219,7 +282,9 @@ async function main(): Promise<void> {
     const readyOk = await check("GET /health/ready is 200", async () => {
       const t0 = Date.now();
       try {
-        await poll("GET /health/ready 200", 60_000, async () => ((await fetch(`${base}/health/ready`)).status === 200 ? true : undefined));
+        await poll("GET /health/ready 200", 60_000, async () =>
+          (await fetch(`${base}/health/ready`)).status === 200 ? true : undefined,
+        );
       } catch (err) {
         throw new Error(`${(err as Error).message}\n${await logsOnFailure()}`);
       }
@@ -234,7 +299,11 @@ async function main(): Promise<void> {
           predictions: { label: string; probabilities: Record<string, number> }[];
         };
         const p = body.predictions[0]!;
-        assertMatchesReference(one, { labels: [ref.labels.indexOf(p.label)], probabilities: [ref.labels.map((l) => p.probabilities[l]!)] }, "V1 in the container");
+        assertMatchesReference(
+          one,
+          { labels: [ref.labels.indexOf(p.label)], probabilities: [ref.labels.map((l) => p.probabilities[l]!)] },
+          "V1 in the container",
+        );
         return `${p.label}`;
       });
       await check(`V2 infer on ${MODEL} equals the reference`, async () => {
@@ -242,7 +311,11 @@ async function main(): Promise<void> {
           inputs: [{ name: ref.input, datatype: "FP32", shape: [1, ref.features.length], data: rows(one).flat() }],
         })) as { outputs: { name: string; data: number[] }[] };
         const out = (n: string) => body.outputs.find((o) => o.name === n)?.data.flat() ?? [];
-        assertMatchesReference(one, { labels: out(ref.labelOutput).map(Number), probabilities: [out(ref.probabilitiesOutput)] }, "V2 in the container");
+        assertMatchesReference(
+          one,
+          { labels: out(ref.labelOutput).map(Number), probabilities: [out(ref.probabilitiesOutput)] },
+          "V2 in the container",
+        );
         return `class ${ref.labels[Number(out(ref.labelOutput)[0])]}`;
       });
     }
@@ -251,7 +324,11 @@ async function main(): Promise<void> {
       // docker top runs ps on the engine's host: the real process, not the image's configuration.
       const top = await docker(["top", container, "-o", "pid,uid,user,args"]);
       assert.equal(top.code, 0, `docker top: ${top.stderr}`);
-      const processes = top.stdout.trim().split("\n").slice(1).map((l) => l.trim().split(/\s+/));
+      const processes = top.stdout
+        .trim()
+        .split("\n")
+        .slice(1)
+        .map((l) => l.trim().split(/\s+/));
       assert.ok(processes.length > 0, "docker top lists the container's processes");
       for (const p of processes) assert.notEqual(p[1], "0", `process runs as root: ${p.join(" ")}`);
       const execId = await docker(["exec", container, "id", "-u"]);
@@ -263,7 +340,7 @@ async function main(): Promise<void> {
       // What app/Dockerfile.dockerignore must keep out, and the code the service must not be able to change.
       const script = [
         "find /app -path /app/node_modules -prune -o \\( -name '*.test.ts' -o -name '*.py' -o -path /app/models/build -o -path /app/models/test \\) -print",
-        "for f in /app/app/src/main.ts /app/models /app/node_modules; do test -w \"$f\" && echo \"writable: $f\"; done",
+        'for f in /app/app/src/main.ts /app/models /app/node_modules; do test -w "$f" && echo "writable: $f"; done',
         "test -w /app/var/spill || echo 'not writable: /app/var/spill'",
         "test -e /app/node_modules/@pulumi && echo 'present: node_modules/@pulumi'",
         "true",
@@ -271,7 +348,15 @@ async function main(): Promise<void> {
       const res = await docker(["exec", container, "sh", "-c", script]);
       assert.equal(res.code, 0, res.stderr);
       assert.equal(res.stdout.trim(), "", "unexpected content or permissions");
-      const files = (await docker(["exec", container, "sh", "-c", "find /app -path /app/node_modules -prune -o -type f -print | wc -l"])).stdout.trim();
+      const files = (
+        await docker([
+          "exec",
+          container,
+          "sh",
+          "-c",
+          "find /app -path /app/node_modules -prune -o -type f -print | wc -l",
+        ])
+      ).stdout.trim();
       return `${files} files outside node_modules`;
     });
 
@@ -298,9 +383,16 @@ async function main(): Promise<void> {
       const stop = await docker(["stop", "--time", String(STOP_GRACE_S), container], (STOP_GRACE_S + 30) * 1000);
       const elapsed = Date.now() - t0;
       assert.equal(stop.code, 0, `docker stop failed: ${stop.stderr}`);
-      const state = JSON.parse((await docker(["inspect", "--format", "{{json .State}}", container])).stdout) as { ExitCode: number; Running: boolean };
+      const state = JSON.parse((await docker(["inspect", "--format", "{{json .State}}", container])).stdout) as {
+        ExitCode: number;
+        Running: boolean;
+      };
       assert.equal(state.Running, false);
-      assert.notEqual(state.ExitCode, 137, `killed after the grace period (exit 137) in ${seconds(elapsed)}\n${await logsOnFailure()}`);
+      assert.notEqual(
+        state.ExitCode,
+        137,
+        `killed after the grace period (exit 137) in ${seconds(elapsed)}\n${await logsOnFailure()}`,
+      );
       assert.ok(elapsed < STOP_GRACE_S * 1000, `took ${seconds(elapsed)}`);
       return `stopped in ${seconds(elapsed)}, exit code ${state.ExitCode}`;
     });

@@ -49,13 +49,16 @@ try {
       const plans = parsePlans(process.env.RATE_LIMIT_PLANS);
       if (!values.name?.trim()) fail("create: --name <name> is required");
       if (!values.plan) fail(`create: --plan <plan> is required (one of: ${Object.keys(plans).join(", ")})`);
-      if (!(values.plan in plans)) fail(`create: unknown plan '${values.plan}' (one of: ${Object.keys(plans).join(", ")})`);
+      if (!(values.plan in plans))
+        fail(`create: unknown plan '${values.plan}' (one of: ${Object.keys(plans).join(", ")})`);
       const { key, row } = await createKey(client, values.name.trim(), values.plan);
       if (values.json) {
         console.log(JSON.stringify({ ...row, key }));
       } else {
         console.log(key);
-        console.error(`created key ${row.id} '${row.name}' on plan '${row.plan}' (shown as ${row.prefix}…). Store it now: it is not shown again.`);
+        console.error(
+          `created key ${row.id} '${row.name}' on plan '${row.plan}' (shown as ${row.prefix}…). Store it now: it is not shown again.`,
+        );
       }
       break;
     }
@@ -65,10 +68,24 @@ try {
         console.log(JSON.stringify(rows));
         break;
       }
-      const table = rows.map((r) => [r.id, `${r.prefix}…`, r.name, r.plan, fmt(r.createdAt), fmt(r.lastUsedAt), r.revokedAt ? `revoked ${fmt(r.revokedAt)}` : "active"]);
+      const table = rows.map((r) => [
+        r.id,
+        `${r.prefix}…`,
+        r.name,
+        r.plan,
+        fmt(r.createdAt),
+        fmt(r.lastUsedAt),
+        r.revokedAt ? `revoked ${fmt(r.revokedAt)}` : "active",
+      ]);
       const header = ["id", "key", "name", "plan", "created", "last used", "status"];
       const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
-      for (const row of [header, ...table]) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd());
+      for (const row of [header, ...table])
+        console.log(
+          row
+            .map((c, i) => c.padEnd(widths[i]!))
+            .join("  ")
+            .trimEnd(),
+        );
       break;
     }
     case "revoke": {

@@ -6,8 +6,8 @@
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { monitoringBundle, type MonitoringBundle } from "../monitoring/index.ts";
-import { presets, tierNames, type TierName } from "../infra/presets.ts";
+import { presets, type TierName, tierNames } from "../infra/presets.ts";
+import { type MonitoringBundle, monitoringBundle } from "../monitoring/index.ts";
 
 export const generatedDir = join(dirname(fileURLToPath(import.meta.url)), "../monitoring/generated");
 

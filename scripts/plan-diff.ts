@@ -11,9 +11,9 @@ import { mkdtemp, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
+import { parseCli, runCli, UsageError } from "./lib/cli.ts";
 import type { Plan } from "./lib/plan.ts";
 import { diffPlans, formatDiffMarkdown } from "./lib/plan-diff.ts";
-import { parseCli, runCli, UsageError } from "./lib/cli.ts";
 
 const run = promisify(execFile);
 const usage = "npm run plan:diff -- --stack <s> [--stack <s>...] --base <git-ref> [--out <file>]";
@@ -23,7 +23,10 @@ export const COMMENT_MARKER = "<!-- inferstack-plan-diff -->";
 async function planOf(root: string, stack: string): Promise<Plan | null> {
   if (!existsSync(join(root, `Pulumi.${stack}.yaml`))) return null;
   try {
-    const { stdout } = await run(process.execPath, [planScript, "--root", root, "--stack", stack, "--format", "json"], { cwd: root, maxBuffer: 256 * 1024 * 1024 });
+    const { stdout } = await run(process.execPath, [planScript, "--root", root, "--stack", stack, "--format", "json"], {
+      cwd: root,
+      maxBuffer: 256 * 1024 * 1024,
+    });
     return JSON.parse(stdout) as Plan;
   } catch (err) {
     const e = err as { stderr?: string; message: string };
@@ -45,9 +48,13 @@ runCli(async () => {
     throw new Error(`${repo} is not inside a git repository`);
   });
   const root = top.trim();
-  const baseSha = (await run("git", ["rev-parse", "--verify", `${values.base}^{commit}`], { cwd: root }).catch(() => {
-    throw new UsageError(`--base: "${values.base}" is not a commit in ${root} (fetch it first: git fetch origin ${values.base})`);
-  })).stdout.trim();
+  const baseSha = (
+    await run("git", ["rev-parse", "--verify", `${values.base}^{commit}`], { cwd: root }).catch(() => {
+      throw new UsageError(
+        `--base: "${values.base}" is not a commit in ${root} (fetch it first: git fetch origin ${values.base})`,
+      );
+    })
+  ).stdout.trim();
 
   const worktree = await mkdtemp(join(tmpdir(), "inferstack-base-"));
   try {
@@ -59,13 +66,18 @@ runCli(async () => {
       try {
         const [base, head] = [await planOf(worktree, stack), await planOf(root, stack)];
         if (!head) throw new Error(`Pulumi.${stack}.yaml is missing in the working tree`);
-        sections.push(formatDiffMarkdown(diffPlans(base, head), `${values.base} (${baseSha.slice(0, 7)})`, "working tree"), "");
+        sections.push(
+          formatDiffMarkdown(diffPlans(base, head), `${values.base} (${baseSha.slice(0, 7)})`, "working tree"),
+          "",
+        );
       } catch (err) {
         failed = true;
         sections.push(`### \`${stack}\`: plan failed`, "", "```", (err as Error).message.slice(0, 4000), "```", "");
       }
     }
-    sections.push("<sub>Prices: us-east-1 on-demand from infra/pricing/prices.ts; usage assumptions are stated per line item in `npm run plan`.</sub>");
+    sections.push(
+      "<sub>Prices: us-east-1 on-demand from infra/pricing/prices.ts; usage assumptions are stated per line item in `npm run plan`.</sub>",
+    );
     const markdown = sections.join("\n");
     if (values.out) await writeFile(values.out, `${markdown}\n`);
     process.stdout.write(`${markdown}\n`);

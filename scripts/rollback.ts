@@ -6,12 +6,13 @@
  */
 import { createInterface } from "node:readline/promises";
 import { LocalWorkspace } from "@pulumi/pulumi/automation/index.js";
-import { identifyUpdates, RollbackRefused, type UpdateRecord } from "./lib/rollback-decision.ts";
-import { rollback, type RollbackStack, type RollbackWorkspace } from "./lib/rollback-run.ts";
-import { parseCli, runCli, UsageError } from "./lib/cli.ts";
 import { findPulumiCli, missingCliMessage } from "../tools/pulumi-shim/find-cli.mjs";
+import { parseCli, runCli, UsageError } from "./lib/cli.ts";
+import { identifyUpdates, RollbackRefused, type UpdateRecord } from "./lib/rollback-decision.ts";
+import { type RollbackStack, type RollbackWorkspace, rollback } from "./lib/rollback-run.ts";
 
-const usage = "npm run rollback -- --stack <s> [--to <ref|version|start time|commit>] [--yes] [--preview-only] [--list]";
+const usage =
+  "npm run rollback -- --stack <s> [--to <ref|version|start time|commit>] [--yes] [--preview-only] [--list]";
 
 const workspace: RollbackWorkspace = {
   selectStack: async (args) => (await LocalWorkspace.selectStack(args)) as unknown as RollbackStack,
@@ -33,7 +34,9 @@ runCli(async () => {
   if (values.list) {
     const stack = await workspace.selectStack({ stackName: values.stack, workDir: repo });
     for (const u of identifyUpdates((await stack.history(undefined, undefined, false)) as UpdateRecord[])) {
-      console.log(`${u.ref.padEnd(24)} ${u.record.kind.padEnd(8)} ${u.record.result.padEnd(10)} ${(u.commit ?? "-").slice(0, 12).padEnd(12)} ${u.record.message ?? ""}`);
+      console.log(
+        `${u.ref.padEnd(24)} ${u.record.kind.padEnd(8)} ${u.record.result.padEnd(10)} ${(u.commit ?? "-").slice(0, 12).padEnd(12)} ${u.record.message ?? ""}`,
+      );
     }
     return 0;
   }

@@ -27,7 +27,10 @@ async function request(base: URL, path: string, apiKey: string | undefined, init
 }
 
 /** Runs the checks once the API answers ready; never throws for an unhealthy target. */
-export async function smoke(url: string, opts: { apiKey?: string; timeoutSeconds: number; log?: (line: string) => void }): Promise<Check[]> {
+export async function smoke(
+  url: string,
+  opts: { apiKey?: string; timeoutSeconds: number; log?: (line: string) => void },
+): Promise<Check[]> {
   const base = new URL(url.endsWith("/") ? url : `${url}/`);
   const log = opts.log ?? (() => undefined);
   const deadline = Date.now() + opts.timeoutSeconds * 1000;
@@ -60,7 +63,10 @@ export async function smoke(url: string, opts: { apiKey?: string; timeoutSeconds
     return body;
   };
   for (const probe of ["live", "ready", "startup"]) {
-    await check(`GET /health/${probe}`, async () => `HTTP 200 ${(await expectOk(await request(base, `health/${probe}`, opts.apiKey))).slice(0, 120)}`);
+    await check(
+      `GET /health/${probe}`,
+      async () => `HTTP 200 ${(await expectOk(await request(base, `health/${probe}`, opts.apiKey))).slice(0, 120)}`,
+    );
   }
   await check("GET /metrics", async () => {
     const body = await expectOk(await request(base, "metrics", opts.apiKey));
@@ -68,7 +74,10 @@ export async function smoke(url: string, opts: { apiKey?: string; timeoutSeconds
     return `${body.split("\n").length} lines`;
   });
   await check(`GET /v1/models/${MODEL}`, async () => {
-    const meta = JSON.parse(await expectOk(await request(base, `v1/models/${MODEL}`, opts.apiKey))) as Record<string, unknown>;
+    const meta = JSON.parse(await expectOk(await request(base, `v1/models/${MODEL}`, opts.apiKey))) as Record<
+      string,
+      unknown
+    >;
     return JSON.stringify(meta).slice(0, 160);
   });
   await check(`POST /v1/models/${MODEL}:predict`, async () => {
@@ -79,8 +88,13 @@ export async function smoke(url: string, opts: { apiKey?: string; timeoutSeconds
     });
     const body = JSON.parse(await expectOk(res)) as { predictions?: unknown[] };
     const [first] = body.predictions ?? [];
-    const value = Array.isArray(first) ? first[0] : typeof first === "object" && first !== null ? Object.values(first)[0] : first;
-    if (typeof value !== "number" || !Number.isFinite(value)) throw new Error(`no numeric prediction in ${JSON.stringify(body).slice(0, 200)}`);
+    const value = Array.isArray(first)
+      ? first[0]
+      : typeof first === "object" && first !== null
+        ? Object.values(first)[0]
+        : first;
+    if (typeof value !== "number" || !Number.isFinite(value))
+      throw new Error(`no numeric prediction in ${JSON.stringify(body).slice(0, 200)}`);
     // The model predicts disease progression, 25-346 in its training data.
     if (value < 0 || value > 500) throw new Error(`prediction ${value} is outside the model's plausible range`);
     return `prediction ${value.toFixed(1)}`;
@@ -99,14 +113,19 @@ if (import.meta.main) {
     if (!url || positionals.length > 1) throw new UsageError(`give exactly one URL\n\n${usage}`);
     if (!/^https?:\/\//.test(url)) throw new UsageError(`"${url}" is not an http(s) URL`);
     const timeoutSeconds = Number(values.timeout);
-    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0) throw new UsageError(`--timeout must be a number of seconds (got "${values.timeout}")`);
+    if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0)
+      throw new UsageError(`--timeout must be a number of seconds (got "${values.timeout}")`);
     // The local tier's proxy signs with its own CA.
     if (values.insecure) process.env.NODE_TLS_REJECT_UNAUTHORIZED = "0";
     const apiKey = values["api-key"] ?? process.env.INFERSTACK_API_KEY;
     const checks = await smoke(url, { ...(apiKey ? { apiKey } : {}), timeoutSeconds, log: (l) => console.error(l) });
     for (const c of checks) console.log(`${c.ok ? "ok  " : "FAIL"} ${c.name}: ${c.detail}`);
     const failed = checks.filter((c) => !c.ok).length;
-    console.log(failed ? `smoke test FAILED: ${failed} of ${checks.length} checks` : `smoke test passed: ${checks.length} checks against ${url}`);
+    console.log(
+      failed
+        ? `smoke test FAILED: ${failed} of ${checks.length} checks`
+        : `smoke test passed: ${checks.length} checks against ${url}`,
+    );
     return failed ? 1 : 0;
   });
 }

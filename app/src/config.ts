@@ -7,17 +7,35 @@ import proxyAddr from "proxy-addr";
 import { z } from "zod";
 
 /** Every boolean variable takes the same words, in any case. */
-const BOOLEAN_WORDS: Record<string, boolean> = { true: true, false: false, "1": true, "0": false, yes: true, no: false, on: true, off: false };
+const BOOLEAN_WORDS: Record<string, boolean> = {
+  true: true,
+  false: false,
+  "1": true,
+  "0": false,
+  yes: true,
+  no: false,
+  on: true,
+  off: false,
+};
 const bool = z
   .string()
   .transform((v) => v.toLowerCase())
-  .pipe(z.enum(Object.keys(BOOLEAN_WORDS) as [string, ...string[]], { error: "expected true/false, 1/0, yes/no or on/off" }))
+  .pipe(
+    z.enum(Object.keys(BOOLEAN_WORDS) as [string, ...string[]], {
+      error: "expected true/false, 1/0, yes/no or on/off",
+    }),
+  )
   .transform((v) => BOOLEAN_WORDS[v]!);
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
 const list = z
   .string()
   .default("")
-  .transform((s) => s.split(",").map((o) => o.trim()).filter(Boolean));
+  .transform((s) =>
+    s
+      .split(",")
+      .map((o) => o.trim())
+      .filter(Boolean),
+  );
 
 /** A plan's limit: requests per window, or null for unlimited. */
 export interface PlanLimit {
@@ -36,10 +54,17 @@ const planName = z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/, "plan names are low
 const planLimit = z.union([
   z.number().int().positive(),
   z.null(),
-  z.object({
-    limit: z.number().int().positive().nullable(),
-    windowSeconds: z.number().int().positive().max(86400 * 31).default(3600),
-  }).strict(),
+  z
+    .object({
+      limit: z.number().int().positive().nullable(),
+      windowSeconds: z
+        .number()
+        .int()
+        .positive()
+        .max(86400 * 31)
+        .default(3600),
+    })
+    .strict(),
 ]);
 
 export class ConfigError extends Error {
@@ -58,12 +83,15 @@ export function parsePlans(json: string | undefined): Record<string, PlanLimit> 
   }
   const parsed = z.record(planName, planLimit).safeParse(raw);
   if (!parsed.success) {
-    throw new ConfigError(`RATE_LIMIT_PLANS: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+    throw new ConfigError(
+      `RATE_LIMIT_PLANS: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`,
+    );
   }
   for (const [name, value] of Object.entries(parsed.data)) {
-    plans[name] = value === null || typeof value === "number"
-      ? { limit: value, windowSeconds: 3600 }
-      : { limit: value.limit, windowSeconds: value.windowSeconds };
+    plans[name] =
+      value === null || typeof value === "number"
+        ? { limit: value, windowSeconds: 3600 }
+        : { limit: value.limit, windowSeconds: value.windowSeconds };
   }
   return plans;
 }
@@ -151,7 +179,10 @@ const EnvSchema = z.object({
   /** Traffic a busy subject's lease covers (data/rate-limit.ts); 0 counts every request in Redis. */
   RATE_LIMIT_LEASE_MS: int(0).default(100),
   RESPONSE_CACHE: bool.default(true),
-  REDIS_KEY_PREFIX: z.string().regex(/^[A-Za-z0-9:_.-]*$/).default("inferstack:"),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]*$/)
+    .default("inferstack:"),
   REDIS_COMMAND_TIMEOUT_MS: int(1).default(250),
   PG_POOL_MAX: int(1).default(10),
   PG_CONNECT_TIMEOUT_MS: int(1).default(2000),
@@ -177,14 +208,21 @@ const COMBINATION = "combination";
 export const ConfigSchema = EnvSchema.transform((e, ctx) => {
   const AUTH_MODE = e.AUTH_MODE ?? (e.DATABASE_URL ? "required" : "off");
   if (AUTH_MODE === "required" && !e.DATABASE_URL) {
-    ctx.addIssue({ code: "custom", path: ["AUTH_MODE"], params: { [COMBINATION]: true }, message: "'required' needs DATABASE_URL (API keys live in Postgres)" });
+    ctx.addIssue({
+      code: "custom",
+      path: ["AUTH_MODE"],
+      params: { [COMBINATION]: true },
+      message: "'required' needs DATABASE_URL (API keys live in Postgres)",
+    });
   }
   // Anonymous callers of a deployed stack (Redis or Postgres configured) get the free plan per IP;
   // `npm run dev` with no services stays unlimited unless asked.
   const RATE_LIMIT_ANON_PLAN = e.RATE_LIMIT_ANON_PLAN ?? (e.REDIS_URL || e.DATABASE_URL ? "free" : null);
   if (RATE_LIMIT_ANON_PLAN !== null && !(RATE_LIMIT_ANON_PLAN in e.RATE_LIMIT_PLANS)) {
     ctx.addIssue({
-      code: "custom", path: ["RATE_LIMIT_ANON_PLAN"], params: { [COMBINATION]: true },
+      code: "custom",
+      path: ["RATE_LIMIT_ANON_PLAN"],
+      params: { [COMBINATION]: true },
       message: `unknown plan '${RATE_LIMIT_ANON_PLAN}' (plans: ${Object.keys(e.RATE_LIMIT_PLANS).join(", ")})`,
     });
   }
@@ -206,9 +244,10 @@ export function loadConfig(env: Record<string, string | undefined>): AppConfig {
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {
       const key = String(i.path[0] ?? "(environment)");
-      const shown = i.code === "custom" && i.params?.[COMBINATION] || SECRET_VALUES.has(key) || cleaned[key] === undefined
-        ? key
-        : `${key}=${JSON.stringify(cleaned[key])}`;
+      const shown =
+        (i.code === "custom" && i.params?.[COMBINATION]) || SECRET_VALUES.has(key) || cleaned[key] === undefined
+          ? key
+          : `${key}=${JSON.stringify(cleaned[key])}`;
       return `  ${shown}: ${i.message}`;
     });
     throw new ConfigError(`invalid configuration:\n${lines.join("\n")}`);

@@ -30,7 +30,10 @@ function lineage(mount: string, cgroupPath: string): string[] {
 }
 
 /** CPUs the cgroup quota allows (fractional, e.g. 0.5), or undefined without a quota. */
-export function cgroupCpuQuota(root = "/sys/fs/cgroup", procSelfCgroup = read("/proc/self/cgroup") ?? ""): number | undefined {
+export function cgroupCpuQuota(
+  root = "/sys/fs/cgroup",
+  procSelfCgroup = read("/proc/self/cgroup") ?? "",
+): number | undefined {
   let tightest: number | undefined;
   const consider = (cpus: number) => {
     if (Number.isFinite(cpus) && cpus > 0 && (tightest === undefined || cpus < tightest)) tightest = cpus;

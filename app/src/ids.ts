@@ -28,6 +28,19 @@ export function uuidv7(): string {
     const hex = ms.toString(16).padStart(12, "0");
     timePrefix = `${hex.slice(0, 8)}-${hex.slice(8)}-7`;
   }
-  return timePrefix + HEX[b[o]! & 0x0f]!.slice(1) + HEX[b[o + 1]!] + "-" + HEX[(b[o + 2]! & 0x3f) | 0x80] + HEX[b[o + 3]!] + "-" +
-    HEX[b[o + 4]!] + HEX[b[o + 5]!] + HEX[b[o + 6]!] + HEX[b[o + 7]!] + HEX[b[o + 8]!] + HEX[b[o + 9]!];
+  return (
+    timePrefix +
+    HEX[b[o]! & 0x0f]!.slice(1) +
+    HEX[b[o + 1]!] +
+    "-" +
+    HEX[(b[o + 2]! & 0x3f) | 0x80] +
+    HEX[b[o + 3]!] +
+    "-" +
+    HEX[b[o + 4]!] +
+    HEX[b[o + 5]!] +
+    HEX[b[o + 6]!] +
+    HEX[b[o + 7]!] +
+    HEX[b[o + 8]!] +
+    HEX[b[o + 9]!]
+  );
 }

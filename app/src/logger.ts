@@ -1,5 +1,5 @@
 /** Structured JSON logs (pino). Secrets never reach a log line: auth headers and keys are redacted. */
-import { pino, type Logger } from "pino";
+import { type Logger, pino } from "pino";
 
 export function createLogger(level: string, opts: { sync?: boolean } = {}): Logger {
   return pino(
@@ -8,7 +8,16 @@ export function createLogger(level: string, opts: { sync?: boolean } = {}): Logg
       base: { service: "inferstack", pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: {
-        paths: ["authorization", "*.authorization", "headers.authorization", '*.headers["x-api-key"]', "apiKey", "*.apiKey", "password", "*.password"],
+        paths: [
+          "authorization",
+          "*.authorization",
+          "headers.authorization",
+          '*.headers["x-api-key"]',
+          "apiKey",
+          "*.apiKey",
+          "password",
+          "*.password",
+        ],
         censor: "[redacted]",
       },
       formatters: { level: (label) => ({ level: label }) },

@@ -10,7 +10,7 @@ import { type AppConfig, ConfigError, loadConfig } from "./config.ts";
 import { processCount } from "./cpu.ts";
 import { createLogger } from "./logger.ts";
 import { containerMemoryLimit } from "./memory.ts";
-import { supervise, type StartFailedMessage } from "./supervisor.ts";
+import { type StartFailedMessage, supervise } from "./supervisor.ts";
 
 const EX_CONFIG = 78;
 
@@ -40,24 +40,32 @@ if (processes > 1 && cluster.isPrimary) {
       cluster.setupPrimary({ execArgv: [...process.execArgv, `--max-old-space-size-percentage=${percent}`] });
     }
   }
-  logger.info({ processes, memoryLimitMiB: memoryLimit === undefined ? null : Math.round(memoryLimit / 2 ** 20) }, "starting worker processes");
+  logger.info(
+    { processes, memoryLimitMiB: memoryLimit === undefined ? null : Math.round(memoryLimit / 2 ** 20) },
+    "starting worker processes",
+  );
   supervise({ processes, logger, shutdownTimeoutMs: config.SHUTDOWN_TIMEOUT_MS });
 } else {
   const logger = createLogger(config.LOG_LEVEL, { sync: false });
   // Imported here: the supervisor never serves, so it does not load ONNX Runtime and the HTTP stack.
   const { startServer } = await import("./server.ts");
-  const server = await startServer({ modelsDir: config.MODELS_DIR, logger, listenAfterLoad: cluster.isWorker }).catch((err: unknown) => {
-    logger.fatal({ err }, "cannot start");
-    logger.flush();
-    const code = err instanceof ConfigError ? EX_CONFIG : 1;
-    // A worker tells the supervisor why, so the primary can exit with the cause.
-    if (cluster.isWorker && process.send) {
-      const message: StartFailedMessage = { type: "inferstack:start-failed", error: (err as Error).message ?? String(err) };
-      process.send(message, () => process.exit(code));
-      return new Promise<never>(() => undefined);
-    }
-    process.exit(code);
-  });
+  const server = await startServer({ modelsDir: config.MODELS_DIR, logger, listenAfterLoad: cluster.isWorker }).catch(
+    (err: unknown) => {
+      logger.fatal({ err }, "cannot start");
+      logger.flush();
+      const code = err instanceof ConfigError ? EX_CONFIG : 1;
+      // A worker tells the supervisor why, so the primary can exit with the cause.
+      if (cluster.isWorker && process.send) {
+        const message: StartFailedMessage = {
+          type: "inferstack:start-failed",
+          error: (err as Error).message ?? String(err),
+        };
+        process.send(message, () => process.exit(code));
+        return new Promise<never>(() => undefined);
+      }
+      process.exit(code);
+    },
+  );
   process.on("SIGHUP", () => {
     logger.info("SIGHUP: reloading the model repository");
     void server.reload();

@@ -2,7 +2,7 @@
  * The API's metrics (names and labels fixed by docs/metrics.md) on a per-instance registry, so two
  * servers in one process never collide. The data plane registers its own metrics on the same one.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512];
@@ -80,7 +80,11 @@ export function createMetrics(version: string) {
       labelNames: ["dependency"] as const,
       registers: [registry],
     }),
-    degraded: new Gauge({ name: "inferstack_degraded", help: "1 when serving with a configured dependency down", registers: [registry] }),
+    degraded: new Gauge({
+      name: "inferstack_degraded",
+      help: "1 when serving with a configured dependency down",
+      registers: [registry],
+    }),
     cacheRequests: new Counter({
       name: "inferstack_cache_requests_total",
       help: "Response cache lookups (hit, miss, bypass, error)",

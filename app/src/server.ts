@@ -4,10 +4,10 @@
  * process: each has its own metrics registry).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { Server as NetServer, type AddressInfo, type Socket } from "node:net";
+import { type AddressInfo, Server as NetServer, type Socket } from "node:net";
 import { getRequestListener } from "@hono/node-server";
 import type { Logger } from "pino";
-import { loadConfig, type AppConfig } from "./config.ts";
+import { type AppConfig, loadConfig } from "./config.ts";
 import { processCount } from "./cpu.ts";
 import { createDataPlane } from "./data/index.ts";
 import { createApp } from "./http/app.ts";
@@ -35,10 +35,23 @@ const SECURITY_HEADERS: ReadonlyArray<[string, string]> = [
  * 413 on the declared Content-Length, before reading any of the body, then the connection is
  * closed: Node would otherwise read and discard the whole body to keep the connection alive.
  */
-function refuseOversize(req: IncomingMessage, res: ServerResponse, declared: string, limit: number, logger: Logger): void {
+function refuseOversize(
+  req: IncomingMessage,
+  res: ServerResponse,
+  declared: string,
+  limit: number,
+  logger: Logger,
+): void {
   const body = JSON.stringify({ error: `body: ${declared.slice(0, 20)} bytes exceed the limit of ${limit}` });
-  logger.info({ method: req.method, path: req.url?.slice(0, 200), status: 413, declared: declared.slice(0, 20) }, "request refused: body over the limit");
-  res.writeHead(413, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" });
+  logger.info(
+    { method: req.method, path: req.url?.slice(0, 200), status: 413, declared: declared.slice(0, 20) },
+    "request refused: body over the limit",
+  );
+  res.writeHead(413, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    connection: "close",
+  });
   res.end(body, () => closeUnread(req));
 }
 
@@ -135,13 +148,22 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       onLoadFailure: (model) => metrics.loadFailures.inc({ model }),
     },
   });
-  const health = new Health(repo, metrics, dataPlane.dependencies ?? [], config.READY_CHECK_TIMEOUT_MS, config.READINESS);
+  const health = new Health(
+    repo,
+    metrics,
+    dataPlane.dependencies ?? [],
+    config.READY_CHECK_TIMEOUT_MS,
+    config.READINESS,
+  );
   const app = createApp({ config, logger, metrics, repo, dataPlane, health });
 
   const listener = getRequestListener(app.fetch, {
     errorHandler: (err) => {
       logger.error({ err }, "request failed before reaching the app");
-      return new Response(JSON.stringify({ error: "bad request" }), { status: 400, headers: { "content-type": "application/json" } });
+      return new Response(JSON.stringify({ error: "bad request" }), {
+        status: 400,
+        headers: { "content-type": "application/json" },
+      });
     },
   });
   const bodyLimit = config.BODY_LIMIT_BYTES;
@@ -152,20 +174,26 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
     // Draining: answer, then close; the client opens its next connection elsewhere.
     if (draining) res.setHeader("connection", "close");
     const declared = req.headers["content-length"];
-    if (declared !== undefined && Number(declared) > bodyLimit) return refuseOversize(req, res, declared, bodyLimit, logger);
+    if (declared !== undefined && Number(declared) > bodyLimit)
+      return refuseOversize(req, res, declared, bodyLimit, logger);
     // A chunked body the app answered without reading (401, 404, 429...) could be endless.
     if (req.headers["transfer-encoding"] !== undefined) res.once("finish", closeIfBodyUnread);
     void listener(req, res);
   };
   const server: Server = createServer(
     // Keep-alive outlives the load balancers' 60 s idle timeout so they never reuse a closed socket.
-    { keepAliveTimeout: 65_000, headersTimeout: 15_000, requestTimeout: Math.max(config.REQUEST_TIMEOUT_MS + 5_000, 15_000) },
+    {
+      keepAliveTimeout: 65_000,
+      headersTimeout: 15_000,
+      requestTimeout: Math.max(config.REQUEST_TIMEOUT_MS + 5_000, 15_000),
+    },
     handle,
   );
   // Expect: 100-continue: an oversize body is refused before the client sends any of it.
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
     const declared = req.headers["content-length"];
-    if (declared !== undefined && Number(declared) > bodyLimit) return refuseOversize(req, res, declared, bodyLimit, logger);
+    if (declared !== undefined && Number(declared) > bodyLimit)
+      return refuseOversize(req, res, declared, bodyLimit, logger);
     res.writeContinue();
     handle(req, res);
   });
@@ -190,14 +218,21 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
       });
     });
     const addr = server.address() as AddressInfo;
-    const shownHost = addr.family === "IPv6" ? `[${addr.address}]` : addr.address === "0.0.0.0" ? "127.0.0.1" : addr.address;
+    const shownHost =
+      addr.family === "IPv6" ? `[${addr.address}]` : addr.address === "0.0.0.0" ? "127.0.0.1" : addr.address;
     return `http://${shownHost}:${addr.port}`;
   };
   const listening = (url: string, message: string) =>
-    logger.info({
-      url, modelsDir: opts.modelsDir, maxConnections: server.maxConnections,
-      memoryLimitMiB: memoryLimit === undefined ? null : Math.round(memoryLimit / 2 ** 20), heapLimitMiB: Math.round(heapLimitBytes() / 2 ** 20),
-    }, message);
+    logger.info(
+      {
+        url,
+        modelsDir: opts.modelsDir,
+        maxConnections: server.maxConnections,
+        memoryLimitMiB: memoryLimit === undefined ? null : Math.round(memoryLimit / 2 ** 20),
+        heapLimitMiB: Math.round(heapLimitBytes() / 2 ** 20),
+      },
+      message,
+    );
 
   let url: string | undefined;
   if (!opts.listenAfterLoad) {
@@ -233,7 +268,10 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
         timer = setTimeout(() => resolve("timeout"), config.SHUTDOWN_TIMEOUT_MS);
       });
       if ((await Promise.race([drained, bound])) === "timeout") {
-        logger.warn({ ms: config.SHUTDOWN_TIMEOUT_MS, connections: sockets.size }, "drain bound reached; closing remaining connections");
+        logger.warn(
+          { ms: config.SHUTDOWN_TIMEOUT_MS, connections: sockets.size },
+          "drain bound reached; closing remaining connections",
+        );
         server.closeAllConnections();
         await drained;
       }

@@ -71,7 +71,10 @@ export function supervise(opts: SupervisorOptions): void {
           return reject(new WorkerExit(message, true, code || 1));
         }
         const servedMs = performance.now() - listeningAt;
-        logger.error({ workerPid, code, signal, servedMs: Math.round(servedMs) }, `worker ${how}; starting a replacement`);
+        logger.error(
+          { workerPid, code, signal, servedMs: Math.round(servedMs) },
+          `worker ${how}; starting a replacement`,
+        );
         if (servedMs >= stableAfterMs) resolve();
         else reject(new WorkerExit(`worker ${how} after ${Math.round(servedMs)} ms`, false, code || 1));
       });
@@ -99,12 +102,13 @@ export function supervise(opts: SupervisorOptions): void {
           randomize: true,
           signal: stopping.signal,
           onFailedAttempt: ({ attemptNumber }) => {
-            if (!stopping.signal.aborted) logger.warn({ slot, failuresInARow: attemptNumber }, "restarting the worker after a backoff");
+            if (!stopping.signal.aborted)
+              logger.warn({ slot, failuresInARow: attemptNumber }, "restarting the worker after a backoff");
           },
         },
       ).catch((err: unknown) => {
         if (stopping.signal.aborted) return;
-        const failure = err instanceof WorkerExit ? err : (err as AbortError).originalError ?? err;
+        const failure = err instanceof WorkerExit ? err : ((err as AbortError).originalError ?? err);
         giveUp(failure as Error);
       });
     }
@@ -113,7 +117,10 @@ export function supervise(opts: SupervisorOptions): void {
   const giveUp = (err: Error) => {
     if (stopping.signal.aborted) return;
     exitCode = err instanceof WorkerExit ? err.exitCode : 1;
-    logger.fatal({ attempts: startAttempts, cause: err.message, exitCode }, `workers keep failing at start; exiting: ${err.message}`);
+    logger.fatal(
+      { attempts: startAttempts, cause: err.message, exitCode },
+      `workers keep failing at start; exiting: ${err.message}`,
+    );
     stop();
   };
 

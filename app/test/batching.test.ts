@@ -26,7 +26,9 @@ describe("over HTTP", () => {
   test("concurrent requests coalesce and each caller gets its own prediction", async () => {
     // The fixture's window is 100 ms with maxBatchSize 8: 24 simultaneous requests fit in few batches.
     const inputs = Array.from({ length: 24 }, (_, i) => ({ a: i, b: i % 11, c: [0, 0.5, 1][i % 3]! }));
-    const results = await Promise.all(inputs.map((inst) => request(`${server.url}/v1/models/linear:predict`, { json: { instances: [inst] } })));
+    const results = await Promise.all(
+      inputs.map((inst) => request(`${server.url}/v1/models/linear:predict`, { json: { instances: [inst] } })),
+    );
     results.forEach((r, i) => {
       assert.equal(r.status, 200);
       const { a, b, c } = inputs[i]!;
@@ -47,17 +49,26 @@ describe("over HTTP", () => {
 
   test("multi-instance requests are never split across batches", async () => {
     const bodies = Array.from({ length: 6 }, (_, k) => Array.from({ length: 3 }, (_, j) => [k, j, 1]));
-    const results = await Promise.all(bodies.map((instances) => request(`${server.url}/v1/models/linear:predict`, { json: { instances } })));
+    const results = await Promise.all(
+      bodies.map((instances) => request(`${server.url}/v1/models/linear:predict`, { json: { instances } })),
+    );
     results.forEach((r, k) => {
       assert.equal(r.status, 200);
-      assert.deepEqual(r.body.predictions, [0, 1, 2].map((j) => linear(k, j, 1)));
+      assert.deepEqual(
+        r.body.predictions,
+        [0, 1, 2].map((j) => linear(k, j, 1)),
+      );
     });
   });
 
   test("V1 and V2 requests share batches and the classifier splits correctly", async () => {
-    const v1 = Array.from({ length: 10 }, (_, i) => request(`${server.url}/v1/models/classifier:predict`, { json: { instances: [[i % 2 ? 1 : -1, 0]] } }));
+    const v1 = Array.from({ length: 10 }, (_, i) =>
+      request(`${server.url}/v1/models/classifier:predict`, { json: { instances: [[i % 2 ? 1 : -1, 0]] } }),
+    );
     const v2 = Array.from({ length: 10 }, (_, i) =>
-      request(`${server.url}/v2/models/classifier/infer`, { json: { inputs: [{ name: "x", shape: [1, 2], datatype: "FP32", data: [0, i] }] } }),
+      request(`${server.url}/v2/models/classifier/infer`, {
+        json: { inputs: [{ name: "x", shape: [1, 2], datatype: "FP32", data: [0, i] }] },
+      }),
     );
     const r1 = await Promise.all(v1);
     for (const [i, r] of r1.entries()) assert.equal(r.body.predictions[0].label, i % 2 ? "left" : "right");
@@ -71,7 +82,11 @@ describe("over HTTP", () => {
   test("a request the runtime rejects fails alone; its batch-mates succeed", async () => {
     const idx = [0, 1, 9, 2, -1, 5, 1];
     const results = await Promise.all(
-      idx.map((i) => request(`${server.url}/v2/models/gather/infer`, { json: { inputs: [{ name: "idx", shape: [1], datatype: "INT64", data: [i] }] } })),
+      idx.map((i) =>
+        request(`${server.url}/v2/models/gather/infer`, {
+          json: { inputs: [{ name: "idx", shape: [1], datatype: "INT64", data: [i] }] },
+        }),
+      ),
     );
     results.forEach((r, k) => {
       const i = idx[k]!;
@@ -87,15 +102,24 @@ describe("over HTTP", () => {
 });
 
 describe("DynamicBatcher semantics", () => {
-  const tensor = (rows: number, v: number) => ({ x: { datatype: "FP32" as const, shape: [rows, 1], data: new Float32Array(rows).fill(v) } });
-  const echo = (log: number[]) => async (inputs: TensorMap): Promise<TensorMap> => {
-    log.push(inputs.x!.shape[0]!);
-    return { y: inputs.x! };
-  };
+  const tensor = (rows: number, v: number) => ({
+    x: { datatype: "FP32" as const, shape: [rows, 1], data: new Float32Array(rows).fill(v) },
+  });
+  const echo =
+    (log: number[]) =>
+    async (inputs: TensorMap): Promise<TensorMap> => {
+      log.push(inputs.x!.shape[0]!);
+      return { y: inputs.x! };
+    };
 
   test("batches up to maxBatchSize, in arrival order, without splitting requests", async () => {
     const sizes: number[] = [];
-    const b = new DynamicBatcher({ maxBatchSize: 4, maxQueueDelayMicros: 1_000_000, outputNames: ["y"], run: echo(sizes) });
+    const b = new DynamicBatcher({
+      maxBatchSize: 4,
+      maxQueueDelayMicros: 1_000_000,
+      outputNames: ["y"],
+      run: echo(sizes),
+    });
     const rows = [1, 2, 1, 3, 1];
     const out = await Promise.all(rows.map((n, i) => b.submit(tensor(n, i), n)));
     out.forEach((o, i) => {
@@ -144,6 +168,9 @@ describe("DynamicBatcher semantics", () => {
     const wide = { x: { datatype: "FP32" as const, shape: [1, 2], data: new Float32Array(2) } };
     const narrow = { x: { datatype: "FP32" as const, shape: [1, 1], data: new Float32Array(1) } };
     await Promise.all([b.submit(wide, 1), b.submit(narrow, 1), b.submit(wide, 1)]);
-    assert.deepEqual(shapes, [[2, 2], [1, 1]]);
+    assert.deepEqual(shapes, [
+      [2, 2],
+      [1, 1],
+    ]);
   });
 });

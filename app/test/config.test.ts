@@ -14,7 +14,12 @@ test("defaults without any variable", () => {
 });
 
 test("values are coerced; empty strings count as unset", () => {
-  const c = loadConfig({ PORT: "9000", MODEL_WATCH: "0", CORS_ORIGINS: "https://a.example.com, https://b.example.com", LOG_LEVEL: "" });
+  const c = loadConfig({
+    PORT: "9000",
+    MODEL_WATCH: "0",
+    CORS_ORIGINS: "https://a.example.com, https://b.example.com",
+    LOG_LEVEL: "",
+  });
   assert.equal(c.PORT, 9000);
   assert.equal(c.MODEL_WATCH, false);
   assert.deepEqual(c.CORS_ORIGINS, ["https://a.example.com", "https://b.example.com"]);
@@ -34,7 +39,10 @@ const bad: Array<[Record<string, string>, RegExp]> = [
 ];
 for (const [env, message] of bad) {
   test(`rejects ${JSON.stringify(env)}`, () => {
-    assert.throws(() => loadConfig(env), (err: unknown) => err instanceof ConfigError && message.test(err.message));
+    assert.throws(
+      () => loadConfig(env),
+      (err: unknown) => err instanceof ConfigError && message.test(err.message),
+    );
   });
 }
 
@@ -51,31 +59,69 @@ test("one schema: data-plane variables are checked with the others, in one error
         /PREDICTION_LOG_BATCH_SIZE="9000"/.test(err.message),
     );
   }
-  const c = loadConfig({ DATABASE_URL: "postgres://app@db:5432/app", RATE_LIMIT_PLANS: '{"team": 5000}', RATE_LIMIT_ANON_PLAN: "team" });
+  const c = loadConfig({
+    DATABASE_URL: "postgres://app@db:5432/app",
+    RATE_LIMIT_PLANS: '{"team": 5000}',
+    RATE_LIMIT_ANON_PLAN: "team",
+  });
   assert.equal(c.AUTH_MODE, "required");
   assert.deepEqual(c.RATE_LIMIT_PLANS.team, { limit: 5000, windowSeconds: 3600 });
   assert.equal(dataPlane.dataPlaneConfig(c).anonPlan, "team");
 });
 
 test("one boolean syntax: every boolean variable takes true/false, 1/0, yes/no, on/off in any case", () => {
-  const booleans = Object.entries(loadConfig({})).filter(([, v]) => typeof v === "boolean").map(([k]) => k);
-  assert.deepEqual(booleans.sort(), ["MIGRATE_ON_START", "MODEL_CONTROL", "MODEL_WATCH", "PREDICTION_LOG", "RATE_LIMIT", "RESPONSE_CACHE", "TRUST_PROXY"]);
-  const words: Array<[string, boolean]> = [["true", true], ["false", false], ["1", true], ["0", false], ["yes", true], ["no", false], ["on", true], ["off", false], ["ON", true], ["No", false]];
+  const booleans = Object.entries(loadConfig({}))
+    .filter(([, v]) => typeof v === "boolean")
+    .map(([k]) => k);
+  assert.deepEqual(booleans.sort(), [
+    "MIGRATE_ON_START",
+    "MODEL_CONTROL",
+    "MODEL_WATCH",
+    "PREDICTION_LOG",
+    "RATE_LIMIT",
+    "RESPONSE_CACHE",
+    "TRUST_PROXY",
+  ]);
+  const words: Array<[string, boolean]> = [
+    ["true", true],
+    ["false", false],
+    ["1", true],
+    ["0", false],
+    ["yes", true],
+    ["no", false],
+    ["on", true],
+    ["off", false],
+    ["ON", true],
+    ["No", false],
+  ];
   for (const key of booleans) {
-    for (const [word, value] of words) assert.equal(loadConfig({ [key]: word })[key as keyof ReturnType<typeof loadConfig>], value, `${key}=${word}`);
-    assert.throws(() => loadConfig({ [key]: "maybe" }), new RegExp(`${key}="maybe": expected true/false, 1/0, yes/no or on/off`));
+    for (const [word, value] of words)
+      assert.equal(loadConfig({ [key]: word })[key as keyof ReturnType<typeof loadConfig>], value, `${key}=${word}`);
+    assert.throws(
+      () => loadConfig({ [key]: "maybe" }),
+      new RegExp(`${key}="maybe": expected true/false, 1/0, yes/no or on/off`),
+    );
   }
 });
 
 test("values that may carry credentials are never echoed in the error", () => {
-  for (const [key, value] of [["DATABASE_URL", "mysql://app:s3cret@db/app"], ["REDIS_URL", "http://:s3cret@cache:6379"]] as const) {
-    assert.throws(() => loadConfig({ [key]: value }), (err: unknown) => err instanceof ConfigError && err.message.includes(key) && !err.message.includes("s3cret"));
+  for (const [key, value] of [
+    ["DATABASE_URL", "mysql://app:s3cret@db/app"],
+    ["REDIS_URL", "http://:s3cret@cache:6379"],
+  ] as const) {
+    assert.throws(
+      () => loadConfig({ [key]: value }),
+      (err: unknown) => err instanceof ConfigError && err.message.includes(key) && !err.message.includes("s3cret"),
+    );
   }
 });
 
 test("combinations are checked too, naming the variable", () => {
   assert.throws(() => loadConfig({ AUTH_MODE: "required" }), /AUTH_MODE: 'required' needs DATABASE_URL/);
-  assert.throws(() => loadConfig({ REDIS_URL: "redis://cache:6379", RATE_LIMIT_ANON_PLAN: "gold" }), /RATE_LIMIT_ANON_PLAN: unknown plan 'gold'/);
+  assert.throws(
+    () => loadConfig({ REDIS_URL: "redis://cache:6379", RATE_LIMIT_ANON_PLAN: "gold" }),
+    /RATE_LIMIT_ANON_PLAN: unknown plan 'gold'/,
+  );
   assert.throws(() => loadConfig({ RATE_LIMIT_PLANS: '{"Free": 5}' }), /RATE_LIMIT_PLANS="\{\\"Free\\": 5\}": Free: /);
 });
 
@@ -87,8 +133,18 @@ test("the process count defaults to one per usable CPU; WEB_CONCURRENCY override
 });
 
 test("every variable the schema reads has a row in the docs' configuration tables", () => {
-  const docs = ["../../docs/api.md", "../../docs/data-plane.md"].map((d) => readFileSync(new URL(d, import.meta.url), "utf8")).join("\n");
+  const docs = ["../../docs/api.md", "../../docs/data-plane.md"]
+    .map((d) => readFileSync(new URL(d, import.meta.url), "utf8"))
+    .join("\n");
   // The first cell of each table row: `A` or `A` / `B`.
-  const documented = new Set(docs.split("\n").filter((l) => l.startsWith("| `")).flatMap((l) => [...l.split("|")[1]!.matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1])));
-  assert.deepEqual(ENVIRONMENT_VARIABLES.filter((v) => !documented.has(v)), []);
+  const documented = new Set(
+    docs
+      .split("\n")
+      .filter((l) => l.startsWith("| `"))
+      .flatMap((l) => [...l.split("|")[1]!.matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1])),
+  );
+  assert.deepEqual(
+    ENVIRONMENT_VARIABLES.filter((v) => !documented.has(v)),
+    [],
+  );
 });

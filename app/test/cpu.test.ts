@@ -16,14 +16,20 @@ import { FIXTURES } from "./helpers.ts";
 const ROOT = new URL("../../", import.meta.url).pathname;
 const PERIOD_US = 100_000;
 
-interface CpuCgroup { procs: string; remove(): void }
+interface CpuCgroup {
+  procs: string;
+  remove(): void;
+}
 
 /** A CPU cgroup allowing `cpus` CPUs of bandwidth: v2 if this host has it writable, else v1. */
 function cpuCgroup(cpus: number): CpuCgroup {
   const name = `inferstack-test-${randomBytes(4).toString("hex")}`;
   const quota = Math.round(cpus * PERIOD_US);
   const v2 = "/sys/fs/cgroup";
-  if (existsSync(`${v2}/cgroup.controllers`) && readFileSync(`${v2}/cgroup.controllers`, "utf8").split(/\s+/).includes("cpu")) {
+  if (
+    existsSync(`${v2}/cgroup.controllers`) &&
+    readFileSync(`${v2}/cgroup.controllers`, "utf8").split(/\s+/).includes("cpu")
+  ) {
     const dir = `${v2}/${name}`;
     mkdirSync(dir);
     writeFileSync(`${dir}/cpu.max`, `${quota} ${PERIOD_US}`);
@@ -38,15 +44,27 @@ function cpuCgroup(cpus: number): CpuCgroup {
 
 /** Runs `node <args>` inside the cgroup and returns its stdout. */
 function inCgroup(cgroup: CpuCgroup, args: string[]): string {
-  return execFileSync("sh", ["-c", `echo $$ > ${cgroup.procs} && exec "$0" "$@"`, process.execPath, ...args], { cwd: ROOT, encoding: "utf8" });
+  return execFileSync("sh", ["-c", `echo $$ > ${cgroup.procs} && exec "$0" "$@"`, process.execPath, ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
 }
 
 test("usable CPUs: the cgroup quota rounded down, at least one, at most the affinity count", () => {
   const affinity = availableParallelism();
-  for (const [cpus, expected] of [[0.5, 1], [1.5, 1], [2, Math.min(2, affinity)], [64, affinity]] as const) {
+  for (const [cpus, expected] of [
+    [0.5, 1],
+    [1.5, 1],
+    [2, Math.min(2, affinity)],
+    [64, affinity],
+  ] as const) {
     const cgroup = cpuCgroup(cpus);
     try {
-      const out = inCgroup(cgroup, ["--input-type=module", "-e", 'const m = await import("./app/src/cpu.ts"); console.log(JSON.stringify({ quota: m.cgroupCpuQuota(), usable: m.usableCpus() }))']);
+      const out = inCgroup(cgroup, [
+        "--input-type=module",
+        "-e",
+        'const m = await import("./app/src/cpu.ts"); console.log(JSON.stringify({ quota: m.cgroupCpuQuota(), usable: m.usableCpus() }))',
+      ]);
       const seen = JSON.parse(out) as { quota: number; usable: number };
       assert.equal(seen.quota, cpus, `quota of a ${cpus}-CPU cgroup`);
       assert.equal(seen.usable, expected, `usable CPUs in a ${cpus}-CPU cgroup`);
@@ -87,8 +105,17 @@ test("half a CPU: the API runs as one serving process by default, not one per ho
   const child = spawn("sh", ["-c", `echo $$ > ${cgroup.procs} && exec "$0" app/src/main.ts`, process.execPath], {
     cwd: ROOT,
     env: {
-      ...process.env, PORT: "0", HOST: "127.0.0.1", MODELS_DIR: FIXTURES, LOG_LEVEL: "info", MODEL_WATCH: "false", MODEL_POLL_INTERVAL_MS: "0",
-      WEB_CONCURRENCY: "", DATABASE_URL: "", REDIS_URL: "", AUTH_MODE: "",
+      ...process.env,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      MODELS_DIR: FIXTURES,
+      LOG_LEVEL: "info",
+      MODEL_WATCH: "false",
+      MODEL_POLL_INTERVAL_MS: "0",
+      WEB_CONCURRENCY: "",
+      DATABASE_URL: "",
+      REDIS_URL: "",
+      AUTH_MODE: "",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -38,7 +38,10 @@ test("a proxy CA reaches npm ci only as an optional build secret, never as a lay
   const npmCi = instructions.find((l) => /npm ci /.test(l)) ?? "";
   assert.match(npmCi, /--mount=type=secret,id=npm-ca(\s|$)/);
   assert.doesNotMatch(npmCi, /id=npm-ca,[^ ]*required=true/, "builds without the secret must still work");
-  assert.ok(!instructions.some((l) => /^(COPY|ADD|ENV|ARG) .*(NODE_EXTRA_CA_CERTS|\.pem|\.crt)/.test(l)), "no CA copied or set in an image layer");
+  assert.ok(
+    !instructions.some((l) => /^(COPY|ADD|ENV|ARG) .*(NODE_EXTRA_CA_CERTS|\.pem|\.crt)/.test(l)),
+    "no CA copied or set in an image layer",
+  );
 });
 
 test("production dependencies only, from the lock file", () => {
@@ -67,7 +70,10 @@ test("every copied path exists and is not excluded by the ignore file", () => {
     const parts = copy.split(/\s+/).filter((p) => !p.startsWith("--"));
     for (const src of parts.slice(1, -1)) {
       assert.ok(existsSync(join(ROOT, src)), `${src} exists`);
-      assert.ok(rules.some((r) => r === `!${src}` || r === `!${src}/**`), `${src} is re-included by the ignore file`);
+      assert.ok(
+        rules.some((r) => r === `!${src}` || r === `!${src}/**`),
+        `${src} is re-included by the ignore file`,
+      );
     }
   }
 });

@@ -6,14 +6,19 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { Page, Request } from "playwright-core";
-import { launchChromium, type Chromium } from "../../scripts/lib/chromium.ts";
+import { type Chromium, launchChromium } from "../../scripts/lib/chromium.ts";
 import { DOCS_ASSETS, DOCS_CSP } from "../src/http/docs-page.ts";
 import type { RunningServer } from "../src/server.ts";
 import { request, testServer } from "./helpers.ts";
 
 /** What the page scripts below use of the browser (the project's tsconfig has no DOM library). */
 interface BrowserGlobals {
-  document: { addEventListener(type: "securitypolicyviolation", listener: (e: { violatedDirective: string; blockedURI: string }) => void): void };
+  document: {
+    addEventListener(
+      type: "securitypolicyviolation",
+      listener: (e: { violatedDirective: string; blockedURI: string }) => void,
+    ): void;
+  };
   __csp?: string[];
 }
 
@@ -54,13 +59,21 @@ const local = (url: string) => url.startsWith(`${server.url}/`) || url.startsWit
 
 test("/docs renders offline: every request goes to the API itself", async () => {
   assert.ok(requests.length >= 5, requests.join("\n"));
-  assert.deepEqual(requests.filter((r) => !local(r.split(" ")[1]!)), [], "requests that left 127.0.0.1");
+  assert.deepEqual(
+    requests.filter((r) => !local(r.split(" ")[1]!)),
+    [],
+    "requests that left 127.0.0.1",
+  );
   for (const asset of ["swagger-ui-bundle.js", "swagger-ui.css", "init.js"]) {
     assert.ok(requests.includes(`GET ${server.url}${DOCS_ASSETS}/${asset}`), `${asset} in\n${requests.join("\n")}`);
   }
   assert.ok(requests.includes(`GET ${server.url}/openapi.json`));
   assert.deepEqual(problems, []);
-  assert.deepEqual(await page.evaluate(() => (globalThis as unknown as BrowserGlobals).__csp ?? []), [], "CSP violations");
+  assert.deepEqual(
+    await page.evaluate(() => (globalThis as unknown as BrowserGlobals).__csp ?? []),
+    [],
+    "CSP violations",
+  );
 });
 
 test("the page lists the V1 and V2 operations and the per-model predict paths", async () => {
@@ -87,17 +100,25 @@ test("Try it out → Execute runs a prediction and the page shows its answer", a
   const example = JSON.parse(await body.inputValue());
   assert.ok(Array.isArray(example.instances), `Swagger UI's example body: ${JSON.stringify(example)}`);
   // A real iris flower (the README's example) instead of Swagger UI's zeros.
-  await body.fill(JSON.stringify({ instances: [{ sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 }] }));
+  await body.fill(
+    JSON.stringify({ instances: [{ sepal_length: 5.1, sepal_width: 3.5, petal_length: 1.4, petal_width: 0.2 }] }),
+  );
   await op.locator("button.execute").click();
   const status = op.locator(".live-responses-table .response .response-col_status");
   await status.first().waitFor({ timeout: 30_000 });
   assert.equal((await status.first().textContent())?.trim(), "200");
-  const shown = await op.locator(".live-responses-table .response-col_description pre.microlight").first().textContent();
+  const shown = await op
+    .locator(".live-responses-table .response-col_description pre.microlight")
+    .first()
+    .textContent();
   const answer = JSON.parse(shown ?? "");
   assert.equal(answer.predictions[0].label, "setosa");
   assert.ok(answer.predictions[0].probabilities.setosa > 0.9, shown ?? "");
   assert.ok(requests.includes(`POST ${server.url}/v1/models/iris-classifier:predict`), requests.join("\n"));
-  assert.deepEqual(requests.filter((r) => !local(r.split(" ")[1]!)), []);
+  assert.deepEqual(
+    requests.filter((r) => !local(r.split(" ")[1]!)),
+    [],
+  );
 });
 
 test("the page's Content-Security-Policy blocks other origins in the browser", async () => {

@@ -19,7 +19,8 @@ after(async () => {
   await cleanup();
 });
 
-const infer = (model: string, body: unknown, path = `/v2/models/${model}/infer`) => request(base + path, { json: body });
+const infer = (model: string, body: unknown, path = `/v2/models/${model}/infer`) =>
+  request(base + path, { json: body });
 
 describe("probes and service endpoints", () => {
   test("GET / points at the docs", async () => {
@@ -93,15 +94,32 @@ describe("probes and service endpoints", () => {
     assert.ok((metricValue(r.text, "inferstack_model_load_failures_total", { model: "broken-onnx" }) ?? 0) >= 1);
     assert.ok((metricValue(r.text, "inferstack_model_load_failures_total", { model: "broken-manifest" }) ?? 0) >= 1);
     assert.ok(
-      (metricValue(r.text, "inferstack_http_requests_total", { route: "/v1/models/:name:predict", method: "POST", status: "200" }) ?? 0) >= 1,
+      (metricValue(r.text, "inferstack_http_requests_total", {
+        route: "/v1/models/:name:predict",
+        method: "POST",
+        status: "200",
+      }) ?? 0) >= 1,
     );
-    assert.ok((metricValue(r.text, "inferstack_inference_requests_total", { model: "linear", version: "1", protocol: "v1", outcome: "ok" }) ?? 0) >= 1);
+    assert.ok(
+      (metricValue(r.text, "inferstack_inference_requests_total", {
+        model: "linear",
+        version: "1",
+        protocol: "v1",
+        outcome: "ok",
+      }) ?? 0) >= 1,
+    );
   });
   test("OpenAPI document with a per-model V1 schema, and the /docs page", async () => {
     const r = await request(`${base}/openapi.json`);
     assert.equal(r.status, 200);
     assert.equal(r.body.openapi, "3.0.3");
-    for (const p of ["/v1/models/{name}:predict", "/v2/models/{name}/infer", "/v2/repository/index", "/health/ready", "/metrics"]) {
+    for (const p of [
+      "/v1/models/{name}:predict",
+      "/v2/models/{name}/infer",
+      "/v2/repository/index",
+      "/health/ready",
+      "/metrics",
+    ]) {
       assert.ok(r.body.paths[p], `missing path ${p}`);
     }
     const linear = r.body.paths["/v1/models/linear:predict"].post.requestBody.content["application/json"].schema;
@@ -157,22 +175,24 @@ describe("cross-cutting HTTP behaviour", () => {
     try {
       // The body never completes: the request is stuck in reading.
       const { request: httpRequest } = await import("node:http");
-      const res = await new Promise<{ status: number; body: string; headers: string | undefined }>((resolve, reject) => {
-        const req = httpRequest(`${quick.url}/v1/models/linear:predict`, {
-          method: "POST",
-          headers: { "content-type": "application/json", "content-length": "100" },
-        });
-        req.on("response", (r) => {
-          let body = "";
-          r.on("data", (d: Buffer) => (body += d.toString()));
-          r.on("end", () => {
-            resolve({ status: r.statusCode ?? 0, body, headers: r.headers.connection });
-            req.destroy();
+      const res = await new Promise<{ status: number; body: string; headers: string | undefined }>(
+        (resolve, reject) => {
+          const req = httpRequest(`${quick.url}/v1/models/linear:predict`, {
+            method: "POST",
+            headers: { "content-type": "application/json", "content-length": "100" },
           });
-        });
-        req.on("error", reject);
-        req.write('{"instances": [');
-      });
+          req.on("response", (r) => {
+            let body = "";
+            r.on("data", (d: Buffer) => (body += d.toString()));
+            r.on("end", () => {
+              resolve({ status: r.statusCode ?? 0, body, headers: r.headers.connection });
+              req.destroy();
+            });
+          });
+          req.on("error", reject);
+          req.write('{"instances": [');
+        },
+      );
       assert.equal(res.status, 503);
       assert.match(JSON.parse(res.body).error, /timed out after 200 ms/);
       assert.equal(res.headers, "close", "a half-read request cannot keep its connection");
@@ -182,7 +202,12 @@ describe("cross-cutting HTTP behaviour", () => {
       let ended: number | undefined;
       for (let i = 0; i < 100 && !ended; i++) {
         const m = (await request(`${quick.url}/metrics`)).text;
-        ended = metricValue(m, "inferstack_inference_requests_total", { model: "linear", version: "1", protocol: "v1", outcome: "client_error" });
+        ended = metricValue(m, "inferstack_inference_requests_total", {
+          model: "linear",
+          version: "1",
+          protocol: "v1",
+          outcome: "client_error",
+        });
         if (!ended) await new Promise((r) => setTimeout(r, 20));
       }
       assert.equal(ended, 1);
@@ -208,7 +233,10 @@ describe("KServe V1", () => {
     const r = await request(`${base}/v1/models/classifier`);
     assert.equal(r.body.ready, true);
     assert.deepEqual(r.body.labels, ["left", "middle", "right"]);
-    assert.deepEqual(r.body.inputs[0].features.map((f: { name: string }) => f.name), ["petal", "sepal"]);
+    assert.deepEqual(
+      r.body.inputs[0].features.map((f: { name: string }) => f.name),
+      ["petal", "sepal"],
+    );
     assert.equal(r.body.batching.maxBatchSize, 16);
     const broken = await request(`${base}/v1/models/broken-manifest`);
     assert.equal(broken.body.ready, false);
@@ -223,15 +251,27 @@ describe("KServe V1", () => {
     assert.deepEqual(r.body.predictions, [7, 6.5, 1.5]);
   });
   test("classifier: label and probabilities per instance", async () => {
-    const r = await request(`${base}/v1/models/classifier:predict`, { json: { instances: [{ petal: 1, sepal: 0 }, [0, 1], [-1, 0]] } });
+    const r = await request(`${base}/v1/models/classifier:predict`, {
+      json: { instances: [{ petal: 1, sepal: 0 }, [0, 1], [-1, 0]] },
+    });
     assert.equal(r.status, 200);
-    assert.deepEqual(r.body.predictions.map((p: { label: string }) => p.label), ["left", "middle", "right"]);
+    assert.deepEqual(
+      r.body.predictions.map((p: { label: string }) => p.label),
+      ["left", "middle", "right"],
+    );
     const p = r.body.predictions[0].probabilities;
     assert.deepEqual(Object.keys(p), ["left", "middle", "right"]);
     assert.ok(Math.abs(p.left + p.middle + p.right - 1) < 1e-5);
   });
   test("model without a manifest: plain arrays, symbolic dimensions", async () => {
-    const r = await request(`${base}/v1/models/symbolic:predict`, { json: { instances: [[1, 2, 3, 4], [5, 5, 5, 5]] } });
+    const r = await request(`${base}/v1/models/symbolic:predict`, {
+      json: {
+        instances: [
+          [1, 2, 3, 4],
+          [5, 5, 5, 5],
+        ],
+      },
+    });
     assert.equal(r.status, 200);
     assert.deepEqual(r.body.predictions, [10, 20]);
     const meta = await request(`${base}/v2/models/symbolic`);
@@ -275,7 +315,20 @@ describe("Open Inference Protocol (V2)", () => {
     assert.equal((await request(`${base}/v2/models/ghost/ready`)).status, 404);
   });
   test("FP32 with nested data, FP64, INT32, INT64, BOOL", async () => {
-    const fp32 = await infer("linear", { id: "r1", inputs: [{ name: "x", shape: [2, 3], datatype: "FP32", data: [[1, 2, 0.5], [0, 0, 0]] }] });
+    const fp32 = await infer("linear", {
+      id: "r1",
+      inputs: [
+        {
+          name: "x",
+          shape: [2, 3],
+          datatype: "FP32",
+          data: [
+            [1, 2, 0.5],
+            [0, 0, 0],
+          ],
+        },
+      ],
+    });
     assert.equal(fp32.status, 200);
     assert.deepEqual(fp32.body, {
       model_name: "linear",
@@ -285,15 +338,33 @@ describe("Open Inference Protocol (V2)", () => {
     });
     const fp64 = await infer("fp64", { inputs: [{ name: "x", shape: [1, 2], datatype: "FP64", data: [0.1, 1e300] }] });
     assert.deepEqual(fp64.body.outputs[0], { name: "y", datatype: "FP64", shape: [1, 2], data: [0.2, 2e300] });
-    const int32 = await infer("int32", { inputs: [{ name: "x", shape: [1, 2], datatype: "INT32", data: [2147483646, -5] }] });
+    const int32 = await infer("int32", {
+      inputs: [{ name: "x", shape: [1, 2], datatype: "INT32", data: [2147483646, -5] }],
+    });
     assert.deepEqual(int32.body.outputs[0].data, [2147483647, -4]);
-    const int64 = await infer("int64", { inputs: [{ name: "x", shape: [3], datatype: "INT64", data: [9007199254740990, -1, 0] }] });
-    assert.deepEqual(int64.body.outputs[0], { name: "y", datatype: "INT64", shape: [3], data: [9007199254740991, 0, 1] });
-    const bool = await infer("bool", { inputs: [{ name: "x", shape: [2, 2], datatype: "BOOL", data: [true, false, false, true] }] });
-    assert.deepEqual(bool.body.outputs[0], { name: "y", datatype: "BOOL", shape: [2, 2], data: [false, true, true, false] });
+    const int64 = await infer("int64", {
+      inputs: [{ name: "x", shape: [3], datatype: "INT64", data: [9007199254740990, -1, 0] }],
+    });
+    assert.deepEqual(int64.body.outputs[0], {
+      name: "y",
+      datatype: "INT64",
+      shape: [3],
+      data: [9007199254740991, 0, 1],
+    });
+    const bool = await infer("bool", {
+      inputs: [{ name: "x", shape: [2, 2], datatype: "BOOL", data: [true, false, false, true] }],
+    });
+    assert.deepEqual(bool.body.outputs[0], {
+      name: "y",
+      datatype: "BOOL",
+      shape: [2, 2],
+      data: [false, true, true, false],
+    });
   });
   test("string tensors (BYTES) in and out, V2 and V1", async () => {
-    const r = await infer("string", { inputs: [{ name: "x", shape: [2], datatype: "BYTES", data: ["hello", "wörld"] }] });
+    const r = await infer("string", {
+      inputs: [{ name: "x", shape: [2], datatype: "BYTES", data: ["hello", "wörld"] }],
+    });
     assert.deepEqual(r.body.outputs[0], { name: "y", datatype: "BYTES", shape: [2], data: ["hello", "wörld"] });
     const v1 = await request(`${base}/v1/models/string:predict`, { json: { instances: ["hello", "ö"] } });
     assert.deepEqual(v1.body.predictions, ["hello", "ö"]);
@@ -333,7 +404,8 @@ describe("Open Inference Protocol (V2)", () => {
   test("repository index lists every version with its state and reason", async () => {
     const all = await request(`${base}/v2/repository/index`, { method: "POST" });
     assert.equal(all.status, 200);
-    const find = (name: string, version: string) => all.body.find((e: { name: string; version: string }) => e.name === name && e.version === version);
+    const find = (name: string, version: string) =>
+      all.body.find((e: { name: string; version: string }) => e.name === name && e.version === version);
     assert.deepEqual(find("linear", "1"), { name: "linear", version: "1", state: "READY", reason: "" });
     assert.equal(find("versioned", "1").state, "UNAVAILABLE");
     assert.match(find("broken-manifest", "1").reason, /model\.json is invalid/);

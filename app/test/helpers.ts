@@ -2,7 +2,7 @@
 import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startServer, type RunningServer } from "../src/server.ts";
+import { type RunningServer, startServer } from "../src/server.ts";
 
 export const FIXTURES = new URL("./fixtures/models/", import.meta.url).pathname;
 
@@ -44,9 +44,13 @@ export async function request(url: string, init: RequestInit & { json?: unknown 
   const { json, ...rest } = init;
   const headers = new Headers(rest.headers);
   if (json !== undefined && !headers.has("content-type")) headers.set("content-type", "application/json");
-  const res = await fetch(url, { ...rest, headers, ...(json !== undefined ? { method: rest.method ?? "POST", body: JSON.stringify(json) } : {}) });
+  const res = await fetch(url, {
+    ...rest,
+    headers,
+    ...(json !== undefined ? { method: rest.method ?? "POST", body: JSON.stringify(json) } : {}),
+  });
   const text = await res.text();
-  let body: unknown ;
+  let body: unknown;
   try {
     body = JSON.parse(text);
   } catch {

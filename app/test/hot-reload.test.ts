@@ -74,7 +74,10 @@ test("reloads under load with zero failed requests", async () => {
     });
 
     // 2. A changed manifest: only version 3.
-    await writeFile(join(dir, "versioned", "model.json"), JSON.stringify({ versionPolicy: { specific: { versions: [3] } } }));
+    await writeFile(
+      join(dir, "versioned", "model.json"),
+      JSON.stringify({ versionPolicy: { specific: { versions: [3] } } }),
+    );
     await until("policy pins version 3", async () => (await current()).version === "3");
     const v4 = await request(`${server.url}/v2/models/versioned/versions/4/ready`);
     assert.equal(v4.status, 400);
@@ -98,7 +101,8 @@ test("reloads under load with zero failed requests", async () => {
     await Promise.all(workers);
   }
   assert.deepEqual(failures, [], "no request may fail during reloads");
-  for (const v of ["v2:3=15", "v2:4=10", "v2:3=5", "v1:15", "v1:10", "v1:5"]) assert.ok(seen.has(v), `load saw ${v}: ${[...seen]}`);
+  for (const v of ["v2:3=15", "v2:4=10", "v2:3=5", "v1:15", "v1:10", "v1:5"])
+    assert.ok(seen.has(v), `load saw ${v}: ${[...seen]}`);
 });
 
 test("a replaced version finishes its in-flight requests before its session is freed", async () => {
@@ -115,9 +119,15 @@ test("a replaced version finishes its in-flight requests before its session is f
     await repo.start();
     const old = repo.servingVersions("versioned").find((m) => m.version === 2)!;
     assert.ok(old.acquire(), "an in-flight request holds version 2");
-    await writeFile(join(local.dir, "versioned", "model.json"), JSON.stringify({ versionPolicy: { specific: { versions: [3] } } }));
+    await writeFile(
+      join(local.dir, "versioned", "model.json"),
+      JSON.stringify({ versionPolicy: { specific: { versions: [3] } } }),
+    );
     await repo.reload();
-    assert.deepEqual(repo.servingVersions("versioned").map((m) => m.version), [3]);
+    assert.deepEqual(
+      repo.servingVersions("versioned").map((m) => m.version),
+      [3],
+    );
     assert.equal(old.released, false, "still in use: not freed");
     assert.equal(old.acquire(), false, "no new request may start on a retired version");
     const x = { x: { datatype: "FP32" as const, shape: [1, 1], data: Float32Array.of(5) } };
@@ -165,7 +175,9 @@ test("repository extension: unload stops serving, load brings a model back or sa
     // A model copied in is loaded on request even with polling and watching off.
     await cp(join(FIXTURES, "int64"), join(local.dir, "int64"), { recursive: true });
     assert.equal((await request(`${s.url}/v2/repository/models/int64/load`, { method: "POST" })).status, 200);
-    const r = await request(`${s.url}/v2/models/int64/infer`, { json: { inputs: [{ name: "x", shape: [1], datatype: "INT64", data: [41] }] } });
+    const r = await request(`${s.url}/v2/models/int64/infer`, {
+      json: { inputs: [{ name: "x", shape: [1], datatype: "INT64", data: [41] }] },
+    });
     assert.deepEqual(r.body.outputs[0].data, [42]);
   } finally {
     await s.close();

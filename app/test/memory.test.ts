@@ -4,18 +4,25 @@
  * 5,000 held connections: the ones past its cap are refused, nothing is OOM-killed, and it serves
  * again once they go.
  */
-import { after, test } from "node:test";
+
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, rmdirSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import net from "node:net";
-import { deleteRedisPrefix, REDIS_URL, redisPrefix, ROOT, sleep, waitFor } from "./data/support.ts";
+import { after, test } from "node:test";
+import { deleteRedisPrefix, REDIS_URL, ROOT, redisPrefix, sleep, waitFor } from "./data/support.ts";
 
 const LIMIT_MIB = 288; // the free tier's app container (infra/presets.ts)
 const CONNECTIONS = 5_000;
 
-interface Cgroup { dir: string; procs: string; peakBytes(): number; oomKills(): number; remove(): void }
+interface Cgroup {
+  dir: string;
+  procs: string;
+  peakBytes(): number;
+  oomKills(): number;
+  remove(): void;
+}
 
 /** A memory cgroup with a hard limit and no swap: v2 if this host has it writable, else v1. */
 function memoryCgroup(limitBytes: number): Cgroup {
@@ -27,7 +34,8 @@ function memoryCgroup(limitBytes: number): Cgroup {
     writeFileSync(`${dir}/memory.max`, String(limitBytes));
     if (existsSync(`${dir}/memory.swap.max`)) writeFileSync(`${dir}/memory.swap.max`, "0");
     return {
-      dir, procs: `${dir}/cgroup.procs`,
+      dir,
+      procs: `${dir}/cgroup.procs`,
       peakBytes: () => Number(readFileSync(`${dir}/memory.peak`, "utf8")),
       oomKills: () => Number(/^oom_kill (\d+)/m.exec(readFileSync(`${dir}/memory.events`, "utf8"))?.[1] ?? 0),
       remove: () => rmdirSync(dir),
@@ -37,9 +45,11 @@ function memoryCgroup(limitBytes: number): Cgroup {
   const dir = `${v1}/${name}`;
   mkdirSync(dir); // no writable memory cgroup (v2 or v1): this fails, naming the path
   writeFileSync(`${dir}/memory.limit_in_bytes`, String(limitBytes));
-  if (existsSync(`${dir}/memory.memsw.limit_in_bytes`)) writeFileSync(`${dir}/memory.memsw.limit_in_bytes`, String(limitBytes));
+  if (existsSync(`${dir}/memory.memsw.limit_in_bytes`))
+    writeFileSync(`${dir}/memory.memsw.limit_in_bytes`, String(limitBytes));
   return {
-    dir, procs: `${dir}/cgroup.procs`,
+    dir,
+    procs: `${dir}/cgroup.procs`,
     peakBytes: () => Number(readFileSync(`${dir}/memory.max_usage_in_bytes`, "utf8")),
     oomKills: () => Number(/^oom_kill (\d+)/m.exec(readFileSync(`${dir}/memory.oom_control`, "utf8"))?.[1] ?? 0),
     remove: () => rmdirSync(dir),
@@ -56,29 +66,62 @@ test(`${CONNECTIONS} held connections under a ${LIMIT_MIB} MiB memory limit: ref
   const child = spawn("sh", ["-c", `echo $$ > ${cgroup.procs} && exec "$0" app/src/main.ts`, process.execPath], {
     cwd: ROOT,
     env: {
-      ...process.env, PORT: "0", HOST: "127.0.0.1", MODELS_DIR: "models", LOG_LEVEL: "info", WEB_CONCURRENCY: "1", MODEL_WATCH: "false",
+      ...process.env,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      MODELS_DIR: "models",
+      LOG_LEVEL: "info",
+      WEB_CONCURRENCY: "1",
+      MODEL_WATCH: "false",
       NODE_OPTIONS: "--max-old-space-size-percentage=50", // as infra/components/docker-app.ts sets it
-      REDIS_URL, REDIS_KEY_PREFIX: prefix, DATABASE_URL: "", RATE_LIMIT_PLANS: '{"load": 100000000}', RATE_LIMIT_ANON_PLAN: "load",
+      REDIS_URL,
+      REDIS_KEY_PREFIX: prefix,
+      DATABASE_URL: "",
+      RATE_LIMIT_PLANS: '{"load": 100000000}',
+      RATE_LIMIT_ANON_PLAN: "load",
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
-  child.stdout!.on("data", (d) => { out += d; });
-  child.stderr!.on("data", (d) => { out += d; });
+  child.stdout!.on("data", (d) => {
+    out += d;
+  });
+  child.stderr!.on("data", (d) => {
+    out += d;
+  });
   let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
-  const exited = new Promise<void>((resolve) => child.on("exit", (code, signal) => { exit = { code, signal }; resolve(); }));
+  const exited = new Promise<void>((resolve) =>
+    child.on("exit", (code, signal) => {
+      exit = { code, signal };
+      resolve();
+    }),
+  );
   const held: net.Socket[] = [];
   try {
-    const url = await waitFor("server url", () => {
-      if (exit) throw new Error(`server exited: ${JSON.stringify(exit)}\n${out}`);
-      return /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)?.[1];
-    }, 30_000);
-    const started = JSON.parse(out.split("\n").find((l) => l.includes('"url"'))!) as { maxConnections: number; memoryLimitMiB: number; heapLimitMiB: number };
+    const url = await waitFor(
+      "server url",
+      () => {
+        if (exit) throw new Error(`server exited: ${JSON.stringify(exit)}\n${out}`);
+        return /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)?.[1];
+      },
+      30_000,
+    );
+    const started = JSON.parse(out.split("\n").find((l) => l.includes('"url"'))!) as {
+      maxConnections: number;
+      memoryLimitMiB: number;
+      heapLimitMiB: number;
+    };
     assert.equal(started.memoryLimitMiB, LIMIT_MIB, "the app sees the cgroup's limit");
     assert.ok(started.heapLimitMiB <= LIMIT_MIB * 0.55, `heap ${started.heapLimitMiB} MiB`);
-    const predict = () => fetch(`${url}/v1/models/iris-classifier:predict`, {
-      method: "POST", headers: { "content-type": "application/json", connection: "close" }, body: JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] }),
-    }).then((r) => r.status, () => 0);
+    const predict = () =>
+      fetch(`${url}/v1/models/iris-classifier:predict`, {
+        method: "POST",
+        headers: { "content-type": "application/json", connection: "close" },
+        body: JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] }),
+      }).then(
+        (r) => r.status,
+        () => 0,
+      );
     await waitFor("models loaded", async () => (await predict()) === 200, 60_000, 200);
 
     const { port } = new URL(url);
@@ -86,9 +129,13 @@ test(`${CONNECTIONS} held connections under a ${LIMIT_MIB} MiB memory limit: ref
     for (let i = 0; i < CONNECTIONS; i++) {
       const socket = net.connect(Number(port), "127.0.0.1");
       socket.on("error", () => undefined);
-      socket.on("close", () => { closedByServer++; });
+      socket.on("close", () => {
+        closedByServer++;
+      });
       // Headers sent slowly, never finished: each connection holds a parser and buffers.
-      socket.on("connect", () => socket.write(`POST /v1/models/iris-classifier:predict HTTP/1.1\r\nHost: t\r\nX-Pad: ${"x".repeat(512)}\r\n`));
+      socket.on("connect", () =>
+        socket.write(`POST /v1/models/iris-classifier:predict HTTP/1.1\r\nHost: t\r\nX-Pad: ${"x".repeat(512)}\r\n`),
+      );
       held.push(socket);
       if (i % 250 === 249) await sleep(20);
     }
@@ -96,10 +143,15 @@ test(`${CONNECTIONS} held connections under a ${LIMIT_MIB} MiB memory limit: ref
     const alive = exit === undefined;
     const peakMiB = cgroup.peakBytes() / 2 ** 20;
     const oomKills = cgroup.oomKills();
-    console.log(`# ${CONNECTIONS} connections under ${LIMIT_MIB} MiB: cap ${started.maxConnections}, heap limit ${started.heapLimitMiB} MiB, ${closedByServer} refused, ${CONNECTIONS - closedByServer} held; peak ${peakMiB.toFixed(0)} MiB of ${LIMIT_MIB}; OOM kills ${oomKills}; alive ${alive}`);
+    console.log(
+      `# ${CONNECTIONS} connections under ${LIMIT_MIB} MiB: cap ${started.maxConnections}, heap limit ${started.heapLimitMiB} MiB, ${closedByServer} refused, ${CONNECTIONS - closedByServer} held; peak ${peakMiB.toFixed(0)} MiB of ${LIMIT_MIB}; OOM kills ${oomKills}; alive ${alive}`,
+    );
     assert.ok(alive, `the server died: ${JSON.stringify(exit)}\n${out.slice(-2000)}`);
     assert.equal(oomKills, 0);
-    assert.ok(closedByServer >= CONNECTIONS - started.maxConnections, `${closedByServer} refused with a cap of ${started.maxConnections}`);
+    assert.ok(
+      closedByServer >= CONNECTIONS - started.maxConnections,
+      `${closedByServer} refused with a cap of ${started.maxConnections}`,
+    );
     assert.ok(peakMiB < LIMIT_MIB, `peak ${peakMiB} MiB`);
 
     for (const s of held) s.destroy();

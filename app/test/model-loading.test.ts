@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { after, test } from "node:test";
-import { ModelRepository } from "../src/inference/repository.ts";
-import { startServer, type RunningServer } from "../src/server.ts";
-import { fixtureRepo, request, type JsonResponse } from "./helpers.ts";
 import { pino } from "pino";
+import { ModelRepository } from "../src/inference/repository.ts";
+import { type RunningServer, startServer } from "../src/server.ts";
+import { fixtureRepo, type JsonResponse, request } from "./helpers.ts";
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -34,7 +34,14 @@ test("during the first load a known model answers 503 loading with Retry-After, 
     port,
     host: "127.0.0.1",
     modelsDir: repo.dir,
-    env: { DATABASE_URL: "", REDIS_URL: "", AUTH_MODE: "", LOG_LEVEL: "silent", MODEL_POLL_INTERVAL_MS: "0", MODEL_WATCH: "false" },
+    env: {
+      DATABASE_URL: "",
+      REDIS_URL: "",
+      AUTH_MODE: "",
+      LOG_LEVEL: "silent",
+      MODEL_POLL_INTERVAL_MS: "0",
+      MODEL_WATCH: "false",
+    },
   });
   let started: RunningServer | undefined;
   void starting.then((s) => (started = s));
@@ -103,7 +110,12 @@ test("the repository reports a discovered model as LOADING until it is loaded, t
   await repo.discover();
   assert.deepEqual(repo.names(), ["broken-manifest", "linear"]);
   const loading = repo.resolve("linear");
-  assert.deepEqual(loading, { ok: false, status: 503, error: 'model "linear" is loading; retry in 1 s', retryAfterSeconds: 1 });
+  assert.deepEqual(loading, {
+    ok: false,
+    status: 503,
+    error: 'model "linear" is loading; retry in 1 s',
+    retryAfterSeconds: 1,
+  });
   assert.equal(repo.notReadyReason("linear"), "loading");
   assert.deepEqual(
     repo.index().filter((row) => row.name === "linear"),
@@ -114,7 +126,10 @@ test("the repository reports a discovered model as LOADING until it is loaded, t
 
   await repo.start();
   assert.equal(repo.resolve("linear").ok, true);
-  assert.deepEqual(repo.index().filter((row) => row.name === "linear"), [{ name: "linear", version: "1", state: "READY", reason: "" }]);
+  assert.deepEqual(
+    repo.index().filter((row) => row.name === "linear"),
+    [{ name: "linear", version: "1", state: "READY", reason: "" }],
+  );
   // A model that cannot load stops saying "loading" once its load has been tried.
   const broken = repo.resolve("broken-manifest");
   assert.equal(broken.ok, false);

@@ -12,7 +12,7 @@ import { after, before, describe, test } from "node:test";
 import pg from "pg";
 import { createKey } from "../src/data/keys.ts";
 import type { RunningServer } from "../src/server.ts";
-import { deleteRedisPrefix, freshDatabase, REDIS_URL, waitFor, type TestDatabase } from "./data/support.ts";
+import { deleteRedisPrefix, freshDatabase, REDIS_URL, type TestDatabase, waitFor } from "./data/support.ts";
 import { fixtureRepo, type JsonResponse, metricValue, request, testServer } from "./helpers.ts";
 
 const suffix = randomBytes(6).toString("hex");
@@ -50,7 +50,10 @@ after(async () => {
 });
 
 const predict = (body: unknown, headers: Record<string, string> = {}) =>
-  request(`${server.url}/v1/models/linear:predict`, { json: body, headers: { authorization: `Bearer ${key}`, ...headers } });
+  request(`${server.url}/v1/models/linear:predict`, {
+    json: body,
+    headers: { authorization: `Bearer ${key}`, ...headers },
+  });
 
 describe("with Postgres and Redis", () => {
   test("prediction routes need an API key; probes, metrics and docs stay open", async () => {
@@ -62,7 +65,14 @@ describe("with Postgres and Redis", () => {
       headers: { "x-api-key": "isk_not_a_real_key_000000000000000000000" },
     });
     assert.equal(wrong.status, 401);
-    for (const path of ["/health/live", "/health/ready", "/metrics", "/openapi.json", "/v2/health/ready", "/v1/models"]) {
+    for (const path of [
+      "/health/live",
+      "/health/ready",
+      "/metrics",
+      "/openapi.json",
+      "/v2/health/ready",
+      "/v1/models",
+    ]) {
       assert.equal((await request(server.url + path)).status, 200, path);
     }
     const ready = await request(`${server.url}/health/ready`);
@@ -97,7 +107,10 @@ describe("with Postgres and Redis", () => {
   test("rate-limit headers on success, 429 with Retry-After over the plan", async () => {
     const anonymous = await createFreeKey();
     const call = () =>
-      request(`${server.url}/v1/models/classifier:predict`, { json: { instances: [[0, 1]] }, headers: { authorization: `Bearer ${anonymous}` } });
+      request(`${server.url}/v1/models/classifier:predict`, {
+        json: { instances: [[0, 1]] },
+        headers: { authorization: `Bearer ${anonymous}` },
+      });
     const first = await call();
     assert.equal(first.status, 200);
     assert.equal(first.headers.get("ratelimit-limit"), "5");
@@ -115,10 +128,14 @@ describe("with Postgres and Redis", () => {
     await predict({ instances: [[9, 9, 1]] }, { "x-request-id": `log-${suffix}` });
     const pool = new pg.Pool({ connectionString: db.url });
     try {
-      const rows = await waitFor("the logged row", async () => {
-        const { rows } = await pool.query("SELECT * FROM predictions WHERE request_id = $1", [`log-${suffix}`]);
-        return rows.length > 0 && rows;
-      }, 5000);
+      const rows = await waitFor(
+        "the logged row",
+        async () => {
+          const { rows } = await pool.query("SELECT * FROM predictions WHERE request_id = $1", [`log-${suffix}`]);
+          return rows.length > 0 && rows;
+        },
+        5000,
+      );
       assert.equal(rows.length, 1);
     } finally {
       await pool.end();
@@ -139,12 +156,19 @@ describe("with Redis down", () => {
   test("readiness says degraded (200), metrics say which dependency, predictions still served", async () => {
     const local = await fixtureRepo(["linear"]);
     // Port 1 on loopback: nothing listens, connections are refused at once.
-    const degraded = await testServer(local.dir, { REDIS_URL: "redis://127.0.0.1:1", REDIS_KEY_PREFIX: prefix, RATE_LIMIT_ANON_PLAN: "pro" });
+    const degraded = await testServer(local.dir, {
+      REDIS_URL: "redis://127.0.0.1:1",
+      REDIS_KEY_PREFIX: prefix,
+      RATE_LIMIT_ANON_PLAN: "pro",
+    });
     try {
       const ready = await request(`${degraded.url}/health/ready`);
       assert.equal(ready.status, 200);
       assert.equal(ready.body.status, "degraded");
-      assert.deepEqual(ready.body.dependencies.map((d: { name: string; ok: boolean }) => [d.name, d.ok]), [["redis", false]]);
+      assert.deepEqual(
+        ready.body.dependencies.map((d: { name: string; ok: boolean }) => [d.name, d.ok]),
+        [["redis", false]],
+      );
       const r = await request(`${degraded.url}/v1/models/linear:predict`, { json: { instances: [[1, 1, 1]] } });
       assert.equal(r.status, 200);
       assert.deepEqual(r.body.predictions, [6.5]);

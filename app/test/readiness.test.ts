@@ -52,14 +52,20 @@ describe("readiness when a model failed to load", () => {
       assert.equal(r.status, 503);
       assert.equal(r.body.readiness, "strict");
       assert.equal(r.body.status, "not_ready");
-      assert.match(r.body.reasons.join("\n"), /model "broken-onnx" is not fully serving \(strict readiness\): version 1: .*protobuf/i);
+      assert.match(
+        r.body.reasons.join("\n"),
+        /model "broken-onnx" is not fully serving \(strict readiness\): version 1: .*protobuf/i,
+      );
       assert.doesNotMatch(r.body.reasons.join("\n"), /"linear"/);
       const v2 = await request(`${base}/v2/health/ready`);
       assert.equal(v2.status, 400);
       assert.deepEqual(v2.body, { ready: false });
       assert.equal(await readyGauge(base), 0);
       // The healthy model keeps answering: readiness is about routing, not serving.
-      assert.equal((await request(`${base}/v1/models/linear:predict`, { json: { instances: [[1, 1, 1]] } })).status, 200);
+      assert.equal(
+        (await request(`${base}/v1/models/linear:predict`, { json: { instances: [[1, 1, 1]] } })).status,
+        200,
+      );
     });
   });
 
@@ -86,7 +92,10 @@ describe("readiness when a model failed to load", () => {
     await withServer(["linear", "broken-manifest"], { READINESS: "strict" }, async (base) => {
       const r = await request(`${base}/health/ready`);
       assert.equal(r.status, 503);
-      assert.match(r.body.reasons.join("\n"), /model "broken-manifest" is not fully serving \(strict readiness\): model\.json is invalid/);
+      assert.match(
+        r.body.reasons.join("\n"),
+        /model "broken-manifest" is not fully serving \(strict readiness\): model\.json is invalid/,
+      );
     });
   });
 

@@ -29,21 +29,87 @@ after(async () => {
 
 // Field names of the messages in triton-inference-server/common protobuf/model_config.proto.
 const MODEL_CONFIG_FIELDS = new Set([
-  "name", "platform", "backend", "runtime", "version_policy", "max_batch_size", "input", "output", "batch_input", "batch_output",
-  "optimization", "dynamic_batching", "sequence_batching", "ensemble_scheduling", "instance_group", "default_model_filename",
-  "cc_model_filenames", "metric_tags", "parameters", "model_warmup", "model_operations", "model_transaction_policy",
-  "model_repository_agents", "response_cache", "model_metrics",
+  "name",
+  "platform",
+  "backend",
+  "runtime",
+  "version_policy",
+  "max_batch_size",
+  "input",
+  "output",
+  "batch_input",
+  "batch_output",
+  "optimization",
+  "dynamic_batching",
+  "sequence_batching",
+  "ensemble_scheduling",
+  "instance_group",
+  "default_model_filename",
+  "cc_model_filenames",
+  "metric_tags",
+  "parameters",
+  "model_warmup",
+  "model_operations",
+  "model_transaction_policy",
+  "model_repository_agents",
+  "response_cache",
+  "model_metrics",
 ]);
-const MODEL_INPUT_FIELDS = new Set(["name", "data_type", "format", "dims", "reshape", "is_shape_tensor", "allow_ragged_batch", "optional", "is_non_linear_format_io"]);
-const MODEL_OUTPUT_FIELDS = new Set(["name", "data_type", "dims", "reshape", "label_filename", "is_shape_tensor", "is_non_linear_format_io"]);
+const MODEL_INPUT_FIELDS = new Set([
+  "name",
+  "data_type",
+  "format",
+  "dims",
+  "reshape",
+  "is_shape_tensor",
+  "allow_ragged_batch",
+  "optional",
+  "is_non_linear_format_io",
+]);
+const MODEL_OUTPUT_FIELDS = new Set([
+  "name",
+  "data_type",
+  "dims",
+  "reshape",
+  "label_filename",
+  "is_shape_tensor",
+  "is_non_linear_format_io",
+]);
 const DYNAMIC_BATCHING_FIELDS = new Set([
-  "preferred_batch_size", "max_queue_delay_microseconds", "preserve_ordering", "priority_levels", "default_priority_level",
-  "default_queue_policy", "priority_queue_policy",
+  "preferred_batch_size",
+  "max_queue_delay_microseconds",
+  "preserve_ordering",
+  "priority_levels",
+  "default_priority_level",
+  "default_queue_policy",
+  "priority_queue_policy",
 ]);
-const INSTANCE_GROUP_FIELDS = new Set(["name", "kind", "count", "rate_limiter", "gpus", "secondary_devices", "profile", "passive", "host_policy"]);
+const INSTANCE_GROUP_FIELDS = new Set([
+  "name",
+  "kind",
+  "count",
+  "rate_limiter",
+  "gpus",
+  "secondary_devices",
+  "profile",
+  "passive",
+  "host_policy",
+]);
 const DATA_TYPES = new Set([
-  "TYPE_BOOL", "TYPE_UINT8", "TYPE_UINT16", "TYPE_UINT32", "TYPE_UINT64", "TYPE_INT8", "TYPE_INT16", "TYPE_INT32", "TYPE_INT64",
-  "TYPE_FP16", "TYPE_FP32", "TYPE_FP64", "TYPE_STRING", "TYPE_BF16",
+  "TYPE_BOOL",
+  "TYPE_UINT8",
+  "TYPE_UINT16",
+  "TYPE_UINT32",
+  "TYPE_UINT64",
+  "TYPE_INT8",
+  "TYPE_INT16",
+  "TYPE_INT32",
+  "TYPE_INT64",
+  "TYPE_FP16",
+  "TYPE_FP32",
+  "TYPE_FP64",
+  "TYPE_STRING",
+  "TYPE_BF16",
 ]);
 
 function assertProtoKeys(obj: Record<string, unknown>, allowed: Set<string>, where: string) {
@@ -56,7 +122,10 @@ async function assertPerfAnalyzerConsistent(name: string) {
   const config = (await request(`${base}/v2/models/${name}/config`)).body;
   assert.ok(Number.isInteger(config.max_batch_size) && config.max_batch_size >= 0);
   const skip = config.max_batch_size > 0 ? 1 : 0;
-  for (const [kind, metaKind] of [["input", "inputs"], ["output", "outputs"]] as const) {
+  for (const [kind, metaKind] of [
+    ["input", "inputs"],
+    ["output", "outputs"],
+  ] as const) {
     for (const t of config[kind]) {
       const m = meta[metaKind].find((x: { name: string }) => x.name === t.name);
       assert.ok(m, `no metadata found for ${kind} tensor ${t.name}`);
@@ -76,7 +145,8 @@ describe("model configuration extension", () => {
     const slash = await request(`${base}/v2/`);
     assert.equal(slash.status, 200);
     assert.deepEqual(slash.body, plain.body);
-    for (const ext of ["model_repository", "model_configuration", "statistics"]) assert.ok(plain.body.extensions.includes(ext), ext);
+    for (const ext of ["model_repository", "model_configuration", "statistics"])
+      assert.ok(plain.body.extensions.includes(ext), ext);
   });
 
   test("a batched model: Triton's JSON, dims without the batch dimension, dynamic_batching", async () => {
@@ -87,8 +157,14 @@ describe("model configuration extension", () => {
     assert.equal(config.backend, "onnxruntime");
     assert.equal(config.max_batch_size, 8);
     assert.deepEqual(config.version_policy, { latest: { num_versions: 1 } });
-    assert.deepEqual(config.input.map((t: { name: string; data_type: string; dims: number[] }) => [t.name, t.data_type, t.dims]), [["x", "TYPE_FP32", [3]]]);
-    assert.deepEqual(config.output.map((t: { name: string; data_type: string; dims: number[] }) => [t.name, t.data_type, t.dims]), [["y", "TYPE_FP32", [1]]]);
+    assert.deepEqual(
+      config.input.map((t: { name: string; data_type: string; dims: number[] }) => [t.name, t.data_type, t.dims]),
+      [["x", "TYPE_FP32", [3]]],
+    );
+    assert.deepEqual(
+      config.output.map((t: { name: string; data_type: string; dims: number[] }) => [t.name, t.data_type, t.dims]),
+      [["y", "TYPE_FP32", [1]]],
+    );
     for (const t of config.input) assertProtoKeys(t, MODEL_INPUT_FIELDS, "input");
     for (const t of config.output) assertProtoKeys(t, MODEL_OUTPUT_FIELDS, "output");
     assertProtoKeys(config.dynamic_batching, DYNAMIC_BATCHING_FIELDS, "dynamic_batching");
@@ -104,13 +180,17 @@ describe("model configuration extension", () => {
   });
 
   test("every fixture model's configuration is consistent with its metadata", async () => {
-    const index = (await request(`${base}/v2/repository/index`, { method: "POST" })).body as { name: string; state: string }[];
+    const index = (await request(`${base}/v2/repository/index`, { method: "POST" })).body as {
+      name: string;
+      state: string;
+    }[];
     const ready = [...new Set(index.filter((m) => m.state === "READY").map((m) => m.name))];
     assert.ok(ready.length >= 8);
     for (const name of ready) {
       const config = await assertPerfAnalyzerConsistent(name);
       assertProtoKeys(config, MODEL_CONFIG_FIELDS, name);
-      for (const t of [...config.input, ...config.output]) assert.ok(DATA_TYPES.has(t.data_type), `${name}: ${t.data_type}`);
+      for (const t of [...config.input, ...config.output])
+        assert.ok(DATA_TYPES.has(t.data_type), `${name}: ${t.data_type}`);
       assert.equal("dynamic_batching" in config, config.max_batch_size > 0, `${name}: dynamic_batching iff batched`);
     }
   });
@@ -152,15 +232,27 @@ interface TritonStat {
 }
 
 function assertTritonStat(s: TritonStat) {
-  const uint = (v: unknown, where: string) => assert.ok(Number.isSafeInteger(v) && (v as number) >= 0, `${where} = ${String(v)} is not a uint64`);
+  const uint = (v: unknown, where: string) =>
+    assert.ok(Number.isSafeInteger(v) && (v as number) >= 0, `${where} = ${String(v)} is not a uint64`);
   assert.equal(typeof s.name, "string");
   assert.equal(typeof s.version, "string");
   for (const k of ["last_inference", "inference_count", "execution_count"]) uint(s[k], k);
-  for (const k of ["success", "fail", "queue", "compute_input", "compute_infer", "compute_output", "cache_hit", "cache_miss"]) {
+  for (const k of [
+    "success",
+    "fail",
+    "queue",
+    "compute_input",
+    "compute_infer",
+    "compute_output",
+    "cache_hit",
+    "cache_miss",
+  ]) {
     uint(s.inference_stats[k]!.count, `${k}.count`);
     uint(s.inference_stats[k]!.ns, `${k}.ns`);
   }
-  for (const b of s.batch_stats) for (const k of ["compute_input", "compute_infer", "compute_output"]) uint(b[k]!.ns, `batch ${b.batch_size} ${k}.ns`);
+  for (const b of s.batch_stats)
+    for (const k of ["compute_input", "compute_infer", "compute_output"])
+      uint(b[k]!.ns, `batch ${b.batch_size} ${k}.ns`);
   assert.ok(Array.isArray(s.memory_usage));
   assert.equal(typeof s.response_stats, "object");
 }
@@ -178,7 +270,9 @@ describe("statistics extension", () => {
     const t0 = Date.now();
     assert.equal((await request(`${base}/v2/models/multi/infer`, { json: body(3) })).status, 200);
     assert.equal((await request(`${base}/v2/models/multi/infer`, { json: body(1) })).status, 200);
-    const bad = await request(`${base}/v2/models/multi/infer`, { json: { inputs: [{ name: "a", datatype: "FP32", shape: [1, 2], data: [1, 2] }] } });
+    const bad = await request(`${base}/v2/models/multi/infer`, {
+      json: { inputs: [{ name: "a", datatype: "FP32", shape: [1, 2], data: [1, 2] }] },
+    });
     assert.equal(bad.status, 400);
     const r = await request(`${base}/v2/models/multi/versions/1/stats`);
     assert.equal(r.status, 200);
@@ -194,29 +288,50 @@ describe("statistics extension", () => {
     assert.ok(s.inference_stats.success.ns > before.inference_stats.success.ns);
     assert.ok(s.inference_stats.compute_infer.ns > before.inference_stats.compute_infer.ns);
     assert.ok(s.last_inference >= t0 && s.last_inference <= Date.now());
-    const sizes = Object.fromEntries(s.batch_stats.map((b: { batch_size: number; compute_infer: { count: number } }) => [b.batch_size, b.compute_infer.count]));
+    const sizes = Object.fromEntries(
+      s.batch_stats.map((b: { batch_size: number; compute_infer: { count: number } }) => [
+        b.batch_size,
+        b.compute_infer.count,
+      ]),
+    );
     assert.ok(sizes[3] >= 1 && sizes[1] >= 1, JSON.stringify(s.batch_stats));
   });
 
   test("concurrent requests of a batching model: fewer executions than requests", async () => {
     const before = (await request(`${base}/v2/models/linear/stats`)).body.model_stats[0];
     // linear waits out a 100 ms window, so these four share one execution.
-    await Promise.all([1, 2, 3, 4].map(() => request(`${base}/v1/models/linear:predict`, { json: { instances: [[1, 1, 1]] } })));
+    await Promise.all(
+      [1, 2, 3, 4].map(() => request(`${base}/v1/models/linear:predict`, { json: { instances: [[1, 1, 1]] } })),
+    );
     const s = (await request(`${base}/v2/models/linear/stats`)).body.model_stats[0];
     assert.equal(s.inference_count - before.inference_count, 4);
-    assert.ok(s.execution_count - before.execution_count < 4, `${s.execution_count - before.execution_count} executions`);
+    assert.ok(
+      s.execution_count - before.execution_count < 4,
+      `${s.execution_count - before.execution_count} executions`,
+    );
     assert.equal(s.inference_stats.queue.count - before.inference_stats.queue.count, 4);
-    assert.ok(s.inference_stats.queue.ns - before.inference_stats.queue.ns > 4 * 50e6, "each waited in the 100 ms window");
+    assert.ok(
+      s.inference_stats.queue.ns - before.inference_stats.queue.ns > 4 * 50e6,
+      "each waited in the 100 ms window",
+    );
   });
 
   test("all models: every serving version, sorted; unknown model 404; unserved version 400", async () => {
-    const all = (await request(`${base}/v2/models/stats`)).body.model_stats as (TritonStat & { name: string; version: string })[];
+    const all = (await request(`${base}/v2/models/stats`)).body.model_stats as (TritonStat & {
+      name: string;
+      version: string;
+    })[];
     for (const s of all) assertTritonStat(s);
     const keys = all.map((s) => `${s.name}/${s.version}`);
     assert.ok(keys.includes("versioned/2") && keys.includes("versioned/3") && !keys.includes("versioned/1"));
     assert.ok(!keys.some((k) => k.startsWith("broken-onnx/")));
-    assert.deepEqual(keys, [...keys].sort((a, b) => a.localeCompare(b, "en", { numeric: true })));
-    const versions = (await request(`${base}/v2/models/versioned/stats`)).body.model_stats.map((s: { version: string }) => s.version);
+    assert.deepEqual(
+      keys,
+      [...keys].sort((a, b) => a.localeCompare(b, "en", { numeric: true })),
+    );
+    const versions = (await request(`${base}/v2/models/versioned/stats`)).body.model_stats.map(
+      (s: { version: string }) => s.version,
+    );
     assert.deepEqual(versions, ["2", "3"]);
     assert.equal((await request(`${base}/v2/models/nope/stats`)).status, 404);
     const unserved = await request(`${base}/v2/models/versioned/versions/1/stats`);
@@ -229,7 +344,13 @@ describe("statistics extension", () => {
 
   test("the OpenAPI document describes the new routes", async () => {
     const doc = (await request(`${base}/openapi.json`)).body;
-    for (const p of ["/v2/models/{name}/config", "/v2/models/{name}/versions/{version}/config", "/v2/models/stats", "/v2/models/{name}/stats", "/v2/models/{name}/versions/{version}/stats"]) {
+    for (const p of [
+      "/v2/models/{name}/config",
+      "/v2/models/{name}/versions/{version}/config",
+      "/v2/models/stats",
+      "/v2/models/{name}/stats",
+      "/v2/models/{name}/versions/{version}/stats",
+    ]) {
       assert.ok(doc.paths[p]?.get, p);
     }
     assert.ok(doc.components.schemas.TritonModelConfig);

@@ -43,11 +43,20 @@ describe("a model without a shared batch dimension", () => {
     const meta = (await request(`${base}/v2/models/recurrent`)).body;
     assert.deepEqual(
       meta.inputs.map((t: { name: string; shape: number[] }) => [t.name, t.shape]),
-      [["x", [-1, -1]], ["h", [2, -1, 64]]],
+      [
+        ["x", [-1, -1]],
+        ["h", [2, -1, 64]],
+      ],
     );
     const config = (await request(`${base}/v2/models/recurrent/config`)).body;
     assert.equal(config.max_batch_size, 0);
-    assert.deepEqual(config.input.map((t: { dims: number[] }) => t.dims), [[-1, -1], [2, -1, 64]]);
+    assert.deepEqual(
+      config.input.map((t: { dims: number[] }) => t.dims),
+      [
+        [-1, -1],
+        [2, -1, 64],
+      ],
+    );
     assert.equal(config.dynamic_batching, undefined);
   });
 
@@ -85,7 +94,10 @@ describe("a model without a shared batch dimension", () => {
     mixed.inputs[1] = { name: "h", datatype: "FP32", shape: [2, 3, 64], data: new Array(2 * 3 * 64).fill(0) };
     const m = await request(`${base}/v2/models/recurrent/infer`, { json: mixed });
     assert.equal(m.status, 200, m.text);
-    assert.deepEqual(m.body.outputs.map((o: { shape: number[] }) => o.shape), [[2], [2, 3, 64]]);
+    assert.deepEqual(
+      m.body.outputs.map((o: { shape: number[] }) => o.shape),
+      [[2], [2, 3, 64]],
+    );
   });
 
   test("a batched model still checks that its inputs agree on the batch size", async () => {
@@ -129,7 +141,10 @@ describe("the manifest decides where it says so", () => {
     try {
       const ready = await request(`${other.url}/v2/models/recurrent/ready`);
       assert.equal(ready.status, 400);
-      assert.match(ready.body.reason, /every input and output needs a variable first dimension to batch; "h" \[2,-1,64\], "h_next" \[2,-1,64\] have none/);
+      assert.match(
+        ready.body.reason,
+        /every input and output needs a variable first dimension to batch; "h" \[2,-1,64\], "h_next" \[2,-1,64\] have none/,
+      );
     } finally {
       await other.close();
       await repo.cleanup();

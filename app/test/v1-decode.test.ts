@@ -8,11 +8,11 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import fc from "fast-check";
-import type { PreparedInputs } from "../src/inference/batcher.ts";
-import { parseManifest, type Feature, type Manifest } from "../src/inference/manifest.ts";
-import { buildSignature, type ModelSignature } from "../src/inference/signature.ts";
 import { ApiError } from "../src/http/errors.ts";
 import { decodeV1, prepareV1, tabularTensors } from "../src/http/v1-decode.ts";
+import type { PreparedInputs } from "../src/inference/batcher.ts";
+import { type Feature, type Manifest, parseManifest } from "../src/inference/manifest.ts";
+import { buildSignature, type ModelSignature } from "../src/inference/signature.ts";
 
 function signature(inputs: Manifest["inputs"] & object, manifest?: Manifest): ModelSignature {
   const meta = (t: { name: string; datatype: string; shape: number[] }) => ({
@@ -44,14 +44,30 @@ const SIGNATURES: Record<string, ModelSignature> = {
   "diabetes-regressor": bundled("diabetes-regressor"),
   "iris-classifier": bundled("iris-classifier"),
   "wine-classifier": bundled("wine-classifier"),
-  "every rule (FP32)": signature([{ name: "x", datatype: "FP32", shape: [-1, EVERY_RULE.length], features: EVERY_RULE }]),
-  "every rule (FP64)": signature([{ name: "x", datatype: "FP64", shape: [-1, EVERY_RULE.length], features: EVERY_RULE }]),
+  "every rule (FP32)": signature([
+    { name: "x", datatype: "FP32", shape: [-1, EVERY_RULE.length], features: EVERY_RULE },
+  ]),
+  "every rule (FP64)": signature([
+    { name: "x", datatype: "FP64", shape: [-1, EVERY_RULE.length], features: EVERY_RULE },
+  ]),
   "no features (FP32, 3 columns)": signature([{ name: "x", datatype: "FP32", shape: [-1, 3] }]),
 };
 
 /** One column's values: mostly ones its rules accept, then values at and just past its edges, then any JSON type. */
 function cell(f: Feature | undefined, fp32: boolean): fc.Arbitrary<unknown> {
-  const edges = new Set<number>([0, -0, 1, -1, 0.5, 2 ** 53, 2 ** 53 - 1, 3.4028234663852886e38, 3.4028235677973366e38, -3.5e38, Number.MAX_VALUE]);
+  const edges = new Set<number>([
+    0,
+    -0,
+    1,
+    -1,
+    0.5,
+    2 ** 53,
+    2 ** 53 - 1,
+    3.4028234663852886e38,
+    3.4028235677973366e38,
+    -3.5e38,
+    Number.MAX_VALUE,
+  ]);
   for (const v of [f?.min, f?.max, ...(f?.enum ?? [])]) {
     if (v === undefined) continue;
     for (const d of [0, 1e-9, -1e-9, 0.25, -0.25, 1, -1]) edges.add(v + d);
@@ -71,7 +87,10 @@ function cell(f: Feature | undefined, fp32: boolean): fc.Arbitrary<unknown> {
     // Integers a double holds only approximately: zod's int() stops at 2^53 - 1.
     { weight: f?.type === "integer" ? 3 : 0, arbitrary: fc.constantFrom(2 ** 53 - 1, 2 ** 53, -(2 ** 53), 2 ** 60) },
     { weight: 1, arbitrary: fc.double() },
-    { weight: 1, arbitrary: fc.constantFrom<unknown>(true, false, null, "1", "", [], {}, [1], Infinity, -Infinity, NaN) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom<unknown>(true, false, null, "1", "", [], {}, [1], Infinity, -Infinity, NaN),
+    },
   );
 }
 
@@ -86,10 +105,18 @@ function instance(sig: ModelSignature): fc.Arbitrary<unknown> {
     { weight: 1, arbitrary: cells.map((vs) => vs.slice(1)) },
     { weight: 1, arbitrary: cells.map((vs) => [...vs, 0]) },
   );
-  if (!features) return fc.oneof({ weight: 10, arbitrary: array }, { weight: 1, arbitrary: fc.record({ a: cell(undefined, fp32) }) });
+  if (!features)
+    return fc.oneof(
+      { weight: 10, arbitrary: array },
+      { weight: 1, arbitrary: fc.record({ a: cell(undefined, fp32) }) },
+    );
   const names = features.map((f) => f.name);
   const object = fc
-    .tuple(cells, fc.option(fc.constantFrom(...names), { freq: 40 }), fc.option(fc.constantFrom("extra", names[0]!.toUpperCase(), "constructor"), { freq: 40 }))
+    .tuple(
+      cells,
+      fc.option(fc.constantFrom(...names), { freq: 40 }),
+      fc.option(fc.constantFrom("extra", names[0]!.toUpperCase(), "constructor"), { freq: 40 }),
+    )
     .map(([vs, dropped, extra]) => {
       const o: Record<string, unknown> = {};
       names.forEach((n, j) => {
@@ -98,15 +125,32 @@ function instance(sig: ModelSignature): fc.Arbitrary<unknown> {
       if (extra !== null) o[extra] = 1;
       return o;
     });
-  return fc.oneof({ weight: 10, arbitrary: object }, { weight: 5, arbitrary: array }, { weight: 1, arbitrary: cell(undefined, fp32) });
+  return fc.oneof(
+    { weight: 10, arbitrary: object },
+    { weight: 5, arbitrary: array },
+    { weight: 1, arbitrary: cell(undefined, fp32) },
+  );
 }
 
 function body(sig: ModelSignature): fc.Arbitrary<unknown> {
-  const instances = fc.oneof({ weight: 20, arbitrary: fc.array(instance(sig), { minLength: 1, maxLength: 3 }) }, { weight: 1, arbitrary: fc.constant([]) });
+  const instances = fc.oneof(
+    { weight: 20, arbitrary: fc.array(instance(sig), { minLength: 1, maxLength: 3 }) },
+    { weight: 1, arbitrary: fc.constant([]) },
+  );
   return fc.oneof(
     { weight: 8, arbitrary: instances.map((i) => ({ instances: i })) },
     { weight: 1, arbitrary: instances.map((i) => ({ instances: i, parameters: {} })) },
-    { weight: 1, arbitrary: fc.constantFrom<unknown>(null, [], {}, { instances: {} }, { inputs: [] }, { instances: Array(65).fill([1, 1, 1]) }) },
+    {
+      weight: 1,
+      arbitrary: fc.constantFrom<unknown>(
+        null,
+        [],
+        {},
+        { instances: {} },
+        { inputs: [] },
+        { instances: Array(65).fill([1, 1, 1]) },
+      ),
+    },
   );
 }
 
@@ -129,13 +173,21 @@ for (const [name, sig] of Object.entries(SIGNATURES)) {
         const fast = tabularTensors(sig, b);
         const full = outcome(() => decodeV1(sig, b));
         const onlyInstances = typeof b === "object" && b !== null && !Array.isArray(b) && Object.keys(b).length === 1;
-        if (onlyInstances) assert.equal(fast !== null, full.ok, `tabular ${fast ? "accepts" : "refuses"} what zod ${full.ok ? "accepts" : "refuses"}`);
+        if (onlyInstances)
+          assert.equal(
+            fast !== null,
+            full.ok,
+            `tabular ${fast ? "accepts" : "refuses"} what zod ${full.ok ? "accepts" : "refuses"}`,
+          );
         else assert.equal(fast, null);
         if (fast && full.ok) assert.deepStrictEqual(fast, full.prepared);
         if (full.ok) accepted++;
         else refused++;
         // And the served path answers as the schemas do.
-        assert.deepStrictEqual(outcome(() => prepareV1(sig, b)), full);
+        assert.deepStrictEqual(
+          outcome(() => prepareV1(sig, b)),
+          full,
+        );
       }),
       { numRuns: 3000, seed: 20261203 },
     );
@@ -148,7 +200,9 @@ test("every bundled and rule-testing signature has a tabular plan (the property 
   for (const [name, sig] of Object.entries(SIGNATURES)) {
     const input = sig.inputs[0]!;
     const cols = input.features?.length ?? input.shape[1]!;
-    const row = input.features ? input.features.map((f) => (f.type === "boolean" ? true : (f.enum?.[0] ?? f.min ?? 0))) : Array(cols).fill(0);
+    const row = input.features
+      ? input.features.map((f) => (f.type === "boolean" ? true : (f.enum?.[0] ?? f.min ?? 0)))
+      : Array(cols).fill(0);
     assert.notEqual(tabularTensors(sig, { instances: [row] }), null, name);
   }
 });

@@ -34,7 +34,7 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { after, before, describe, test } from "node:test";
-import { gzipSync, deflateSync } from "node:zlib";
+import { deflateSync, gzipSync } from "node:zlib";
 import type { RunningServer } from "../src/server.ts";
 import { FIXTURES, testServer } from "./helpers.ts";
 
@@ -72,7 +72,8 @@ const u32 = (n: number) => {
   b.writeUInt32LE(n);
   return b;
 };
-const bytesOf = (a: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+const bytesOf = (a: { buffer: ArrayBufferLike; byteOffset: number; byteLength: number }) =>
+  Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 /** InferInput._get_tensor, as rapidjson.dumps writes it (compact; keys in insertion order). */
 function tritonTensor(i: ClientInput): string {
@@ -98,7 +99,10 @@ function tritonRequest(call: TritonCall): { bytes: Buffer; jsonSize: number | nu
   if (call.requestId) members.push(`"id":${JSON.stringify(call.requestId)}`);
   members.push(`"inputs":[${call.inputs.map(tritonTensor).join(",")}]`);
   // InferRequestedOutput._get_tensor: {"name", "parameters": {"binary_data": bool}}
-  if (call.outputs?.length) members.push(`"outputs":[${call.outputs.map((o) => `{"name":${JSON.stringify(o.name)},"parameters":{"binary_data":${o.binary}}}`).join(",")}]`);
+  if (call.outputs?.length)
+    members.push(
+      `"outputs":[${call.outputs.map((o) => `{"name":${JSON.stringify(o.name)},"parameters":{"binary_data":${o.binary}}}`).join(",")}]`,
+    );
   else members.push(`"parameters":{"binary_data_output":true}`);
   json += `${members.join(",")}}`;
   const raws = call.inputs.filter((i) => i.raw).map((i) => i.raw!);
@@ -131,7 +135,8 @@ function kserveRequest(call: KServeCall): Buffer {
     return `${s}}`;
   });
   let json = `{"id":${JSON.stringify(call.id)},"model_name":${JSON.stringify(call.model)},"inputs":[${tensors.join(",")}]`;
-  if (call.outputs?.length) json += `,"outputs":[${call.outputs.map((o) => `{"name":${JSON.stringify(o.name)},"parameters":{"binary_data":${o.binary}}}`).join(",")}]`;
+  if (call.outputs?.length)
+    json += `,"outputs":[${call.outputs.map((o) => `{"name":${JSON.stringify(o.name)},"parameters":{"binary_data":${o.binary}}}`).join(",")}]`;
   if (call.parameters) json += `,"parameters":${call.parameters}`;
   json += "}";
   const jsonBytes = Buffer.from(json, "utf8");
@@ -144,7 +149,11 @@ function kserveRequest(call: KServeCall): Buffer {
     ["Connection", "keep-alive"],
     ["User-Agent", "python-httpx/0.23.3"],
   ];
-  if (raws.length) headers.push(["inference-header-content-length", String(jsonBytes.length)], ["content-type", "application/octet-stream"]);
+  if (raws.length)
+    headers.push(
+      ["inference-header-content-length", String(jsonBytes.length)],
+      ["content-type", "application/octet-stream"],
+    );
   else headers.push(["content-type", "application/json"]);
   headers.push(["Content-Length", String(body.length)]);
   return httpRequest(`/v2/models/${call.model}/infer`, headers, body);
@@ -238,12 +247,19 @@ function tritonResult(res: RawResponse): { result: Record<string, unknown>; outp
     return { result, outputs: result.outputs.map((o) => ({ ...o, json: o as unknown as Record<string, unknown> })) };
   }
   const length = Number(headerLength);
-  const result = JSON.parse(res.body.subarray(0, length).toString("utf8")) as { outputs: Array<Record<string, unknown>> };
+  const result = JSON.parse(res.body.subarray(0, length).toString("utf8")) as {
+    outputs: Array<Record<string, unknown>>;
+  };
   const buffer = res.body.subarray(length);
   let index = 0;
   const outputs = result.outputs.map((o) => {
     const size = (o.parameters as { binary_data_size?: number } | undefined)?.binary_data_size;
-    const out: DecodedOutput = { name: o.name as string, datatype: o.datatype as string, shape: o.shape as number[], json: o };
+    const out: DecodedOutput = {
+      name: o.name as string,
+      datatype: o.datatype as string,
+      shape: o.shape as number[],
+      json: o,
+    };
     if (size !== undefined) {
       out.raw = buffer.subarray(index, index + size);
       index += size;
@@ -262,7 +278,12 @@ function kserveResult(res: RawResponse): { modelName: string; id: unknown; outpu
   assert.equal(typeof modelName, "string");
   let start = jsonLength;
   const outputs = (dict.outputs as Array<Record<string, unknown>>).map((o) => {
-    const out: DecodedOutput = { name: o.name as string, datatype: o.datatype as string, shape: o.shape as number[], json: o };
+    const out: DecodedOutput = {
+      name: o.name as string,
+      datatype: o.datatype as string,
+      shape: o.shape as number[],
+      json: o,
+    };
     const size = (o.parameters as { binary_data_size?: number } | undefined)?.binary_data_size;
     if (size !== undefined) {
       out.raw = res.body.subarray(start, start + size);
@@ -318,7 +339,10 @@ const f32 = (...v: number[]) => bytesOf(new Float32Array(v));
 
 describe("tritonclient.http, default settings", () => {
   test("FP32 in binary, every output back in binary: the exact bytes the client sends", async () => {
-    const { bytes, jsonSize } = tritonRequest({ model: "linear", inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", raw: f32(1, 2, 0.5) }] });
+    const { bytes, jsonSize } = tritonRequest({
+      model: "linear",
+      inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", raw: f32(1, 2, 0.5) }],
+    });
     // As captured from tritonclient + geventhttpclient 2.0.8 (the host line aside).
     const captured = Buffer.concat([
       Buffer.from(
@@ -337,7 +361,10 @@ describe("tritonclient.http, default settings", () => {
     const { result, outputs } = tritonResult(res);
     assert.equal(result.model_name, "linear");
     assert.equal(result.model_version, "1");
-    assert.deepEqual(outputs.map((o) => o.json), [{ name: "y", datatype: "FP32", shape: [1, 1], parameters: { binary_data_size: 4 } }]);
+    assert.deepEqual(
+      outputs.map((o) => o.json),
+      [{ name: "y", datatype: "FP32", shape: [1, 1], parameters: { binary_data_size: 4 } }],
+    );
     assert.deepEqual(frombuffer(outputs[0]!.raw!, "FP32"), [7]);
     // The body is the header plus the binary outputs, nothing else.
     assert.equal(res.body.length, Number(res.headers["inference-header-content-length"]) + 4);
@@ -362,7 +389,10 @@ describe("tritonclient.http, default settings", () => {
     assert.deepEqual(bytes, captured);
     const { result, outputs } = tritonResult(await exchange(bytes));
     assert.equal(result.id, "r1");
-    assert.deepEqual(deserializeBytes(outputs[0]!.raw!).map((b) => b.toString("utf8")), ["hello", "wörld"]);
+    assert.deepEqual(
+      deserializeBytes(outputs[0]!.raw!).map((b) => b.toString("utf8")),
+      ["hello", "wörld"],
+    );
   });
 
   test("several inputs in binary, outputs split between binary and JSON", async () => {
@@ -390,10 +420,18 @@ describe("tritonclient.http, default settings", () => {
         ? { name: "x", shape: [3], datatype: "INT64", raw: bytesOf(int64) }
         : { name: "x", shape: [3], datatype: "INT64", dataJson: `[${[...int64].join(",")}]` }; // rapidjson writes int64 exactly
       const { outputs } = tritonResult(await exchange(tritonRequest({ model: "int64", inputs: [input] }).bytes));
-      assert.deepEqual(frombuffer(outputs[0]!.raw!, "INT64"), [...int64].map((v) => v + 1n), `binary=${binary}`);
+      assert.deepEqual(
+        frombuffer(outputs[0]!.raw!, "INT64"),
+        [...int64].map((v) => v + 1n),
+        `binary=${binary}`,
+      );
     }
     const uint64 = new BigUint64Array([2n ** 64n - 1n, 0n, 2n ** 63n]);
-    const json = tritonRequest({ model: "uint64", inputs: [{ name: "x", shape: [3], datatype: "UINT64", dataJson: `[${[...uint64].join(",")}]` }], outputs: [{ name: "y", binary: false }] });
+    const json = tritonRequest({
+      model: "uint64",
+      inputs: [{ name: "x", shape: [3], datatype: "UINT64", dataJson: `[${[...uint64].join(",")}]` }],
+      outputs: [{ name: "y", binary: false }],
+    });
     const res = await exchange(json.bytes);
     // JSON output: the exact digits, as a client's int64-aware parser (rapidjson) reads them.
     assert.match(res.body.toString(), /"data":\[18446744073709551615,0,9223372036854775808\]/);
@@ -401,11 +439,30 @@ describe("tritonclient.http, default settings", () => {
 
   test("FP16, BOOL and FP64 in binary", async () => {
     const half = new Uint16Array([0x3e00, 0xc080]); // 1.5, -2.25
-    const fp16 = tritonResult(await exchange(tritonRequest({ model: "fp16", inputs: [{ name: "x", shape: [1, 2], datatype: "FP16", raw: bytesOf(half) }] }).bytes));
+    const fp16 = tritonResult(
+      await exchange(
+        tritonRequest({ model: "fp16", inputs: [{ name: "x", shape: [1, 2], datatype: "FP16", raw: bytesOf(half) }] })
+          .bytes,
+      ),
+    );
     assert.deepEqual(frombuffer(fp16.outputs[0]!.raw!, "FP16"), [0x4200, 0xc480]); // 3, -4.5
-    const bool = tritonResult(await exchange(tritonRequest({ model: "bool", inputs: [{ name: "x", shape: [1, 2], datatype: "BOOL", raw: Buffer.from([1, 0]) }] }).bytes));
+    const bool = tritonResult(
+      await exchange(
+        tritonRequest({
+          model: "bool",
+          inputs: [{ name: "x", shape: [1, 2], datatype: "BOOL", raw: Buffer.from([1, 0]) }],
+        }).bytes,
+      ),
+    );
     assert.deepEqual(frombuffer(bool.outputs[0]!.raw!, "BOOL"), [false, true]);
-    const fp64 = tritonResult(await exchange(tritonRequest({ model: "fp64", inputs: [{ name: "x", shape: [1, 2], datatype: "FP64", raw: bytesOf(new Float64Array([1.25, -3])) }] }).bytes));
+    const fp64 = tritonResult(
+      await exchange(
+        tritonRequest({
+          model: "fp64",
+          inputs: [{ name: "x", shape: [1, 2], datatype: "FP64", raw: bytesOf(new Float64Array([1.25, -3])) }],
+        }).bytes,
+      ),
+    );
     assert.deepEqual(frombuffer(fp64.outputs[0]!.raw!, "FP64"), [2.5, -6]);
   });
 
@@ -423,25 +480,39 @@ describe("tritonclient.http, default settings", () => {
 
   test("request_compression_algorithm gzip and deflate", async () => {
     for (const compression of ["gzip", "deflate"] as const) {
-      const { bytes } = tritonRequest({ model: "linear", inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", raw: f32(1, 2, 0.5) }], compression });
+      const { bytes } = tritonRequest({
+        model: "linear",
+        inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", raw: f32(1, 2, 0.5) }],
+        compression,
+      });
       const { outputs } = tritonResult(await exchange(bytes));
       assert.deepEqual(frombuffer(outputs[0]!.raw!, "FP32"), [7], compression);
     }
   });
 
   test("an error reaches the client as its InferenceServerException message", async () => {
-    const { bytes } = tritonRequest({ model: "linear", inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", raw: f32(1, 2) }] });
+    const { bytes } = tritonRequest({
+      model: "linear",
+      inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", raw: f32(1, 2) }],
+    });
     // The client itself would refuse this; a hand-rolled caller can send it.
     const res = await exchange(bytes);
     assert.equal(res.status, 400);
     const error = (JSON.parse(res.body.toString()) as { error: string }).error; // _get_error reads ["error"]
-    assert.equal(error, 'inputs[0] ("x").parameters.binary_data_size: 8 bytes do not match the shape: 3 elements of FP32 take 12 bytes');
+    assert.equal(
+      error,
+      'inputs[0] ("x").parameters.binary_data_size: 8 bytes do not match the shape: 3 elements of FP32 take 12 bytes',
+    );
   });
 });
 
 describe("kserve InferenceRESTClient (protocol v2), default settings", () => {
   test("FP32 in binary (set_data_from_numpy default): the exact bytes the client sends; JSON answer", async () => {
-    const bytes = kserveRequest({ model: "linear", id: "k-1", inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", raw: f32(1, 2, 0.5) }] });
+    const bytes = kserveRequest({
+      model: "linear",
+      id: "k-1",
+      inputs: [{ name: "x", shape: [1, 3], datatype: "FP32", raw: f32(1, 2, 0.5) }],
+    });
     const captured = Buffer.concat([
       Buffer.from(
         `POST /v2/models/linear/infer HTTP/1.1\r\nHost: ${host}\r\nAccept: */*\r\nAccept-Encoding: gzip, deflate, br\r\nConnection: keep-alive\r\n` +
@@ -487,22 +558,53 @@ describe("kserve InferenceRESTClient (protocol v2), default settings", () => {
         kserveRequest({
           model: "string",
           id: "k-3",
-          inputs: [{ name: "x", shape: [2], datatype: "BYTES", raw: serializeByteTensor([Buffer.from("a"), Buffer.from("ö")]) }],
+          inputs: [
+            {
+              name: "x",
+              shape: [2],
+              datatype: "BYTES",
+              raw: serializeByteTensor([Buffer.from("a"), Buffer.from("ö")]),
+            },
+          ],
           outputs: [{ name: "y", binary: true }],
         }),
       ),
     );
-    assert.deepEqual(deserializeBytes(strings.outputs[0]!.raw!).map((b) => b.toString()), ["a", "ö"]);
+    assert.deepEqual(
+      deserializeBytes(strings.outputs[0]!.raw!).map((b) => b.toString()),
+      ["a", "ö"],
+    );
     const half = kserveResult(
-      await exchange(kserveRequest({ model: "fp16", id: "k-4", inputs: [{ name: "x", shape: [1, 2], datatype: "FP16", raw: bytesOf(new Uint16Array([0x3800, 0x4200])) }], parameters: '{"binary_data_output":true}' })),
+      await exchange(
+        kserveRequest({
+          model: "fp16",
+          id: "k-4",
+          inputs: [{ name: "x", shape: [1, 2], datatype: "FP16", raw: bytesOf(new Uint16Array([0x3800, 0x4200])) }],
+          parameters: '{"binary_data_output":true}',
+        }),
+      ),
     );
     assert.deepEqual(frombuffer(half.outputs[0]!.raw!, "FP16"), [0x3c00, 0x4600]); // 0.5, 3 -> 1, 6
   });
 
   test("BYTES as JSON strings and UINT64 beyond 2^53 as JSON numbers", async () => {
-    const strings = kserveResult(await exchange(kserveRequest({ model: "string", id: "k-5", inputs: [{ name: "x", shape: [1], datatype: "BYTES", dataJson: '["plain"]' }] })));
+    const strings = kserveResult(
+      await exchange(
+        kserveRequest({
+          model: "string",
+          id: "k-5",
+          inputs: [{ name: "x", shape: [1], datatype: "BYTES", dataJson: '["plain"]' }],
+        }),
+      ),
+    );
     assert.deepEqual(strings.outputs[0]!.data, ["plain"]);
-    const res = await exchange(kserveRequest({ model: "uint64", id: "k-6", inputs: [{ name: "x", shape: [1], datatype: "UINT64", dataJson: "[18446744073709551615]" }] }));
+    const res = await exchange(
+      kserveRequest({
+        model: "uint64",
+        id: "k-6",
+        inputs: [{ name: "x", shape: [1], datatype: "UINT64", dataJson: "[18446744073709551615]" }],
+      }),
+    );
     assert.match(res.body.toString(), /"data":\[18446744073709551615\]/);
   });
 });

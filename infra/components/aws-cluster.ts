@@ -15,8 +15,9 @@
  * log ingestion; the Cloud Map namespace creates a Route 53 private zone ($0.50/month) and
  * $0.10 per registered instance-month beyond the free tier.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
 
 export interface AwsClusterArgs {
   clusterName: string;
@@ -35,21 +36,33 @@ export class AwsCluster extends pulumi.ComponentResource {
     super("inferstack:aws:Cluster", name, {}, opts);
     const parent = { parent: this };
 
-    const cluster = new aws.ecs.Cluster(name, {
-      name: args.clusterName,
-      settings: [{ name: "containerInsights", value: args.containerInsights ? "enabled" : "disabled" }],
-    }, parent);
-    new aws.ecs.ClusterCapacityProviders(name, {
-      clusterName: cluster.name,
-      capacityProviders: ["FARGATE", "FARGATE_SPOT"],
-      defaultCapacityProviderStrategies: [{ capacityProvider: "FARGATE", weight: 1, base: 0 }],
-    }, parent);
+    const cluster = new aws.ecs.Cluster(
+      name,
+      {
+        name: args.clusterName,
+        settings: [{ name: "containerInsights", value: args.containerInsights ? "enabled" : "disabled" }],
+      },
+      parent,
+    );
+    new aws.ecs.ClusterCapacityProviders(
+      name,
+      {
+        clusterName: cluster.name,
+        capacityProviders: ["FARGATE", "FARGATE_SPOT"],
+        defaultCapacityProviderStrategies: [{ capacityProvider: "FARGATE", weight: 1, base: 0 }],
+      },
+      parent,
+    );
 
-    const namespace = new aws.servicediscovery.PrivateDnsNamespace(name, {
-      name: args.namespaceName,
-      vpc: args.vpcId,
-      description: "Service discovery for the InferStack tasks",
-    }, parent);
+    const namespace = new aws.servicediscovery.PrivateDnsNamespace(
+      name,
+      {
+        name: args.namespaceName,
+        vpc: args.vpcId,
+        description: "Service discovery for the InferStack tasks",
+      },
+      parent,
+    );
 
     this.clusterArn = cluster.arn;
     this.clusterName = cluster.name;

@@ -33,8 +33,8 @@
  * Lambda's one invocation are within cents; the two log groups at CloudWatch Logs rates.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
-import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 
 export interface DatabaseRoleNames {
@@ -84,9 +84,16 @@ export interface SetupPlan {
 
 /** The SQL the setup task runs, for the given role and database names. */
 export function setupPlan(roles: DatabaseRoleNames, database: string, grafanaDatabase: string): SetupPlan {
-  const r = { owner: ident(roles.owner), app: ident(roles.app), monitor: ident(roles.monitor), grafana: ident(roles.grafana) };
+  const r = {
+    owner: ident(roles.owner),
+    app: ident(roles.app),
+    monitor: ident(roles.monitor),
+    grafana: ident(roles.grafana),
+  };
   const db = ident(database);
-  const roleNames = Object.values(roles).map((n) => `'${n}'`).join(", ");
+  const roleNames = Object.values(roles)
+    .map((n) => `'${n}'`)
+    .join(", ");
   return {
     roles,
     database,
@@ -125,7 +132,8 @@ export function setupPlan(roles: DatabaseRoleNames, database: string, grafanaDat
       // Exact: whatever the app role held before is taken back, then the list is granted.
       `REVOKE ALL ON ALL TABLES IN SCHEMA public FROM ${r.app}`,
       `REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM ${r.app}`,
-      ...Object.entries(appGrants).filter(([, privileges]) => privileges.length > 0)
+      ...Object.entries(appGrants)
+        .filter(([, privileges]) => privileges.length > 0)
         .map(([table, privileges]) => `GRANT ${privileges.join(", ")} ON TABLE ${ident(table)} TO ${r.app}`),
     ],
     migrationsModule: "app/src/data/migrations.ts",
@@ -277,110 +285,217 @@ export class AwsDatabaseRoles extends pulumi.ComponentResource {
     const secretArns = {} as Record<keyof DatabaseRoleNames, pulumi.Output<string>>;
     for (const key of Object.keys(databaseRoles) as (keyof DatabaseRoleNames)[]) {
       const password = new random.RandomPassword(`${name}-${key}`, { length: 32, special: false }, parent);
-      const secret = new aws.secretsmanager.Secret(`${name}-${key}`, { description: `Postgres role ${databaseRoles[key]}`, recoveryWindowInDays: 7 }, parent);
-      const version = new aws.secretsmanager.SecretVersion(`${name}-${key}`, {
-        secretId: secret.id,
-        secretString: pulumi.secret(pulumi.jsonStringify({ username: databaseRoles[key], password: password.result })),
-      }, { parent: this, ignoreChanges: ["secretString"] });
+      const secret = new aws.secretsmanager.Secret(
+        `${name}-${key}`,
+        { description: `Postgres role ${databaseRoles[key]}`, recoveryWindowInDays: 7 },
+        parent,
+      );
+      const version = new aws.secretsmanager.SecretVersion(
+        `${name}-${key}`,
+        {
+          secretId: secret.id,
+          secretString: pulumi.secret(
+            pulumi.jsonStringify({ username: databaseRoles[key], password: password.result }),
+          ),
+        },
+        { parent: this, ignoreChanges: ["secretString"] },
+      );
       secretArns[key] = version.arn;
     }
     this.secretArns = secretArns;
 
-    const logGroup = new aws.cloudwatch.LogGroup(name, { name: `/ecs/${args.namePrefix}-db-setup`, retentionInDays: args.logRetentionDays }, parent);
+    const logGroup = new aws.cloudwatch.LogGroup(
+      name,
+      { name: `/ecs/${args.namePrefix}-db-setup`, retentionInDays: args.logRetentionDays },
+      parent,
+    );
     const region = aws.getRegionOutput({}, parent);
-    const executionRole = new aws.iam.Role(`${name}-execution`, {
-      assumeRolePolicy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ecs-tasks.amazonaws.com" }, Action: "sts:AssumeRole" }] }),
-      description: `ECS agent for ${args.namePrefix}-db-setup: pull the app image, write its logs, read the database secrets`,
-    }, parent);
+    const executionRole = new aws.iam.Role(
+      `${name}-execution`,
+      {
+        assumeRolePolicy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [{ Effect: "Allow", Principal: { Service: "ecs-tasks.amazonaws.com" }, Action: "sts:AssumeRole" }],
+        }),
+        description: `ECS agent for ${args.namePrefix}-db-setup: pull the app image, write its logs, read the database secrets`,
+      },
+      parent,
+    );
     const readable = [args.masterSecretArn, ...Object.values(secretArns)];
-    new aws.iam.RolePolicy(`${name}-execution`, {
-      role: executionRole.id,
-      policy: pulumi.all([pulumi.output(args.repositoryArns), pulumi.all(readable), logGroup.arn]).apply(([repos, secrets, logArn]) => JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [
-          { Sid: "EcrLogin", Effect: "Allow", Action: ["ecr:GetAuthorizationToken"], Resource: "*" },
-          { Sid: "EcrPull", Effect: "Allow", Action: ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"], Resource: repos },
-          { Sid: "Logs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${logArn}:*` },
-          { Sid: "Secrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: secrets },
-        ],
-      })),
-    }, parent);
+    new aws.iam.RolePolicy(
+      `${name}-execution`,
+      {
+        role: executionRole.id,
+        policy: pulumi
+          .all([pulumi.output(args.repositoryArns), pulumi.all(readable), logGroup.arn])
+          .apply(([repos, secrets, logArn]) =>
+            JSON.stringify({
+              Version: "2012-10-17",
+              Statement: [
+                { Sid: "EcrLogin", Effect: "Allow", Action: ["ecr:GetAuthorizationToken"], Resource: "*" },
+                {
+                  Sid: "EcrPull",
+                  Effect: "Allow",
+                  Action: ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+                  Resource: repos,
+                },
+                {
+                  Sid: "Logs",
+                  Effect: "Allow",
+                  Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+                  Resource: `${logArn}:*`,
+                },
+                { Sid: "Secrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: secrets },
+              ],
+            }),
+          ),
+      },
+      parent,
+    );
 
     const secretEnv = {
       SETUP_MASTER_PASSWORD: pulumi.interpolate`${args.masterSecretArn}:password::`,
-      ...Object.fromEntries((Object.keys(secretArns) as (keyof DatabaseRoleNames)[]).map((k) => [`SETUP_${k.toUpperCase()}_PASSWORD`, pulumi.interpolate`${secretArns[k]}:password::`])),
+      ...Object.fromEntries(
+        (Object.keys(secretArns) as (keyof DatabaseRoleNames)[]).map((k) => [
+          `SETUP_${k.toUpperCase()}_PASSWORD`,
+          pulumi.interpolate`${secretArns[k]}:password::`,
+        ]),
+      ),
     };
     const family = `${args.namePrefix}-db-setup`;
-    const taskDefinition = new aws.ecs.TaskDefinition(name, {
-      family,
-      requiresCompatibilities: ["FARGATE"],
-      networkMode: "awsvpc",
-      cpu: "256",
-      memory: "512",
-      runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: args.architecture },
-      executionRoleArn: executionRole.arn,
-      containerDefinitions: pulumi.jsonStringify([{
-        name: "db-setup",
-        image: args.image,
-        essential: true,
-        command: ["node", "-e", script],
-        environment: [
-          { name: "SETUP_DATABASE_URL", value: args.databaseUrl },
-          { name: "SETUP_MASTER_USER", value: args.masterUsername },
-          { name: "NODE_ENV", value: "production" },
-        ],
-        secrets: Object.entries(secretEnv).map(([envName, valueFrom]) => ({ name: envName, valueFrom })),
-        readonlyRootFilesystem: true,
-        logConfiguration: { logDriver: "awslogs", options: { "awslogs-group": logGroup.name, "awslogs-region": region.region, "awslogs-stream-prefix": "db-setup" } },
-      }]),
-    }, parent);
+    const taskDefinition = new aws.ecs.TaskDefinition(
+      name,
+      {
+        family,
+        requiresCompatibilities: ["FARGATE"],
+        networkMode: "awsvpc",
+        cpu: "256",
+        memory: "512",
+        runtimePlatform: { operatingSystemFamily: "LINUX", cpuArchitecture: args.architecture },
+        executionRoleArn: executionRole.arn,
+        containerDefinitions: pulumi.jsonStringify([
+          {
+            name: "db-setup",
+            image: args.image,
+            essential: true,
+            command: ["node", "-e", script],
+            environment: [
+              { name: "SETUP_DATABASE_URL", value: args.databaseUrl },
+              { name: "SETUP_MASTER_USER", value: args.masterUsername },
+              { name: "NODE_ENV", value: "production" },
+            ],
+            secrets: Object.entries(secretEnv).map(([envName, valueFrom]) => ({ name: envName, valueFrom })),
+            readonlyRootFilesystem: true,
+            logConfiguration: {
+              logDriver: "awslogs",
+              options: {
+                "awslogs-group": logGroup.name,
+                "awslogs-region": region.region,
+                "awslogs-stream-prefix": "db-setup",
+              },
+            },
+          },
+        ]),
+      },
+      parent,
+    );
 
     // The Lambda's own log group, made first with the tier's retention (Lambda would create one that never expires).
-    const fnLogGroup = new aws.cloudwatch.LogGroup(`${name}-runner`, { name: `/aws/lambda/${args.namePrefix}-db-setup`, retentionInDays: args.logRetentionDays }, parent);
-    const fnRole = new aws.iam.Role(`${name}-runner`, {
-      assumeRolePolicy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }] }),
-      description: `Starts ${family} and waits for it`,
-    }, parent);
+    const fnLogGroup = new aws.cloudwatch.LogGroup(
+      `${name}-runner`,
+      { name: `/aws/lambda/${args.namePrefix}-db-setup`, retentionInDays: args.logRetentionDays },
+      parent,
+    );
+    const fnRole = new aws.iam.Role(
+      `${name}-runner`,
+      {
+        assumeRolePolicy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }],
+        }),
+        description: `Starts ${family} and waits for it`,
+      },
+      parent,
+    );
     const caller = aws.getCallerIdentityOutput({}, parent);
     const partition = aws.getPartitionOutput({}, parent);
     // Every revision of this family (the invocation names the current one).
     const familyArn = pulumi.interpolate`arn:${partition.partition}:ecs:${region.region}:${caller.accountId}:task-definition/${family}:*`;
-    new aws.iam.RolePolicy(`${name}-runner`, {
-      role: fnRole.id,
-      policy: pulumi.all([familyArn, pulumi.output(args.clusterArn), executionRole.arn, fnLogGroup.arn]).apply(([tdArn, clusterArn, execArn, logArn]) => JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [
-          { Sid: "Run", Effect: "Allow", Action: ["ecs:RunTask"], Resource: tdArn, Condition: { ArnEquals: { "ecs:cluster": clusterArn } } },
-          { Sid: "Watch", Effect: "Allow", Action: ["ecs:DescribeTasks"], Resource: "*", Condition: { ArnEquals: { "ecs:cluster": clusterArn } } },
-          { Sid: "PassRole", Effect: "Allow", Action: ["iam:PassRole"], Resource: execArn, Condition: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } } },
-          { Sid: "Logs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: `${logArn}:*` },
-        ],
-      })),
-    }, parent);
-    const fn = new aws.lambda.Function(`${name}-runner`, {
-      name: `${args.namePrefix}-db-setup`,
-      role: fnRole.arn,
-      runtime: aws.lambda.Runtime.NodeJS22dX,
-      handler: "index.handler",
-      code: new pulumi.asset.AssetArchive({ "index.mjs": new pulumi.asset.StringAsset(runTaskHandler) }),
-      timeout: 900,
-      memorySize: 128,
-      loggingConfig: { logFormat: "Text", logGroup: fnLogGroup.name },
-      environment: {
-        variables: {
-          CLUSTER: args.clusterArn,
-          SUBNETS: pulumi.all(args.subnetIds).apply((ids) => ids.join(",")),
-          SECURITY_GROUPS: pulumi.all(args.securityGroupIds).apply((ids) => ids.join(",")),
+    new aws.iam.RolePolicy(
+      `${name}-runner`,
+      {
+        role: fnRole.id,
+        policy: pulumi
+          .all([familyArn, pulumi.output(args.clusterArn), executionRole.arn, fnLogGroup.arn])
+          .apply(([tdArn, clusterArn, execArn, logArn]) =>
+            JSON.stringify({
+              Version: "2012-10-17",
+              Statement: [
+                {
+                  Sid: "Run",
+                  Effect: "Allow",
+                  Action: ["ecs:RunTask"],
+                  Resource: tdArn,
+                  Condition: { ArnEquals: { "ecs:cluster": clusterArn } },
+                },
+                {
+                  Sid: "Watch",
+                  Effect: "Allow",
+                  Action: ["ecs:DescribeTasks"],
+                  Resource: "*",
+                  Condition: { ArnEquals: { "ecs:cluster": clusterArn } },
+                },
+                {
+                  Sid: "PassRole",
+                  Effect: "Allow",
+                  Action: ["iam:PassRole"],
+                  Resource: execArn,
+                  Condition: { StringEquals: { "iam:PassedToService": "ecs-tasks.amazonaws.com" } },
+                },
+                {
+                  Sid: "Logs",
+                  Effect: "Allow",
+                  Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+                  Resource: `${logArn}:*`,
+                },
+              ],
+            }),
+          ),
+      },
+      parent,
+    );
+    const fn = new aws.lambda.Function(
+      `${name}-runner`,
+      {
+        name: `${args.namePrefix}-db-setup`,
+        role: fnRole.arn,
+        runtime: aws.lambda.Runtime.NodeJS22dX,
+        handler: "index.handler",
+        code: new pulumi.asset.AssetArchive({ "index.mjs": new pulumi.asset.StringAsset(runTaskHandler) }),
+        timeout: 900,
+        memorySize: 128,
+        loggingConfig: { logFormat: "Text", logGroup: fnLogGroup.name },
+        environment: {
+          variables: {
+            CLUSTER: args.clusterArn,
+            SUBNETS: pulumi.all(args.subnetIds).apply((ids) => ids.join(",")),
+            SECURITY_GROUPS: pulumi.all(args.securityGroupIds).apply((ids) => ids.join(",")),
+          },
         },
       },
-    }, { parent: this, dependsOn: [fnLogGroup] });
+      { parent: this, dependsOn: [fnLogGroup] },
+    );
 
     // Runs again when the task definition changes (a new image, script or secret).
-    this.ready = new aws.lambda.Invocation(`${name}-run`, {
-      functionName: fn.name,
-      input: pulumi.jsonStringify({ taskDefinition: taskDefinition.arn }),
-      triggers: { taskDefinition: taskDefinition.arn },
-    }, parent);
+    this.ready = new aws.lambda.Invocation(
+      `${name}-run`,
+      {
+        functionName: fn.name,
+        input: pulumi.jsonStringify({ taskDefinition: taskDefinition.arn }),
+        triggers: { taskDefinition: taskDefinition.arn },
+      },
+      parent,
+    );
 
     this.taskDefinitionArn = taskDefinition.arn;
     this.functionName = fn.name;

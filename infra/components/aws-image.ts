@@ -32,9 +32,9 @@
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
-import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
 import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 
 export interface AwsImageArgs {
@@ -72,8 +72,13 @@ export function contentTag(root: string, paths: string[], extra = ""): string {
 }
 
 /** The parts of an ECR image reference pinned by digest, or null when `ref` is not one. */
-export function parseEcrImageRef(ref: string): { account: string; region: string; repository: string; digest: string } | null {
-  const m = /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([a-z0-9][a-z0-9._/-]*)@(sha256:[0-9a-f]{64})$/.exec(ref);
+export function parseEcrImageRef(
+  ref: string,
+): { account: string; region: string; repository: string; digest: string } | null {
+  const m =
+    /^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com(?:\.cn)?\/([a-z0-9][a-z0-9._/-]*)@(sha256:[0-9a-f]{64})$/.exec(
+      ref,
+    );
   return m ? { account: m[1]!, region: m[2]!, repository: m[3]!, digest: m[4]! } : null;
 }
 
@@ -89,40 +94,56 @@ export class AwsImage extends pulumi.ComponentResource {
     super("inferstack:aws:Image", name, {}, opts);
     const parent = { parent: this };
 
-    const repository = new aws.ecr.Repository(name, {
-      name: args.repositoryName,
-      imageTagMutability: "IMMUTABLE",
-      imageScanningConfiguration: { scanOnPush: true },
-      encryptionConfigurations: [{ encryptionType: "AES256" }],
-      // Images are rebuilt from the repository; without this a `pulumi destroy` stops at a non-empty repo.
-      forceDelete: true,
-    }, parent);
+    const repository = new aws.ecr.Repository(
+      name,
+      {
+        name: args.repositoryName,
+        imageTagMutability: "IMMUTABLE",
+        imageScanningConfiguration: { scanOnPush: true },
+        encryptionConfigurations: [{ encryptionType: "AES256" }],
+        // Images are rebuilt from the repository; without this a `pulumi destroy` stops at a non-empty repo.
+        forceDelete: true,
+      },
+      parent,
+    );
 
-    new aws.ecr.LifecyclePolicy(name, {
-      repository: repository.name,
-      policy: JSON.stringify({
-        rules: [
-          {
-            rulePriority: 1,
-            description: "Expire untagged images (failed or superseded pushes)",
-            selection: { tagStatus: "untagged", countType: "sinceImagePushed", countUnit: "days", countNumber: args.untaggedExpiryDays ?? 7 },
-            action: { type: "expire" },
-          },
-          {
-            rulePriority: 2,
-            description: "Keep the newest images: the window a stack rollback can reach",
-            selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: args.keepImages ?? 30 },
-            action: { type: "expire" },
-          },
-        ],
-      }),
-    }, parent);
+    new aws.ecr.LifecyclePolicy(
+      name,
+      {
+        repository: repository.name,
+        policy: JSON.stringify({
+          rules: [
+            {
+              rulePriority: 1,
+              description: "Expire untagged images (failed or superseded pushes)",
+              selection: {
+                tagStatus: "untagged",
+                countType: "sinceImagePushed",
+                countUnit: "days",
+                countNumber: args.untaggedExpiryDays ?? 7,
+              },
+              action: { type: "expire" },
+            },
+            {
+              rulePriority: 2,
+              description: "Keep the newest images: the window a stack rollback can reach",
+              selection: { tagStatus: "any", countType: "imageCountMoreThan", countNumber: args.keepImages ?? 30 },
+              action: { type: "expire" },
+            },
+          ],
+        }),
+      },
+      parent,
+    );
 
     this.repositoryUrl = repository.repositoryUrl;
     this.repositoryArn = repository.arn;
     if (args.pinnedImage) {
       const pinned = parseEcrImageRef(args.pinnedImage);
-      if (!pinned) throw new Error(`pinned image "${args.pinnedImage}" must be <account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<64 hex>`);
+      if (!pinned)
+        throw new Error(
+          `pinned image "${args.pinnedImage}" must be <account>.dkr.ecr.<region>.amazonaws.com/<repository>@sha256:<64 hex>`,
+        );
       // Promotion copies the image into this stack's own repository: the source repository's
       // lifecycle rules or a `pulumi destroy` of the stack that built it cannot take away what
       // this stack runs and rolls back to. The copy goes through the Docker engine of `pulumi up`
@@ -131,48 +152,83 @@ export class AwsImage extends pulumi.ComponentResource {
       const sourceToken = aws.ecr.getAuthorizationTokenOutput({ registryId: pinned.account }, parent);
       const ownToken = aws.ecr.getAuthorizationTokenOutput({ registryId: repository.registryId }, parent);
       const sourceRegistry = pulumi.all([region.region]).apply(([current]) => {
-        if (current !== pinned.region) throw new Error(`inferstack:app.image: ${args.pinnedImage} is in ${pinned.region}; promotion copies within the stack's region ${current} (replicate it with ECR replication first)`);
+        if (current !== pinned.region)
+          throw new Error(
+            `inferstack:app.image: ${args.pinnedImage} is in ${pinned.region}; promotion copies within the stack's region ${current} (replicate it with ECR replication first)`,
+          );
         return args.pinnedImage!.split("/")[0]!;
       });
-      const registries = new docker.Provider(`${name}-promotion`, {
-        registryAuth: [
-          { address: sourceRegistry, username: sourceToken.userName, password: pulumi.secret(sourceToken.password) },
-          { address: repository.repositoryUrl.apply((url) => url.split("/")[0]!), username: ownToken.userName, password: pulumi.secret(ownToken.password) },
-        ],
-      }, parent);
+      const registries = new docker.Provider(
+        `${name}-promotion`,
+        {
+          registryAuth: [
+            { address: sourceRegistry, username: sourceToken.userName, password: pulumi.secret(sourceToken.password) },
+            {
+              address: repository.repositoryUrl.apply((url) => url.split("/")[0]!),
+              username: ownToken.userName,
+              password: pulumi.secret(ownToken.password),
+            },
+          ],
+        },
+        parent,
+      );
       const withRegistries = { parent: this, provider: registries };
-      const source = new docker.RemoteImage(`${name}-promoted-source`, { name: args.pinnedImage, platform: args.platform, keepLocally: true }, withRegistries);
+      const source = new docker.RemoteImage(
+        `${name}-promoted-source`,
+        { name: args.pinnedImage, platform: args.platform, keepLocally: true },
+        withRegistries,
+      );
       // A fresh tag per promotion (ECR tags are immutable, and promoting A, then B, then A again must not re-push A's tag).
-      const promotionTag = new random.RandomId(`${name}-promoted-tag`, { byteLength: 4, keepers: { digest: pinned.digest } }, parent);
-      const tagged = new docker.Tag(`${name}-promoted`, {
-        sourceImage: source.imageId,
-        targetImage: pulumi.interpolate`${repository.repositoryUrl}:p-${pinned.digest.slice("sha256:".length, "sha256:".length + 12)}-${promotionTag.hex}`,
-      }, withRegistries);
+      const promotionTag = new random.RandomId(
+        `${name}-promoted-tag`,
+        { byteLength: 4, keepers: { digest: pinned.digest } },
+        parent,
+      );
+      const tagged = new docker.Tag(
+        `${name}-promoted`,
+        {
+          sourceImage: source.imageId,
+          targetImage: pulumi.interpolate`${repository.repositoryUrl}:p-${pinned.digest.slice("sha256:".length, "sha256:".length + 12)}-${promotionTag.hex}`,
+        },
+        withRegistries,
+      );
       // keepRemotely: promoting the next image must leave this one in the repository for rollbacks.
-      const pushed = new docker.RegistryImage(`${name}-promoted`, { name: tagged.targetImage, keepRemotely: true }, withRegistries);
+      const pushed = new docker.RegistryImage(
+        `${name}-promoted`,
+        { name: tagged.targetImage, keepRemotely: true },
+        withRegistries,
+      );
       this.imageRef = pulumi.interpolate`${repository.repositoryUrl}@${pushed.sha256Digest}`;
       this.pullRepositoryArns = [repository.arn];
       this.registerOutputs({ repositoryUrl: this.repositoryUrl, imageRef: this.imageRef });
       return;
     }
 
-    const suffix = new random.RandomId(`${name}-tag`, { byteLength: 4, keepers: { contentHash: args.contentHash } }, parent);
+    const suffix = new random.RandomId(
+      `${name}-tag`,
+      { byteLength: 4, keepers: { contentHash: args.contentHash } },
+      parent,
+    );
     const token = aws.ecr.getAuthorizationTokenOutput({ registryId: repository.registryId }, parent);
-    const image = new docker.Image(name, {
-      imageName: pulumi.interpolate`${repository.repositoryUrl}:${args.contentHash}-${suffix.hex}`,
-      build: {
-        context: args.context,
-        dockerfile: args.dockerfile,
-        platform: args.platform,
-        builderVersion: "BuilderBuildKit",
-        ...(args.buildArgs ? { args: args.buildArgs } : {}),
+    const image = new docker.Image(
+      name,
+      {
+        imageName: pulumi.interpolate`${repository.repositoryUrl}:${args.contentHash}-${suffix.hex}`,
+        build: {
+          context: args.context,
+          dockerfile: args.dockerfile,
+          platform: args.platform,
+          builderVersion: "BuilderBuildKit",
+          ...(args.buildArgs ? { args: args.buildArgs } : {}),
+        },
+        registry: {
+          server: repository.repositoryUrl,
+          username: token.userName,
+          password: pulumi.secret(token.password),
+        },
       },
-      registry: {
-        server: repository.repositoryUrl,
-        username: token.userName,
-        password: pulumi.secret(token.password),
-      },
-    }, parent);
+      parent,
+    );
 
     this.imageRef = image.repoDigest;
     this.pullRepositoryArns = [repository.arn];

@@ -61,11 +61,11 @@
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import * as pulumi from "@pulumi/pulumi";
 import * as aws from "@pulumi/aws";
-import { AwsImage } from "./aws-image.ts";
-import { AwsFargateService, type ContainerSpec } from "./aws-fargate-service.ts";
+import * as pulumi from "@pulumi/pulumi";
 import { smallestFargateSize } from "../fargate.ts";
+import { AwsFargateService, type ContainerSpec } from "./aws-fargate-service.ts";
+import { AwsImage } from "./aws-image.ts";
 
 export interface AwsMonitoringArgs {
   namePrefix: string;
@@ -85,7 +85,14 @@ export interface AwsMonitoringArgs {
     targetGroupArn: pulumi.Input<string>;
     listeners: pulumi.Resource[];
   };
-  baseImages: { prometheus: string; alertmanager: string; grafana: string; postgresExporter: string; redisExporter: string; blackboxExporter: string };
+  baseImages: {
+    prometheus: string;
+    alertmanager: string;
+    grafana: string;
+    postgresExporter: string;
+    redisExporter: string;
+    blackboxExporter: string;
+  };
   memoryMiB: { prometheus: number; alertmanager: number; grafana: number; exporter: number };
   postgres: {
     address: pulumi.Input<string>;
@@ -109,8 +116,16 @@ const imagesDir = join(dirname(new URL(import.meta.url).pathname), "..", "images
  * path and tag are stable across runs and concurrent runs (plans, tests) never see a half-written
  * directory: each writes a private temp dir and renames it into place.
  */
-function writeBuildContext(buildDir: string, image: string, files: Record<string, string>, extra: string): { context: string; tag: string } {
-  const all: Record<string, string> = { ...files, Dockerfile: readFileSync(join(imagesDir, image, "Dockerfile"), "utf8") };
+function writeBuildContext(
+  buildDir: string,
+  image: string,
+  files: Record<string, string>,
+  extra: string,
+): { context: string; tag: string } {
+  const all: Record<string, string> = {
+    ...files,
+    Dockerfile: readFileSync(join(imagesDir, image, "Dockerfile"), "utf8"),
+  };
   const hash = createHash("sha256").update(extra);
   for (const rel of Object.keys(all).sort()) hash.update(rel).update("\0").update(all[rel]!).update("\0");
   const tag = `c-${hash.digest("hex").slice(0, 20)}`;
@@ -143,76 +158,144 @@ export class AwsMonitoring extends pulumi.ComponentResource {
     const platform = args.architecture === "ARM64" ? "linux/arm64" : "linux/amd64";
 
     // --- storage -------------------------------------------------------------------------
-    const fileSystem = new aws.efs.FileSystem(name, {
-      encrypted: true,
-      performanceMode: "generalPurpose",
-      throughputMode: "elastic",
-      tags: { Name: `${args.namePrefix}-monitoring` },
-    }, parent);
+    const fileSystem = new aws.efs.FileSystem(
+      name,
+      {
+        encrypted: true,
+        performanceMode: "generalPurpose",
+        throughputMode: "elastic",
+        tags: { Name: `${args.namePrefix}-monitoring` },
+      },
+      parent,
+    );
     new aws.efs.BackupPolicy(name, { fileSystemId: fileSystem.id, backupPolicy: { status: "ENABLED" } }, parent);
-    new aws.efs.FileSystemPolicy(name, {
-      fileSystemId: fileSystem.id,
-      policy: fileSystem.arn.apply((arn) => JSON.stringify({
-        Version: "2012-10-17",
-        Statement: [{ Sid: "TlsOnly", Effect: "Deny", Principal: { AWS: "*" }, Action: "*", Resource: arn, Condition: { Bool: { "aws:SecureTransport": "false" } } }],
-      })),
-    }, parent);
-    const mountTargets = args.subnetIds.map((subnetId, i) =>
-      new aws.efs.MountTarget(`${name}-${i}`, { fileSystemId: fileSystem.id, subnetId, securityGroups: [args.efsSecurityGroupId] }, parent));
-    const accessPoint = (role: string, uid: number, gid: number) =>
-      new aws.efs.AccessPoint(`${name}-${role}`, {
+    new aws.efs.FileSystemPolicy(
+      name,
+      {
         fileSystemId: fileSystem.id,
-        posixUser: { uid, gid },
-        rootDirectory: { path: `/${role}`, creationInfo: { ownerUid: uid, ownerGid: gid, permissions: "0750" } },
-        tags: { Name: `${args.namePrefix}-${role}` },
-      }, parent);
+        policy: fileSystem.arn.apply((arn) =>
+          JSON.stringify({
+            Version: "2012-10-17",
+            Statement: [
+              {
+                Sid: "TlsOnly",
+                Effect: "Deny",
+                Principal: { AWS: "*" },
+                Action: "*",
+                Resource: arn,
+                Condition: { Bool: { "aws:SecureTransport": "false" } },
+              },
+            ],
+          }),
+        ),
+      },
+      parent,
+    );
+    const mountTargets = args.subnetIds.map(
+      (subnetId, i) =>
+        new aws.efs.MountTarget(
+          `${name}-${i}`,
+          { fileSystemId: fileSystem.id, subnetId, securityGroups: [args.efsSecurityGroupId] },
+          parent,
+        ),
+    );
+    const accessPoint = (role: string, uid: number, gid: number) =>
+      new aws.efs.AccessPoint(
+        `${name}-${role}`,
+        {
+          fileSystemId: fileSystem.id,
+          posixUser: { uid, gid },
+          rootDirectory: { path: `/${role}`, creationInfo: { ownerUid: uid, ownerGid: gid, permissions: "0750" } },
+          tags: { Name: `${args.namePrefix}-${role}` },
+        },
+        parent,
+      );
     const alertmanagerPoint = accessPoint("alertmanager", 65534, 65534);
-    const volumes = [{
-      name: "alertmanager-data", fileSystemId: fileSystem.id, fileSystemArn: fileSystem.arn, accessPointId: alertmanagerPoint.id, accessPointArn: alertmanagerPoint.arn,
-    }];
+    const volumes = [
+      {
+        name: "alertmanager-data",
+        fileSystemId: fileSystem.id,
+        fileSystemArn: fileSystem.arn,
+        accessPointId: alertmanagerPoint.id,
+        accessPointArn: alertmanagerPoint.arn,
+      },
+    ];
 
     // The volume holds retention.size (80 % of the disk the bundle sized) plus room for compaction and the WAL.
-    const retentionMb = Number(/--storage\.tsdb\.retention\.size=(\d+)MB/.exec(args.prometheus.args.join(" "))?.[1] ?? 0);
+    const retentionMb = Number(
+      /--storage\.tsdb\.retention\.size=(\d+)MB/.exec(args.prometheus.args.join(" "))?.[1] ?? 0,
+    );
     if (!(retentionMb > 0)) throw new Error("the Prometheus flags carry no --storage.tsdb.retention.size");
     const prometheusVolumeGiB = Math.max(1, Math.ceil(retentionMb / 0.8 / 1024));
-    const volumesRole = new aws.iam.Role(`${name}-volumes`, {
-      assumeRolePolicy: JSON.stringify({ Version: "2012-10-17", Statement: [{ Effect: "Allow", Principal: { Service: "ecs.amazonaws.com" }, Action: "sts:AssumeRole" }] }),
-      description: `ECS creates and attaches the Prometheus EBS volume of ${args.namePrefix}-monitoring`,
-    }, parent);
+    const volumesRole = new aws.iam.Role(
+      `${name}-volumes`,
+      {
+        assumeRolePolicy: JSON.stringify({
+          Version: "2012-10-17",
+          Statement: [{ Effect: "Allow", Principal: { Service: "ecs.amazonaws.com" }, Action: "sts:AssumeRole" }],
+        }),
+        description: `ECS creates and attaches the Prometheus EBS volume of ${args.namePrefix}-monitoring`,
+      },
+      parent,
+    );
     const partition = aws.getPartitionOutput({}, parent);
-    const volumesPolicy = new aws.iam.RolePolicyAttachment(`${name}-volumes`, {
-      role: volumesRole.name,
-      policyArn: pulumi.interpolate`arn:${partition.partition}:iam::aws:policy/service-role/AmazonECSInfrastructureRolePolicyForVolumes`,
-    }, parent);
+    const volumesPolicy = new aws.iam.RolePolicyAttachment(
+      `${name}-volumes`,
+      {
+        role: volumesRole.name,
+        policyArn: pulumi.interpolate`arn:${partition.partition}:iam::aws:policy/service-role/AmazonECSInfrastructureRolePolicyForVolumes`,
+      },
+      parent,
+    );
 
     // --- images --------------------------------------------------------------------------
     const image = (role: "prometheus" | "grafana", files: Record<string, string>, base: string) => {
       const { context, tag } = writeBuildContext(args.buildDir, role, files, `${base} ${platform}`);
-      return new AwsImage(`${name}-${role}`, {
-        repositoryName: `${args.namePrefix}/${role}`,
-        context,
-        dockerfile: join(context, "Dockerfile"),
-        platform,
-        contentHash: tag,
-        buildArgs: { BASE_IMAGE: base },
-        keepImages: 10,
-      }, parent);
+      return new AwsImage(
+        `${name}-${role}`,
+        {
+          repositoryName: `${args.namePrefix}/${role}`,
+          context,
+          dockerfile: join(context, "Dockerfile"),
+          platform,
+          contentHash: tag,
+          buildArgs: { BASE_IMAGE: base },
+          keepImages: 10,
+        },
+        parent,
+      );
     };
     const prometheusImage = image("prometheus", args.prometheus.files, args.baseImages.prometheus);
-    const grafanaImage = image("grafana", {
-      ...Object.fromEntries(Object.entries(args.grafana.provisioningFiles).map(([rel, text]) => [`provisioning/${rel}`, text])),
-      ...Object.fromEntries(Object.entries(args.grafana.dashboardFiles).map(([rel, text]) => [`dashboards/${rel}`, text])),
-    }, args.baseImages.grafana);
+    const grafanaImage = image(
+      "grafana",
+      {
+        ...Object.fromEntries(
+          Object.entries(args.grafana.provisioningFiles).map(([rel, text]) => [`provisioning/${rel}`, text]),
+        ),
+        ...Object.fromEntries(
+          Object.entries(args.grafana.dashboardFiles).map(([rel, text]) => [`dashboards/${rel}`, text]),
+        ),
+      },
+      args.baseImages.grafana,
+    );
 
     // --- secrets -------------------------------------------------------------------------
     const secret = (role: string, description: string, value: pulumi.Input<string>) => {
       const s = new aws.secretsmanager.Secret(`${name}-${role}`, { description, recoveryWindowInDays: 7 }, parent);
-      const version = new aws.secretsmanager.SecretVersion(`${name}-${role}`, { secretId: s.id, secretString: pulumi.secret(value) }, parent);
+      const version = new aws.secretsmanager.SecretVersion(
+        `${name}-${role}`,
+        { secretId: s.id, secretString: pulumi.secret(value) },
+        parent,
+      );
       // Through the version: the task must not start before the secret has a value.
       return { arn: version.arn };
     };
     const grafanaAdmin = secret("grafana-admin", "Grafana admin password", args.grafana.adminPassword);
-    const alertmanagerConfig = secret("alertmanager-config", "alertmanager.yml with its receivers", args.alertmanager.config);
+    const alertmanagerConfig = secret(
+      "alertmanager-config",
+      "alertmanager.yml with its receivers",
+      args.alertmanager.config,
+    );
 
     // --- the task ------------------------------------------------------------------------
     const m = args.memoryMiB;
@@ -316,28 +399,43 @@ export class AwsMonitoring extends pulumi.ComponentResource {
       },
     ];
 
-    const service = new AwsFargateService(`${name}-service`, {
-      clusterArn: args.cluster.arn,
-      clusterName: args.cluster.name,
-      family: `${args.namePrefix}-monitoring`,
-      cpu: size.cpu,
-      memoryMiB: size.memoryMiB,
-      architecture: args.architecture,
-      containers,
-      secretArns: [grafanaAdmin.arn, alertmanagerConfig.arn, args.postgres.monitor.secretArn, args.postgres.grafana.secretArn, args.redis.secretArn],
-      repositoryArns: [...prometheusImage.pullRepositoryArns, ...grafanaImage.pullRepositoryArns],
-      volumes,
-      ebsVolume: { name: "prometheus-data", sizeGiB: prometheusVolumeGiB, roleArn: volumesRole.arn },
-      subnetIds: args.subnetIds,
-      securityGroupIds: [args.securityGroupId],
-      desiredCount: 1,
-      // One monitoring task at a time: two would both scrape and both send every alert.
-      minHealthyPercent: 0,
-      maxPercent: 100,
-      loadBalancer: { targetGroupArn: args.grafana.targetGroupArn, containerName: "grafana", containerPort: 3000, healthCheckGracePeriodSeconds: 180 },
-      logRetentionDays: args.logRetentionDays,
-      dependsOn: [...args.grafana.listeners, ...mountTargets, volumesPolicy, args.postgres.ready],
-    }, parent);
+    const service = new AwsFargateService(
+      `${name}-service`,
+      {
+        clusterArn: args.cluster.arn,
+        clusterName: args.cluster.name,
+        family: `${args.namePrefix}-monitoring`,
+        cpu: size.cpu,
+        memoryMiB: size.memoryMiB,
+        architecture: args.architecture,
+        containers,
+        secretArns: [
+          grafanaAdmin.arn,
+          alertmanagerConfig.arn,
+          args.postgres.monitor.secretArn,
+          args.postgres.grafana.secretArn,
+          args.redis.secretArn,
+        ],
+        repositoryArns: [...prometheusImage.pullRepositoryArns, ...grafanaImage.pullRepositoryArns],
+        volumes,
+        ebsVolume: { name: "prometheus-data", sizeGiB: prometheusVolumeGiB, roleArn: volumesRole.arn },
+        subnetIds: args.subnetIds,
+        securityGroupIds: [args.securityGroupId],
+        desiredCount: 1,
+        // One monitoring task at a time: two would both scrape and both send every alert.
+        minHealthyPercent: 0,
+        maxPercent: 100,
+        loadBalancer: {
+          targetGroupArn: args.grafana.targetGroupArn,
+          containerName: "grafana",
+          containerPort: 3000,
+          healthCheckGracePeriodSeconds: 180,
+        },
+        logRetentionDays: args.logRetentionDays,
+        dependsOn: [...args.grafana.listeners, ...mountTargets, volumesPolicy, args.postgres.ready],
+      },
+      parent,
+    );
 
     this.serviceName = service.serviceName;
     this.fileSystemId = fileSystem.id;

@@ -35,8 +35,9 @@
  * $0.095/GB-month, $0.40/month for the Secrets Manager secret; the log groups at CloudWatch Logs
  * rates ($0.50/GB ingested, $0.03/GB-month stored for the retention period).
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 
 export interface AwsPostgresArgs {
@@ -68,7 +69,8 @@ export function rdsLogGroupName(identifier: string, log: string): string {
 /** RDS identifiers: 1–63 letters, digits or hyphens, starting with a letter, no `--`, no trailing `-`. */
 export function rdsIdentifierProblem(id: string): string | null {
   if (id.length > 63) return `"${id}" is ${id.length} characters (RDS allows 63)`;
-  if (!/^[a-z][a-z0-9-]*$/.test(id) || id.includes("--") || id.endsWith("-")) return `"${id}" must be lowercase letters, digits and single hyphens, starting with a letter`;
+  if (!/^[a-z][a-z0-9-]*$/.test(id) || id.includes("--") || id.endsWith("-"))
+    return `"${id}" must be lowercase letters, digits and single hyphens, starting with a letter`;
   return null;
 }
 
@@ -87,74 +89,107 @@ export class AwsPostgres extends pulumi.ComponentResource {
     if (problem) throw new Error(`RDS identifier ${problem}`);
     const major = args.engineVersion.split(".")[0];
 
-    const subnets = new aws.rds.SubnetGroup(name, { subnetIds: args.subnetIds, description: "Private subnets of the InferStack VPC" }, parent);
-    const parameters = new aws.rds.ParameterGroup(name, {
-      family: `postgres${major}`,
-      description: "InferStack Postgres settings",
-      parameters: [
-        { name: "rds.force_ssl", value: "1" },
-        { name: "shared_preload_libraries", value: "pg_stat_statements", applyMethod: "pending-reboot" },
-        { name: "log_min_duration_statement", value: "500" },
-        { name: "log_lock_waits", value: "1" },
-        { name: "log_connections", value: "1" },
-        { name: "log_disconnections", value: "1" },
-        { name: "idle_in_transaction_session_timeout", value: "60000" },
-      ],
-    }, parent);
+    const subnets = new aws.rds.SubnetGroup(
+      name,
+      { subnetIds: args.subnetIds, description: "Private subnets of the InferStack VPC" },
+      parent,
+    );
+    const parameters = new aws.rds.ParameterGroup(
+      name,
+      {
+        family: `postgres${major}`,
+        description: "InferStack Postgres settings",
+        parameters: [
+          { name: "rds.force_ssl", value: "1" },
+          { name: "shared_preload_libraries", value: "pg_stat_statements", applyMethod: "pending-reboot" },
+          { name: "log_min_duration_statement", value: "500" },
+          { name: "log_lock_waits", value: "1" },
+          { name: "log_connections", value: "1" },
+          { name: "log_disconnections", value: "1" },
+          { name: "idle_in_transaction_session_timeout", value: "60000" },
+        ],
+      },
+      parent,
+    );
 
     // `<identifier>-<random>`, renewed with the inputs that force a replacement: the new instance
     // then has a free identifier and is created before the old one is deleted. Chosen here, not
     // by Pulumi's autoname, because the log groups below must be named before the instance exists.
-    const suffix = new random.RandomString(`${name}-identifier`, {
-      length: 7, special: false, upper: false,
-      keepers: { engine: "postgres", dbName: args.databaseName, username: args.username, storageEncrypted: "true" },
-    }, parent);
+    const suffix = new random.RandomString(
+      `${name}-identifier`,
+      {
+        length: 7,
+        special: false,
+        upper: false,
+        keepers: { engine: "postgres", dbName: args.databaseName, username: args.username, storageEncrypted: "true" },
+      },
+      parent,
+    );
     const identifier = pulumi.interpolate`${args.identifier}-${suffix.result}`;
 
     // Before the instance: RDS writes into an existing group of that name rather than creating one.
-    const logGroups = rdsLogExports.map((log) => new aws.cloudwatch.LogGroup(`${name}-${log}`, {
-      name: identifier.apply((id) => rdsLogGroupName(id, log)),
-      retentionInDays: args.logRetentionDays,
-    }, parent));
+    const logGroups = rdsLogExports.map(
+      (log) =>
+        new aws.cloudwatch.LogGroup(
+          `${name}-${log}`,
+          {
+            name: identifier.apply((id) => rdsLogGroupName(id, log)),
+            retentionInDays: args.logRetentionDays,
+          },
+          parent,
+        ),
+    );
 
-    const finalSnapshotId = args.finalSnapshot ? new random.RandomId(`${name}-final-snapshot`, { byteLength: 4 }, parent) : undefined;
-    const db = new aws.rds.Instance(name, {
-      identifier,
-      engine: "postgres",
-      engineVersion: args.engineVersion,
-      instanceClass: args.instanceClass,
-      allocatedStorage: args.storageGiB,
-      maxAllocatedStorage: args.maxStorageGiB,
-      storageType: "gp3",
-      storageEncrypted: true,
-      dbName: args.databaseName,
-      username: args.username,
-      manageMasterUserPassword: true,
-      dbSubnetGroupName: subnets.name,
-      vpcSecurityGroupIds: [args.securityGroupId],
-      parameterGroupName: parameters.name,
-      publiclyAccessible: false,
-      multiAz: args.multiAz,
-      backupRetentionPeriod: args.backupRetentionDays,
-      backupWindow: "03:00-04:00",
-      maintenanceWindow: "sun:04:30-sun:05:30",
-      autoMinorVersionUpgrade: true,
-      allowMajorVersionUpgrade: false,
-      deletionProtection: args.deletionProtection,
-      performanceInsightsEnabled: args.performanceInsights,
-      ...(args.performanceInsights ? { performanceInsightsRetentionPeriod: 7 } : {}),
-      enabledCloudwatchLogsExports: [...rdsLogExports],
-      copyTagsToSnapshot: true,
-      skipFinalSnapshot: !args.finalSnapshot,
-      // Unique per instance, so a stack destroyed and re-created can be destroyed again.
-      ...(finalSnapshotId ? { finalSnapshotIdentifier: pulumi.interpolate`${identifier}-final-${finalSnapshotId.hex}` } : {}),
-      applyImmediately: false,
-    }, { parent: this, dependsOn: logGroups });
+    const finalSnapshotId = args.finalSnapshot
+      ? new random.RandomId(`${name}-final-snapshot`, { byteLength: 4 }, parent)
+      : undefined;
+    const db = new aws.rds.Instance(
+      name,
+      {
+        identifier,
+        engine: "postgres",
+        engineVersion: args.engineVersion,
+        instanceClass: args.instanceClass,
+        allocatedStorage: args.storageGiB,
+        maxAllocatedStorage: args.maxStorageGiB,
+        storageType: "gp3",
+        storageEncrypted: true,
+        dbName: args.databaseName,
+        username: args.username,
+        manageMasterUserPassword: true,
+        dbSubnetGroupName: subnets.name,
+        vpcSecurityGroupIds: [args.securityGroupId],
+        parameterGroupName: parameters.name,
+        publiclyAccessible: false,
+        multiAz: args.multiAz,
+        backupRetentionPeriod: args.backupRetentionDays,
+        backupWindow: "03:00-04:00",
+        maintenanceWindow: "sun:04:30-sun:05:30",
+        autoMinorVersionUpgrade: true,
+        allowMajorVersionUpgrade: false,
+        deletionProtection: args.deletionProtection,
+        performanceInsightsEnabled: args.performanceInsights,
+        ...(args.performanceInsights ? { performanceInsightsRetentionPeriod: 7 } : {}),
+        enabledCloudwatchLogsExports: [...rdsLogExports],
+        copyTagsToSnapshot: true,
+        skipFinalSnapshot: !args.finalSnapshot,
+        // Unique per instance, so a stack destroyed and re-created can be destroyed again.
+        ...(finalSnapshotId
+          ? { finalSnapshotIdentifier: pulumi.interpolate`${identifier}-final-${finalSnapshotId.hex}` }
+          : {}),
+        applyImmediately: false,
+      },
+      { parent: this, dependsOn: logGroups },
+    );
 
-    new aws.secretsmanager.SecretRotation(`${name}-master-secret`, {
-      secretId: db.masterUserSecrets.apply((secrets) => secrets?.[0]?.secretArn ?? ""),
-      rotationEnabled: false,
-    }, parent);
+    new aws.secretsmanager.SecretRotation(
+      `${name}-master-secret`,
+      {
+        secretId: db.masterUserSecrets.apply((secrets) => secrets?.[0]?.secretArn ?? ""),
+        rotationEnabled: false,
+      },
+      parent,
+    );
 
     this.address = db.address;
     this.port = db.port;

@@ -26,8 +26,9 @@
  * Valkey is ~20% cheaper than Redis OSS on node-based clusters), snapshots beyond one free copy
  * $0.085/GB-month, the secret $0.40/month.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 
 export interface AwsRedisArgs {
@@ -47,7 +48,8 @@ const autonameSuffixLength = 8;
 /** ElastiCache replication group ids: 1–40 chars, lowercase, starting with a letter, no `--`. */
 export function replicationGroupIdProblem(id: string): string | null {
   if (id.length > 40) return `"${id}" is ${id.length} characters (ElastiCache allows 40)`;
-  if (!/^[a-z][a-z0-9-]*$/.test(id) || id.includes("--") || id.endsWith("-")) return `"${id}" must be lowercase letters, digits and single hyphens, starting with a letter`;
+  if (!/^[a-z][a-z0-9-]*$/.test(id) || id.includes("--") || id.endsWith("-"))
+    return `"${id}" must be lowercase letters, digits and single hyphens, starting with a letter`;
   return null;
 }
 
@@ -62,48 +64,72 @@ export class AwsRedis extends pulumi.ComponentResource {
     super("inferstack:aws:Redis", name, {}, opts);
     const parent = { parent: this };
     const problem = replicationGroupIdProblem(`${name}-abcdefg`);
-    if (problem) throw new Error(`ElastiCache replication group id (autonamed from "${name}" + ${autonameSuffixLength} characters) ${problem}`);
-    if (args.automaticFailover && args.nodes < 2) throw new Error("ElastiCache automatic failover needs at least 2 nodes");
+    if (problem)
+      throw new Error(
+        `ElastiCache replication group id (autonamed from "${name}" + ${autonameSuffixLength} characters) ${problem}`,
+      );
+    if (args.automaticFailover && args.nodes < 2)
+      throw new Error("ElastiCache automatic failover needs at least 2 nodes");
 
     // ElastiCache AUTH tokens: 16–128 printable characters without @, " or /; alphanumeric is safest in a URL.
     const token = new random.RandomPassword(`${name}-auth-token`, { length: 64, special: false }, parent);
-    const subnets = new aws.elasticache.SubnetGroup(name, { subnetIds: args.subnetIds, description: "Private subnets of the InferStack VPC" }, parent);
+    const subnets = new aws.elasticache.SubnetGroup(
+      name,
+      { subnetIds: args.subnetIds, description: "Private subnets of the InferStack VPC" },
+      parent,
+    );
 
-    const finalSnapshotId = args.finalSnapshot ? new random.RandomId(`${name}-final-snapshot`, { byteLength: 4 }, parent) : undefined;
-    const group = new aws.elasticache.ReplicationGroup(name, {
-      description: "InferStack cache, rate limits and queues",
-      engine: args.engine,
-      engineVersion: engineVersions[args.engine],
-      nodeType: args.nodeType,
-      numCacheClusters: args.nodes,
-      port: 6379,
-      subnetGroupName: subnets.name,
-      securityGroupIds: [args.securityGroupId],
-      atRestEncryptionEnabled: true,
-      transitEncryptionEnabled: true,
-      transitEncryptionMode: "required",
-      authToken: token.result,
-      authTokenUpdateStrategy: "ROTATE",
-      automaticFailoverEnabled: args.automaticFailover,
-      multiAzEnabled: args.automaticFailover,
-      snapshotRetentionLimit: args.snapshotRetentionDays,
-      ...(finalSnapshotId ? { finalSnapshotIdentifier: pulumi.interpolate`${name}-final-${finalSnapshotId.hex}` } : {}),
-      snapshotWindow: "02:00-03:00",
-      maintenanceWindow: "sun:05:30-sun:06:30",
-      autoMinorVersionUpgrade: true,
-      applyImmediately: false,
-    }, parent);
+    const finalSnapshotId = args.finalSnapshot
+      ? new random.RandomId(`${name}-final-snapshot`, { byteLength: 4 }, parent)
+      : undefined;
+    const group = new aws.elasticache.ReplicationGroup(
+      name,
+      {
+        description: "InferStack cache, rate limits and queues",
+        engine: args.engine,
+        engineVersion: engineVersions[args.engine],
+        nodeType: args.nodeType,
+        numCacheClusters: args.nodes,
+        port: 6379,
+        subnetGroupName: subnets.name,
+        securityGroupIds: [args.securityGroupId],
+        atRestEncryptionEnabled: true,
+        transitEncryptionEnabled: true,
+        transitEncryptionMode: "required",
+        authToken: token.result,
+        authTokenUpdateStrategy: "ROTATE",
+        automaticFailoverEnabled: args.automaticFailover,
+        multiAzEnabled: args.automaticFailover,
+        snapshotRetentionLimit: args.snapshotRetentionDays,
+        ...(finalSnapshotId
+          ? { finalSnapshotIdentifier: pulumi.interpolate`${name}-final-${finalSnapshotId.hex}` }
+          : {}),
+        snapshotWindow: "02:00-03:00",
+        maintenanceWindow: "sun:05:30-sun:06:30",
+        autoMinorVersionUpgrade: true,
+        applyImmediately: false,
+      },
+      parent,
+    );
 
-    const secret = new aws.secretsmanager.Secret(`${name}-auth`, {
-      description: "ElastiCache AUTH token and the REDIS_URL built from it",
-      recoveryWindowInDays: 7,
-    }, parent);
-    const version = new aws.secretsmanager.SecretVersion(`${name}-auth`, {
-      secretId: secret.id,
-      secretString: pulumi
-        .all([token.result, group.primaryEndpointAddress])
-        .apply(([authToken, host]) => JSON.stringify({ authToken, url: `rediss://:${authToken}@${host}:6379` })),
-    }, parent);
+    const secret = new aws.secretsmanager.Secret(
+      `${name}-auth`,
+      {
+        description: "ElastiCache AUTH token and the REDIS_URL built from it",
+        recoveryWindowInDays: 7,
+      },
+      parent,
+    );
+    const version = new aws.secretsmanager.SecretVersion(
+      `${name}-auth`,
+      {
+        secretId: secret.id,
+        secretString: pulumi
+          .all([token.result, group.primaryEndpointAddress])
+          .apply(([authToken, host]) => JSON.stringify({ authToken, url: `rediss://:${authToken}@${host}:6379` })),
+      },
+      parent,
+    );
 
     this.primaryAddress = group.primaryEndpointAddress;
     // Through the version: a task must not start before the secret has a value.

@@ -20,8 +20,9 @@
  *
  * Cost: free.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
 
 export interface AwsSecurityGroupsArgs {
   vpcId: pulumi.Input<string>;
@@ -43,7 +44,11 @@ export class AwsSecurityGroups extends pulumi.ComponentResource {
     super("inferstack:aws:SecurityGroups", name, {}, opts);
     const parent = { parent: this };
     const group = (role: string, description: string) =>
-      new aws.ec2.SecurityGroup(`${name}-${role}`, { vpcId: args.vpcId, description, tags: { Name: `${name}-${role}` } }, parent);
+      new aws.ec2.SecurityGroup(
+        `${name}-${role}`,
+        { vpcId: args.vpcId, description, tags: { Name: `${name}-${role}` } },
+        parent,
+      );
 
     const alb = group("alb", "Load balancer: HTTP/HTTPS from the internet");
     const app = group("app", "Inference API tasks: from the load balancer and Prometheus");
@@ -53,27 +58,53 @@ export class AwsSecurityGroups extends pulumi.ComponentResource {
     const efs = group("efs", "EFS mount targets: from the monitoring tasks only");
 
     const tcp = (port: number) => ({ ipProtocol: "tcp", fromPort: port, toPort: port });
-    const ingress = (id: string, to: aws.ec2.SecurityGroup, port: number, from: { sg?: aws.ec2.SecurityGroup; cidr4?: string; cidr6?: string }, description: string) =>
-      new aws.vpc.SecurityGroupIngressRule(`${name}-${id}`, {
-        securityGroupId: to.id,
-        description,
-        ...tcp(port),
-        ...(from.sg ? { referencedSecurityGroupId: from.sg.id } : {}),
-        ...(from.cidr4 ? { cidrIpv4: from.cidr4 } : {}),
-        ...(from.cidr6 ? { cidrIpv6: from.cidr6 } : {}),
-      }, parent);
-    const egress = (id: string, from: aws.ec2.SecurityGroup, port: number, to: { sg?: aws.ec2.SecurityGroup; cidr4?: string }, description: string) =>
-      new aws.vpc.SecurityGroupEgressRule(`${name}-${id}`, {
-        securityGroupId: from.id,
-        description,
-        ...tcp(port),
-        ...(to.sg ? { referencedSecurityGroupId: to.sg.id } : {}),
-        ...(to.cidr4 ? { cidrIpv4: to.cidr4 } : {}),
-      }, parent);
+    const ingress = (
+      id: string,
+      to: aws.ec2.SecurityGroup,
+      port: number,
+      from: { sg?: aws.ec2.SecurityGroup; cidr4?: string; cidr6?: string },
+      description: string,
+    ) =>
+      new aws.vpc.SecurityGroupIngressRule(
+        `${name}-${id}`,
+        {
+          securityGroupId: to.id,
+          description,
+          ...tcp(port),
+          ...(from.sg ? { referencedSecurityGroupId: from.sg.id } : {}),
+          ...(from.cidr4 ? { cidrIpv4: from.cidr4 } : {}),
+          ...(from.cidr6 ? { cidrIpv6: from.cidr6 } : {}),
+        },
+        parent,
+      );
+    const egress = (
+      id: string,
+      from: aws.ec2.SecurityGroup,
+      port: number,
+      to: { sg?: aws.ec2.SecurityGroup; cidr4?: string },
+      description: string,
+    ) =>
+      new aws.vpc.SecurityGroupEgressRule(
+        `${name}-${id}`,
+        {
+          securityGroupId: from.id,
+          description,
+          ...tcp(port),
+          ...(to.sg ? { referencedSecurityGroupId: to.sg.id } : {}),
+          ...(to.cidr4 ? { cidrIpv4: to.cidr4 } : {}),
+        },
+        parent,
+      );
 
     // IPv4 only, like the ALB (ipAddressType ipv4) and its alias A records: an IPv6 rule would open nothing reachable.
     for (const port of [80, 443]) {
-      ingress(`alb-in-${port}-v4`, alb, port, { cidr4: "0.0.0.0/0" }, `Public ${port === 443 ? "HTTPS" : "HTTP (redirected to HTTPS)"}`);
+      ingress(
+        `alb-in-${port}-v4`,
+        alb,
+        port,
+        { cidr4: "0.0.0.0/0" },
+        `Public ${port === 443 ? "HTTPS" : "HTTP (redirected to HTTPS)"}`,
+      );
     }
     egress("alb-out-app", alb, args.appPort, { sg: app }, "Forward to the API tasks");
     egress("alb-out-grafana", alb, args.grafanaPort, { sg: monitoring }, "Forward to Grafana");
@@ -86,11 +117,35 @@ export class AwsSecurityGroups extends pulumi.ComponentResource {
     egress("app-out-https", app, 443, { cidr4: "0.0.0.0/0" }, "AWS APIs (ECR, Secrets Manager, CloudWatch Logs)");
 
     ingress("monitoring-in-grafana", monitoring, args.grafanaPort, { sg: alb }, "Grafana through the load balancer");
-    ingress("monitoring-in-prometheus", monitoring, args.prometheusPort, { sg: monitoring }, "Grafana queries Prometheus");
-    ingress("monitoring-in-alertmanager", monitoring, args.alertmanagerPort, { sg: monitoring }, "Prometheus sends alerts");
+    ingress(
+      "monitoring-in-prometheus",
+      monitoring,
+      args.prometheusPort,
+      { sg: monitoring },
+      "Grafana queries Prometheus",
+    );
+    ingress(
+      "monitoring-in-alertmanager",
+      monitoring,
+      args.alertmanagerPort,
+      { sg: monitoring },
+      "Prometheus sends alerts",
+    );
     egress("monitoring-out-app", monitoring, args.appPort, { sg: app }, "Scrape the API tasks");
-    egress("monitoring-out-prometheus", monitoring, args.prometheusPort, { sg: monitoring }, "Grafana queries Prometheus");
-    egress("monitoring-out-alertmanager", monitoring, args.alertmanagerPort, { sg: monitoring }, "Prometheus sends alerts");
+    egress(
+      "monitoring-out-prometheus",
+      monitoring,
+      args.prometheusPort,
+      { sg: monitoring },
+      "Grafana queries Prometheus",
+    );
+    egress(
+      "monitoring-out-alertmanager",
+      monitoring,
+      args.alertmanagerPort,
+      { sg: monitoring },
+      "Prometheus sends alerts",
+    );
     egress("monitoring-out-postgres", monitoring, 5432, { sg: postgres }, "postgres-exporter");
     egress("monitoring-out-redis", monitoring, 6379, { sg: redis }, "redis-exporter");
     egress("monitoring-out-efs", monitoring, 2049, { sg: efs }, "NFS to the EFS volumes");

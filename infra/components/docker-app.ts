@@ -21,10 +21,11 @@
  *
  * Cost: nothing beyond the host.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as docker from "@pulumi/docker";
-import { containerDefaults, labelList, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
+import * as pulumi from "@pulumi/pulumi";
 import { projectPath } from "../project-path.ts";
+import { containerDefaults, type DockerPlacement, labelList, shellHealthcheck, WAIT_HEALTHY } from "./docker-shared.ts";
 
 export interface DockerAppArgs {
   placement: DockerPlacement;
@@ -58,7 +59,10 @@ export class DockerApp extends pulumi.ComponentResource {
       `${name}-image`,
       {
         imageName: `${namePrefix}-app:latest`,
-        build: { context: projectPath(args.buildContext ?? "."), dockerfile: projectPath(args.dockerfile ?? "app/Dockerfile") },
+        build: {
+          context: projectPath(args.buildContext ?? "."),
+          dockerfile: projectPath(args.dockerfile ?? "app/Dockerfile"),
+        },
         // No registry on the Docker tiers: the engine that runs the containers builds the image.
         skipPush: true,
       },
@@ -68,9 +72,15 @@ export class DockerApp extends pulumi.ComponentResource {
     const secretEnvs = Object.entries(args.secretEnv).map(([k, v]) => pulumi.interpolate`${k}=${v}`);
     for (let i = 1; i <= args.replicas; i++) {
       const host = `app-${i}`;
-      const spill = new docker.Volume(`${name}-${i}-spill`, { name: `${namePrefix}-app-${i}-spill`, labels: labelList(labels) }, child);
+      const spill = new docker.Volume(
+        `${name}-${i}-spill`,
+        { name: `${namePrefix}-app-${i}-spill`, labels: labelList(labels) },
+        child,
+      );
       const plainEnv = {
-        ...args.env, PORT: String(APP_PORT), PREDICTION_LOG_SPILL_PATH: `${SPILL_DIR}/predictions.jsonl`,
+        ...args.env,
+        PORT: String(APP_PORT),
+        PREDICTION_LOG_SPILL_PATH: `${SPILL_DIR}/predictions.jsonl`,
         // V8 would take nearly the whole container limit as heap; half leaves room for ONNX Runtime and buffers.
         NODE_OPTIONS: "--max-old-space-size-percentage=50",
       };

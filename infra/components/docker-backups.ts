@@ -21,9 +21,18 @@
  * Cost: disk only (a compressed dump per day × retention).
  * Restore: see docs/deploy-docker.md.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as docker from "@pulumi/docker";
-import { REPLACE_IN_PLACE, containerDefaults, labelList, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
+import * as pulumi from "@pulumi/pulumi";
+import {
+  containerDefaults,
+  type DockerPlacement,
+  labelList,
+  pullPinned,
+  REPLACE_IN_PLACE,
+  shellHealthcheck,
+  WAIT_HEALTHY,
+} from "./docker-shared.ts";
 
 export interface DockerBackupsArgs {
   placement: DockerPlacement;
@@ -40,7 +49,13 @@ export interface DockerBackupsArgs {
 export const DEFAULT_BACKUP_DIR = "/backups";
 
 /** The job one cron run executes. Pure so the test can read it. */
-export function renderBackupScript(a: { postgresHost: string; database: string; user: string; retentionDays: number; backupDir?: string }): string {
+export function renderBackupScript(a: {
+  postgresHost: string;
+  database: string;
+  user: string;
+  retentionDays: number;
+  backupDir?: string;
+}): string {
   const BACKUP_DIR = a.backupDir ?? DEFAULT_BACKUP_DIR;
   return `#!/bin/sh
 # One backup run: dump, verify, prune. Exits non-zero on any failure (logged by crond).
@@ -62,7 +77,12 @@ echo "backup ok: $target ($(du -h "$target" | cut -f1))"
 }
 
 /** Container entrypoint: credentials file, first backup if due, then crond in the foreground. */
-export function renderBackupEntrypoint(a: { postgresHost: string; database: string; user: string; schedule: string }): string {
+export function renderBackupEntrypoint(a: {
+  postgresHost: string;
+  database: string;
+  user: string;
+  schedule: string;
+}): string {
   const BACKUP_DIR = DEFAULT_BACKUP_DIR;
   return `#!/bin/sh
 set -eu
@@ -88,7 +108,11 @@ export class DockerBackups extends pulumi.ComponentResource {
     const child = { parent: this };
     const { namePrefix, labels } = args.placement;
     const image = pullPinned("postgres", `${name}-image`, child);
-    this.volume = new docker.Volume(`${name}-volume`, { name: `${namePrefix}-backups`, labels: labelList(labels) }, child);
+    this.volume = new docker.Volume(
+      `${name}-volume`,
+      { name: `${namePrefix}-backups`, labels: labelList(labels) },
+      child,
+    );
 
     this.container = new docker.Container(
       name,
@@ -102,13 +126,20 @@ export class DockerBackups extends pulumi.ComponentResource {
         entrypoints: ["/bin/sh", "/usr/local/bin/inferstack-backup-entrypoint"],
         uploads: [
           { file: "/usr/local/bin/inferstack-backup", content: renderBackupScript(args), executable: true },
-          { file: "/usr/local/bin/inferstack-backup-entrypoint", content: renderBackupEntrypoint(args), executable: true },
+          {
+            file: "/usr/local/bin/inferstack-backup-entrypoint",
+            content: renderBackupEntrypoint(args),
+            executable: true,
+          },
         ],
         envs: [pulumi.interpolate`PGPASSWORD=${args.password}`, "TZ=UTC"],
         memory: args.memoryMiB,
         // Healthy while the newest dump is under 26 h old (a day plus slack for a slow run).
         healthcheck: {
-          ...shellHealthcheck(`find ${DEFAULT_BACKUP_DIR} -name '${args.database}-*.dump' -mmin -1560 | grep -q .`, "10m"),
+          ...shellHealthcheck(
+            `find ${DEFAULT_BACKUP_DIR} -name '${args.database}-*.dump' -mmin -1560 | grep -q .`,
+            "10m",
+          ),
           interval: "5m",
         },
         volumes: [{ volumeName: this.volume.name, containerPath: DEFAULT_BACKUP_DIR }],

@@ -67,10 +67,22 @@ export const readyProvider = {
     const run = (file: string, args: string[]) =>
       new Promise<{ ok: boolean; out: string }>((resolve) =>
         execFile(file, args, { timeout: 30_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
-          resolve({ ok: error === null, out: error === null ? String(stdout).trim() : String(stderr || error.message).trim() }),
+          resolve({
+            ok: error === null,
+            out: error === null ? String(stdout).trim() : String(stderr || error.message).trim(),
+          }),
         ),
       );
-    const ssh = (...command: string[]) => run("ssh", [...inputs.sshOpts, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", `${inputs.user}@${inputs.host}`, ...command]);
+    const ssh = (...command: string[]) =>
+      run("ssh", [
+        ...inputs.sshOpts,
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=10",
+        `${inputs.user}@${inputs.host}`,
+        ...command,
+      ]);
     const tailOf = (text: string) => text.split("\n").slice(-CLOUD_INIT_TAIL_LINES).join("\n");
     const deadline = Date.now() + (inputs.timeoutSeconds ?? 900) * 1000;
     let lastError = "";
@@ -85,17 +97,35 @@ export const readyProvider = {
     const log = await ssh(`sudo -n tail -n ${CLOUD_INIT_TAIL_LINES} /var/log/cloud-init-output.log`);
     if (log.ok) diagnosis = `last ${CLOUD_INIT_TAIL_LINES} lines of /var/log/cloud-init-output.log:\n${log.out}`;
     else {
-      const consoleArgs = ["ec2", "get-console-output", "--instance-id", inputs.instanceId, "--latest", "--query", "Output", "--output", "text", ...(inputs.region ? ["--region", inputs.region] : [])];
+      const consoleArgs = [
+        "ec2",
+        "get-console-output",
+        "--instance-id",
+        inputs.instanceId,
+        "--latest",
+        "--query",
+        "Output",
+        "--output",
+        "text",
+        ...(inputs.region ? ["--region", inputs.region] : []),
+      ];
       const output = await run("aws", consoleArgs);
-      diagnosis = output.ok && output.out !== "" && output.out !== "None"
-        ? `SSH could not read the cloud-init log (${log.out}); last ${CLOUD_INIT_TAIL_LINES} lines of the serial console (aws ${consoleArgs.join(" ")}):\n${tailOf(output.out)}`
-        : `no cloud-init log: SSH failed (${log.out}) and so did aws ec2 get-console-output (${output.out || "empty"})`;
+      diagnosis =
+        output.ok && output.out !== "" && output.out !== "None"
+          ? `SSH could not read the cloud-init log (${log.out}); last ${CLOUD_INIT_TAIL_LINES} lines of the serial console (aws ${consoleArgs.join(" ")}):\n${tailOf(output.out)}`
+          : `no cloud-init log: SSH failed (${log.out}) and so did aws ec2 get-console-output (${output.out || "empty"})`;
     }
-    throw new Error(`Docker on ${inputs.user}@${inputs.host} did not answer within ${inputs.timeoutSeconds ?? 900}s: ${lastError}\n${diagnosis}`);
+    throw new Error(
+      `Docker on ${inputs.user}@${inputs.host} did not answer within ${inputs.timeoutSeconds ?? 900}s: ${lastError}\n${diagnosis}`,
+    );
   },
   async diff(_id: string, olds: ReadyInputs, news: ReadyInputs) {
     const replaces = (["host", "instanceId", "user"] as const).filter((k) => olds[k] !== news[k]);
-    return { changes: replaces.length > 0 || JSON.stringify(olds.sshOpts) !== JSON.stringify(news.sshOpts), replaces, deleteBeforeReplace: false };
+    return {
+      changes: replaces.length > 0 || JSON.stringify(olds.sshOpts) !== JSON.stringify(news.sshOpts),
+      replaces,
+      deleteBeforeReplace: false,
+    };
   },
   async update(_id: string, _olds: ReadyInputs, news: ReadyInputs) {
     return { outs: news };

@@ -32,9 +32,18 @@
  *
  * Cost: nothing beyond the host; the TSDB volume grows with retention.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as docker from "@pulumi/docker";
-import { REPLACE_IN_PLACE, containerDefaults, labelList, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
+import * as pulumi from "@pulumi/pulumi";
+import {
+  containerDefaults,
+  type DockerPlacement,
+  labelList,
+  pullPinned,
+  REPLACE_IN_PLACE,
+  shellHealthcheck,
+  WAIT_HEALTHY,
+} from "./docker-shared.ts";
 
 export type FileSet = pulumi.Input<Record<string, string>>;
 
@@ -62,10 +71,21 @@ export interface DockerMonitoringArgs {
   memory: { prometheus: number; alertmanager: number; grafana: number; exporter: number };
 }
 
-export const MONITORING_PORTS = { prometheus: 9090, alertmanager: 9093, grafana: 3000, postgresExporter: 9187, redisExporter: 9121, nodeExporter: 9100 } as const;
+export const MONITORING_PORTS = {
+  prometheus: 9090,
+  alertmanager: 9093,
+  grafana: 3000,
+  postgresExporter: 9187,
+  redisExporter: 9121,
+  nodeExporter: 9100,
+} as const;
 
 function uploadsOf(files: FileSet): pulumi.Output<docker.types.input.ContainerUpload[]> {
-  return pulumi.output(files).apply((f) => Object.entries(f).sort(([a], [b]) => a.localeCompare(b)).map(([file, content]) => ({ file, content })));
+  return pulumi.output(files).apply((f) =>
+    Object.entries(f)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([file, content]) => ({ file, content })),
+  );
 }
 
 export class DockerMonitoring extends pulumi.ComponentResource {
@@ -80,7 +100,8 @@ export class DockerMonitoring extends pulumi.ComponentResource {
     super("inferstack:docker:Monitoring", name, {}, opts);
     const child = { parent: this };
     const { namePrefix, labels } = args.placement;
-    const volume = (suffix: string) => new docker.Volume(`${name}-${suffix}`, { name: `${namePrefix}-${suffix}`, labels: labelList(labels) }, child);
+    const volume = (suffix: string) =>
+      new docker.Volume(`${name}-${suffix}`, { name: `${namePrefix}-${suffix}`, labels: labelList(labels) }, child);
     const both = [
       { name: args.dataNetwork.name, aliases: [] as string[] },
       { name: args.edgeNetwork.name, aliases: [] as string[] },
@@ -118,7 +139,9 @@ export class DockerMonitoring extends pulumi.ComponentResource {
         command: [...args.alertmanagerArgs, "--cluster.listen-address="],
         uploads: uploadsOf(args.alertmanagerFiles),
         memory: args.memory.alertmanager,
-        healthcheck: shellHealthcheck(`wget -q -O /dev/null http://127.0.0.1:${MONITORING_PORTS.alertmanager}/-/healthy`),
+        healthcheck: shellHealthcheck(
+          `wget -q -O /dev/null http://127.0.0.1:${MONITORING_PORTS.alertmanager}/-/healthy`,
+        ),
         volumes: [{ volumeName: amData.name, containerPath: "/alertmanager" }],
         // Edge network for egress to receivers (webhooks, email); data network for Prometheus.
         networksAdvanced: both.map((n) => ({ ...n, aliases: ["alertmanager"] })),
@@ -136,13 +159,18 @@ export class DockerMonitoring extends pulumi.ComponentResource {
         name: `${namePrefix}-grafana`,
         image: grafanaImage.repoDigest,
         envs: Object.entries({ ...args.grafanaEnv, GF_LOG_MODE: "console" }).map(([k, v]) => `${k}=${v}`),
-        uploads: pulumi.all([uploadsOf(args.grafanaFiles), pulumi.secret(args.grafanaAdminPassword)]).apply(([files, password]) => [
-          ...files,
-          // Grafana runs as uid 472: only it can read the password.
-          { file: args.grafanaAdminPasswordFile, content: password, owner: "472", group: "0", permissions: "0400" },
-        ]),
+        uploads: pulumi
+          .all([uploadsOf(args.grafanaFiles), pulumi.secret(args.grafanaAdminPassword)])
+          .apply(([files, password]) => [
+            ...files,
+            // Grafana runs as uid 472: only it can read the password.
+            { file: args.grafanaAdminPasswordFile, content: password, owner: "472", group: "0", permissions: "0400" },
+          ]),
         memory: args.memory.grafana,
-        healthcheck: shellHealthcheck(`wget -q -O /dev/null http://127.0.0.1:${MONITORING_PORTS.grafana}/api/health`, "60s"),
+        healthcheck: shellHealthcheck(
+          `wget -q -O /dev/null http://127.0.0.1:${MONITORING_PORTS.grafana}/api/health`,
+          "60s",
+        ),
         volumes: [{ volumeName: grafanaData.name, containerPath: "/var/lib/grafana" }],
         networksAdvanced: both.map((n) => ({ ...n, aliases: ["grafana"] })),
       },
@@ -152,7 +180,12 @@ export class DockerMonitoring extends pulumi.ComponentResource {
     const exporter = (role: string, args2: Omit<docker.ContainerArgs, "name" | "memory">) =>
       new docker.Container(
         `${name}-${role}`,
-        { ...containerDefaults(args.placement, role), ...args2, name: `${namePrefix}-${role}`, memory: args.memory.exporter },
+        {
+          ...containerDefaults(args.placement, role),
+          ...args2,
+          name: `${namePrefix}-${role}`,
+          memory: args.memory.exporter,
+        },
         { ...child, ...REPLACE_IN_PLACE },
       );
     const dataOnly = (alias: string) => [{ name: args.dataNetwork.name, aliases: [alias] }];
@@ -168,12 +201,17 @@ export class DockerMonitoring extends pulumi.ComponentResource {
           `DATA_SOURCE_USER=${args.postgres.user}`,
           pulumi.interpolate`DATA_SOURCE_PASS=${args.postgres.password}`,
         ],
-        healthcheck: shellHealthcheck(`wget -q -O /dev/null http://127.0.0.1:${MONITORING_PORTS.postgresExporter}/metrics`),
+        healthcheck: shellHealthcheck(
+          `wget -q -O /dev/null http://127.0.0.1:${MONITORING_PORTS.postgresExporter}/metrics`,
+        ),
         networksAdvanced: dataOnly("postgres-exporter"),
       }),
       exporter("redis-exporter", {
         image: redisExporterImage.repoDigest,
-        envs: [`REDIS_ADDR=redis://${args.redis.host}:${args.redis.port}`, pulumi.interpolate`REDIS_PASSWORD=${args.redis.password}`],
+        envs: [
+          `REDIS_ADDR=redis://${args.redis.host}:${args.redis.port}`,
+          pulumi.interpolate`REDIS_PASSWORD=${args.redis.password}`,
+        ],
         networksAdvanced: dataOnly("redis-exporter"),
       }),
     ];
@@ -183,11 +221,16 @@ export class DockerMonitoring extends pulumi.ComponentResource {
         exporter("node-exporter", {
           ...WAIT_HEALTHY,
           image: nodeExporterImage.repoDigest,
-          command: ["--path.rootfs=/host", "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|var/lib/docker/.+)($|/)"],
+          command: [
+            "--path.rootfs=/host",
+            "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|var/lib/docker/.+)($|/)",
+          ],
           pidMode: "host",
           readOnly: true,
           volumes: [{ hostPath: "/", containerPath: "/host", readOnly: true }],
-          healthcheck: shellHealthcheck(`wget -q -O /dev/null http://127.0.0.1:${MONITORING_PORTS.nodeExporter}/metrics`),
+          healthcheck: shellHealthcheck(
+            `wget -q -O /dev/null http://127.0.0.1:${MONITORING_PORTS.nodeExporter}/metrics`,
+          ),
           networksAdvanced: dataOnly("node-exporter"),
         }),
       );
@@ -202,7 +245,12 @@ export class DockerMonitoring extends pulumi.ComponentResource {
             ...WAIT_HEALTHY,
             name: `${namePrefix}-cadvisor`,
             image: cadvisorImage.repoDigest,
-            command: ["--docker_only=true", "--housekeeping_interval=30s", "--store_container_labels=false", "--disable_metrics=percpu,sched,tcp,udp,disk,diskIO,hugetlb,referenced_memory"],
+            command: [
+              "--docker_only=true",
+              "--housekeeping_interval=30s",
+              "--store_container_labels=false",
+              "--disable_metrics=percpu,sched,tcp,udp,disk,diskIO,hugetlb,referenced_memory",
+            ],
             memory: args.memory.exporter * 2,
             volumes: [
               { hostPath: "/", containerPath: "/rootfs", readOnly: true },

@@ -16,9 +16,17 @@
  *
  * Cost: nothing beyond the host; the data volume grows with the prediction log.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as docker from "@pulumi/docker";
-import { REPLACE_IN_PLACE, containerDefaults, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
+import * as pulumi from "@pulumi/pulumi";
+import {
+  containerDefaults,
+  type DockerPlacement,
+  pullPinned,
+  REPLACE_IN_PLACE,
+  shellHealthcheck,
+  WAIT_HEALTHY,
+} from "./docker-shared.ts";
 
 export interface DockerPostgresArgs {
   placement: DockerPlacement;
@@ -65,7 +73,11 @@ export class DockerPostgres extends pulumi.ComponentResource {
     const { namePrefix, labels } = args.placement;
 
     const image = pullPinned("postgres", `${name}-image`, child);
-    this.volume = new docker.Volume(`${name}-data`, { name: `${namePrefix}-pgdata`, labels: Object.entries(labels).map(([label, value]) => ({ label, value })) }, child);
+    this.volume = new docker.Volume(
+      `${name}-data`,
+      { name: `${namePrefix}-pgdata`, labels: Object.entries(labels).map(([label, value]) => ({ label, value })) },
+      child,
+    );
 
     const tuning = Object.entries(postgresTuning(args.memoryMiB)).flatMap(([k, v]) => ["-c", `${k}=${v}`]);
     this.container = new docker.Container(
@@ -102,6 +114,8 @@ export class DockerPostgres extends pulumi.ComponentResource {
 
   /** `postgres://user:password@postgres:5432/db`, a secret because it carries the password. */
   connectionUrl(password: pulumi.Input<string>): pulumi.Output<string> {
-    return pulumi.secret(pulumi.interpolate`postgres://${this.user}:${pulumi.output(password).apply(encodeURIComponent)}@${this.host}:${this.port}/${this.database}`);
+    return pulumi.secret(
+      pulumi.interpolate`postgres://${this.user}:${pulumi.output(password).apply(encodeURIComponent)}@${this.host}:${this.port}/${this.database}`,
+    );
   }
 }

@@ -15,9 +15,17 @@
  *
  * Cost: nothing beyond the host.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as docker from "@pulumi/docker";
-import { REPLACE_IN_PLACE, containerDefaults, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
+import * as pulumi from "@pulumi/pulumi";
+import {
+  containerDefaults,
+  type DockerPlacement,
+  pullPinned,
+  REPLACE_IN_PLACE,
+  shellHealthcheck,
+  WAIT_HEALTHY,
+} from "./docker-shared.ts";
 
 export interface DockerRedisArgs {
   placement: DockerPlacement;
@@ -52,17 +60,30 @@ export class DockerRedis extends pulumi.ComponentResource {
         image: image.repoDigest,
         // The password comes in through the environment, not the container's config args; the
         // image's entrypoint still runs, so Valkey drops root and owns /data as usual.
-        entrypoints: ["sh", "-c", 'exec docker-entrypoint.sh valkey-server "$@" --requirepass "$VALKEY_PASSWORD"', "valkey"],
+        entrypoints: [
+          "sh",
+          "-c",
+          'exec docker-entrypoint.sh valkey-server "$@" --requirepass "$VALKEY_PASSWORD"',
+          "valkey",
+        ],
         command: [
-          "--maxmemory", `${redisMaxMemoryMiB(args.memoryMiB)}mb`,
-          "--maxmemory-policy", "allkeys-lru",
-          "--save", "",
-          "--appendonly", "no",
-          "--protected-mode", "no",
+          "--maxmemory",
+          `${redisMaxMemoryMiB(args.memoryMiB)}mb`,
+          "--maxmemory-policy",
+          "allkeys-lru",
+          "--save",
+          "",
+          "--appendonly",
+          "no",
+          "--protected-mode",
+          "no",
         ],
         envs: [pulumi.interpolate`VALKEY_PASSWORD=${args.password}`],
         memory: args.memoryMiB,
-        healthcheck: shellHealthcheck('REDISCLI_AUTH="$VALKEY_PASSWORD" valkey-cli -h 127.0.0.1 ping | grep -q PONG', "20s"),
+        healthcheck: shellHealthcheck(
+          'REDISCLI_AUTH="$VALKEY_PASSWORD" valkey-cli -h 127.0.0.1 ping | grep -q PONG',
+          "20s",
+        ),
         networksAdvanced: [{ name: args.network.name, aliases: [this.host] }],
       },
       { ...child, ...REPLACE_IN_PLACE },
@@ -72,6 +93,8 @@ export class DockerRedis extends pulumi.ComponentResource {
 
   /** `redis://:password@redis:6379`, a secret. */
   connectionUrl(password: pulumi.Input<string>): pulumi.Output<string> {
-    return pulumi.secret(pulumi.interpolate`redis://:${pulumi.output(password).apply(encodeURIComponent)}@${this.host}:${this.port}`);
+    return pulumi.secret(
+      pulumi.interpolate`redis://:${pulumi.output(password).apply(encodeURIComponent)}@${this.host}:${this.port}`,
+    );
   }
 }

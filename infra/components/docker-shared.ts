@@ -3,9 +3,10 @@
  * rotation, healthcheck timing, labels, and the pinned-image pull. Keeping them in one place is
  * what lets the tests assert "every container" rather than container by container.
  */
-import type * as pulumi from "@pulumi/pulumi";
+
 import * as docker from "@pulumi/docker";
-import { pinned, type ImageName } from "../images.ts";
+import type * as pulumi from "@pulumi/pulumi";
+import { type ImageName, pinned } from "../images.ts";
 
 /** Restart after crashes and host reboots, but not after `docker stop`. */
 export const RESTART_POLICY = "unless-stopped";
@@ -64,6 +65,10 @@ export function shellHealthcheck(script: string, startPeriod = "30s"): docker.ty
  * Pulls a pinned third-party image onto the engine. Containers use its `repoDigest`, so a
  * container always runs the digest from `images.ts`, never whatever the tag points to today.
  */
-export function pullPinned(name: ImageName, resourceName: string, opts: pulumi.CustomResourceOptions): docker.RemoteImage {
+export function pullPinned(
+  name: ImageName,
+  resourceName: string,
+  opts: pulumi.CustomResourceOptions,
+): docker.RemoteImage {
   return new docker.RemoteImage(resourceName, { name: pinned(name), keepLocally: true }, opts);
 }

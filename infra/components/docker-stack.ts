@@ -21,18 +21,19 @@
  *
  * Cost: nothing beyond the engine's host.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as docker from "@pulumi/docker";
+import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { type AlertReceivers, monitoringBundle, mountPoints } from "../../monitoring/index.ts";
 import type { DockerStackConfig } from "../config.ts";
-import { monitoringBundle, mountPoints, type AlertReceivers } from "../../monitoring/index.ts";
+import { DockerApp } from "./docker-app.ts";
+import { DockerBackups } from "./docker-backups.ts";
+import { DockerMonitoring } from "./docker-monitoring.ts";
 import { DockerPostgres, postgresTuning } from "./docker-postgres.ts";
 import { DockerRedis } from "./docker-redis.ts";
-import { DockerApp } from "./docker-app.ts";
+import { type DockerPlacement, labelList } from "./docker-shared.ts";
 import { EdgeProxy } from "./edge-proxy.ts";
-import { DockerMonitoring } from "./docker-monitoring.ts";
-import { DockerBackups } from "./docker-backups.ts";
-import { labelList, type DockerPlacement } from "./docker-shared.ts";
 
 export interface DockerStackArgs {
   cfg: DockerStackConfig;
@@ -42,7 +43,6 @@ export interface DockerStackArgs {
   alertReceivers?: pulumi.Input<AlertReceivers> | undefined;
   grafanaAdminPassword?: pulumi.Input<string> | undefined;
 }
-
 
 function prefixed(dir: string, files: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(files).map(([path, content]) => [`${dir}/${path}`, content]));
@@ -65,7 +65,11 @@ export class DockerStack extends pulumi.ComponentResource {
     const { cfg } = args;
     const placement: DockerPlacement = {
       namePrefix: `inferstack-${args.stackName}`,
-      labels: { "inferstack.stack": args.stackName, "inferstack.tier": cfg.tier, "com.docker.compose.project": `inferstack-${args.stackName}` },
+      labels: {
+        "inferstack.stack": args.stackName,
+        "inferstack.tier": cfg.tier,
+        "com.docker.compose.project": `inferstack-${args.stackName}`,
+      },
     };
     this.url = args.publicUrl;
     this.grafanaUrl = `${args.publicUrl}/grafana/`;
@@ -75,16 +79,29 @@ export class DockerStack extends pulumi.ComponentResource {
       { name: `${placement.namePrefix}-data`, driver: "bridge", internal: true, labels: labelList(placement.labels) },
       child,
     );
-    const edgeNetwork = new docker.Network(`${name}-edge`, { name: `${placement.namePrefix}-edge`, driver: "bridge", labels: labelList(placement.labels) }, child);
+    const edgeNetwork = new docker.Network(
+      `${name}-edge`,
+      { name: `${placement.namePrefix}-edge`, driver: "bridge", labels: labelList(placement.labels) },
+      child,
+    );
 
     // No special characters: the passwords go into URLs and pgpass lines unescaped elsewhere.
-    const password = (n: string) => new random.RandomPassword(`${name}-${n}-password`, { length: 32, special: false }, child).result;
+    const password = (n: string) =>
+      new random.RandomPassword(`${name}-${n}-password`, { length: 32, special: false }, child).result;
     const postgresPassword = password("postgres");
     const redisPassword = password("redis");
     this.grafanaAdminPassword = pulumi.secret(args.grafanaAdminPassword ?? password("grafana"));
 
-    this.postgres = new DockerPostgres(`${name}-postgres`, { placement, network: dataNetwork, password: postgresPassword, memoryMiB: cfg.postgres.memoryMiB }, child);
-    this.redis = new DockerRedis(`${name}-redis`, { placement, network: dataNetwork, password: redisPassword, memoryMiB: cfg.redis.memoryMiB }, child);
+    this.postgres = new DockerPostgres(
+      `${name}-postgres`,
+      { placement, network: dataNetwork, password: postgresPassword, memoryMiB: cfg.postgres.memoryMiB },
+      child,
+    );
+    this.redis = new DockerRedis(
+      `${name}-redis`,
+      { placement, network: dataNetwork, password: redisPassword, memoryMiB: cfg.redis.memoryMiB },
+      child,
+    );
 
     // Leave connections for the exporter, backups and an operator's psql.
     const maxConnections = Number(postgresTuning(cfg.postgres.memoryMiB).max_connections);
@@ -120,11 +137,17 @@ export class DockerStack extends pulumi.ComponentResource {
     );
 
     // The bundle scrapes exactly the exporters the preset runs (monitoring.nodeExporter, .cadvisor).
-    const bundle = monitoringBundle(cfg, { grafanaRootUrl: this.grafanaUrl, externalLabels: { stack: args.stackName, tier: cfg.tier } });
+    const bundle = monitoringBundle(cfg, {
+      grafanaRootUrl: this.grafanaUrl,
+      externalLabels: { stack: args.stackName, tier: cfg.tier },
+    });
     const alertmanagerFiles = pulumi
       .output(args.alertReceivers ?? {})
-      .apply((receivers) => prefixed(mountPoints.alertmanager, monitoringBundle(cfg, { receivers }).alertmanager.files));
-    const grafanaPasswordFile = bundle.grafana.env.GF_SECURITY_ADMIN_PASSWORD__FILE ?? "/run/secrets/grafana-admin-password";
+      .apply((receivers) =>
+        prefixed(mountPoints.alertmanager, monitoringBundle(cfg, { receivers }).alertmanager.files),
+      );
+    const grafanaPasswordFile =
+      bundle.grafana.env.GF_SECURITY_ADMIN_PASSWORD__FILE ?? "/run/secrets/grafana-admin-password";
 
     this.monitoring = new DockerMonitoring(
       `${name}-monitoring`,
@@ -145,7 +168,12 @@ export class DockerStack extends pulumi.ComponentResource {
         grafanaEnv: { ...bundle.grafana.env, GF_SERVER_SERVE_FROM_SUB_PATH: "true" },
         nodeExporter: cfg.monitoring.nodeExporter,
         cadvisor: cfg.monitoring.cadvisor,
-        postgres: { host: this.postgres.host, database: this.postgres.database, user: this.postgres.user, password: postgresPassword },
+        postgres: {
+          host: this.postgres.host,
+          database: this.postgres.database,
+          user: this.postgres.user,
+          password: postgresPassword,
+        },
         redis: { host: this.redis.host, port: this.redis.port, password: redisPassword },
         memory: {
           prometheus: cfg.monitoring.prometheusMemoryMiB,

@@ -42,8 +42,9 @@
  * $7.6 / $6.1 a month; 30 GiB gp3 (root + data) is inside the 30 GB free tier, then $2.40; the public IPv4
  * address $3.65 a month after the free tier's 750 h; Route 53 hosted zone $0.50 (not created here).
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
 import { OFFSITE_PREFIX, OffsiteBackups } from "./offsite-backups.ts";
 
 export interface Ec2DockerHostArgs {
@@ -89,7 +90,12 @@ export function instanceMemoryMiB(instanceType: string): number | undefined {
   const size = instanceType.split(".")[1] ?? "";
   const family = instanceType.split(".")[0] ?? "";
   if (!/^t[34]a?g?$/.test(family)) return undefined;
-  return ({ nano: 512, micro: 1024, small: 2048, medium: 4096, large: 8192, xlarge: 16384, "2xlarge": 32768 } as Record<string, number>)[size];
+  return (
+    { nano: 512, micro: 1024, small: 2048, medium: 4096, large: 8192, xlarge: 16384, "2xlarge": 32768 } as Record<
+      string,
+      number
+    >
+  )[size];
 }
 
 /** The SSM public parameter naming the latest Amazon Linux 2023 AMI for an architecture. */
@@ -147,14 +153,15 @@ export function renderCloudInit(a: {
   /** The data volume's device path (`dataVolumeDevice`); omitted: Docker volumes stay on the root volume. */
   dataDevice?: string | undefined;
 }): string {
-  const swap = a.swapMiB > 0
-    ? [
-        `  - [sh, -c, "test -f /swapfile || (dd if=/dev/zero of=/swapfile bs=1M count=${a.swapMiB} status=none && chmod 600 /swapfile && mkswap /swapfile)"]`,
-        "  - [sh, -c, \"swapon /swapfile || true\"]",
-        "  - [sh, -c, \"grep -q '^/swapfile' /etc/fstab || echo '/swapfile none swap sw 0 0' >> /etc/fstab\"]",
-        "  - [sysctl, -w, vm.swappiness=10]",
-      ]
-    : [];
+  const swap =
+    a.swapMiB > 0
+      ? [
+          `  - [sh, -c, "test -f /swapfile || (dd if=/dev/zero of=/swapfile bs=1M count=${a.swapMiB} status=none && chmod 600 /swapfile && mkswap /swapfile)"]`,
+          '  - [sh, -c, "swapon /swapfile || true"]',
+          "  - [sh, -c, \"grep -q '^/swapfile' /etc/fstab || echo '/swapfile none swap sw 0 0' >> /etc/fstab\"]",
+          "  - [sysctl, -w, vm.swappiness=10]",
+        ]
+      : [];
   return [
     "#cloud-config",
     "package_update: true",
@@ -163,7 +170,14 @@ export function renderCloudInit(a: {
     // The AMI's default user gets the key directly; another name becomes an extra sudo user.
     ...(a.sshUser === "ec2-user"
       ? ["ssh_authorized_keys:", `  - ${a.sshPublicKey}`]
-      : ["users:", "  - default", `  - name: ${a.sshUser}`, "    sudo: ALL=(ALL) NOPASSWD:ALL", "    ssh_authorized_keys:", `      - ${a.sshPublicKey}`]),
+      : [
+          "users:",
+          "  - default",
+          `  - name: ${a.sshUser}`,
+          "    sudo: ALL=(ALL) NOPASSWD:ALL",
+          "    ssh_authorized_keys:",
+          `      - ${a.sshPublicKey}`,
+        ]),
     "write_files:",
     "  - path: /etc/docker/daemon.json",
     "    permissions: '0644'",
@@ -178,8 +192,10 @@ export function renderCloudInit(a: {
     ...(a.dataDevice ? dataVolumeSteps(a.dataDevice) : []),
     `  - [usermod, -aG, docker, ${a.sshUser}]`,
     "  - [systemctl, enable, --now, docker]",
-    ...(a.backupSync ? ["  - [systemctl, daemon-reload]", "  - [systemctl, enable, --now, inferstack-backup-sync.timer]"] : []),
-    "  - [sh, -c, \"until docker info >/dev/null 2>&1; do sleep 2; done; touch /var/lib/cloud/inferstack-docker-ready\"]",
+    ...(a.backupSync
+      ? ["  - [systemctl, daemon-reload]", "  - [systemctl, enable, --now, inferstack-backup-sync.timer]"]
+      : []),
+    '  - [sh, -c, "until docker info >/dev/null 2>&1; do sleep 2; done; touch /var/lib/cloud/inferstack-docker-ready"]',
     "",
   ].join("\n");
 }
@@ -199,13 +215,35 @@ export class Ec2DockerHost extends pulumi.ComponentResource {
     const child = { parent: this };
     const tags = (n: string) => ({ ...args.tags, Name: `${name}-${n}` });
 
-    const vpc = new aws.ec2.Vpc(`${name}-vpc`, { cidrBlock: args.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: tags("vpc") }, child);
+    const vpc = new aws.ec2.Vpc(
+      `${name}-vpc`,
+      { cidrBlock: args.vpcCidr, enableDnsHostnames: true, enableDnsSupport: true, tags: tags("vpc") },
+      child,
+    );
     const igw = new aws.ec2.InternetGateway(`${name}-igw`, { vpcId: vpc.id, tags: tags("igw") }, child);
     const az = aws.getAvailabilityZonesOutput({ state: "available" }, child).names.apply((n) => n[0]!);
     const [a, b] = args.vpcCidr.split(".");
-    const subnet = new aws.ec2.Subnet(`${name}-public`, { vpcId: vpc.id, cidrBlock: `${a}.${b}.1.0/24`, availabilityZone: az, mapPublicIpOnLaunch: false, tags: tags("public") }, child);
-    const routes = new aws.ec2.RouteTable(`${name}-public`, { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }], tags: tags("public") }, child);
-    const routeAssociation = new aws.ec2.RouteTableAssociation(`${name}-public`, { subnetId: subnet.id, routeTableId: routes.id }, child);
+    const subnet = new aws.ec2.Subnet(
+      `${name}-public`,
+      {
+        vpcId: vpc.id,
+        cidrBlock: `${a}.${b}.1.0/24`,
+        availabilityZone: az,
+        mapPublicIpOnLaunch: false,
+        tags: tags("public"),
+      },
+      child,
+    );
+    const routes = new aws.ec2.RouteTable(
+      `${name}-public`,
+      { vpcId: vpc.id, routes: [{ cidrBlock: "0.0.0.0/0", gatewayId: igw.id }], tags: tags("public") },
+      child,
+    );
+    const routeAssociation = new aws.ec2.RouteTableAssociation(
+      `${name}-public`,
+      { subnetId: subnet.id, routeTableId: routes.id },
+      child,
+    );
 
     this.securityGroup = new aws.ec2.SecurityGroup(
       `${name}-sg`,
@@ -213,12 +251,36 @@ export class Ec2DockerHost extends pulumi.ComponentResource {
         vpcId: vpc.id,
         description: "inferstack free tier: HTTP/HTTPS from anywhere, SSH from the admin CIDR only",
         ingress: [
-          { description: "HTTP (ACME challenge, redirect to HTTPS)", protocol: "tcp", fromPort: 80, toPort: 80, cidrBlocks: ["0.0.0.0/0"] },
+          {
+            description: "HTTP (ACME challenge, redirect to HTTPS)",
+            protocol: "tcp",
+            fromPort: 80,
+            toPort: 80,
+            cidrBlocks: ["0.0.0.0/0"],
+          },
           { description: "HTTPS", protocol: "tcp", fromPort: 443, toPort: 443, cidrBlocks: ["0.0.0.0/0"] },
           { description: "HTTP/3", protocol: "udp", fromPort: 443, toPort: 443, cidrBlocks: ["0.0.0.0/0"] },
-          ...(args.adminCidr ? [{ description: "SSH from the admin network", protocol: "tcp", fromPort: 22, toPort: 22, cidrBlocks: [args.adminCidr] }] : []),
+          ...(args.adminCidr
+            ? [
+                {
+                  description: "SSH from the admin network",
+                  protocol: "tcp",
+                  fromPort: 22,
+                  toPort: 22,
+                  cidrBlocks: [args.adminCidr],
+                },
+              ]
+            : []),
         ],
-        egress: [{ description: "package installs, image pulls, ACME, alert receivers", protocol: "-1", fromPort: 0, toPort: 0, cidrBlocks: ["0.0.0.0/0"] }],
+        egress: [
+          {
+            description: "package installs, image pulls, ACME, alert receivers",
+            protocol: "-1",
+            fromPort: 0,
+            toPort: 0,
+            cidrBlocks: ["0.0.0.0/0"],
+          },
+        ],
         tags: tags("sg"),
       },
       child,
@@ -235,29 +297,52 @@ export class Ec2DockerHost extends pulumi.ComponentResource {
       },
       child,
     );
-    const ssm = new aws.iam.RolePolicyAttachment(`${name}-ssm`, { role: role.name, policyArn: "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" }, child);
+    const ssm = new aws.iam.RolePolicyAttachment(
+      `${name}-ssm`,
+      { role: role.name, policyArn: "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore" },
+      child,
+    );
     const profile = new aws.iam.InstanceProfile(`${name}-profile`, { role: role.name, tags: args.tags }, child);
     const offsite = args.backupSync
-      ? new OffsiteBackups(`${name}-backups`, { role: role.name, retentionDays: args.backupSync.retentionDays, tags: args.tags }, child)
+      ? new OffsiteBackups(
+          `${name}-backups`,
+          { role: role.name, retentionDays: args.backupSync.retentionDays, tags: args.tags },
+          child,
+        )
       : undefined;
     this.backupBucket = offsite?.bucketName;
     const region = aws.getRegionOutput({}, child).region;
 
     // Created before the instance: the address is the instance's from its first boot, and stays
     // when the instance is replaced.
-    const nic = new aws.ec2.NetworkInterface(`${name}-nic`, { subnetId: subnet.id, securityGroups: [this.securityGroup.id], tags: tags("nic") }, child);
+    const nic = new aws.ec2.NetworkInterface(
+      `${name}-nic`,
+      { subnetId: subnet.id, securityGroups: [this.securityGroup.id], tags: tags("nic") },
+      child,
+    );
     this.eip = new aws.ec2.Eip(`${name}-eip`, { domain: "vpc", tags: tags("eip") }, { ...child, dependsOn: [igw] });
-    const eipAssociation = new aws.ec2.EipAssociation(`${name}-eip`, { allocationId: this.eip.allocationId, networkInterfaceId: nic.id }, { ...child, dependsOn: [igw] });
+    const eipAssociation = new aws.ec2.EipAssociation(
+      `${name}-eip`,
+      { allocationId: this.eip.allocationId, networkInterfaceId: nic.id },
+      { ...child, dependsOn: [igw] },
+    );
     const dataVolume = new aws.ebs.Volume(
       `${name}-data`,
-      { availabilityZone: az, size: Math.max(1, args.volumeGiB - ROOT_VOLUME_GIB), type: "gp3", encrypted: true, tags: tags("data") },
+      {
+        availabilityZone: az,
+        size: Math.max(1, args.volumeGiB - ROOT_VOLUME_GIB),
+        type: "gp3",
+        encrypted: true,
+        tags: tags("data"),
+      },
       child,
     );
 
     const userData = pulumi.all([offsite?.bucketName, region, dataVolume.id]).apply(([bucket, r, volumeId]) =>
       renderCloudInit({
         ...args,
-        backupSync: args.backupSync && bucket ? { volumeName: args.backupSync.volumeName, bucket, region: r } : undefined,
+        backupSync:
+          args.backupSync && bucket ? { volumeName: args.backupSync.volumeName, bucket, region: r } : undefined,
         dataDevice: dataVolumeDevice(volumeId),
       }),
     );
@@ -275,26 +360,54 @@ export class Ec2DockerHost extends pulumi.ComponentResource {
         iamInstanceProfile: profile.name,
         userData,
         userDataReplaceOnChange: true,
-        metadataOptions: { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1, instanceMetadataTags: "disabled" },
-        rootBlockDevice: { volumeType: "gp3", volumeSize: Math.min(args.volumeGiB, ROOT_VOLUME_GIB), encrypted: true, deleteOnTermination: true, tags: tags("root") },
+        metadataOptions: {
+          httpEndpoint: "enabled",
+          httpTokens: "required",
+          httpPutResponseHopLimit: 1,
+          instanceMetadataTags: "disabled",
+        },
+        rootBlockDevice: {
+          volumeType: "gp3",
+          volumeSize: Math.min(args.volumeGiB, ROOT_VOLUME_GIB),
+          encrypted: true,
+          deleteOnTermination: true,
+          tags: tags("root"),
+        },
         ...(burstable ? { creditSpecification: { cpuCredits: "standard" } } : {}),
         monitoring: false,
         tags: tags("host"),
       },
       // The route and the address must exist before boot; the interface and the data volume move
       // to a replacement only once the old instance is gone.
-      { ...child, dependsOn: [ssm, eipAssociation, routeAssociation], ignoreChanges: ["ami"], deleteBeforeReplace: true },
+      {
+        ...child,
+        dependsOn: [ssm, eipAssociation, routeAssociation],
+        ignoreChanges: ["ami"],
+        deleteBeforeReplace: true,
+      },
     );
     // Stopping first lets the filesystem unmount cleanly when the attachment moves.
     new aws.ec2.VolumeAttachment(
       `${name}-data`,
-      { deviceName: "/dev/sdf", volumeId: dataVolume.id, instanceId: this.instance.id, stopInstanceBeforeDetaching: true },
+      {
+        deviceName: "/dev/sdf",
+        volumeId: dataVolume.id,
+        instanceId: this.instance.id,
+        stopInstanceBeforeDetaching: true,
+      },
       { ...child, deleteBeforeReplace: true },
     );
     const zone = aws.route53.getZoneOutput({ name: args.zoneName, privateZone: false }, child);
     this.record = new aws.route53.Record(
       `${name}-dns`,
-      { zoneId: zone.zoneId, name: args.domain, type: "A", ttl: 300, records: [this.eip.publicIp], allowOverwrite: false },
+      {
+        zoneId: zone.zoneId,
+        name: args.domain,
+        type: "A",
+        ttl: 300,
+        records: [this.eip.publicIp],
+        allowOverwrite: false,
+      },
       child,
     );
     this.publicIp = this.eip.publicIp;

@@ -23,9 +23,18 @@
  *
  * Cost: nothing beyond the host; Let's Encrypt certificates are free.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as docker from "@pulumi/docker";
-import { REPLACE_IN_PLACE, containerDefaults, labelList, pullPinned, shellHealthcheck, WAIT_HEALTHY, type DockerPlacement } from "./docker-shared.ts";
+import * as pulumi from "@pulumi/pulumi";
+import {
+  containerDefaults,
+  type DockerPlacement,
+  labelList,
+  pullPinned,
+  REPLACE_IN_PLACE,
+  shellHealthcheck,
+  WAIT_HEALTHY,
+} from "./docker-shared.ts";
 
 export interface CaddyfileOptions {
   domain: string;
@@ -120,7 +129,9 @@ export function renderCaddyfile(o: CaddyfileOptions): string {
     "",
     // Caddy's automatic redirect drops a non-standard HTTPS port (it would send local users to
     // :443), so on such ports the redirect is spelled out.
-    ...(o.httpsPort !== 443 ? [`http://${o.domain}:${o.httpPort} {`, `\tredir https://${o.domain}:${o.httpsPort}{uri} 308`, "}", ""] : []),
+    ...(o.httpsPort !== 443
+      ? [`http://${o.domain}:${o.httpPort} {`, `\tredir https://${o.domain}:${o.httpsPort}{uri} 308`, "}", ""]
+      : []),
     `:${metricsPort} {`,
     "\tmetrics /metrics",
     "\trespond /healthz 200",
@@ -142,8 +153,16 @@ export class EdgeProxy extends pulumi.ComponentResource {
     this.caddyfile = renderCaddyfile(args);
 
     const image = pullPinned("caddy", `${name}-image`, child);
-    const data = new docker.Volume(`${name}-data`, { name: `${namePrefix}-caddy-data`, labels: labelList(labels) }, child);
-    const config = new docker.Volume(`${name}-config`, { name: `${namePrefix}-caddy-config`, labels: labelList(labels) }, child);
+    const data = new docker.Volume(
+      `${name}-data`,
+      { name: `${namePrefix}-caddy-data`, labels: labelList(labels) },
+      child,
+    );
+    const config = new docker.Volume(
+      `${name}-config`,
+      { name: `${namePrefix}-caddy-config`, labels: labelList(labels) },
+      child,
+    );
 
     this.container = new docker.Container(
       name,

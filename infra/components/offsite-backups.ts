@@ -16,8 +16,9 @@
  *
  * Cost: S3 Standard $0.023/GB-month (5 GB free for 12 months); a week of small dumps is cents.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
 
 export interface OffsiteBackupsArgs {
   role: pulumi.Input<string>;
@@ -43,8 +44,16 @@ export class OffsiteBackups extends pulumi.ComponentResource {
       child,
     );
     new aws.s3.BucketOwnershipControls(`${name}`, { bucket, rule: { objectOwnership: "BucketOwnerEnforced" } }, child);
-    new aws.s3.BucketServerSideEncryptionConfiguration(`${name}`, { bucket, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }] }, child);
-    const versioning = new aws.s3.BucketVersioning(`${name}`, { bucket, versioningConfiguration: { status: "Enabled" } }, child);
+    new aws.s3.BucketServerSideEncryptionConfiguration(
+      `${name}`,
+      { bucket, rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }] },
+      child,
+    );
+    const versioning = new aws.s3.BucketVersioning(
+      `${name}`,
+      { bucket, versioningConfiguration: { status: "Enabled" } },
+      child,
+    );
     new aws.s3.BucketLifecycleConfiguration(
       `${name}`,
       {
@@ -69,7 +78,16 @@ export class OffsiteBackups extends pulumi.ComponentResource {
         policy: this.bucket.arn.apply((arn) =>
           JSON.stringify({
             Version: "2012-10-17",
-            Statement: [{ Sid: "TlsOnly", Effect: "Deny", Principal: "*", Action: "s3:*", Resource: [arn, `${arn}/*`], Condition: { Bool: { "aws:SecureTransport": "false" } } }],
+            Statement: [
+              {
+                Sid: "TlsOnly",
+                Effect: "Deny",
+                Principal: "*",
+                Action: "s3:*",
+                Resource: [arn, `${arn}/*`],
+                Condition: { Bool: { "aws:SecureTransport": "false" } },
+              },
+            ],
           }),
         ),
       },
@@ -83,7 +101,13 @@ export class OffsiteBackups extends pulumi.ComponentResource {
           JSON.stringify({
             Version: "2012-10-17",
             Statement: [
-              { Sid: "ListBackups", Effect: "Allow", Action: "s3:ListBucket", Resource: arn, Condition: { StringLike: { "s3:prefix": [`${OFFSITE_PREFIX}*`] } } },
+              {
+                Sid: "ListBackups",
+                Effect: "Allow",
+                Action: "s3:ListBucket",
+                Resource: arn,
+                Condition: { StringLike: { "s3:prefix": [`${OFFSITE_PREFIX}*`] } },
+              },
               { Sid: "UploadBackups", Effect: "Allow", Action: "s3:PutObject", Resource: `${arn}/${OFFSITE_PREFIX}*` },
             ],
           }),

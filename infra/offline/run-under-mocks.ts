@@ -45,7 +45,8 @@ export function unwrapSecrets(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(unwrapSecrets);
   if (value !== null && typeof value === "object") {
     const envelope = value as Record<string, unknown>;
-    if (envelope[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig) return unwrapSecrets(envelope.value);
+    if (envelope[pulumi.runtime.specialSigKey] === pulumi.runtime.specialSecretSig)
+      return unwrapSecrets(envelope.value);
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrapSecrets(v)]));
   }
   return value;
@@ -86,12 +87,22 @@ export async function runUnderMocks(
   const idOf = new WeakMap<pulumi.Resource, string>();
   const parentOf = new Map<string, string>();
 
-  pulumi.runtime.setAllConfig(config, Object.keys(config).filter((k) => k.endsWith(":secret")));
+  pulumi.runtime.setAllConfig(
+    config,
+    Object.keys(config).filter((k) => k.endsWith(":secret")),
+  );
   await pulumi.runtime.setMocks(
     {
       newResource(args) {
         const parent = parentOf.get(`${args.type}::${args.name}`);
-        resources.push({ type: args.type, name: args.name, inputs: args.inputs, custom: args.custom ?? true, provider: args.provider, ...(parent ? { parent } : {}) });
+        resources.push({
+          type: args.type,
+          name: args.name,
+          inputs: args.inputs,
+          custom: args.custom ?? true,
+          provider: args.provider,
+          ...(parent ? { parent } : {}),
+        });
         return mockState(args);
       },
       call(args) {
@@ -113,7 +124,9 @@ export async function runUnderMocks(
       return undefined;
     });
     const exported = await program();
-    outputs = await new Promise<Record<string, unknown>>((resolve) => pulumi.output(exported).apply((v) => resolve(v as Record<string, unknown>)));
+    outputs = await new Promise<Record<string, unknown>>((resolve) =>
+      pulumi.output(exported).apply((v) => resolve(v as Record<string, unknown>)),
+    );
     return exported;
   });
   // Resources registered in callbacks settle after the program returns; wait until the count is stable.

@@ -5,13 +5,14 @@
  * SSH, directly from `host.adminCidr` or tunnelled through SSM Session Manager when no SSH
  * ingress is open.
  */
-import * as pulumi from "@pulumi/pulumi";
+
 import * as docker from "@pulumi/docker";
-import { ConfigError, readSecretSettings, type DockerStackConfig } from "../config.ts";
+import * as pulumi from "@pulumi/pulumi";
 import type { AlertReceivers } from "../../monitoring/index.ts";
+import { DockerHostReady } from "../components/docker-host-ready.ts";
 import { DockerStack } from "../components/docker-stack.ts";
 import { Ec2DockerHost, instanceMemoryMiB } from "../components/ec2-docker-host.ts";
-import { DockerHostReady } from "../components/docker-host-ready.ts";
+import { ConfigError, type DockerStackConfig, readSecretSettings } from "../config.ts";
 import type { TierOutputs } from "./outputs.ts";
 
 type Ec2HostConfig = NonNullable<DockerStackConfig["host"]>;
@@ -38,10 +39,22 @@ function validateDockerTier(cfg: DockerStackConfig): void {
   const { host } = cfg;
   if (host !== null) {
     if (host.sshPublicKey === null) {
-      issues.push({ key: "inferstack:host.sshPublicKey", message: 'is required to deploy to an EC2 host: pulumi config set --path inferstack:host.sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"' });
+      issues.push({
+        key: "inferstack:host.sshPublicKey",
+        message:
+          'is required to deploy to an EC2 host: pulumi config set --path inferstack:host.sshPublicKey "$(cat ~/.ssh/id_ed25519.pub)"',
+      });
     }
-    if (cfg.dns.zoneName === null) issues.push({ key: "inferstack:dns.zoneName", message: "is required with an EC2 host (the host's A record goes in this Route 53 zone)" });
-    if (cfg.edge.tls !== "letsencrypt") issues.push({ key: "inferstack:edge.tls", message: "must be letsencrypt with an EC2 host (a public host needs a trusted certificate)" });
+    if (cfg.dns.zoneName === null)
+      issues.push({
+        key: "inferstack:dns.zoneName",
+        message: "is required with an EC2 host (the host's A record goes in this Route 53 zone)",
+      });
+    if (cfg.edge.tls !== "letsencrypt")
+      issues.push({
+        key: "inferstack:edge.tls",
+        message: "must be letsencrypt with an EC2 host (a public host needs a trusted certificate)",
+      });
     const hostMiB = instanceMemoryMiB(host.instanceType);
     const total = Object.values(containerMemoryBudget(cfg)).reduce((a, b) => a + b, 0);
     if (hostMiB !== undefined && total > hostMiB) {
@@ -54,7 +67,10 @@ function validateDockerTier(cfg: DockerStackConfig): void {
   if (issues.length > 0) throw new ConfigError(issues);
 }
 
-function secretSettings(): { alertReceivers?: pulumi.Output<AlertReceivers>; grafanaAdminPassword?: pulumi.Output<string> } {
+function secretSettings(): {
+  alertReceivers?: pulumi.Output<AlertReceivers>;
+  grafanaAdminPassword?: pulumi.Output<string>;
+} {
   return readSecretSettings(new pulumi.Config("inferstack"));
 }
 
@@ -99,18 +115,29 @@ function deployOnEc2Host(cfg: DockerStackConfig, hostCfg: Ec2HostConfig, stack: 
   // Host keys are pinned per instance id: a replaced instance is a new alias, the same one is verified.
   const sshOpts = (viaSsm: boolean) =>
     host.instanceId.apply((id) => [
-      "-o", "StrictHostKeyChecking=accept-new",
-      "-o", "UserKnownHostsFile=~/.ssh/inferstack_known_hosts",
-      "-o", `HostKeyAlias=${id}`,
-      "-o", "ServerAliveInterval=30",
+      "-o",
+      "StrictHostKeyChecking=accept-new",
+      "-o",
+      "UserKnownHostsFile=~/.ssh/inferstack_known_hosts",
+      "-o",
+      `HostKeyAlias=${id}`,
+      "-o",
+      "ServerAliveInterval=30",
       ...(viaSsm
-        ? ["-o", `ProxyCommand=aws ssm start-session --region ${region} --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p`]
+        ? [
+            "-o",
+            `ProxyCommand=aws ssm start-session --region ${region} --target %h --document-name AWS-StartSSHSession --parameters portNumber=%p`,
+          ]
         : []),
     ]);
   const viaSsm = hostCfg.adminCidr === null;
   const target = viaSsm ? host.instanceId : host.publicIp;
   const opts = sshOpts(viaSsm);
-  const ready = new DockerHostReady("host-docker-ready", { host: target, user: hostCfg.sshUser, sshOpts: opts, instanceId: host.instanceId, region }, { dependsOn: [host] });
+  const ready = new DockerHostReady(
+    "host-docker-ready",
+    { host: target, user: hostCfg.sshUser, sshOpts: opts, instanceId: host.instanceId, region },
+    { dependsOn: [host] },
+  );
   // The provider's host waits on `ready`: no Docker call happens before the engine answers.
   const provider = new docker.Provider("host-engine", {
     host: pulumi.all([ready.id, target]).apply(([, t]) => `ssh://${hostCfg.sshUser}@${t}`),

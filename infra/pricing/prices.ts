@@ -41,7 +41,12 @@ const BACKUP = "https://aws.amazon.com/backup/pricing/";
 const LAMBDA = "https://aws.amazon.com/lambda/pricing/";
 const AMP = "https://aws.amazon.com/prometheus/pricing/";
 
-const p = (amount: number, unit: Price["unit"], source: string, checked = "2025-06"): Price => ({ amount, unit, source, checked });
+const p = (amount: number, unit: Price["unit"], source: string, checked = "2025-06"): Price => ({
+  amount,
+  unit,
+  source,
+  checked,
+});
 
 export const prices = {
   fargate: {

@@ -1,15 +1,16 @@
 // AWS-tier config validation and the AWS limits the components enforce, without a stack,
 // plus one bad-config run of the whole program under mocks.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
-import { ConfigError, parseStackConfig } from "../config.ts";
-import { presets } from "../presets.ts";
-import { fargateMemoryByCpu, fargatePairProblem, smallestFargateSize } from "../fargate.ts";
+import { test } from "node:test";
 import { subnetCidr } from "../components/aws-network.ts";
 import { rdsIdentifierProblem } from "../components/aws-postgres.ts";
 import { replicationGroupIdProblem } from "../components/aws-redis.ts";
-import { resourceName } from "../platforms/aws.ts";
+import { ConfigError, parseStackConfig } from "../config.ts";
+import { fargateMemoryByCpu, fargatePairProblem, smallestFargateSize } from "../fargate.ts";
 import { runUnderMocks } from "../offline/run-under-mocks.ts";
+import { resourceName } from "../platforms/aws.ts";
+import { presets } from "../presets.ts";
 import { main } from "../program.ts";
 
 function errorKeys(config: Record<string, string>): string[] {
@@ -50,8 +51,13 @@ test("Fargate sizes: the table matches AWS's rules and the schema rejects other 
   assert.match(fargatePairProblem(8, 18432) ?? "", /steps of 4096/);
   assert.deepEqual(smallestFargateSize(512, 3584), { cpu: 512, memoryMiB: 4096 });
   assert.deepEqual(smallestFargateSize(512, 5120), { cpu: 1024, memoryMiB: 5120 });
-  assert.deepEqual(errorKeys({ "inferstack:tier": "small", "inferstack:app": JSON.stringify({ cpu: 0.25, memoryMiB: 4096 }) }), ["inferstack:app.memoryMiB"]);
-  assert.deepEqual(errorKeys({ "inferstack:tier": "medium", "inferstack:app": JSON.stringify({ cpu: 3 }) }), ["inferstack:app.memoryMiB"]);
+  assert.deepEqual(
+    errorKeys({ "inferstack:tier": "small", "inferstack:app": JSON.stringify({ cpu: 0.25, memoryMiB: 4096 }) }),
+    ["inferstack:app.memoryMiB"],
+  );
+  assert.deepEqual(errorKeys({ "inferstack:tier": "medium", "inferstack:app": JSON.stringify({ cpu: 3 }) }), [
+    "inferstack:app.memoryMiB",
+  ]);
   // Docker tiers size containers, not Fargate tasks: no pair rule there.
   assert.deepEqual(errorKeys({ "inferstack:tier": "local" }), []);
 });
@@ -71,10 +77,20 @@ test("bad AWS-tier values fail before any resource, naming the key", () => {
     [{ "inferstack:edge": JSON.stringify({ accessLogz: true }) }, "inferstack:edge.accessLogz"],
   ];
   for (const [override, key] of cases) {
-    assert.ok(errorKeys({ "inferstack:tier": "medium", ...override }).includes(key), `${JSON.stringify(override)} → ${key}`);
+    assert.ok(
+      errorKeys({ "inferstack:tier": "medium", ...override }).includes(key),
+      `${JSON.stringify(override)} → ${key}`,
+    );
   }
   // Secret settings are read by the platform, not rejected as unknown keys.
-  assert.deepEqual(errorKeys({ "inferstack:tier": "small", "inferstack:grafanaAdminPassword": "x", "inferstack:alertReceivers": "{}" }), []);
+  assert.deepEqual(
+    errorKeys({
+      "inferstack:tier": "small",
+      "inferstack:grafanaAdminPassword": "x",
+      "inferstack:alertReceivers": "{}",
+    }),
+    [],
+  );
 });
 
 test("AWS name limits: ALB ≤ 32, RDS ≤ 63, ElastiCache ≤ 40, shortened stably when a stack name is long", () => {
@@ -82,7 +98,11 @@ test("AWS name limits: ALB ≤ 32, RDS ≤ 63, ElastiCache ≤ 40, shortened sta
   const long = resourceName("inferstack", "feature-branch-with-a-very-long-name", "", 32);
   assert.ok(long.length <= 32);
   assert.equal(long, resourceName("inferstack", "feature-branch-with-a-very-long-name", "", 32), "deterministic");
-  assert.notEqual(long, resourceName("inferstack", "feature-branch-with-a-very-long-nam3", "", 32), "distinct stacks stay distinct");
+  assert.notEqual(
+    long,
+    resourceName("inferstack", "feature-branch-with-a-very-long-nam3", "", 32),
+    "distinct stacks stay distinct",
+  );
   assert.match(long, /^[a-z0-9]+(-[a-z0-9]+)*$/);
   assert.equal(rdsIdentifierProblem(resourceName("inferstack", "x".repeat(80), "pg", 63)), null);
   assert.equal(replicationGroupIdProblem(resourceName("inferstack", "Prod_EU", "redis", 40)), null);
@@ -104,15 +124,22 @@ test("subnets are carved from the VPC block without overlap", () => {
 test("the program refuses a bad AWS config before declaring any resource", async () => {
   assert.ok(presets.medium.redis.automaticFailover);
   let failure: unknown;
-  const stack = await runUnderMocks("prod", { "inferstack:tier": "medium", "inferstack:redis": JSON.stringify({ nodes: 1 }) }, async () => {
-    try {
-      return await main();
-    } catch (e) {
-      failure = e;
-      return {};
-    }
-  });
+  const stack = await runUnderMocks(
+    "prod",
+    { "inferstack:tier": "medium", "inferstack:redis": JSON.stringify({ nodes: 1 }) },
+    async () => {
+      try {
+        return await main();
+      } catch (e) {
+        failure = e;
+        return {};
+      }
+    },
+  );
   assert.ok(failure instanceof ConfigError);
   assert.match(failure.message, /inferstack:redis\.nodes: must be ≥ 2 when redis\.automaticFailover is true/);
-  assert.deepEqual(stack.resources.filter((r) => r.custom).map((r) => r.type), []);
+  assert.deepEqual(
+    stack.resources.filter((r) => r.custom).map((r) => r.type),
+    [],
+  );
 });

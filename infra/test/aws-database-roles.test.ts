@@ -2,31 +2,48 @@
 // (setupScript) run with node from the repository root, as the image runs it from /app, by a
 // master user shaped like RDS's (CREATEROLE, CREATEDB, owner of the database, pg_monitor with
 // admin option, not a superuser). Then the API's real data plane logs in as the app role.
-import { test, after, before } from "node:test";
+
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync, statSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { randomUUID } from "node:crypto";
 import pg from "pg";
 import pino from "pino";
 import { Registry } from "prom-client";
-import { appGrants, scramVerifier, setupPlan, setupScript, type DatabaseRoleNames } from "../components/aws-database-roles.ts";
-import { migrate } from "../../app/src/data/migrations.ts";
 import { createDataPlane } from "../../app/src/data/index.ts";
 import { createKey } from "../../app/src/data/keys.ts";
+import { migrate } from "../../app/src/data/migrations.ts";
 import { deleteExpiredPredictions } from "../../app/src/data/retention.ts";
+import {
+  appGrants,
+  type DatabaseRoleNames,
+  scramVerifier,
+  setupPlan,
+  setupScript,
+} from "../components/aws-database-roles.ts";
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 const tag = `rt${process.pid}_${Date.now().toString(36)}`;
-const roles: DatabaseRoleNames = { owner: `${tag}_owner`, app: `${tag}_app`, monitor: `${tag}_monitor`, grafana: `${tag}_grafana` };
+const roles: DatabaseRoleNames = {
+  owner: `${tag}_owner`,
+  app: `${tag}_app`,
+  monitor: `${tag}_monitor`,
+  grafana: `${tag}_grafana`,
+};
 const master = `${tag}_master`;
 const database = `${tag}_db`;
 const grafanaDatabase = `${tag}_grafana`;
-const passwords = { owner: "Owner0password0letters0digits000", app: "App0password0letters0digits00000", monitor: "Monitor0password0letters00000000", grafana: "Grafana0password0letters00000000" };
+const passwords = {
+  owner: "Owner0password0letters0digits000",
+  app: "App0password0letters0digits00000",
+  monitor: "Monitor0password0letters00000000",
+  grafana: "Grafana0password0letters00000000",
+};
 const url = (user: string, db = database) => `postgres://${user}@127.0.0.1:5432/${db}`;
 const plan = setupPlan(roles, database, grafanaDatabase);
 const script = setupScript(plan);
@@ -92,23 +109,52 @@ test("a stack whose earlier program migrated as the master user: setup hands its
   // What the earlier program did: the app, as the master user, applied the migrations.
   const before = await migrate(url(master));
   assert.ok(before.applied.length > 0);
-  await asUser(master, (c) => c.query("INSERT INTO predictions (id, time, model, version, request_id, input_hash, inputs, outputs, latency_ms, cache_hit) VALUES ($1, now() - interval '90 days', 'm', '1', 'r', 'h', '[]', '[]', 1, false)", [randomUUID()]));
+  await asUser(master, (c) =>
+    c.query(
+      "INSERT INTO predictions (id, time, model, version, request_id, input_hash, inputs, outputs, latency_ms, cache_hit) VALUES ($1, now() - interval '90 days', 'm', '1', 'r', 'h', '[]', '[]', 1, false)",
+      [randomUUID()],
+    ),
+  );
 
   const out = await runSetup();
   assert.match(out, /"step":"roles"/);
   assert.match(out, /"step":"migrations","applied":\[\],"alreadyApplied":\d+/);
   assert.match(out, /"step":"grants"/);
-  const owners = await admin((c) => c.query<{ relname: string; owner: string }>(
-    "SELECT relname, pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') ORDER BY relname"), database);
-  assert.deepEqual(owners.rows.map((r) => r.owner), owners.rows.map(() => roles.owner), JSON.stringify(owners.rows));
-  assert.deepEqual(owners.rows.map((r) => r.relname).sort(), Object.keys(appGrants).sort(), "appGrants names every table the migrations create");
+  const owners = await admin(
+    (c) =>
+      c.query<{ relname: string; owner: string }>(
+        "SELECT relname, pg_get_userbyid(relowner) AS owner FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind IN ('r', 'p') ORDER BY relname",
+      ),
+    database,
+  );
+  assert.deepEqual(
+    owners.rows.map((r) => r.owner),
+    owners.rows.map(() => roles.owner),
+    JSON.stringify(owners.rows),
+  );
+  assert.deepEqual(
+    owners.rows.map((r) => r.relname).sort(),
+    Object.keys(appGrants).sort(),
+    "appGrants names every table the migrations create",
+  );
 });
 
 test("setup runs again without change (every update re-runs it) and passwords arrive as SCRAM verifiers", async () => {
   const out = await runSetup();
   assert.match(out, /"grafanaDatabase":"exists"/);
-  const stored = await admin((c) => c.query<{ rolname: string; rolpassword: string; rolsuper: boolean; rolcreaterole: boolean; rolcreatedb: boolean; rolcanlogin: boolean }>(
-    "SELECT rolname, rolpassword, rolsuper, rolcreaterole, rolcreatedb, rolcanlogin FROM pg_authid WHERE rolname = ANY($1)", [Object.values(roles)]));
+  const stored = await admin((c) =>
+    c.query<{
+      rolname: string;
+      rolpassword: string;
+      rolsuper: boolean;
+      rolcreaterole: boolean;
+      rolcreatedb: boolean;
+      rolcanlogin: boolean;
+    }>(
+      "SELECT rolname, rolpassword, rolsuper, rolcreaterole, rolcreatedb, rolcanlogin FROM pg_authid WHERE rolname = ANY($1)",
+      [Object.values(roles)],
+    ),
+  );
   assert.equal(stored.rows.length, 4);
   for (const row of stored.rows) {
     const key = (Object.keys(roles) as (keyof DatabaseRoleNames)[]).find((k) => roles[k] === row.rolname)!;
@@ -123,31 +169,57 @@ test("setup runs again without change (every update re-runs it) and passwords ar
 test("the app role serves the API: key lookups, last_used_at, the prediction log (COPY and its duplicate path), retention", async () => {
   const key = await asUser(roles.owner, (c) => createKey(c, "roles-test", "pro"));
   const spillPath = join(spillDir, "predictions.jsonl");
-  const dataPlane = await createDataPlane({
-    DATABASE_URL: url(roles.app),
-    MIGRATE_ON_START: "off",
-    AUTH_MODE: "required",
-    RATE_LIMIT: "off",
-    PREDICTION_LOG_SPILL_PATH: spillPath,
-    PREDICTION_LOG_FLUSH_MS: "20",
-    PREDICTION_RETENTION_DAYS: "0",
-  }, { registry: new Registry(), logger: pino({ level: "silent" }) });
+  const dataPlane = await createDataPlane(
+    {
+      DATABASE_URL: url(roles.app),
+      MIGRATE_ON_START: "off",
+      AUTH_MODE: "required",
+      RATE_LIMIT: "off",
+      PREDICTION_LOG_SPILL_PATH: spillPath,
+      PREDICTION_LOG_FLUSH_MS: "20",
+      PREDICTION_RETENTION_DAYS: "0",
+    },
+    { registry: new Registry(), logger: pino({ level: "silent" }) },
+  );
   const result = await dataPlane.auth!.authenticate(new Headers({ authorization: `Bearer ${key.key}` }));
   assert.equal((result as { ok: boolean }).ok, true, JSON.stringify(result));
   const id = randomUUID();
-  const record = { id, time: new Date(), model: "roles", version: "1", requestId: "req-1", keyId: key.row.id, inputHash: "h", inputs: [[1]], outputs: [[2]], latencyMs: 1, cacheHit: false };
+  const record = {
+    id,
+    time: new Date(),
+    model: "roles",
+    version: "1",
+    requestId: "req-1",
+    keyId: key.row.id,
+    inputHash: "h",
+    inputs: [[1]],
+    outputs: [[2]],
+    latencyMs: 1,
+    cacheHit: false,
+  };
   dataPlane.predictionLog!.record(record);
-  const written = async () => (await admin((c) => c.query("SELECT count(*)::int AS n FROM predictions WHERE id = $1", [id]), database)).rows[0].n as number;
+  const written = async () =>
+    (await admin((c) => c.query("SELECT count(*)::int AS n FROM predictions WHERE id = $1", [id]), database)).rows[0]
+      .n as number;
   for (let i = 0; i < 200 && (await written()) === 0; i++) await new Promise((r) => setTimeout(r, 25));
   // The same id again: COPY meets a unique violation and the batch goes through the staging table.
   dataPlane.predictionLog!.record({ ...record, requestId: "req-1-replayed" });
   dataPlane.predictionLog!.record({ ...record, id: randomUUID(), requestId: "req-2" });
   await dataPlane.close!();
   assert.equal(await written(), 1);
-  const rows = await admin((c) => c.query("SELECT request_id FROM predictions WHERE model = 'roles' ORDER BY request_id"), database);
-  assert.deepEqual(rows.rows.map((r) => r.request_id), ["req-1", "req-2"]);
+  const rows = await admin(
+    (c) => c.query("SELECT request_id FROM predictions WHERE model = 'roles' ORDER BY request_id"),
+    database,
+  );
+  assert.deepEqual(
+    rows.rows.map((r) => r.request_id),
+    ["req-1", "req-2"],
+  );
   assert.ok(!existsSync(spillPath) || statSync(spillPath).size === 0, "nothing spilled: every write was allowed");
-  const lastUsed = await admin((c) => c.query("SELECT last_used_at FROM api_keys WHERE id = $1", [key.row.id]), database);
+  const lastUsed = await admin(
+    (c) => c.query("SELECT last_used_at FROM api_keys WHERE id = $1", [key.row.id]),
+    database,
+  );
   assert.ok(lastUsed.rows[0].last_used_at, "last_used_at written by the app role");
   // Retention, as the app role: the 90-day-old row goes.
   const pool = new pg.Pool({ connectionString: url(roles.app), max: 1 });
@@ -193,11 +265,19 @@ test("the app role cannot create, alter, drop, truncate or write what it does no
 });
 
 test("the monitor role has pg_monitor; the grafana role owns its own database", async () => {
-  const stats = await asUser(roles.monitor, (c) => c.query("SELECT pg_has_role(current_user, 'pg_monitor', 'USAGE') AS monitor, (SELECT count(*) FROM pg_stat_statements_info) IS NOT NULL AS ok").catch(() => c.query("SELECT pg_has_role(current_user, 'pg_monitor', 'USAGE') AS monitor")));
+  const stats = await asUser(roles.monitor, (c) =>
+    c
+      .query(
+        "SELECT pg_has_role(current_user, 'pg_monitor', 'USAGE') AS monitor, (SELECT count(*) FROM pg_stat_statements_info) IS NOT NULL AS ok",
+      )
+      .catch(() => c.query("SELECT pg_has_role(current_user, 'pg_monitor', 'USAGE') AS monitor")),
+  );
   assert.equal(stats.rows[0].monitor, true);
   assert.equal(await outcome(roles.monitor, "CREATE TABLE evil (i int)"), "42501");
   assert.equal(await outcome(roles.grafana, "CREATE TABLE dashboard_probe (i int)", grafanaDatabase), "ok");
-  const owner = await admin((c) => c.query("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [grafanaDatabase]));
+  const owner = await admin((c) =>
+    c.query("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [grafanaDatabase]),
+  );
   assert.equal(owner.rows[0].owner, roles.grafana);
 });
 

@@ -4,5 +4,7 @@ import { describeAwsStack } from "./aws-checks.ts";
 // Staging sets the secret settings (prod uses the generated Grafana password, no receivers).
 describeAwsStack("staging", "small", {
   grafanaAdminPassword: "staging-Grafana-admin-7f3a9c",
-  alertReceivers: { slack: { webhookUrl: "https://hooks.slack.com/services/T000/B000/staging-secret-hook", channel: "#alerts-staging" } },
+  alertReceivers: {
+    slack: { webhookUrl: "https://hooks.slack.com/services/T000/B000/staging-secret-hook", channel: "#alerts-staging" },
+  },
 });

@@ -1,13 +1,13 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
-import { ConfigError, parseStackConfig, type DockerStackConfig } from "../config.ts";
-import { presets, tierNames } from "../presets.ts";
-import { presetSchema, settingsByPlatform } from "../schema.ts";
+import { ConfigError, type DockerStackConfig, parseStackConfig } from "../config.ts";
 import { containerMemoryBudget, deployDockerTier } from "../platforms/docker.ts";
+import { presets, tierNames } from "../presets.ts";
 import { main } from "../program.ts";
+import { presetSchema, settingsByPlatform } from "../schema.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com";
@@ -34,7 +34,9 @@ function dockerConfig(raw: Record<string, string>): DockerStackConfig {
 /** Flattens a Pulumi.<stack>.yaml `config:` block into what `pulumi.runtime.allConfig()` returns. */
 function stackConfig(file: string): Record<string, string> {
   const doc = parse(readFileSync(`${root}${file}`, "utf8")) as { config?: Record<string, unknown> };
-  return Object.fromEntries(Object.entries(doc.config ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]));
+  return Object.fromEntries(
+    Object.entries(doc.config ?? {}).map(([k, v]) => [k, typeof v === "string" ? v : JSON.stringify(v)]),
+  );
 }
 
 test("every tier preset is valid on its own", () => {
@@ -67,7 +69,10 @@ test("structured overrides deep-merge onto the preset and keep the other values"
 });
 
 test("a plain string override replaces a string value", () => {
-  assert.equal(parseStackConfig({ "inferstack:tier": "free", "inferstack:domain": "api.example.com" }).domain, "api.example.com");
+  assert.equal(
+    parseStackConfig({ "inferstack:tier": "free", "inferstack:domain": "api.example.com" }).domain,
+    "api.example.com",
+  );
 });
 
 test("an unknown tier fails naming inferstack:tier and the allowed values", () => {
@@ -78,15 +83,25 @@ test("an unknown tier fails naming inferstack:tier and the allowed values", () =
 });
 
 test("a value breaking a rule fails naming the full key, the rule and the value", () => {
-  const issues = issuesOf(() => parseStackConfig({ "inferstack:tier": "local", "inferstack:app": JSON.stringify({ replicas: 0 }) }));
-  assert.deepEqual(issues.map((i) => i.key), ["inferstack:app.replicas"]);
+  const issues = issuesOf(() =>
+    parseStackConfig({ "inferstack:tier": "local", "inferstack:app": JSON.stringify({ replicas: 0 }) }),
+  );
+  assert.deepEqual(
+    issues.map((i) => i.key),
+    ["inferstack:app.replicas"],
+  );
   assert.match(issues[0]!.message, /(>=|≥|too small).*1|at least 1/i);
   assert.match(issues[0]!.message, /got 0/);
 });
 
 test("a wrongly typed value fails naming the key", () => {
-  const issues = issuesOf(() => parseStackConfig({ "inferstack:tier": "local", "inferstack:postgres": JSON.stringify({ memoryMiB: "lots" }) }));
-  assert.deepEqual(issues.map((i) => i.key), ["inferstack:postgres.memoryMiB"]);
+  const issues = issuesOf(() =>
+    parseStackConfig({ "inferstack:tier": "local", "inferstack:postgres": JSON.stringify({ memoryMiB: "lots" }) }),
+  );
+  assert.deepEqual(
+    issues.map((i) => i.key),
+    ["inferstack:postgres.memoryMiB"],
+  );
 });
 
 test("every issue is reported at once, not just the first", () => {
@@ -97,54 +112,98 @@ test("every issue is reported at once, not just the first", () => {
       "inferstack:backups": JSON.stringify({ schedule: "nightly" }),
     }),
   );
-  assert.deepEqual(issues.map((i) => i.key).sort(), ["inferstack:app.logLevel", "inferstack:app.replicas", "inferstack:backups.schedule"]);
+  assert.deepEqual(issues.map((i) => i.key).sort(), [
+    "inferstack:app.logLevel",
+    "inferstack:app.replicas",
+    "inferstack:backups.schedule",
+  ]);
   assert.match(issues.find((i) => i.key === "inferstack:backups.schedule")!.message, /cron/);
 });
 
 test("typos in top-level and nested keys fail instead of being ignored", () => {
-  assert.deepEqual(issuesOf(() => parseStackConfig({ "inferstack:replicas": "3" })).map((i) => i.key), ["inferstack:replicas"]);
+  assert.deepEqual(
+    issuesOf(() => parseStackConfig({ "inferstack:replicas": "3" })).map((i) => i.key),
+    ["inferstack:replicas"],
+  );
   const nested = issuesOf(() => parseStackConfig({ "inferstack:app": JSON.stringify({ replica: 3 }) }));
-  assert.deepEqual(nested.map((i) => i.key), ["inferstack:app.replica"]);
+  assert.deepEqual(
+    nested.map((i) => i.key),
+    ["inferstack:app.replica"],
+  );
   assert.match(nested[0]!.message, /not a known setting/);
 });
 
 test("each platform takes only its own settings, and says which platform a misplaced one belongs to", () => {
-  const onDocker = issuesOf(() => parseStackConfig({ "inferstack:tier": "local", "inferstack:autoscaling": JSON.stringify({ enabled: true }) }));
-  assert.deepEqual(onDocker.map((i) => i.key), ["inferstack:autoscaling"]);
-  assert.match(onDocker[0]!.message, /not a known setting on docker tiers \(it configures aws tiers\)/);
-  const onAws = issuesOf(() => parseStackConfig({ "inferstack:tier": "small", "inferstack:host": JSON.stringify({ instanceType: "t3.micro" }) }));
-  assert.deepEqual(onAws.map((i) => i.key), ["inferstack:host"]);
+  const onDocker = issuesOf(() =>
+    parseStackConfig({ "inferstack:tier": "local", "inferstack:autoscaling": JSON.stringify({ enabled: true }) }),
+  );
   assert.deepEqual(
-    issuesOf(() => parseStackConfig({ "inferstack:tier": "small", "inferstack:postgres": JSON.stringify({ memoryMiB: 256 }) })).map((i) => i.key),
+    onDocker.map((i) => i.key),
+    ["inferstack:autoscaling"],
+  );
+  assert.match(onDocker[0]!.message, /not a known setting on docker tiers \(it configures aws tiers\)/);
+  const onAws = issuesOf(() =>
+    parseStackConfig({ "inferstack:tier": "small", "inferstack:host": JSON.stringify({ instanceType: "t3.micro" }) }),
+  );
+  assert.deepEqual(
+    onAws.map((i) => i.key),
+    ["inferstack:host"],
+  );
+  assert.deepEqual(
+    issuesOf(() =>
+      parseStackConfig({ "inferstack:tier": "small", "inferstack:postgres": JSON.stringify({ memoryMiB: 256 }) }),
+    ).map((i) => i.key),
     ["inferstack:postgres.memoryMiB"],
   );
-  assert.deepEqual(issuesOf(() => parseStackConfig({ "inferstack:tier": "local", "inferstack:platform": "aws" })).map((i) => i.key), ["inferstack:platform"]);
+  assert.deepEqual(
+    issuesOf(() => parseStackConfig({ "inferstack:tier": "local", "inferstack:platform": "aws" })).map((i) => i.key),
+    ["inferstack:platform"],
+  );
 });
 
 test("optional settings are known without being in a preset", () => {
-  const cfg = dockerConfig({ "inferstack:tier": "free", "inferstack:edge": JSON.stringify({ acmeEmail: "ops@example.com" }) });
+  const cfg = dockerConfig({
+    "inferstack:tier": "free",
+    "inferstack:edge": JSON.stringify({ acmeEmail: "ops@example.com" }),
+  });
   assert.equal(cfg.edge.acmeEmail, "ops@example.com");
   assert.deepEqual(
-    issuesOf(() => parseStackConfig({ "inferstack:tier": "free", "inferstack:edge": JSON.stringify({ acmeEmail: "not an address" }) })).map((i) => i.key),
+    issuesOf(() =>
+      parseStackConfig({
+        "inferstack:tier": "free",
+        "inferstack:edge": JSON.stringify({ acmeEmail: "not an address" }),
+      }),
+    ).map((i) => i.key),
     ["inferstack:edge.acmeEmail"],
   );
   assert.deepEqual(
-    issuesOf(() => parseStackConfig({ "inferstack:tier": "medium", "inferstack:edge": JSON.stringify({ acmeEmail: "ops@example.com" }) })).map((i) => i.key),
+    issuesOf(() =>
+      parseStackConfig({
+        "inferstack:tier": "medium",
+        "inferstack:edge": JSON.stringify({ acmeEmail: "ops@example.com" }),
+      }),
+    ).map((i) => i.key),
     ["inferstack:edge.acmeEmail"],
   );
 });
 
 test("cross-field rules name the key to change", () => {
   assert.deepEqual(
-    issuesOf(() => parseStackConfig({ "inferstack:tier": "small", "inferstack:autoscaling": JSON.stringify({ min: 5, max: 2 }) })).map((i) => i.key),
+    issuesOf(() =>
+      parseStackConfig({ "inferstack:tier": "small", "inferstack:autoscaling": JSON.stringify({ min: 5, max: 2 }) }),
+    ).map((i) => i.key),
     ["inferstack:autoscaling.min"],
   );
   assert.deepEqual(
-    issuesOf(() => parseStackConfig({ "inferstack:tier": "free", "inferstack:domain": "api.other.org" })).map((i) => i.key),
+    issuesOf(() => parseStackConfig({ "inferstack:tier": "free", "inferstack:domain": "api.other.org" })).map(
+      (i) => i.key,
+    ),
     ["inferstack:domain"],
   );
   assert.deepEqual(
-    issuesOf(() => parseStackConfig({ "inferstack:tier": "local", "inferstack:edge": JSON.stringify({ tls: "letsencrypt" }) })).map((i) => i.key),
+    issuesOf(() =>
+      parseStackConfig({ "inferstack:tier": "local", "inferstack:edge": JSON.stringify({ tls: "letsencrypt" }) }),
+    ).map((i) => i.key),
     ["inferstack:edge.tls"],
   );
 });
@@ -153,42 +212,72 @@ test("host.sshPublicKey accepts OpenSSH public keys only", () => {
   const ok = dockerConfig({ "inferstack:tier": "free", "inferstack:host": JSON.stringify({ sshPublicKey: KEY }) });
   assert.equal(ok.host?.sshPublicKey, KEY);
   assert.equal(ok.host?.instanceType, "t3.micro");
-  const issues = issuesOf(() => parseStackConfig({ "inferstack:tier": "free", "inferstack:host": JSON.stringify({ sshPublicKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }) }));
-  assert.deepEqual(issues.map((i) => i.key), ["inferstack:host.sshPublicKey"]);
+  const issues = issuesOf(() =>
+    parseStackConfig({
+      "inferstack:tier": "free",
+      "inferstack:host": JSON.stringify({ sshPublicKey: "-----BEGIN OPENSSH PRIVATE KEY-----" }),
+    }),
+  );
+  assert.deepEqual(
+    issues.map((i) => i.key),
+    ["inferstack:host.sshPublicKey"],
+  );
   assert.match(issues[0]!.message, /OpenSSH public key/);
   assert.deepEqual(
-    issuesOf(() => parseStackConfig({ "inferstack:tier": "free", "inferstack:host": JSON.stringify({ adminCidr: "0.0.0.0" }) })).map((i) => i.key),
+    issuesOf(() =>
+      parseStackConfig({ "inferstack:tier": "free", "inferstack:host": JSON.stringify({ adminCidr: "0.0.0.0" }) }),
+    ).map((i) => i.key),
     ["inferstack:host.adminCidr"],
   );
 });
 
 test("keys the stack leaves unset arrive as Pulumi.yaml's defaults and change nothing, whatever the platform", () => {
   for (const tier of tierNames) {
-    const defaults = Object.fromEntries([...settingsByPlatform.docker, ...settingsByPlatform.aws].map((k) => [`inferstack:${k}`, k === "domain" || k === "platform" ? "" : "{}"]));
+    const defaults = Object.fromEntries(
+      [...settingsByPlatform.docker, ...settingsByPlatform.aws].map((k) => [
+        `inferstack:${k}`,
+        k === "domain" || k === "platform" ? "" : "{}",
+      ]),
+    );
     const { tier: _tier, ...values } = parseStackConfig({ ...defaults, "inferstack:tier": tier });
     assert.deepEqual(values, presetSchema.parse(presets[tier]), tier);
   }
 });
 
 test("secret settings are not part of the validated config", () => {
-  const cfg = parseStackConfig({ "inferstack:tier": "local", "inferstack:alertReceivers": "{}", "inferstack:grafanaAdminPassword": "x" });
+  const cfg = parseStackConfig({
+    "inferstack:tier": "local",
+    "inferstack:alertReceivers": "{}",
+    "inferstack:grafanaAdminPassword": "x",
+  });
   assert.equal((cfg as unknown as Record<string, unknown>).alertReceivers, undefined);
 });
 
 test("the Docker tiers reject what they cannot run, naming the key, before declaring anything", () => {
   const free = (overrides: Record<string, unknown>) =>
-    dockerConfig({ "inferstack:tier": "free", ...Object.fromEntries(Object.entries(overrides).map(([k, v]) => [`inferstack:${k}`, JSON.stringify(v)])) });
-  assert.deepEqual(issuesOf(() => deployDockerTier(free({}))).map((i) => i.key), ["inferstack:host.sshPublicKey"]);
+    dockerConfig({
+      "inferstack:tier": "free",
+      ...Object.fromEntries(Object.entries(overrides).map(([k, v]) => [`inferstack:${k}`, JSON.stringify(v)])),
+    });
+  assert.deepEqual(
+    issuesOf(() => deployDockerTier(free({}))).map((i) => i.key),
+    ["inferstack:host.sshPublicKey"],
+  );
   // A second 288 MiB replica does not fit the 1 GiB host beside the other containers.
   const tooBig = issuesOf(() => deployDockerTier(free({ host: { sshPublicKey: KEY }, app: { replicas: 2 } })));
-  assert.deepEqual(tooBig.map((i) => i.key), ["inferstack:app.memoryMiB"]);
+  assert.deepEqual(
+    tooBig.map((i) => i.key),
+    ["inferstack:app.memoryMiB"],
+  );
   assert.match(tooBig[0]!.message, /1024 MiB of t3\.micro/);
   assert.deepEqual(
     issuesOf(() => deployDockerTier(free({ host: { sshPublicKey: KEY }, redis: { memoryMiB: 0 } }))).map((i) => i.key),
     ["inferstack:redis.memoryMiB"],
   );
   assert.deepEqual(
-    issuesOf(() => deployDockerTier(dockerConfig({ "inferstack:tier": "local", "inferstack:edge": JSON.stringify({ tls: "acm" }) }))).map((i) => i.key),
+    issuesOf(() =>
+      deployDockerTier(dockerConfig({ "inferstack:tier": "local", "inferstack:edge": JSON.stringify({ tls: "acm" }) })),
+    ).map((i) => i.key),
     ["inferstack:edge.tls"],
   );
 });
@@ -206,13 +295,17 @@ test("every stack file validates and selects the documented tier", () => {
     assert.equal(raw["inferstack:tier"], tier, `Pulumi.${stack}.yaml`);
     assert.equal(parseStackConfig(raw).tier, tier);
     // No secrets in stack files: they are set with `pulumi config set --secret`.
-    for (const key of Object.keys(raw)) assert.ok(!/password|secret|token|receivers/i.test(key), `${key} in Pulumi.${stack}.yaml`);
+    for (const key of Object.keys(raw))
+      assert.ok(!/password|secret|token|receivers/i.test(key), `${key} in Pulumi.${stack}.yaml`);
   }
 });
 
 test("Pulumi.yaml runs infra/ with Node's type stripping and documents every setting", () => {
   const project = parse(readFileSync(`${root}Pulumi.yaml`, "utf8")) as {
-    name: string; main: string; runtime: { name: string; options: Record<string, unknown> }; config: Record<string, { description?: string }>;
+    name: string;
+    main: string;
+    runtime: { name: string; options: Record<string, unknown> };
+    config: Record<string, { description?: string }>;
   };
   assert.equal(project.name, "inferstack");
   assert.equal(project.main, "infra/");
@@ -226,7 +319,10 @@ test("Pulumi.yaml runs infra/ with Node's type stripping and documents every set
 test("Pulumi's nodejs runtime finds the program where Pulumi.yaml says", async () => {
   // For an ES module package Pulumi loads <main>/index.js, else index.mjs, else index.ts.
   assert.equal(JSON.parse(readFileSync(`${root}package.json`, "utf8")).type, "module");
-  assert.ok(!existsSync(`${root}infra/index.js`) && !existsSync(`${root}infra/index.mjs`), "a JS index would shadow index.ts");
+  assert.ok(
+    !existsSync(`${root}infra/index.js`) && !existsSync(`${root}infra/index.mjs`),
+    "a JS index would shadow index.ts",
+  );
   const entry = (await import("../index.ts")) as Record<string, unknown>;
   assert.deepEqual(Object.keys(entry), ["default"], "only a default export: Pulumi rejects default plus named exports");
   assert.equal(entry.default, main);

@@ -1,12 +1,13 @@
 // Runs the backup job the backups container runs, for real: pg_dump against the machine's
 // Postgres into a temp dir, restore, retention. Only the container around it is not exercised.
-import { test, before, after } from "node:test";
+
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
 import pg from "pg";
 import { renderBackupEntrypoint, renderBackupScript } from "../components/docker-backups.ts";
 
@@ -26,18 +27,30 @@ async function sql(database: string, text: string): Promise<pg.QueryResult> {
 }
 
 function runJob(database: string, retentionDays = 7) {
-  const script = renderBackupScript({ postgresHost: "127.0.0.1", database, user: "postgres", retentionDays, backupDir: dir });
+  const script = renderBackupScript({
+    postgresHost: "127.0.0.1",
+    database,
+    user: "postgres",
+    retentionDays,
+    backupDir: dir,
+  });
   return spawnSync("sh", ["-c", script], { encoding: "utf8", env: { ...process.env, PGCONNECT_TIMEOUT: "5" } });
 }
 
-const dumps = () => readdirSync(dir).filter((f) => f.endsWith(".dump")).sort();
+const dumps = () =>
+  readdirSync(dir)
+    .filter((f) => f.endsWith(".dump"))
+    .sort();
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "inferstack-backups-"));
   await sql("test", `CREATE DATABASE ${db}`);
   await sql("test", `CREATE DATABASE ${restored}`);
   await sql(db, "CREATE TABLE predictions (id serial PRIMARY KEY, model text NOT NULL, output jsonb NOT NULL)");
-  await sql(db, "INSERT INTO predictions (model, output) SELECT 'iris', jsonb_build_object('label', g % 3) FROM generate_series(1, 250) g");
+  await sql(
+    db,
+    "INSERT INTO predictions (model, output) SELECT 'iris', jsonb_build_object('label', g % 3) FROM generate_series(1, 250) g",
+  );
 });
 
 after(async () => {
@@ -53,9 +66,15 @@ test("a run writes a verified custom-format dump that restores every row", async
   const files = dumps();
   assert.equal(files.length, 1);
   assert.match(files[0]!, new RegExp(`^${db}-\\d{8}T\\d{6}Z(-\\d+)?\\.dump$`));
-  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".partial")), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith(".partial")),
+    [],
+  );
   execFileSync("pg_restore", ["-h", "127.0.0.1", "-U", "postgres", "-d", restored, "--no-owner", join(dir, files[0]!)]);
-  const count = await sql(restored, "SELECT count(*)::int AS n, count(DISTINCT output->>'label')::int AS labels FROM predictions");
+  const count = await sql(
+    restored,
+    "SELECT count(*)::int AS n, count(DISTINCT output->>'label')::int AS labels FROM predictions",
+  );
   assert.deepEqual(count.rows[0], { n: 250, labels: 3 });
 });
 
@@ -93,13 +112,24 @@ test("a failing dump exits non-zero and leaves no dump behind", () => {
   assert.notEqual(run.status, 0);
   assert.match(run.stderr, /does not exist/);
   assert.deepEqual(dumps(), before);
-  assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".partial")), []);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.endsWith(".partial")),
+    [],
+  );
 });
 
 test("the container entrypoint installs the schedule and keeps the password out of the crontab", () => {
-  const entry = renderBackupEntrypoint({ postgresHost: "postgres", database: "inferstack", user: "inferstack", schedule: "15 2 * * 0" });
+  const entry = renderBackupEntrypoint({
+    postgresHost: "postgres",
+    database: "inferstack",
+    user: "inferstack",
+    schedule: "15 2 * * 0",
+  });
   execFileSync("sh", ["-n", "-c", entry]);
-  assert.match(entry, /echo '15 2 \* \* 0 \/usr\/local\/bin\/inferstack-backup >> \/proc\/1\/fd\/1 2>&1' > \/etc\/crontabs\/root/);
+  assert.match(
+    entry,
+    /echo '15 2 \* \* 0 \/usr\/local\/bin\/inferstack-backup >> \/proc\/1\/fd\/1 2>&1' > \/etc\/crontabs\/root/,
+  );
   assert.match(entry, /"\$PGPASSWORD" > \/run\/backup\/pgpass/);
   assert.match(entry, /umask 077/);
   assert.match(entry, /unset PGPASSWORD/);

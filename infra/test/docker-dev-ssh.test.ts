@@ -1,8 +1,9 @@
 // The dev stack with direct SSH from an admin network, on a bigger Graviton (arm64) host that has
 // room for two replicas and cAdvisor.
-import { test, before } from "node:test";
+
 import assert from "node:assert/strict";
-import { runUnderMocks, type MockedStack } from "../offline/run-under-mocks.ts";
+import { before, test } from "node:test";
+import { type MockedStack, runUnderMocks } from "../offline/run-under-mocks.ts";
 import { main } from "../program.ts";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com";
@@ -17,7 +18,12 @@ before(async () => {
       "inferstack:domain": "api.dev.example.org",
       "inferstack:dns": JSON.stringify({ zoneName: "example.org" }),
       "inferstack:edge": JSON.stringify({ acmeEmail: "ops@example.org" }),
-      "inferstack:host": JSON.stringify({ instanceType: "t4g.small", adminCidr: "198.51.100.7/32", sshPublicKey: KEY, swapMiB: 0 }),
+      "inferstack:host": JSON.stringify({
+        instanceType: "t4g.small",
+        adminCidr: "198.51.100.7/32",
+        sshPublicKey: KEY,
+        swapMiB: 0,
+      }),
       "inferstack:app": JSON.stringify({ replicas: 2, memoryMiB: 384 }),
       "inferstack:monitoring": JSON.stringify({ cadvisor: true }),
     },
@@ -28,7 +34,10 @@ before(async () => {
 test("SSH is open to the admin CIDR only, next to 80/443 for everyone", () => {
   const sg = stack.resources.find((r) => r.type === "aws:ec2/securityGroup:SecurityGroup")!;
   const ssh = (sg.inputs.ingress as { fromPort: number; cidrBlocks: string[] }[]).filter((r) => r.fromPort === 22);
-  assert.deepEqual(ssh.map((r) => r.cidrBlocks), [["198.51.100.7/32"]]);
+  assert.deepEqual(
+    ssh.map((r) => r.cidrBlocks),
+    [["198.51.100.7/32"]],
+  );
 });
 
 test("the Docker provider connects straight to the Elastic IP, without an SSM proxy", () => {
@@ -47,7 +56,9 @@ test("the configured domain, zone, ACME account and instance type are used", () 
   const instance = stack.resources.find((r) => r.type === "aws:ec2/instance:Instance")!.inputs;
   assert.equal(instance.instanceType, "t4g.small");
   assert.doesNotMatch(String(instance.userData), /swapfile/, "swapMiB 0 means no swap file");
-  const edge = stack.resources.find((r) => r.name === "inferstack-edge" && r.type === "docker:index/container:Container")!;
+  const edge = stack.resources.find(
+    (r) => r.name === "inferstack-edge" && r.type === "docker:index/container:Container",
+  )!;
   const uploads = edge.inputs.uploads as { content: string }[];
   assert.match(uploads[0]!.content, /^\temail ops@example\.org$/m);
   assert.match(uploads[0]!.content, /^api\.dev\.example\.org \{$/m);
@@ -60,7 +71,9 @@ test("a 2 GiB host runs two replicas and cAdvisor, and Prometheus scrapes it", (
   assert.ok(containers.some((c) => c.inputs.name === "inferstack-dev-cadvisor"));
   assert.ok(containers.some((c) => c.inputs.name === "inferstack-dev-node-exporter"));
   const prometheus = containers.find((c) => c.inputs.name === "inferstack-dev-prometheus")!;
-  const config = (prometheus.inputs.uploads as { file: string; content: string }[]).find((u) => u.file === "/etc/prometheus/prometheus.yml")!.content;
+  const config = (prometheus.inputs.uploads as { file: string; content: string }[]).find(
+    (u) => u.file === "/etc/prometheus/prometheus.yml",
+  )!.content;
   assert.match(config, /cadvisor:8080/);
   assert.match(config, /node-exporter:9100/);
   const edge = containers.find((c) => c.inputs.name === "inferstack-dev-edge")!;

@@ -1,11 +1,18 @@
-import { test, before } from "node:test";
 import assert from "node:assert/strict";
-import { parse } from "yaml";
-import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../offline/run-under-mocks.ts";
-import { mockPasswordFor } from "../offline/cloud-mocks.ts";
-import { main } from "../program.ts";
+import { before, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { al2023AmiParameter, architectureOf, dataVolumeDevice, instanceMemoryMiB, renderCloudInit, ROOT_VOLUME_GIB } from "../components/ec2-docker-host.ts";
+import { parse } from "yaml";
+import {
+  al2023AmiParameter,
+  architectureOf,
+  dataVolumeDevice,
+  instanceMemoryMiB,
+  ROOT_VOLUME_GIB,
+  renderCloudInit,
+} from "../components/ec2-docker-host.ts";
+import { mockPasswordFor } from "../offline/cloud-mocks.ts";
+import { type MockedResource, type MockedStack, runUnderMocks, unwrapSecrets } from "../offline/run-under-mocks.ts";
+import { main } from "../program.ts";
 
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl ops@example.com";
 let stack: MockedStack;
@@ -23,7 +30,11 @@ const container = (role: string) => containers().find((c) => roleOf(c) === role)
 
 before(async () => {
   // Pulumi.dev.yaml plus the key every user sets before the first `up`.
-  const config = { "aws:region": "us-east-1", "inferstack:tier": "free", "inferstack:host": JSON.stringify({ instanceType: "t3.micro", sshPublicKey: KEY }) };
+  const config = {
+    "aws:region": "us-east-1",
+    "inferstack:tier": "free",
+    "inferstack:host": JSON.stringify({ instanceType: "t3.micro", sshPublicKey: KEY }),
+  };
   stack = await runUnderMocks("dev", config, () => {
     pulumi.runtime.registerStackTransformation((args) => {
       options.set(args.name, args.opts as pulumi.CustomResourceOptions);
@@ -37,9 +48,24 @@ test("the dev stack is one EC2 host plus the same containers as local, minus cAd
   assert.equal(one("aws:ec2/instance:Instance").inputs.instanceType, "t3.micro");
   const roles = containers().map(roleOf).sort();
   assert.deepEqual(roles, [
-    "alertmanager", "app-1", "backups", "edge", "grafana", "node-exporter", "postgres", "postgres-exporter", "prometheus", "redis", "redis-exporter",
+    "alertmanager",
+    "app-1",
+    "backups",
+    "edge",
+    "grafana",
+    "node-exporter",
+    "postgres",
+    "postgres-exporter",
+    "prometheus",
+    "redis",
+    "redis-exporter",
   ]);
-  assert.equal(byType("aws:rds/instance:Instance").length + byType("aws:ecs/service:Service").length + byType("aws:ec2/natGateway:NatGateway").length, 0);
+  assert.equal(
+    byType("aws:rds/instance:Instance").length +
+      byType("aws:ecs/service:Service").length +
+      byType("aws:ec2/natGateway:NatGateway").length,
+    0,
+  );
 });
 
 test("the container memory limits fit the 1 GiB free-tier host", () => {
@@ -50,7 +76,12 @@ test("the container memory limits fit the 1 GiB free-tier host", () => {
 
 test("the host is hardened: IMDSv2 only, encrypted gp3, standard credits, AL2023 from SSM", () => {
   const host = one("aws:ec2/instance:Instance").inputs;
-  assert.deepEqual(host.metadataOptions, { httpEndpoint: "enabled", httpTokens: "required", httpPutResponseHopLimit: 1, instanceMetadataTags: "disabled" });
+  assert.deepEqual(host.metadataOptions, {
+    httpEndpoint: "enabled",
+    httpTokens: "required",
+    httpPutResponseHopLimit: 1,
+    instanceMetadataTags: "disabled",
+  });
   assert.equal(host.rootBlockDevice.volumeType, "gp3");
   assert.equal(host.rootBlockDevice.encrypted, true);
   assert.equal(host.rootBlockDevice.volumeSize, ROOT_VOLUME_GIB);
@@ -59,7 +90,10 @@ test("the host is hardened: IMDSv2 only, encrypted gp3, standard credits, AL2023
   assert.deepEqual([data.size, data.type, data.encrypted], [30 - ROOT_VOLUME_GIB, "gp3", true]);
   assert.deepEqual(host.creditSpecification, { cpuCredits: "standard" });
   assert.equal(host.ami, "ami-0abcdef1234567890");
-  assert.equal(al2023AmiParameter(architectureOf("t3.micro")), "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64");
+  assert.equal(
+    al2023AmiParameter(architectureOf("t3.micro")),
+    "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+  );
   assert.equal(architectureOf("t4g.micro"), "arm64");
   assert.equal(architectureOf("c7gn.large"), "arm64");
   assert.equal(architectureOf("t3a.micro"), "x86_64");
@@ -69,9 +103,16 @@ test("the host is hardened: IMDSv2 only, encrypted gp3, standard credits, AL2023
 
 test("cloud-init installs Docker, a swap file and the operator's key", () => {
   const userData = String(one("aws:ec2/instance:Instance").inputs.userData);
-  const backupSync = { volumeName: "inferstack-dev-backups", bucket: "host-backups-20261123abcdef", region: "us-east-1" };
+  const backupSync = {
+    volumeName: "inferstack-dev-backups",
+    bucket: "host-backups-20261123abcdef",
+    region: "us-east-1",
+  };
   const dataDevice = dataVolumeDevice(`${one("aws:ebs/volume:Volume").name}-id`);
-  assert.equal(userData, renderCloudInit({ sshUser: "ec2-user", sshPublicKey: KEY, swapMiB: 2048, backupSync, dataDevice }));
+  assert.equal(
+    userData,
+    renderCloudInit({ sshUser: "ec2-user", sshPublicKey: KEY, swapMiB: 2048, backupSync, dataDevice }),
+  );
   assert.match(userData, /^#cloud-config\n/);
   assert.match(userData, /packages:\n {2}- docker/);
   assert.match(userData, /count=2048/);
@@ -90,12 +131,22 @@ test("the user data is well-formed cloud-config (as checked by cloud-init 22.4's
       users: [string, { ssh_authorized_keys: string[] }];
       ssh_authorized_keys: string[];
     };
-    const timer = (doc.write_files as { path: string; content: string }[]).find((f) => f.path.endsWith("inferstack-backup-sync.timer"))!;
+    const timer = (doc.write_files as { path: string; content: string }[]).find((f) =>
+      f.path.endsWith("inferstack-backup-sync.timer"),
+    )!;
     assert.match(timer.content, /^\[Timer\]\nOnCalendar=hourly$/m);
     const known = ["package_update", "packages", "ssh_authorized_keys", "users", "write_files", "runcmd"];
-    assert.deepEqual(Object.keys(doc).filter((k) => !known.includes(k)), []);
-    assert.ok((doc.runcmd as unknown[]).every((c) => Array.isArray(c) && c.every((a) => typeof a === "string")), "runcmd entries are argv lists");
-    const daemon = (doc.write_files as { path: string; content: string }[]).find((f) => f.path === "/etc/docker/daemon.json")!;
+    assert.deepEqual(
+      Object.keys(doc).filter((k) => !known.includes(k)),
+      [],
+    );
+    assert.ok(
+      (doc.runcmd as unknown[]).every((c) => Array.isArray(c) && c.every((a) => typeof a === "string")),
+      "runcmd entries are argv lists",
+    );
+    const daemon = (doc.write_files as { path: string; content: string }[]).find(
+      (f) => f.path === "/etc/docker/daemon.json",
+    )!;
     assert.deepEqual(JSON.parse(daemon.content)["log-opts"], { "max-size": "10m", "max-file": "3" });
     assert.equal(JSON.parse(daemon.content)["log-driver"], "json-file");
     if (sshUser === "deploy") {
@@ -109,16 +160,28 @@ test("the dumps are shipped hourly from the backups volume to a locked-down, ver
   const userData = String(one("aws:ec2/instance:Instance").inputs.userData);
   const volume = byType("docker:index/volume:Volume").find((v) => v.inputs.name === "inferstack-dev-backups");
   assert.ok(volume, "the backups container's volume");
-  assert.match(userData, /aws s3 sync \/var\/lib\/docker\/volumes\/inferstack-dev-backups\/_data s3:\/\/host-backups-20261123abcdef\/backups\/ --region us-east-1 --exclude \*\.partial/);
+  assert.match(
+    userData,
+    /aws s3 sync \/var\/lib\/docker\/volumes\/inferstack-dev-backups\/_data s3:\/\/host-backups-20261123abcdef\/backups\/ --region us-east-1 --exclude \*\.partial/,
+  );
   assert.match(userData, /OnCalendar=hourly/);
   assert.match(userData, /systemctl, enable, --now, inferstack-backup-sync\.timer/);
   assert.equal(one("aws:s3/bucket:Bucket").inputs.forceDestroy, false);
   assert.deepEqual(
-    (({ blockPublicAcls, blockPublicPolicy, ignorePublicAcls, restrictPublicBuckets }) => ({ blockPublicAcls, blockPublicPolicy, ignorePublicAcls, restrictPublicBuckets }))(one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs),
+    (({ blockPublicAcls, blockPublicPolicy, ignorePublicAcls, restrictPublicBuckets }) => ({
+      blockPublicAcls,
+      blockPublicPolicy,
+      ignorePublicAcls,
+      restrictPublicBuckets,
+    }))(one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs),
     { blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true },
   );
   assert.equal(one("aws:s3/bucketVersioning:BucketVersioning").inputs.versioningConfiguration.status, "Enabled");
-  assert.equal(one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs.rules[0].applyServerSideEncryptionByDefault.sseAlgorithm, "AES256");
+  assert.equal(
+    one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs.rules[0]
+      .applyServerSideEncryptionByDefault.sseAlgorithm,
+    "AES256",
+  );
   const lifecycle = one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs.rules[0];
   assert.equal(lifecycle.expiration.days, 7, "backups.retentionDays");
   assert.equal(lifecycle.filter.prefix, "backups/");
@@ -128,17 +191,32 @@ test("the dumps are shipped hourly from the backups volume to a locked-down, ver
 });
 
 test("the security group opens 80/443 to the world and no SSH without an admin CIDR", () => {
-  const ingress = one("aws:ec2/securityGroup:SecurityGroup").inputs.ingress as { fromPort: number; toPort: number; protocol: string; cidrBlocks: string[] }[];
-  assert.deepEqual(ingress.map((r) => `${r.protocol}/${r.fromPort}-${r.toPort}`).sort(), ["tcp/443-443", "tcp/80-80", "udp/443-443"]);
+  const ingress = one("aws:ec2/securityGroup:SecurityGroup").inputs.ingress as {
+    fromPort: number;
+    toPort: number;
+    protocol: string;
+    cidrBlocks: string[];
+  }[];
+  assert.deepEqual(ingress.map((r) => `${r.protocol}/${r.fromPort}-${r.toPort}`).sort(), [
+    "tcp/443-443",
+    "tcp/80-80",
+    "udp/443-443",
+  ]);
   assert.ok(ingress.every((r) => r.fromPort !== 22));
 });
 
 test("the instance profile grants SSM Session Manager and shipping dumps, nothing else", () => {
   const attachments = byType("aws:iam/rolePolicyAttachment:RolePolicyAttachment").map((a) => a.inputs.policyArn);
   assert.deepEqual(attachments, ["arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"]);
-  const inline = JSON.parse(one("aws:iam/rolePolicy:RolePolicy").inputs.policy) as { Statement: { Action: string; Resource: string }[] };
+  const inline = JSON.parse(one("aws:iam/rolePolicy:RolePolicy").inputs.policy) as {
+    Statement: { Action: string; Resource: string }[];
+  };
   const bucketArn = one("aws:s3/bucket:Bucket").name;
-  assert.deepEqual(inline.Statement.map((st) => st.Action).sort(), ["s3:ListBucket", "s3:PutObject"], "no read, no delete");
+  assert.deepEqual(
+    inline.Statement.map((st) => st.Action).sort(),
+    ["s3:ListBucket", "s3:PutObject"],
+    "no read, no delete",
+  );
   assert.ok(inline.Statement.every((st) => String(st.Resource).includes(bucketArn)));
   assert.match(inline.Statement.find((st) => st.Action === "s3:PutObject")!.Resource, /\/backups\/\*$/);
   const trust = JSON.parse(one("aws:iam/role:Role").inputs.assumeRolePolicy);
@@ -161,7 +239,13 @@ test("Docker is driven over SSH tunnelled through SSM, after the host's engine a
   assert.equal(p.host, "ssh://ec2-user@host-instance-id");
   // Provider configuration reaches the engine JSON-encoded.
   const opts = (typeof p.sshOpts === "string" ? JSON.parse(p.sshOpts) : p.sshOpts) as string[];
-  assert.ok(opts.some((o) => o.startsWith("ProxyCommand=aws ssm start-session --region us-east-1 --target %h --document-name AWS-StartSSHSession")));
+  assert.ok(
+    opts.some((o) =>
+      o.startsWith(
+        "ProxyCommand=aws ssm start-session --region us-east-1 --target %h --document-name AWS-StartSSHSession",
+      ),
+    ),
+  );
   assert.ok(opts.includes("HostKeyAlias=host-instance-id"));
   assert.ok(opts.includes("StrictHostKeyChecking=accept-new"));
   const ready = stack.resources.find((r) => r.name === "host-docker-ready");
@@ -177,13 +261,18 @@ test("Docker is driven over SSH tunnelled through SSM, after the host's engine a
 });
 
 test("the edge proxy gets a Let's Encrypt certificate for the domain on 80/443", () => {
-  const caddyfile = (unwrapSecrets(container("edge").inputs.uploads) as { file: string; content: string }[])[0]!.content;
+  const caddyfile = (unwrapSecrets(container("edge").inputs.uploads) as { file: string; content: string }[])[0]!
+    .content;
   assert.match(caddyfile, /^dev\.example\.com \{$/m);
   assert.doesNotMatch(caddyfile, /tls internal/);
   assert.match(caddyfile, /Strict-Transport-Security/);
   assert.match(caddyfile, /reverse_proxy app-1:8080 \{/);
   const ports = container("edge").inputs.ports as { ip: string; external: number; protocol: string }[];
-  assert.deepEqual(ports.map((x) => `${x.ip}:${x.external}/${x.protocol}`).sort(), ["0.0.0.0:443/tcp", "0.0.0.0:443/udp", "0.0.0.0:80/tcp"]);
+  assert.deepEqual(ports.map((x) => `${x.ip}:${x.external}/${x.protocol}`).sort(), [
+    "0.0.0.0:443/tcp",
+    "0.0.0.0:443/udp",
+    "0.0.0.0:80/tcp",
+  ]);
 });
 
 test("outputs: url, grafanaUrl, tier, how to get in, and a cost", () => {
@@ -193,7 +282,10 @@ test("outputs: url, grafanaUrl, tier, how to get in, and a cost", () => {
   assert.equal(stack.outputs.sshCommand, "aws ssm start-session --region us-east-1 --target host-instance-id");
   assert.equal(stack.outputs.publicIp, "203.0.113.10");
   assert.equal(typeof stack.outputs.estimatedMonthlyCost, "number");
-  assert.ok((stack.outputs.estimatedMonthlyCost as number) > 0, "the EC2 host and its public IPv4 address cost money after the free tier");
+  assert.ok(
+    (stack.outputs.estimatedMonthlyCost as number) > 0,
+    "the EC2 host and its public IPv4 address cost money after the free tier",
+  );
 });
 
 test("no secret appears in a plain resource input", async () => {
@@ -216,7 +308,10 @@ test("the host is on the internet from its first boot: its address exists before
   const dependsOn = ([] as unknown[]).concat(options.get(instance.name)?.dependsOn ?? []) as pulumi.Resource[];
   const names = new Set(dependsOn.map((r) => (r as unknown as { __name?: string }).__name));
   assert.ok(names.has(association.name), "the instance waits for the EIP association");
-  assert.ok(names.has(one("aws:ec2/routeTableAssociation:RouteTableAssociation").name), "the instance waits for the public route");
+  assert.ok(
+    names.has(one("aws:ec2/routeTableAssociation:RouteTableAssociation").name),
+    "the instance waits for the public route",
+  );
 });
 
 test("a changed user data replaces the host, keeping its address and its data", () => {
@@ -230,7 +325,11 @@ test("a changed user data replaces the host, keeping its address and its data", 
   assert.equal(attachment.inputs.instanceId, `${instance.name}-id`);
   assert.equal(attachment.inputs.stopInstanceBeforeDetaching, true, "a clean unmount before the volume moves");
   assert.equal(options.get(attachment.name)?.deleteBeforeReplace, true);
-  assert.equal(instance.inputs.rootBlockDevice.deleteOnTermination, true, "only the root volume goes with the instance");
+  assert.equal(
+    instance.inputs.rootBlockDevice.deleteOnTermination,
+    true,
+    "only the root volume goes with the instance",
+  );
 });
 
 test("cloud-init mounts the data volume at Docker's volumes directory before Docker starts", () => {

@@ -1,18 +1,22 @@
 // The edge proxy's generated Caddyfile, run by a real Caddy (Debian's caddy package) in front of
 // real HTTP upstreams: TLS from the internal CA, health-checked balancing, routes and redirects.
-import { test, before, after } from "node:test";
+
 import assert from "node:assert/strict";
-import { spawn, execFileSync, type ChildProcess } from "node:child_process";
-import { createServer, type Server } from "node:http";
-import { request as httpsRequest } from "node:https";
-import { request as httpRequest } from "node:http";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { createServer, request as httpRequest, type Server } from "node:http";
+import { request as httpsRequest } from "node:https";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
 import { renderCaddyfile } from "../components/edge-proxy.ts";
 
-interface Reply { status: number; headers: Record<string, string | string[] | undefined>; body: string }
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
 
 let dir: string;
 let caddy: ChildProcess;
@@ -33,7 +37,10 @@ async function freePort(): Promise<number> {
 async function upstream(name: string, readyStatus: number): Promise<string> {
   const server = createServer((req, res) => {
     if (req.url === "/health/ready") res.writeHead(readyStatus).end();
-    else res.writeHead(200, { "content-type": "text/plain", server: "node" }).end(`${name} ${req.url} ${req.headers["x-request-id"] ? "id" : "no-id"}`);
+    else
+      res
+        .writeHead(200, { "content-type": "text/plain", server: "node" })
+        .end(`${name} ${req.url} ${req.headers["x-request-id"] ? "id" : "no-id"}`);
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
   servers.push(server);
@@ -74,19 +81,32 @@ before(async () => {
   const unready = await upstream("B", 503);
   const grafana = await upstream("G", 200);
   const caddyfile = renderCaddyfile({
-    domain: "localhost", httpPort: ports.http, httpsPort: ports.https, tls: "internal",
-    upstreams: [healthy, unready], grafanaUpstream: grafana, metricsPort: ports.metrics,
+    domain: "localhost",
+    httpPort: ports.http,
+    httpsPort: ports.https,
+    tls: "internal",
+    upstreams: [healthy, unready],
+    grafanaUpstream: grafana,
+    metricsPort: ports.metrics,
   });
   writeFileSync(join(dir, "Caddyfile"), caddyfile);
   const env = { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, "data"), XDG_CONFIG_HOME: join(dir, "config") };
-  execFileSync("caddy", ["validate", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], { env, stdio: "pipe" });
-  caddy = spawn("caddy", ["run", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], { env, stdio: ["ignore", "pipe", "pipe"] });
+  execFileSync("caddy", ["validate", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], {
+    env,
+    stdio: "pipe",
+  });
+  caddy = spawn("caddy", ["run", "--config", join(dir, "Caddyfile"), "--adapter", "caddyfile"], {
+    env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   caddy.stdout!.on("data", (d) => (caddyLog += d));
   caddy.stderr!.on("data", (d) => (caddyLog += d));
   const root = join(dir, "data", "caddy", "pki", "authorities", "local", "root.crt");
   await until("caddy's internal CA", async () => (existsSync(root) ? true : undefined));
   ca = readFileSync(root);
-  await until("https to answer", async () => ((await get(`https://localhost:${ports.https}/`)).status > 0 ? true : undefined));
+  await until("https to answer", async () =>
+    (await get(`https://localhost:${ports.https}/`)).status > 0 ? true : undefined,
+  );
 });
 
 after(async () => {
@@ -102,7 +122,11 @@ test("TLS is served with a certificate from the proxy's internal CA, verified by
   const reply = await get(`https://localhost:${ports.https}/`);
   assert.equal(reply.status, 200);
   await assert.rejects(
-    new Promise((resolve, reject) => httpsRequest(`https://localhost:${ports.https}/`, (r) => resolve(r.statusCode)).on("error", reject).end()),
+    new Promise((resolve, reject) =>
+      httpsRequest(`https://localhost:${ports.https}/`, (r) => resolve(r.statusCode))
+        .on("error", reject)
+        .end(),
+    ),
     /self[- ]signed|unable to (get|verify)/i,
     "a client without the CA must refuse the certificate",
   );
@@ -111,7 +135,9 @@ test("TLS is served with a certificate from the proxy's internal CA, verified by
 test("traffic goes only to replicas whose /health/ready passes", async () => {
   // Wait until the health checker has taken B out, then every request must land on A.
   await until("B to be marked unhealthy", async () => {
-    const bodies = await Promise.all(Array.from({ length: 10 }, () => get(`https://localhost:${ports.https}/v1/models`)));
+    const bodies = await Promise.all(
+      Array.from({ length: 10 }, () => get(`https://localhost:${ports.https}/v1/models`)),
+    );
     return bodies.every((b) => b.body.startsWith("A ")) ? true : undefined;
   });
   for (let i = 0; i < 20; i++) {
@@ -154,13 +180,34 @@ test("the private endpoint serves the healthcheck and Prometheus metrics", async
 
 test("the free tier's Let's Encrypt Caddyfile is valid too", () => {
   const file = join(dir, "Caddyfile.free");
-  writeFileSync(file, renderCaddyfile({
-    domain: "dev.example.com", httpPort: 80, httpsPort: 443, tls: "letsencrypt", acmeEmail: "ops@example.com",
-    upstreams: ["app-1:8080"], grafanaUpstream: "grafana:3000",
-  }));
-  const env = { ...process.env, HOME: dir, XDG_DATA_HOME: join(dir, "data-free"), XDG_CONFIG_HOME: join(dir, "config-free") };
-  const out = execFileSync("caddy", ["adapt", "--config", file, "--adapter", "caddyfile", "--validate"], { env, stdio: "pipe" }).toString();
-  const json = JSON.parse(out) as { apps: { tls?: { automation?: { policies?: { issuers?: { module: string; email?: string }[] }[] } } } };
+  writeFileSync(
+    file,
+    renderCaddyfile({
+      domain: "dev.example.com",
+      httpPort: 80,
+      httpsPort: 443,
+      tls: "letsencrypt",
+      acmeEmail: "ops@example.com",
+      upstreams: ["app-1:8080"],
+      grafanaUpstream: "grafana:3000",
+    }),
+  );
+  const env = {
+    ...process.env,
+    HOME: dir,
+    XDG_DATA_HOME: join(dir, "data-free"),
+    XDG_CONFIG_HOME: join(dir, "config-free"),
+  };
+  const out = execFileSync("caddy", ["adapt", "--config", file, "--adapter", "caddyfile", "--validate"], {
+    env,
+    stdio: "pipe",
+  }).toString();
+  const json = JSON.parse(out) as {
+    apps: { tls?: { automation?: { policies?: { issuers?: { module: string; email?: string }[] }[] } } };
+  };
   const issuers = json.apps.tls?.automation?.policies?.flatMap((p) => p.issuers ?? []) ?? [];
-  assert.ok(issuers.some((i) => i.module === "acme" && i.email === "ops@example.com"), JSON.stringify(issuers));
+  assert.ok(
+    issuers.some((i) => i.module === "acme" && i.email === "ops@example.com"),
+    JSON.stringify(issuers),
+  );
 });

@@ -1,15 +1,15 @@
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { after, before, test } from "node:test";
 import * as pulumi from "@pulumi/pulumi";
-import { runUnderMocks, unwrapSecrets, type MockedResource, type MockedStack } from "../offline/run-under-mocks.ts";
-import { mockPasswordFor } from "../offline/cloud-mocks.ts";
-import { main } from "../program.ts";
 import { images, pinned } from "../images.ts";
+import { mockPasswordFor } from "../offline/cloud-mocks.ts";
+import { type MockedResource, type MockedStack, runUnderMocks, unwrapSecrets } from "../offline/run-under-mocks.ts";
+import { main } from "../program.ts";
 
 let stack: MockedStack;
 /** Resource options as registered (the mocks only see inputs). */
@@ -24,9 +24,13 @@ const container = (role: string): MockedResource => {
   return found;
 };
 const env = (c: MockedResource): Record<string, string> =>
-  Object.fromEntries((unwrapSecrets(c.inputs.envs) as string[]).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+  Object.fromEntries(
+    (unwrapSecrets(c.inputs.envs) as string[]).map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]),
+  );
 const uploads = (c: MockedResource): Record<string, string> =>
-  Object.fromEntries((unwrapSecrets(c.inputs.uploads ?? []) as { file: string; content: string }[]).map((u) => [u.file, u.content]));
+  Object.fromEntries(
+    (unwrapSecrets(c.inputs.uploads ?? []) as { file: string; content: string }[]).map((u) => [u.file, u.content]),
+  );
 
 before(async () => {
   stack = await runUnderMocks("local", { "inferstack:tier": "local" }, () => {
@@ -44,8 +48,17 @@ test("the local stack runs the whole system on the local engine", () => {
   const roles = containers().map(roleOf).sort();
   // node-exporter and cAdvisor need host bind mounts that Docker Desktop refuses: off on local.
   assert.deepEqual(roles, [
-    "alertmanager", "app-1", "app-2", "backups", "edge", "grafana",
-    "postgres", "postgres-exporter", "prometheus", "redis", "redis-exporter",
+    "alertmanager",
+    "app-1",
+    "app-2",
+    "backups",
+    "edge",
+    "grafana",
+    "postgres",
+    "postgres-exporter",
+    "prometheus",
+    "redis",
+    "redis-exporter",
   ]);
   const providers = stack.resources.filter((r) => r.type === "pulumi:providers:docker");
   assert.equal(providers.length, 1);
@@ -104,7 +117,18 @@ test("every container has a restart policy, a memory limit and rotated logs", ()
 });
 
 test("services have healthchecks and pulumi waits for them", () => {
-  for (const role of ["postgres", "redis", "app-1", "app-2", "edge", "prometheus", "alertmanager", "grafana", "backups", "postgres-exporter"]) {
+  for (const role of [
+    "postgres",
+    "redis",
+    "app-1",
+    "app-2",
+    "edge",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+    "backups",
+    "postgres-exporter",
+  ]) {
     const c = container(role);
     const tests = c.inputs.healthcheck?.tests as string[] | undefined;
     assert.ok(tests && tests.length >= 2 && /^CMD/.test(tests[0]!), `${role} healthcheck`);
@@ -116,7 +140,13 @@ test("services have healthchecks and pulumi waits for them", () => {
 });
 
 test("data lives in named volumes", () => {
-  const mounts = (role: string) => Object.fromEntries((container(role).inputs.volumes as { containerPath: string; volumeName?: string }[]).map((v) => [v.containerPath, v.volumeName]));
+  const mounts = (role: string) =>
+    Object.fromEntries(
+      (container(role).inputs.volumes as { containerPath: string; volumeName?: string }[]).map((v) => [
+        v.containerPath,
+        v.volumeName,
+      ]),
+    );
   assert.equal(mounts("postgres")["/var/lib/postgresql/data"], "inferstack-local-pgdata");
   assert.equal(mounts("backups")["/backups"], "inferstack-local-backups");
   assert.equal(mounts("app-1")["/var/lib/inferstack/spill"], "inferstack-local-app-1-spill");
@@ -133,11 +163,24 @@ test("only the edge proxy publishes ports, on loopback, and the data network is 
     if (roleOf(c) === "edge") continue;
     assert.equal(c.inputs.ports, undefined, `${c.name} must not publish ports`);
   }
-  const ports = container("edge").inputs.ports as { internal: number; external: number; ip: string; protocol: string }[];
-  assert.deepEqual(ports.map((p) => `${p.ip}:${p.external}/${p.protocol}`).sort(), ["127.0.0.1:8080/tcp", "127.0.0.1:8443/tcp", "127.0.0.1:8443/udp"]);
+  const ports = container("edge").inputs.ports as {
+    internal: number;
+    external: number;
+    ip: string;
+    protocol: string;
+  }[];
+  assert.deepEqual(ports.map((p) => `${p.ip}:${p.external}/${p.protocol}`).sort(), [
+    "127.0.0.1:8080/tcp",
+    "127.0.0.1:8443/tcp",
+    "127.0.0.1:8443/udp",
+  ]);
   const networks = stack.resources.filter((r) => r.type === "docker:index/network:Network");
-  assert.deepEqual(networks.map((n) => [n.inputs.name, Boolean(n.inputs.internal)]).sort(), [["inferstack-local-data", true], ["inferstack-local-edge", false]]);
-  const nets = (role: string) => (container(role).inputs.networksAdvanced as { name: string }[]).map((n) => n.name).sort();
+  assert.deepEqual(networks.map((n) => [n.inputs.name, Boolean(n.inputs.internal)]).sort(), [
+    ["inferstack-local-data", true],
+    ["inferstack-local-edge", false],
+  ]);
+  const nets = (role: string) =>
+    (container(role).inputs.networksAdvanced as { name: string }[]).map((n) => n.name).sort();
   assert.deepEqual(nets("postgres"), ["inferstack-local-data"]);
   assert.deepEqual(nets("redis"), ["inferstack-local-data"]);
   assert.deepEqual(nets("edge"), ["inferstack-local-edge"]);
@@ -159,7 +202,10 @@ test("the edge proxy terminates TLS with its internal CA and balances the replic
 
 test("the app replicas get their wiring from the stack, secrets included", () => {
   const e = env(container("app-1"));
-  assert.equal(e.DATABASE_URL, `postgres://inferstack:${mockPasswordFor("inferstack-postgres-password")}@postgres:5432/inferstack`);
+  assert.equal(
+    e.DATABASE_URL,
+    `postgres://inferstack:${mockPasswordFor("inferstack-postgres-password")}@postgres:5432/inferstack`,
+  );
   assert.equal(e.REDIS_URL, `redis://:${mockPasswordFor("inferstack-redis-password")}@redis:6379`);
   assert.equal(e.MODELS_DIR, "/app/models");
   assert.equal(e.PORT, "8080");
@@ -170,7 +216,9 @@ test("the app replicas get their wiring from the stack, secrets included", () =>
   assert.equal(e.PREDICTION_LOG_SPILL_PATH, "/var/lib/inferstack/spill/predictions.jsonl");
   assert.ok(Number(e.PG_POOL_MAX) * 2 < 80, "replica pools fit Postgres max_connections");
   assert.equal(container("app-1").inputs.readOnly, true);
-  assert.ok((container("app-1").inputs.networksAdvanced as { aliases: string[] }[]).some((n) => n.aliases.includes("app")));
+  assert.ok(
+    (container("app-1").inputs.networksAdvanced as { aliases: string[] }[]).some((n) => n.aliases.includes("app")),
+  );
 });
 
 test("no secret appears in a plain resource input", async () => {
@@ -195,7 +243,10 @@ test("Prometheus and Alertmanager get the monitoring files, and promtool/amtool 
   // Only what runs is scraped.
   assert.doesNotMatch(prom["/etc/prometheus/prometheus.yml"]!, /cadvisor|node-exporter|blackbox/);
   // Without --syntax-only promtool also loads and checks every rule file the config names.
-  const checked = execFileSync("promtool", ["check", "config", join(work, "etc/prometheus/prometheus.yml")], { encoding: "utf8", stdio: "pipe" });
+  const checked = execFileSync("promtool", ["check", "config", join(work, "etc/prometheus/prometheus.yml")], {
+    encoding: "utf8",
+    stdio: "pipe",
+  });
   assert.match(checked, /SUCCESS: [1-9]\d* rules found/, "the uploaded rule files are found next to the config");
   execFileSync("amtool", ["check-config", join(work, "etc/alertmanager/alertmanager.yml")], { stdio: "pipe" });
   assert.ok((container("prometheus").inputs.command as string[]).includes("--storage.tsdb.retention.time=7d"));
@@ -203,7 +254,12 @@ test("Prometheus and Alertmanager get the monitoring files, and promtool/amtool 
 
 test("Grafana is provisioned and reads its admin password from a file only it can read", () => {
   const g = container("grafana");
-  const files = unwrapSecrets(g.inputs.uploads) as { file: string; content: string; owner?: string; permissions?: string }[];
+  const files = unwrapSecrets(g.inputs.uploads) as {
+    file: string;
+    content: string;
+    owner?: string;
+    permissions?: string;
+  }[];
   const password = files.find((f) => f.file === env(g).GF_SECURITY_ADMIN_PASSWORD__FILE);
   assert.equal(password?.content, mockPasswordFor("inferstack-grafana-password"));
   assert.equal(password?.permissions, "0400");
@@ -249,12 +305,18 @@ test("Valkey's arguments are accepted by a real Redis-protocol server and enforc
   await new Promise((r) => probe.close(r));
   const args = unwrapSecrets(container("redis").inputs.command) as string[];
   // The same flags the container passes (the password arrives from the environment there).
-  const server = spawn("redis-server", [...args, "--requirepass", "pw-under-test", "--port", String(port), "--bind", "127.0.0.1", "--dir", work], { stdio: "ignore" });
-  const cli = (...a: string[]) => spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...a], { encoding: "utf8" });
+  const server = spawn(
+    "redis-server",
+    [...args, "--requirepass", "pw-under-test", "--port", String(port), "--bind", "127.0.0.1", "--dir", work],
+    { stdio: "ignore" },
+  );
+  const cli = (...a: string[]) =>
+    spawnSync("redis-cli", ["-h", "127.0.0.1", "-p", String(port), ...a], { encoding: "utf8" });
   try {
     for (let i = 0; cli("ping").stdout.trim() === "" && i < 100; i++) await new Promise((r) => setTimeout(r, 100));
     assert.match(cli("ping").stdout, /NOAUTH/, "unauthenticated clients are refused");
-    const get = (key: string) => cli("-a", "pw-under-test", "--no-auth-warning", "config", "get", key).stdout.replace(/\n$/, "").split("\n");
+    const get = (key: string) =>
+      cli("-a", "pw-under-test", "--no-auth-warning", "config", "get", key).stdout.replace(/\n$/, "").split("\n");
     assert.deepEqual(get("maxmemory"), ["maxmemory", String(96 * 1024 * 1024)]);
     assert.deepEqual(get("maxmemory-policy"), ["maxmemory-policy", "allkeys-lru"]);
     assert.deepEqual(get("save"), ["save", ""]);

@@ -11,32 +11,44 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { loadProject, resolveEntryPoint } from "./pulumi-cli.ts";
 import { runUnderMocks, unwrapSecrets } from "../offline/run-under-mocks.ts";
+import { loadProject, resolveEntryPoint } from "./pulumi-cli.ts";
 
 const [root = ".", stackName = "dev"] = process.argv.slice(2);
 const projectRoot = resolve(root);
 const project = loadProject(readFileSync(join(projectRoot, "Pulumi.yaml"), "utf8"));
-const packageJson = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")) as { type?: string; main?: string; exports?: unknown };
+const packageJson = JSON.parse(readFileSync(join(projectRoot, "package.json"), "utf8")) as {
+  type?: string;
+  main?: string;
+  exports?: unknown;
+};
 const { pwd, entry } = resolveEntryPoint(project.main, packageJson, (p) => existsSync(join(projectRoot, p)));
 const config = JSON.parse(process.env.PULUMI_CONFIG ?? "{}") as Record<string, string>;
 
 // run.js: `if (pwd) process.chdir(pwd)` — every relative path the program or a provider sees starts here.
 process.chdir(join(projectRoot, pwd));
 
-const stack = await runUnderMocks(stackName, config, async () => {
-  const mod = (await import(pathToFileURL(join(projectRoot, entry)).href)) as Record<string, unknown>;
-  let programExport: unknown = mod;
-  if (Object.getOwnPropertyDescriptor(mod, "default") !== undefined) {
-    if (Object.keys(mod).length !== 1) throw new Error("expected entrypoint module to have either a default export or named exports but not both");
-    programExport = mod.default;
-  }
-  const result = programExport instanceof Function ? await programExport() : programExport;
-  return result as Record<string, unknown>;
-}, { project: project.name });
+const stack = await runUnderMocks(
+  stackName,
+  config,
+  async () => {
+    const mod = (await import(pathToFileURL(join(projectRoot, entry)).href)) as Record<string, unknown>;
+    let programExport: unknown = mod;
+    if (Object.getOwnPropertyDescriptor(mod, "default") !== undefined) {
+      if (Object.keys(mod).length !== 1)
+        throw new Error("expected entrypoint module to have either a default export or named exports but not both");
+      programExport = mod.default;
+    }
+    const result = programExport instanceof Function ? await programExport() : programExport;
+    return result as Record<string, unknown>;
+  },
+  { project: project.name },
+);
 
-process.stdout.write(`${JSON.stringify({
-  cwd: process.cwd(),
-  outputs: unwrapSecrets(stack.outputs),
-  resources: stack.resources.map((r) => ({ type: r.type, name: r.name, inputs: unwrapSecrets(r.inputs) })),
-})}\n`);
+process.stdout.write(
+  `${JSON.stringify({
+    cwd: process.cwd(),
+    outputs: unwrapSecrets(stack.outputs),
+    resources: stack.resources.map((r) => ({ type: r.type, name: r.name, inputs: unwrapSecrets(r.inputs) })),
+  })}\n`,
+);

@@ -62,7 +62,8 @@ function schemaItemsErrors(v: unknown, at: string): string[] {
 function schemaConfigDeclarationErrors(v: Record<string, unknown>, at: string): string[] {
   const errs: string[] = [];
   for (const k of Object.keys(v)) {
-    if (!["type", "items", "description", "secret", "default", "value"].includes(k)) errs.push(`${at}: additionalProperties '${k}' not allowed`);
+    if (!["type", "items", "description", "secret", "default", "value"].includes(k))
+      errs.push(`${at}: additionalProperties '${k}' not allowed`);
   }
   if ("type" in v && !(typeof v.type === "string" && SIMPLE_CONFIG_TYPES.includes(v.type))) {
     errs.push(`${at}/type: value must be one of ${SIMPLE_CONFIG_TYPES.map((t) => `"${t}"`).join(", ")}`);
@@ -79,7 +80,8 @@ export function projectSchemaErrors(raw: unknown): string[] {
   const errs: string[] = [];
   // ValidateProject checks `name` by hand before the schema.
   if (!("name" in raw)) return ["project is missing a 'name' attribute"];
-  if (typeof raw.name !== "string" || raw.name === "") return ["project is missing a non-empty string 'name' attribute"];
+  if (typeof raw.name !== "string" || raw.name === "")
+    return ["project is missing a non-empty string 'name' attribute"];
   for (const k of ["description", "author", "website", "license", "main", "stackConfigDir"]) {
     if (k in raw && !stringOrNull(raw[k])) errs.push(`#/${k}: expected string or null`);
   }
@@ -88,8 +90,10 @@ export function projectSchemaErrors(raw: unknown): string[] {
     if (typeof r === "string") {
       if (r === "") errs.push("#/runtime: length must be >= 1");
     } else if (isMap(r)) {
-      for (const k of Object.keys(r)) if (k !== "name" && k !== "options") errs.push(`#/runtime: additionalProperties '${k}' not allowed`);
-      if ("name" in r && (typeof r.name !== "string" || r.name === "")) errs.push("#/runtime/name: expected non-empty string");
+      for (const k of Object.keys(r))
+        if (k !== "name" && k !== "options") errs.push(`#/runtime: additionalProperties '${k}' not allowed`);
+      if ("name" in r && (typeof r.name !== "string" || r.name === ""))
+        errs.push("#/runtime/name: expected non-empty string");
       if ("options" in r && !isMap(r.options)) errs.push("#/runtime/options: expected object");
     } else errs.push("#/runtime: expected string or object");
   }
@@ -100,7 +104,13 @@ export function projectSchemaErrors(raw: unknown): string[] {
         const at = `#/config/${key}`;
         if (key === "secret" && typeof v !== "boolean") errs.push(`${at}: expected boolean`);
         // oneOf: string | integer | boolean | array | configTypeDeclaration
-        if (typeof v === "string" || typeof v === "boolean" || Array.isArray(v) || (typeof v === "number" && Number.isInteger(v))) continue;
+        if (
+          typeof v === "string" ||
+          typeof v === "boolean" ||
+          Array.isArray(v) ||
+          (typeof v === "number" && Number.isInteger(v))
+        )
+          continue;
         if (isMap(v)) errs.push(...schemaConfigDeclarationErrors(v, at));
         else errs.push(`${at}: oneOf failed, none matched (got ${JSON.stringify(v)})`);
       }
@@ -108,13 +118,17 @@ export function projectSchemaErrors(raw: unknown): string[] {
   }
   if ("backend" in raw && raw.backend !== null) {
     if (!isMap(raw.backend)) errs.push("#/backend: expected object or null");
-    else for (const k of Object.keys(raw.backend)) if (k !== "url") errs.push(`#/backend: additionalProperties '${k}' not allowed`);
+    else
+      for (const k of Object.keys(raw.backend))
+        if (k !== "url") errs.push(`#/backend: additionalProperties '${k}' not allowed`);
   }
   if ("options" in raw && raw.options !== null) {
     if (!isMap(raw.options)) errs.push("#/options: expected object or null");
     else {
-      for (const k of Object.keys(raw.options)) if (k !== "refresh") errs.push(`#/options: additionalProperties '${k}' not allowed`);
-      if ("refresh" in raw.options && raw.options.refresh !== "always") errs.push("#/options/refresh: value must be \"always\"");
+      for (const k of Object.keys(raw.options))
+        if (k !== "refresh") errs.push(`#/options: additionalProperties '${k}' not allowed`);
+      if ("refresh" in raw.options && raw.options.refresh !== "always")
+        errs.push('#/options/refresh: value must be "always"');
     }
   }
   for (const k of ["packages", "plugins"]) if (k in raw && !isMap(raw[k])) errs.push(`#/${k}: expected object`);
@@ -129,7 +143,11 @@ export function validateConfigValue(typeName: string, items: ConfigItemsType | u
     case "integer":
       if (typeof value === "number") return Number.isInteger(value);
       // strconv.Atoi: optional sign, decimal digits, fits in int64
-      return typeof value === "string" && /^[+-]?\d+$/.test(value) && Math.abs(Number(value)) <= Number.MAX_SAFE_INTEGER * 1024;
+      return (
+        typeof value === "string" &&
+        /^[+-]?\d+$/.test(value) &&
+        Math.abs(Number(value)) <= Number.MAX_SAFE_INTEGER * 1024
+      );
     case "boolean":
       return value === "true" || value === "false" || typeof value === "boolean";
     case "object":
@@ -159,7 +177,8 @@ function nodejsOptionErrors(options: Record<string, unknown>): string[] {
   if ("packagemanager" in options) {
     const pm = options.packagemanager;
     if (typeof pm !== "string") errs.push("packagemanager option must be a string");
-    else if (!["auto", "npm", "yarn", "pnpm", "bun"].includes(pm)) errs.push(`packagemanager option must be one of auto, npm, yarn, pnpm or bun, got "${pm}"`);
+    else if (!["auto", "npm", "yarn", "pnpm", "bun"].includes(pm))
+      errs.push(`packagemanager option must be one of auto, npm, yarn, pnpm or bun, got "${pm}"`);
   }
   return errs;
 }
@@ -182,21 +201,39 @@ export function loadProject(text: string, source = "Pulumi.yaml"): Project {
   for (const [key, t] of Object.entries(config)) {
     const hasDefault = t.default !== undefined && t.default !== null;
     const hasValue = t.value !== undefined && t.value !== null;
-    if (hasDefault && hasValue) throw new PulumiCliError(`project config '${key}' cannot have both a 'default' and 'value' attribute`);
+    if (hasDefault && hasValue)
+      throw new PulumiCliError(`project config '${key}' cannot have both a 'default' and 'value' attribute`);
     if (namespacedByProject(name, key)) {
       if (t.type === "array" && t.items === undefined) {
-        throw new PulumiCliError(`The configuration key '${key}' declares an array but does not specify the underlying type via the 'items' attribute`);
+        throw new PulumiCliError(
+          `The configuration key '${key}' declares an array but does not specify the underlying type via the 'items' attribute`,
+        );
       }
       if (t.type !== undefined && hasDefault && !validateConfigValue(t.type, t.items, t.default)) {
-        throw new PulumiCliError(`The default value specified for configuration key '${key}' is not of the expected type '${fullTypeName(t.type, t.items)}'`);
+        throw new PulumiCliError(
+          `The default value specified for configuration key '${key}' is not of the expected type '${fullTypeName(t.type, t.items)}'`,
+        );
       }
     } else {
-      if (t.type !== undefined) throw new PulumiCliError(`Configuration key '${key}' is not namespaced by the project and should not define a type`);
-      if (hasDefault) throw new PulumiCliError(`Configuration key '${key}' is not namespaced by the project and should not define a default value. Did you mean to use the 'value' attribute instead of 'default'?`);
-      if (!hasValue) throw new PulumiCliError(`Configuration key '${key}' is namespaced and must provide an attribute 'value'`);
+      if (t.type !== undefined)
+        throw new PulumiCliError(
+          `Configuration key '${key}' is not namespaced by the project and should not define a type`,
+        );
+      if (hasDefault)
+        throw new PulumiCliError(
+          `Configuration key '${key}' is not namespaced by the project and should not define a default value. Did you mean to use the 'value' attribute instead of 'default'?`,
+        );
+      if (!hasValue)
+        throw new PulumiCliError(`Configuration key '${key}' is namespaced and must provide an attribute 'value'`);
     }
   }
-  const runtime = typeof doc.runtime === "string" ? { name: doc.runtime, options: {} } : { name: String((doc.runtime as Record<string, unknown>)?.name ?? ""), options: ((doc.runtime as Record<string, unknown>)?.options ?? {}) as Record<string, unknown> };
+  const runtime =
+    typeof doc.runtime === "string"
+      ? { name: doc.runtime, options: {} }
+      : {
+          name: String((doc.runtime as Record<string, unknown>)?.name ?? ""),
+          options: ((doc.runtime as Record<string, unknown>)?.options ?? {}) as Record<string, unknown>,
+        };
   if (runtime.name === "nodejs") {
     const optionErrors = nodejsOptionErrors(runtime.options);
     if (optionErrors.length > 0) throw new PulumiCliError(`nodejs language host: ${optionErrors.join("; ")}`);
@@ -215,13 +252,16 @@ export interface ConfigValue {
 }
 export type ConfigMap = Map<string, ConfigValue>;
 
-const isSecureValue = (v: unknown): v is { secure: string } => isMap(v) && Object.keys(v).length === 1 && typeof v.secure === "string";
-const containsSecure = (v: unknown): boolean => isSecureValue(v) || (Array.isArray(v) ? v.some(containsSecure) : isMap(v) && Object.values(v).some(containsSecure));
+const isSecureValue = (v: unknown): v is { secure: string } =>
+  isMap(v) && Object.keys(v).length === 1 && typeof v.secure === "string";
+const containsSecure = (v: unknown): boolean =>
+  isSecureValue(v) || (Array.isArray(v) ? v.some(containsSecure) : isMap(v) && Object.values(v).some(containsSecure));
 
 /** Value.UnmarshalYAML → object.MarshalString (object.go). */
 function valueFromYaml(v: unknown): ConfigValue {
   if (typeof v === "string") return { value: v, secure: false, object: false };
-  if (typeof v === "boolean" || typeof v === "number") return { value: JSON.stringify(v), secure: false, object: false };
+  if (typeof v === "boolean" || typeof v === "number")
+    return { value: JSON.stringify(v), secure: false, object: false };
   if (isSecureValue(v)) return { value: v.secure, secure: true, object: false };
   return { value: JSON.stringify(v ?? null), secure: containsSecure(v), object: true };
 }
@@ -236,7 +276,8 @@ export function loadProjectStack(project: Project, text: string, source: string)
   if (!isMap(config)) throw new PulumiCliError(`${source}: config must be a mapping`);
   for (const [key, v] of Object.entries(config)) {
     const full = key.includes(":") ? key : `${project.name}:${key}`;
-    if (!/^[^:]+:[^:]+$/.test(full)) throw new PulumiCliError(`${source}: could not parse ${key} as a configuration key`);
+    if (!/^[^:]+:[^:]+$/.test(full))
+      throw new PulumiCliError(`${source}: could not parse ${key} as a configuration key`);
     out.set(full, valueFromYaml(v));
   }
   return out;
@@ -300,13 +341,21 @@ export interface ConfigSetOptions {
 const SECRET_LOOKING_KEY = /passwd|pass|password|pwd|secret|token/i;
 
 /** `pulumi config set [--path] [--secret] <key> <value>` applied to a stack's config map. */
-export function configSet(project: Project, map: ConfigMap, key: string, value: string, opts: ConfigSetOptions = {}): void {
+export function configSet(
+  project: Project,
+  map: ConfigMap,
+  key: string,
+  value: string,
+  opts: ConfigSetOptions = {},
+): void {
   const full = key.includes(":") ? key : `${project.name}:${key}`;
   const colon = full.indexOf(":");
   const namespace = full.slice(0, colon);
   const name = full.slice(colon + 1);
   if (!opts.secret && !opts.plaintext && SECRET_LOOKING_KEY.test(name)) {
-    throw new PulumiCliError(`config value for '${full}' looks like a secret; rerun with --secret to encrypt it, or --plaintext if you meant to store in plaintext`);
+    throw new PulumiCliError(
+      `config value for '${full}' looks like a secret; rerun with --secret to encrypt it, or --plaintext if you meant to store in plaintext`,
+    );
   }
   const path = opts.path ? parsePropertyPath(name) : [name];
   const root = `${namespace}:${String(path[0])}`;
@@ -349,7 +398,12 @@ export interface ProgramConfig {
  * explicitly typed keys are type-checked against the stack's (decrypted) value, and a key declared
  * `secret: true` must hold a secure value. Throws the CLI's own message.
  */
-export function mergeConfig(stackName: string, project: Project, stack: ConfigMap, decrypt = testCrypter.decrypt): ProgramConfig {
+export function mergeConfig(
+  stackName: string,
+  project: Project,
+  stack: ConfigMap,
+  decrypt = testCrypter.decrypt,
+): ProgramConfig {
   const merged: ConfigMap = new Map(stack);
   const missing: string[] = [];
   const keys = Object.keys(project.config).sort();
@@ -366,14 +420,28 @@ export function mergeConfig(stackName: string, project: Project, stack: ConfigMa
     if (!found && (hasValue || hasDefault)) {
       // createConfigValue: string/int/bool become "%v" text, anything else JSON (an object value).
       const v = hasDefault ? t.default : t.value;
-      const primitive = typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isInteger(v));
-      merged.set(full, primitive ? { value: String(v), secure: false, object: false } : { value: JSON.stringify(v), secure: false, object: true });
+      const primitive =
+        typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isInteger(v));
+      merged.set(
+        full,
+        primitive
+          ? { value: String(v), secure: false, object: false }
+          : { value: JSON.stringify(v), secure: false, object: true },
+      );
     }
   }
   if (missing.length > 0) {
     const sorted = [...missing].sort();
-    const list = sorted.length === 1 ? `'${sorted[0]}'` : `${sorted.slice(0, -1).map((k) => `'${k}'`).join(", ")} and '${sorted.at(-1)}'`;
-    throw new PulumiCliError(`Stack '${stackName}' is missing configuration value${sorted.length === 1 ? "" : "s"} ${list}`);
+    const list =
+      sorted.length === 1
+        ? `'${sorted[0]}'`
+        : `${sorted
+            .slice(0, -1)
+            .map((k) => `'${k}'`)
+            .join(", ")} and '${sorted.at(-1)}'`;
+    throw new PulumiCliError(
+      `Stack '${stackName}' is missing configuration value${sorted.length === 1 ? "" : "s"} ${list}`,
+    );
   }
   // validateStackConfigValues
   for (const projectKey of keys) {
@@ -382,11 +450,16 @@ export function mergeConfig(stackName: string, project: Project, stack: ConfigMa
     const full = projectKey.includes(":") ? projectKey : `${project.name}:${projectKey}`;
     const v = merged.get(full);
     if (v === undefined) continue;
-    if (t.secret && !v.secure) throw new PulumiCliError(`Stack '${stackName}' with configuration key '${projectKey}' must be encrypted as it's secret`);
+    if (t.secret && !v.secure)
+      throw new PulumiCliError(
+        `Stack '${stackName}' with configuration key '${projectKey}' must be encrypted as it's secret`,
+      );
     const plain = decryptedValue(v, decrypt);
     const content: unknown = v.object ? JSON.parse(plain) : plain;
     if (!validateConfigValue(t.type, t.items, content)) {
-      throw new PulumiCliError(`Stack '${stackName}' with configuration key '${projectKey}' must be of type '${fullTypeName(t.type, t.items)}'`);
+      throw new PulumiCliError(
+        `Stack '${stackName}' with configuration key '${projectKey}' must be of type '${fullTypeName(t.type, t.items)}'`,
+      );
     }
   }
   const config: Record<string, string> = {};
@@ -455,7 +528,8 @@ export interface ConfigSetCommand {
 /** Parses `[npx] pulumi config set ...` argv the way cobra does for that command's flags. */
 export function parseConfigSet(argv: string[]): ConfigSetCommand {
   const args = argv[0] === "npx" ? argv.slice(1) : argv;
-  if (args[0] !== "pulumi" || args[1] !== "config" || args[2] !== "set") throw new Error(`not a pulumi config set: ${argv.join(" ")}`);
+  if (args[0] !== "pulumi" || args[1] !== "config" || args[2] !== "set")
+    throw new Error(`not a pulumi config set: ${argv.join(" ")}`);
   const opts: ConfigSetOptions = {};
   const positional: string[] = [];
   let stack: string | undefined;
@@ -470,8 +544,7 @@ export function parseConfigSet(argv: string[]): ConfigSetCommand {
     else if (a === "--") {
       positional.push(...args.slice(i + 1));
       i = args.length;
-    }
-    else if (a.startsWith("-")) throw new Error(`unknown flag ${a} in: ${argv.join(" ")}`);
+    } else if (a.startsWith("-")) throw new Error(`unknown flag ${a} in: ${argv.join(" ")}`);
     else positional.push(a);
   }
   if (positional.length !== 2) throw new Error(`expected <key> <value> in: ${argv.join(" ")}`);
@@ -491,9 +564,12 @@ export function resolveEntryPoint(
 ): { pwd: string; entry: string } {
   const pwd = (projectMain ?? ".").replace(/\/+$/, "") || ".";
   if (packageJson.exports !== undefined || packageJson.main !== undefined) {
-    throw new PulumiCliError("package.json `exports`/`main` would replace Pulumi.yaml's `main` as the program's entry point (run.js)");
+    throw new PulumiCliError(
+      "package.json `exports`/`main` would replace Pulumi.yaml's `main` as the program's entry point (run.js)",
+    );
   }
-  if (packageJson.type !== "module") throw new PulumiCliError("package.json is not `type: module`: run.js would require() the program as CommonJS");
+  if (packageJson.type !== "module")
+    throw new PulumiCliError("package.json is not `type: module`: run.js would require() the program as CommonJS");
   for (const index of ["index.js", "index.mjs", "index.ts", "index.mts"]) {
     const candidate = pwd === "." ? index : `${pwd}/${index}`;
     if (exists(candidate)) return { pwd, entry: candidate };

@@ -3,14 +3,24 @@
  * reproduces the committed models: same split, same manifests and cards, and an ONNX file whose
  * predictions match the committed reference. Catches a script edited without `npm run models:build`.
  */
-import { after, before, test } from "node:test";
+
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { after, before, test } from "node:test";
 import * as ort from "onnxruntime-node";
-import { MODELS_DIR, SHIPPED, assertClose, assertMatchesReference, loadReference, modelPath, rows, runOnnx } from "../reference.ts";
+import {
+  assertClose,
+  assertMatchesReference,
+  loadReference,
+  MODELS_DIR,
+  modelPath,
+  rows,
+  runOnnx,
+  SHIPPED,
+} from "../reference.ts";
 
 const PYTHON = "/usr/bin/python3";
 let scratch = "";
@@ -27,10 +37,14 @@ after(() => {
   if (scratch) rmSync(scratch, { recursive: true, force: true });
 });
 
-const readJson = (dir: string, ...parts: string[]): unknown => JSON.parse(readFileSync(path.join(dir, ...parts), "utf8"));
+const readJson = (dir: string, ...parts: string[]): unknown =>
+  JSON.parse(readFileSync(path.join(dir, ...parts), "utf8"));
 // The provenance line names library versions, which may legitimately differ on another machine.
 const cardBody = (dir: string, model: string) =>
-  readFileSync(path.join(dir, model, "README.md"), "utf8").split("\n").filter((l) => !l.startsWith("Built with")).join("\n");
+  readFileSync(path.join(dir, model, "README.md"), "utf8")
+    .split("\n")
+    .filter((l) => !l.startsWith("Built with"))
+    .join("\n");
 
 // Only the models models/build/ makes; models dropped in by users have their own builds.
 for (const model of SHIPPED) {
@@ -47,11 +61,12 @@ for (const model of SHIPPED) {
       const r = rebuilt.cases[i]!;
       assert.deepEqual(r.instance, c.instance, `row ${i}: the split is reproducible`);
       if (committed.kind === "regression" && "prediction" in r) {
-        assertClose(r.prediction, (c as typeof committed.cases[number]).prediction, committed.tolerance, `row ${i}`);
+        assertClose(r.prediction, (c as (typeof committed.cases)[number]).prediction, committed.tolerance, `row ${i}`);
       } else if (committed.kind === "classification" && "probabilities" in r) {
-        const cc = c as typeof committed.cases[number];
+        const cc = c as (typeof committed.cases)[number];
         assert.equal(r.labelIndex, cc.labelIndex, `row ${i}: label`);
-        for (const [k, p] of r.probabilities.entries()) assertClose(p, cc.probabilities[k]!, committed.tolerance, `row ${i} class ${k}`);
+        for (const [k, p] of r.probabilities.entries())
+          assertClose(p, cc.probabilities[k]!, committed.tolerance, `row ${i} class ${k}`);
       } else {
         assert.fail(`row ${i}: rebuilt reference is of another kind`);
       }
@@ -67,7 +82,9 @@ for (const model of SHIPPED) {
       await session.release();
     }
     const identical = readFileSync(modelPath(model, 1, scratch)).equals(readFileSync(modelPath(model)));
-    t.diagnostic(identical ? "rebuilt model.onnx is byte-identical" : "rebuilt model.onnx differs in bytes (numerically equal)");
+    t.diagnostic(
+      identical ? "rebuilt model.onnx is byte-identical" : "rebuilt model.onnx differs in bytes (numerically equal)",
+    );
   });
 }
 
@@ -86,13 +103,19 @@ for path in sys.argv[1:]:
 print(json.dumps(out))`;
   const files = SHIPPED.map((m) => modelPath(m));
   const report = JSON.parse(
-    execFileSync(PYTHON, ["-c", script, ...files], { encoding: "utf8", env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1" } }),
+    execFileSync(PYTHON, ["-c", script, ...files], {
+      encoding: "utf8",
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: "1" },
+    }),
   ) as Record<string, { ir: number; opsets: Record<string, number>; batch: string[] }>;
   for (const file of files) {
     const info = report[file]!;
     assert.ok(info.ir <= 8, `${file}: ir_version ${info.ir}`);
     assert.ok((info.opsets["ai.onnx"] ?? 0) <= 17, `${file}: opset ${info.opsets["ai.onnx"]}`);
     assert.ok((info.opsets["ai.onnx.ml"] ?? 0) <= 3, `${file}: ai.onnx.ml opset ${info.opsets["ai.onnx.ml"]}`);
-    assert.ok(info.batch.every((d) => d === "batch"), `${file}: every input and output has a symbolic batch dim`);
+    assert.ok(
+      info.batch.every((d) => d === "batch"),
+      `${file}: every input and output has a symbolic batch dim`,
+    );
   }
 });

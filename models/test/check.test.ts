@@ -2,12 +2,13 @@
  * `npm run models:check`: passes on the bundled repository, and names each fault planted in a
  * scratch copy (manifest/ONNX mismatches, broken files, policies, version folders, parity).
  */
-import { after, before, test } from "node:test";
+
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { after, before, test } from "node:test";
 import { checkRepository, type ModelReport } from "../check.ts";
 import { MODELS_DIR } from "../reference.ts";
 
@@ -73,7 +74,10 @@ function only(name: string): ModelReport {
 }
 
 const has = (list: string[], pattern: RegExp, what: string) =>
-  assert.ok(list.some((m) => pattern.test(m)), `${what}: expected ${pattern} in ${JSON.stringify(list)}`);
+  assert.ok(
+    list.some((m) => pattern.test(m)),
+    `${what}: expected ${pattern} in ${JSON.stringify(list)}`,
+  );
 
 test("the bundled repository passes, with reference parity for every model", () => {
   const run = spawnSync(process.execPath, [CHECK, MODELS_DIR], { encoding: "utf8" });
@@ -92,7 +96,11 @@ test("a faithful copy passes and folders that are not models are skipped", () =>
 });
 
 test("manifest disagreements with the ONNX file are errors naming the tensor", () => {
-  has(only("wrong-datatype").errors, /output "probabilities": datatype FP64 but the ONNX file declares FP32/, "datatype");
+  has(
+    only("wrong-datatype").errors,
+    /output "probabilities": datatype FP64 but the ONNX file declares FP32/,
+    "datatype",
+  );
   has(only("wrong-labels").errors, /2 labels for 3 classes/, "labels");
   has(only("unknown-key").errors, /batching/, "unknown key");
 });

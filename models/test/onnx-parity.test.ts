@@ -3,15 +3,31 @@
  * held-out predictions (reference.json), and their manifests agree with the files and the API's
  * manifest schema.
  */
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { test } from "node:test";
 import * as ort from "onnxruntime-node";
-import { ManifestSchema, formatIssues, type Manifest } from "../../app/src/inference/manifest.ts";
-import { BUNDLED, MODELS_DIR, SHIPPED, assertMatchesReference, loadReference, modelPath, rows, runOnnx } from "../reference.ts";
+import { formatIssues, type Manifest, ManifestSchema } from "../../app/src/inference/manifest.ts";
+import {
+  assertMatchesReference,
+  BUNDLED,
+  loadReference,
+  MODELS_DIR,
+  modelPath,
+  rows,
+  runOnnx,
+  SHIPPED,
+} from "../reference.ts";
 
-const ORT_TYPE: Record<string, string> = { FP32: "float32", FP64: "float64", INT64: "int64", INT32: "int32", BOOL: "bool" };
+const ORT_TYPE: Record<string, string> = {
+  FP32: "float32",
+  FP64: "float64",
+  INT64: "int64",
+  INT32: "int32",
+  BOOL: "bool",
+};
 
 function loadManifest(model: string): Manifest {
   const parsed = ManifestSchema.safeParse(JSON.parse(readFileSync(path.join(MODELS_DIR, model, "model.json"), "utf8")));
@@ -38,7 +54,10 @@ for (const model of BUNDLED) {
         (specs ?? []).map((s) => ({ name: s.name, type: ORT_TYPE[s.datatype], shape: s.shape }));
       assert.deepEqual(declared(session.inputMetadata), fromManifest(manifest.inputs));
       assert.deepEqual(declared(session.outputMetadata), fromManifest(manifest.outputs));
-      assert.deepEqual(manifest.inputs?.[0]?.features?.map((f) => f.name), ref.features);
+      assert.deepEqual(
+        manifest.inputs?.[0]?.features?.map((f) => f.name),
+        ref.features,
+      );
       if (ref.kind === "classification") assert.deepEqual(manifest.labels, ref.labels);
     } finally {
       await session.release();
@@ -84,7 +103,10 @@ for (const model of BUNDLED) {
 
 test("wine-classifier: trees branch exactly like scikit-learn at float32 neighbours of every risky threshold", async (t) => {
   const ref = loadReference("wine-classifier");
-  assert.ok(ref.kind === "classification" && ref.edgeCases && ref.edgeCases.cases.length >= 20, "reference has edge cases");
+  assert.ok(
+    ref.kind === "classification" && ref.edgeCases && ref.edgeCases.cases.length >= 20,
+    "reference has edge cases",
+  );
   const edge = { ...ref, cases: ref.edgeCases.cases };
   const session = await ort.InferenceSession.create(modelPath("wine-classifier"));
   try {
@@ -103,7 +125,10 @@ test("iris-classifier: probabilities are a distribution and the label is their a
     out.probabilities!.forEach((p, i) => {
       const sum = p.reduce((a, b) => a + b, 0);
       assert.ok(Math.abs(sum - 1) < 1e-5, `row ${i}: probabilities sum to ${sum}`);
-      assert.ok(p.every((x) => x >= 0 && x <= 1), `row ${i}: probability outside [0, 1]`);
+      assert.ok(
+        p.every((x) => x >= 0 && x <= 1),
+        `row ${i}: probability outside [0, 1]`,
+      );
       assert.equal(out.labels![i], p.indexOf(Math.max(...p)), `row ${i}: label is the most probable class`);
     });
     // The held-out set covers all three species, so a model stuck on one class cannot pass.

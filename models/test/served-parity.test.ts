@@ -3,21 +3,22 @@
  * scikit-learn's held-out reference over real HTTP: KServe V1 predict with feature-keyed objects
  * and with plain arrays, and Open Inference Protocol V2 infer with FP32 tensors.
  */
-import { after, before, test } from "node:test";
+
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { after, before, test } from "node:test";
 import { startServer } from "../../app/src/server.ts";
 import {
-  BUNDLED,
-  MODELS_DIR,
   assertMatchesReference,
-  loadReference,
-  rows,
+  BUNDLED,
   type BundledModel,
   type ClassificationReference,
+  loadReference,
+  MODELS_DIR,
   type Outputs,
   type Reference,
+  rows,
 } from "../reference.ts";
 
 let server: Awaited<ReturnType<typeof startServer>> | undefined;
@@ -158,7 +159,12 @@ async function v1(ref: Reference, model: BundledModel, asArrays: boolean): Promi
   return merged;
 }
 
-async function v2(ref: Reference, model: BundledModel, batchRows: number[][], url = `/v2/models/${model}/infer`): Promise<Outputs> {
+async function v2(
+  ref: Reference,
+  model: BundledModel,
+  batchRows: number[][],
+  url = `/v2/models/${model}/infer`,
+): Promise<Outputs> {
   const merged: Outputs = ref.kind === "regression" ? { predictions: [] } : { labels: [], probabilities: [] };
   for (const chunk of chunks(batchRows, maxBatch(model))) {
     const body = (await post(url, {
@@ -197,9 +203,13 @@ for (const model of BUNDLED) {
     const ref = loadReference(model);
     const v2meta = await get(`/v2/models/${model}`);
     const inputs = v2meta.inputs as { name: string; datatype: string; shape: number[] }[];
-    assert.deepEqual(inputs.map((i) => [i.name, i.datatype, i.shape]), [[ref.input, "FP32", [-1, ref.features.length]]]);
+    assert.deepEqual(
+      inputs.map((i) => [i.name, i.datatype, i.shape]),
+      [[ref.input, "FP32", [-1, ref.features.length]]],
+    );
     const v1meta = JSON.stringify(await get(`/v1/models/${model}`));
-    for (const feature of ref.features) assert.ok(v1meta.includes(`"${feature}"`), `V1 metadata names feature ${feature}`);
+    for (const feature of ref.features)
+      assert.ok(v1meta.includes(`"${feature}"`), `V1 metadata names feature ${feature}`);
     if (ref.kind === "classification") {
       for (const label of ref.labels) assert.ok(v1meta.includes(`"${label}"`), `V1 metadata names label ${label}`);
     }
@@ -212,8 +222,14 @@ test("all models at once, one instance per request, concurrently: every caller g
   const jobs = BUNDLED.flatMap((model) => {
     const ref = loadReference(model);
     return ref.cases.map((c, i) => async () => {
-      const body = (await post(`/v1/models/${model}:predict`, { instances: [c.instance] })) as { predictions: unknown[] };
-      assertMatchesReference({ ...ref, cases: [c] } as Reference, fromV1(ref, body.predictions), `concurrent ${model} row ${i}`);
+      const body = (await post(`/v1/models/${model}:predict`, { instances: [c.instance] })) as {
+        predictions: unknown[];
+      };
+      assertMatchesReference(
+        { ...ref, cases: [c] } as Reference,
+        fromV1(ref, body.predictions),
+        `concurrent ${model} row ${i}`,
+      );
     });
   });
   const before = await batchTotals();
@@ -221,7 +237,9 @@ test("all models at once, one instance per request, concurrently: every caller g
   const after = await batchTotals();
   // Reported, not asserted: how far requests coalesced depends on timing.
   const batches = after.count - before.count;
-  t.diagnostic(`${jobs.length} concurrent single-row requests ran in ${batches} batches (mean ${((after.sum - before.sum) / batches).toFixed(1)} rows)`);
+  t.diagnostic(
+    `${jobs.length} concurrent single-row requests ran in ${batches} batches (mean ${((after.sum - before.sum) / batches).toFixed(1)} rows)`,
+  );
 });
 
 /** Sums of the batch-size histogram over all models, from /metrics. */

@@ -22,7 +22,8 @@ export function metricNames(expr: string): Set<string> {
     enter(node) {
       if (node.type.isError && errorAt < 0) errorAt = node.from;
       // A selector's leading identifier is its metric name; identifiers elsewhere are labels.
-      else if (node.name === "Identifier" && node.node.parent?.name === "VectorSelector") names.add(promql.slice(node.from, node.to));
+      else if (node.name === "Identifier" && node.node.parent?.name === "VectorSelector")
+        names.add(promql.slice(node.from, node.to));
     },
   });
   if (errorAt >= 0) throw new SyntaxError(`not valid PromQL at character ${errorAt}: ${promql}`);

@@ -4,16 +4,21 @@
  * and evaluates the alerts; Alertmanager runs the rendered config and delivers the Watchdog
  * heartbeat and a critical alert to a webhook here, while inhibiting the matching warning.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import assert from "node:assert/strict";
-import { startServer, type RunningServer } from "../../app/src/server.ts";
-import {
-  alertmanagerTemplate, defaultScrapeTargets, prometheusFlags, renderAlertmanagerConfig, renderPrometheusConfig,
-} from "../index.ts";
+import { type RunningServer, startServer } from "../../app/src/server.ts";
 import { presetBundle } from "../../scripts/monitoring-render.ts";
+import {
+  alertmanagerTemplate,
+  defaultScrapeTargets,
+  prometheusFlags,
+  renderAlertmanagerConfig,
+  renderPrometheusConfig,
+} from "../index.ts";
 import { externalMetrics } from "../src/external-metrics.ts";
 import { eventually, freePort, repoRoot, sampleNames, tempDir, writeTree } from "./support.ts";
 
@@ -37,7 +42,9 @@ function startDaemon(cmd: string, args: string[], log: string[]): ChildProcess {
     if (log.length > 200) log.shift();
   };
   // A missing binary must fail the waits with this message, not crash the test process.
-  child.on("error", (err) => log.push(`cannot start ${cmd}: ${err.message} (install the Debian package; see .ci/run)\n`));
+  child.on("error", (err) =>
+    log.push(`cannot start ${cmd}: ${err.message} (install the Debian package; see .ci/run)\n`),
+  );
   child.stdout?.on("data", keep);
   child.stderr?.on("data", keep);
   return child;
@@ -73,14 +80,28 @@ describe("Prometheus and Alertmanager against a running app", () => {
 
   before(async () => {
     app = await startServer({
-      port: 0, host: "127.0.0.1", modelsDir: join(repoRoot, "models"),
-      env: { DATABASE_URL: "", REDIS_URL: "", AUTH_MODE: "off", LOG_LEVEL: "silent", MODEL_WATCH: "false", MODEL_POLL_INTERVAL_MS: "0" },
+      port: 0,
+      host: "127.0.0.1",
+      modelsDir: join(repoRoot, "models"),
+      env: {
+        DATABASE_URL: "",
+        REDIS_URL: "",
+        AUTH_MODE: "off",
+        LOG_LEVEL: "silent",
+        MODEL_WATCH: "false",
+        MODEL_POLL_INTERVAL_MS: "0",
+      },
     });
     const appHost = new URL(app.url).host;
     const predict = () =>
       fetch(`${app.url}/v1/models/iris-classifier:predict`, {
-        method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ instances: [[5.1, 3.5, 1.4, Math.random()]] }),
-      }).then((r) => r.arrayBuffer(), () => undefined);
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ instances: [[5.1, 3.5, 1.4, Math.random()]] }),
+      }).then(
+        (r) => r.arrayBuffer(),
+        () => undefined,
+      );
     await predict();
     traffic = setInterval(() => void predict(), 300);
 
@@ -118,7 +139,10 @@ describe("Prometheus and Alertmanager against a running app", () => {
           prometheus: `127.0.0.1:${promPort}`,
           alertmanager: `127.0.0.1:${amPort}`,
           postgresExporter: `127.0.0.1:${deadPort}`,
-          redisExporter: null, nodeExporter: null, cadvisor: null, blackbox: null,
+          redisExporter: null,
+          nodeExporter: null,
+          cadvisor: null,
+          blackbox: null,
         },
       }),
     });
@@ -131,22 +155,33 @@ describe("Prometheus and Alertmanager against a running app", () => {
       "templates/inferstack.tmpl": alertmanagerTemplate,
     });
 
-    alertmanager = startDaemon("prometheus-alertmanager", [
-      `--config.file=${join(work.dir, "alertmanager", "alertmanager.yml")}`,
-      `--storage.path=${join(work.dir, "alertmanager-data")}`,
-      `--web.listen-address=127.0.0.1:${amPort}`,
-      "--cluster.listen-address=",
-    ], amLog);
+    alertmanager = startDaemon(
+      "prometheus-alertmanager",
+      [
+        `--config.file=${join(work.dir, "alertmanager", "alertmanager.yml")}`,
+        `--storage.path=${join(work.dir, "alertmanager-data")}`,
+        `--web.listen-address=127.0.0.1:${amPort}`,
+        "--cluster.listen-address=",
+      ],
+      amLog,
+    );
     // Alerts sent before Alertmanager listens wait for Prometheus' 1 m resend: start it first.
-    await eventually("Alertmanager ready", 30_000, async () => ((await fetch(`${amUrl}/-/ready`)).ok ? true : undefined))
-      .catch((err: Error) => assert.fail(err.message + amLog.join("")));
-    prometheus = startDaemon("prometheus", [
-      ...prometheusFlags({
-        retentionDays: 7, storageGiB: 1,
-        configPath: join(work.dir, "prometheus", "prometheus.yml"), dataPath: join(work.dir, "prometheus-data"),
-      }),
-      `--web.listen-address=127.0.0.1:${promPort}`,
-    ], promLog);
+    await eventually("Alertmanager ready", 30_000, async () =>
+      (await fetch(`${amUrl}/-/ready`)).ok ? true : undefined,
+    ).catch((err: Error) => assert.fail(err.message + amLog.join("")));
+    prometheus = startDaemon(
+      "prometheus",
+      [
+        ...prometheusFlags({
+          retentionDays: 7,
+          storageGiB: 1,
+          configPath: join(work.dir, "prometheus", "prometheus.yml"),
+          dataPath: join(work.dir, "prometheus-data"),
+        }),
+        `--web.listen-address=127.0.0.1:${promPort}`,
+      ],
+      promLog,
+    );
   });
 
   after(async () => {
@@ -158,14 +193,19 @@ describe("Prometheus and Alertmanager against a running app", () => {
     for (const c of cleanups) await c();
   });
 
-  const logs = () => `\n--- prometheus ---\n${promLog.join("").slice(-3000)}\n--- alertmanager ---\n${amLog.join("").slice(-2000)}`;
+  const logs = () =>
+    `\n--- prometheus ---\n${promLog.join("").slice(-3000)}\n--- alertmanager ---\n${amLog.join("").slice(-2000)}`;
 
   it("scrapes the app, itself and Alertmanager (targets up) and sees the dead exporter down", async () => {
     type Targets = { data: { activeTargets: { labels: { job: string }; health: string; lastError: string }[] } };
     const health = await eventually("all targets scraped once", 60_000, async () => {
       const t = await getJson<Targets>(`${promUrl}/api/v1/targets`);
       const byJob = Object.fromEntries(t.data.activeTargets.map((x) => [x.labels.job, x.health]));
-      return ["inferstack-app", "prometheus", "alertmanager", "postgres"].every((j) => byJob[j] && byJob[j] !== "unknown") ? byJob : undefined;
+      return ["inferstack-app", "prometheus", "alertmanager", "postgres"].every(
+        (j) => byJob[j] && byJob[j] !== "unknown",
+      )
+        ? byJob
+        : undefined;
     }).catch((err: Error) => assert.fail(err.message + logs()));
     assert.deepEqual(health, { "inferstack-app": "up", prometheus: "up", alertmanager: "up", postgres: "down" });
   });
@@ -186,7 +226,8 @@ describe("Prometheus and Alertmanager against a running app", () => {
     assert.equal(Number(ratio.data.result[0]?.value[1]), 0, "no 5xx: the ratio is 0, not absent");
     // Reported, not asserted: how long each rule group takes to evaluate on this machine.
     const cost = await query("prometheus_rule_group_last_duration_seconds");
-    for (const r of cost.data.result) t.diagnostic(`rule group ${r.metric.rule_group}: ${(Number(r.value[1]) * 1000).toFixed(2)} ms`);
+    for (const r of cost.data.result)
+      t.diagnostic(`rule group ${r.metric.rule_group}: ${(Number(r.value[1]) * 1000).toFixed(2)} ms`);
   });
 
   it("evaluates the alert rules: Watchdog firing, TargetDown pending for the dead exporter, the app not down", async () => {
@@ -198,7 +239,11 @@ describe("Prometheus and Alertmanager against a running app", () => {
     }).catch((err: Error) => assert.fail(err.message + logs()));
     const targetDown = alerts.find((x) => x.labels.alertname === "TargetDown");
     assert.equal(targetDown?.labels.job, "postgres");
-    assert.equal(targetDown?.labels.tier, undefined, "external labels are added on the way to Alertmanager, not in rule state");
+    assert.equal(
+      targetDown?.labels.tier,
+      undefined,
+      "external labels are added on the way to Alertmanager, not in rule state",
+    );
     assert.ok(!alerts.some((x) => x.labels.alertname === "InferstackAppDown"), "the app is up");
   });
 
@@ -212,22 +257,36 @@ describe("Prometheus and Alertmanager against a running app", () => {
   });
 
   it("exports the Prometheus and Alertmanager metrics our rules read from them", async () => {
-    for (const [source, url] of [["prometheus", promUrl], ["alertmanager", amUrl]] as const) {
+    for (const [source, url] of [
+      ["prometheus", promUrl],
+      ["alertmanager", amUrl],
+    ] as const) {
       const exported = sampleNames(await (await fetch(`${url}/metrics`)).text());
-      const wanted = Object.entries(externalMetrics).filter(([, from]) => from === source).map(([name]) => name);
+      const wanted = Object.entries(externalMetrics)
+        .filter(([, from]) => from === source)
+        .map(([name]) => name);
       assert.ok(wanted.length > 0);
-      assert.deepEqual(wanted.filter((n) => !exported.has(n)), [], `${source} /metrics`);
+      assert.deepEqual(
+        wanted.filter((n) => !exported.has(n)),
+        [],
+        `${source} /metrics`,
+      );
     }
   });
 
   it("sends a critical alert to the critical receiver and inhibits its matching warning", async () => {
     const labels = { alertname: "HighErrorRatio", job: "inferstack-app", tier: "local" };
     const res = await fetch(`${amUrl}/api/v2/alerts`, {
-      method: "POST", headers: { "content-type": "application/json" },
+      method: "POST",
+      headers: { "content-type": "application/json" },
       body: JSON.stringify([
         {
           labels: { ...labels, severity: "critical" },
-          annotations: { summary: "e2e critical", description: "9 % of requests fail", runbook_url: "https://runbook.example/#higherrorratio" },
+          annotations: {
+            summary: "e2e critical",
+            description: "9 % of requests fail",
+            runbook_url: "https://runbook.example/#higherrorratio",
+          },
         },
         { labels: { ...labels, severity: "warning" }, annotations: { summary: "e2e warning" } },
       ]),
@@ -235,23 +294,35 @@ describe("Prometheus and Alertmanager against a running app", () => {
     assert.equal(res.status, 200);
     type AmAlert = { labels: Record<string, string>; status: { state: string; inhibitedBy: string[] } };
     const states = await eventually("the warning inhibited", 30_000, async () => {
-      const list = await getJson<AmAlert[]>(`${amUrl}/api/v2/alerts?filter=${encodeURIComponent('alertname="HighErrorRatio"')}`);
+      const list = await getJson<AmAlert[]>(
+        `${amUrl}/api/v2/alerts?filter=${encodeURIComponent('alertname="HighErrorRatio"')}`,
+      );
       const warning = list.find((a) => a.labels.severity === "warning");
       return warning && warning.status.state === "suppressed" ? list : undefined;
     });
     assert.equal(states.find((a) => a.labels.severity === "warning")?.status.inhibitedBy.length, 1);
     assert.equal(states.find((a) => a.labels.severity === "critical")?.status.state, "active");
     const delivered = await eventually("the critical delivery", 40_000, async () =>
-      deliveries.find((d) => d.path === "/alerts" && d.body.alerts?.some((a) => a.labels.alertname === "HighErrorRatio")),
+      deliveries.find(
+        (d) => d.path === "/alerts" && d.body.alerts?.some((a) => a.labels.alertname === "HighErrorRatio"),
+      ),
     );
     assert.equal(delivered.body.receiver, "critical");
-    assert.deepEqual(delivered.body.alerts?.map((a) => a.labels.severity), ["critical"]);
+    assert.deepEqual(
+      delivered.body.alerts?.map((a) => a.labels.severity),
+      ["critical"],
+    );
     // The same notification through Slack, rendered by our templates, to the pager channel.
-    const slack = await eventually("the Slack delivery", 20_000, async () => deliveries.find((d) => d.path === "/slack"));
+    const slack = await eventually("the Slack delivery", 20_000, async () =>
+      deliveries.find((d) => d.path === "/slack"),
+    );
     assert.equal(slack.body.channel, "#inferstack-pager");
     const attachment = slack.body.attachments?.[0];
     assert.equal(attachment?.title, "[FIRING:1] HighErrorRatio (local)");
     assert.equal(attachment?.color, "danger");
-    assert.match(attachment?.text ?? "", /\*critical\* e2e critical\n9 % of requests fail\nRunbook: https:\/\/runbook\.example\/#higherrorratio/);
+    assert.match(
+      attachment?.text ?? "",
+      /\*critical\* e2e critical\n9 % of requests fail\nRunbook: https:\/\/runbook\.example\/#higherrorratio/,
+    );
   });
 });

@@ -3,24 +3,42 @@
  * accept them (promtool, amtool), routing sends each severity where it should, the dashboards'
  * queries parse, the bundle API serves each tier, and the runbook has a section per alert.
  */
+
+import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { presets } from "../../infra/presets.ts";
-import {
-  alertmanagerTemplate, alertRules, dashboards, defaultScrapeTargets, monitoringBundle, prometheusDatasourceUid,
-  renderAlertmanagerConfig, renderPrometheusConfig, type AlertReceivers,
-} from "../index.ts";
 import { generatedDir, generatedFiles, presetBundle } from "../../scripts/monitoring-render.ts";
+import {
+  type AlertReceivers,
+  alertmanagerTemplate,
+  alertRules,
+  dashboards,
+  defaultScrapeTargets,
+  monitoringBundle,
+  prometheusDatasourceUid,
+  renderAlertmanagerConfig,
+  renderPrometheusConfig,
+} from "../index.ts";
 import { repoRoot, run, tempDir, writeTree } from "./support.ts";
 
 const tiers = ["local", "free", "small", "medium"] as const;
 
 const fakeReceivers: AlertReceivers = {
-  email: { to: "oncall@example.com", from: "alerts@example.com", smarthost: "smtp.example.com:587", authUsername: "alerts", authPassword: "not-a-real-password" },
-  slack: { webhookUrl: "https://hooks.slack.com/services/T000/B000/XXXXXXXX", channel: "#inferstack", criticalChannel: "#inferstack-pager" },
+  email: {
+    to: "oncall@example.com",
+    from: "alerts@example.com",
+    smarthost: "smtp.example.com:587",
+    authUsername: "alerts",
+    authPassword: "not-a-real-password",
+  },
+  slack: {
+    webhookUrl: "https://hooks.slack.com/services/T000/B000/XXXXXXXX",
+    channel: "#inferstack",
+    criticalChannel: "#inferstack-pager",
+  },
   webhook: { url: "https://hooks.example.com/alerts", bearerToken: "not-a-real-token" },
   heartbeat: { url: "https://hc-ping.example.com/abc" },
 };
@@ -51,11 +69,20 @@ describe("generated monitoring files", () => {
       assert.equal(dns.port, 8080);
       assert.equal(dns.names[0], tier === "local" || tier === "free" ? "app" : "app.inferstack.local");
       const jobs = cfg.scrape_configs.map((s: { job_name: string }) => s.job_name);
-      for (const j of ["prometheus", "alertmanager", "postgres", "redis"]) assert.ok(jobs.includes(j), `${tier} scrapes ${j}`);
+      for (const j of ["prometheus", "alertmanager", "postgres", "redis"])
+        assert.ok(jobs.includes(j), `${tier} scrapes ${j}`);
       const m = presets[tier].monitoring;
-      assert.equal(jobs.includes("node"), "nodeExporter" in m && m.nodeExporter, `${tier}: node-exporter as the preset says`);
+      assert.equal(
+        jobs.includes("node"),
+        "nodeExporter" in m && m.nodeExporter,
+        `${tier}: node-exporter as the preset says`,
+      );
       assert.equal(jobs.includes("cadvisor"), "cadvisor" in m && m.cadvisor, `${tier}: cAdvisor as the preset says`);
-      assert.equal(jobs.includes("blackbox-https"), tier === "small" || tier === "medium", `${tier}: TLS probe in the AWS monitoring task`);
+      assert.equal(
+        jobs.includes("blackbox-https"),
+        tier === "small" || tier === "medium",
+        `${tier}: TLS probe in the AWS monitoring task`,
+      );
     }
   });
 
@@ -66,7 +93,10 @@ describe("generated monitoring files", () => {
     }
     const t = await tempDir("am");
     try {
-      await writeTree(t.dir, { "alertmanager.yml": renderAlertmanagerConfig(fakeReceivers), "templates/inferstack.tmpl": alertmanagerTemplate });
+      await writeTree(t.dir, {
+        "alertmanager.yml": renderAlertmanagerConfig(fakeReceivers),
+        "templates/inferstack.tmpl": alertmanagerTemplate,
+      });
       const r = await run("amtool", ["check-config", join(t.dir, "alertmanager.yml")]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /3 receivers/);
@@ -86,9 +116,18 @@ describe("generated monitoring files", () => {
   it("route by severity: critical to the pager, warning to the team, Watchdog to the heartbeat", async () => {
     const t = await tempDir("am-routes");
     try {
-      await writeTree(t.dir, { "alertmanager.yml": renderAlertmanagerConfig(fakeReceivers), "templates/inferstack.tmpl": alertmanagerTemplate });
+      await writeTree(t.dir, {
+        "alertmanager.yml": renderAlertmanagerConfig(fakeReceivers),
+        "templates/inferstack.tmpl": alertmanagerTemplate,
+      });
       const route = async (...labels: string[]) => {
-        const r = await run("amtool", ["config", "routes", "test", `--config.file=${join(t.dir, "alertmanager.yml")}`, ...labels]);
+        const r = await run("amtool", [
+          "config",
+          "routes",
+          "test",
+          `--config.file=${join(t.dir, "alertmanager.yml")}`,
+          ...labels,
+        ]);
         assert.equal(r.code, 0, r.stderr);
         return r.stdout.trim();
       };
@@ -120,7 +159,11 @@ describe("Grafana provisioning", () => {
     assert.equal(b.grafana.env.GF_AUTH_ANONYMOUS_ENABLED, "false");
     assert.equal(b.grafana.env.GF_USERS_ALLOW_SIGN_UP, "false");
     assert.equal(b.grafana.env.GF_SECURITY_ADMIN_PASSWORD__FILE, "/run/secrets/grafana-admin-password");
-    assert.equal(b.grafana.env.GF_SECURITY_ADMIN_PASSWORD, undefined, "the password itself is never in the environment");
+    assert.equal(
+      b.grafana.env.GF_SECURITY_ADMIN_PASSWORD,
+      undefined,
+      "the password itself is never in the environment",
+    );
     const aws = presetBundle("small");
     const awsDs = parse(aws.grafana.provisioningFiles["datasources/inferstack.yml"] ?? "");
     assert.equal(awsDs.datasources[0].url, "http://localhost:9090", "ECS: Prometheus shares the task");
@@ -130,15 +173,34 @@ describe("Grafana provisioning", () => {
     const all = dashboards(50);
     assert.deepEqual(Object.keys(all).sort(), ["api-overview.json", "containers-host.json", "dependencies.json"]);
     for (const [file, d] of Object.entries(all)) {
-      const panels = d.panels as { id: number; type: string; title: string; datasource?: { uid: string }; gridPos: { x: number; w: number } }[];
+      const panels = d.panels as {
+        id: number;
+        type: string;
+        title: string;
+        datasource?: { uid: string };
+        gridPos: { x: number; w: number };
+      }[];
       assert.equal(new Set(panels.map((p) => p.id)).size, panels.length, `${file}: unique ids`);
       for (const p of panels.filter((x) => x.type !== "row")) {
         assert.equal(p.datasource?.uid, prometheusDatasourceUid, `${file}: ${p.title}`);
         assert.ok(p.gridPos.x + p.gridPos.w <= 24, `${file}: ${p.title} fits the grid`);
       }
     }
-    const titles = (all["api-overview.json"]!.panels as { title: string }[]).map((p) => p.title.toLowerCase()).join(" | ");
-    for (const needle of ["requests / s", "error %", "p50 / p95 / p99", "inference time", "queue time", "batch size", "cache hit ratio", "rate-limited", "queue depth", "spill"]) {
+    const titles = (all["api-overview.json"]!.panels as { title: string }[])
+      .map((p) => p.title.toLowerCase())
+      .join(" | ");
+    for (const needle of [
+      "requests / s",
+      "error %",
+      "p50 / p95 / p99",
+      "inference time",
+      "queue time",
+      "batch size",
+      "cache hit ratio",
+      "rate-limited",
+      "queue depth",
+      "spill",
+    ]) {
       assert.ok(titles.includes(needle), `API overview has a "${needle}" panel`);
     }
   });
@@ -149,7 +211,10 @@ describe("Grafana provisioning", () => {
       for (const p of d.panels as { targets?: { expr: string }[] }[]) {
         for (const tgt of p.targets ?? []) {
           // Grafana's variables, as Grafana would substitute them.
-          const expr = tgt.expr.replaceAll("$__rate_interval", "1m").replaceAll("$__range", "1h").replaceAll("$model", ".*");
+          const expr = tgt.expr
+            .replaceAll("$__rate_interval", "1m")
+            .replaceAll("$__range", "1h")
+            .replaceAll("$model", ".*");
           rules.push({ record: `dashboard:${file.replace(/\W/g, "_")}:${rules.length}`, expr });
         }
       }
@@ -169,10 +234,21 @@ describe("Grafana provisioning", () => {
 
 describe("monitoringBundle", () => {
   it("renders Cloud Map discovery, retention and a tier's objective from the stack config", () => {
-    const cfg = { tier: "medium", platform: "aws" as const, domain: "api.example.com", app: { memoryMiB: 2048 }, monitoring: { prometheusRetentionDays: 30, prometheusStorageGiB: 100, latencyObjectiveMs: 75 } };
-    const b = monitoringBundle(cfg, { targets: { app: { kind: "dns", name: "app.inferstack-prod.local", port: 8080 } } });
+    const cfg = {
+      tier: "medium",
+      platform: "aws" as const,
+      domain: "api.example.com",
+      app: { memoryMiB: 2048 },
+      monitoring: { prometheusRetentionDays: 30, prometheusStorageGiB: 100, latencyObjectiveMs: 75 },
+    };
+    const b = monitoringBundle(cfg, {
+      targets: { app: { kind: "dns", name: "app.inferstack-prod.local", port: 8080 } },
+    });
     const prom = parse(b.prometheus.files["prometheus.yml"] ?? "");
-    assert.equal(prom.scrape_configs.find((s: { job_name: string }) => s.job_name === "inferstack-app").dns_sd_configs[0].names[0], "app.inferstack-prod.local");
+    assert.equal(
+      prom.scrape_configs.find((s: { job_name: string }) => s.job_name === "inferstack-app").dns_sd_configs[0].names[0],
+      "app.inferstack-prod.local",
+    );
     assert.ok(b.prometheus.args.includes("--storage.tsdb.retention.time=30d"));
     assert.ok(b.prometheus.args.includes("--storage.tsdb.retention.size=81920MB"));
     assert.match(b.prometheus.files["rules/alerts.yml"] ?? "", /> 0\.075 and/);
@@ -182,21 +258,40 @@ describe("monitoringBundle", () => {
   it("uses each tier's preset retention and latency objective", () => {
     for (const tier of tiers) {
       const b = presetBundle(tier);
-      assert.ok(b.prometheus.args.includes(`--storage.tsdb.retention.time=${presets[tier].monitoring.prometheusRetentionDays}d`));
+      assert.ok(
+        b.prometheus.args.includes(
+          `--storage.tsdb.retention.time=${presets[tier].monitoring.prometheusRetentionDays}d`,
+        ),
+      );
       const objective = presets[tier].monitoring.latencyObjectiveMs / 1000;
-      assert.ok((b.prometheus.files["rules/alerts.yml"] ?? "").includes(`p95_5m{job="inferstack-app",route!~"/metrics|/health/.*|/v2/health/.*"} > ${objective} and`), tier);
+      assert.ok(
+        (b.prometheus.files["rules/alerts.yml"] ?? "").includes(
+          `p95_5m{job="inferstack-app",route!~"/metrics|/health/.*|/v2/health/.*"} > ${objective} and`,
+        ),
+        tier,
+      );
     }
   });
 
   it("renders static targets for a Docker tier that names its replicas", async () => {
-    const targets = { ...defaultScrapeTargets("docker", "localhost"), app: { kind: "static" as const, targets: ["app-0:8080", "app-1:8080"] } };
+    const targets = {
+      ...defaultScrapeTargets("docker", "localhost"),
+      app: { kind: "static" as const, targets: ["app-0:8080", "app-1:8080"] },
+    };
     const text = renderPrometheusConfig("local", { targets });
     const t = await tempDir("static");
     try {
-      await writeTree(t.dir, { "prometheus.yml": text, "rules/recording.yml": presetBundle("local").prometheus.files["rules/recording.yml"] ?? "" });
+      await writeTree(t.dir, {
+        "prometheus.yml": text,
+        "rules/recording.yml": presetBundle("local").prometheus.files["rules/recording.yml"] ?? "",
+      });
       const r = await run("promtool", ["check", "config", join(t.dir, "prometheus.yml")]);
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.deepEqual(parse(text).scrape_configs.find((s: { job_name: string }) => s.job_name === "inferstack-app").static_configs[0].targets, ["app-0:8080", "app-1:8080"]);
+      assert.deepEqual(
+        parse(text).scrape_configs.find((s: { job_name: string }) => s.job_name === "inferstack-app").static_configs[0]
+          .targets,
+        ["app-0:8080", "app-1:8080"],
+      );
     } finally {
       await t.cleanup();
     }
@@ -214,8 +309,8 @@ describe("docs/runbook.md", () => {
     for (const alert of new Set(alertRules({ latencyObjectiveMs: 50, appMemoryMiB: 384 }).map((r) => r.alert))) {
       const body = sections.get(alert);
       assert.ok(body, `docs/runbook.md has "### ${alert}"`);
-      for (const part of ["Meaning", "Impact", "Diagnosis", "Fix"]) assert.match(body, new RegExp(`\\*\\*${part}`), `${alert}: ${part}`);
+      for (const part of ["Meaning", "Impact", "Diagnosis", "Fix"])
+        assert.match(body, new RegExp(`\\*\\*${part}`), `${alert}: ${part}`);
     }
   });
 });
-

@@ -2,10 +2,11 @@
  * The committed rule files are valid (promtool check), every alert has a promtool unit test that
  * fires it and one where it must stay quiet, the tests pass, and they fail when a rule changes.
  */
+
+import assert from "node:assert/strict";
 import { cp, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, it } from "node:test";
-import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { alertRules, renderAlertRules, renderRecordingRules } from "../index.ts";
 import { monitoringDir, run, tempDir, writeTree } from "./support.ts";
@@ -48,18 +49,32 @@ describe("alert and recording rules", () => {
       }
     }
     const alerts = [...new Set(alertRules({ latencyObjectiveMs: 50, appMemoryMiB: 384 }).map((r) => r.alert))];
-    assert.deepEqual(alerts.filter((a) => !firing.has(a)), [], "alerts with no firing test");
+    assert.deepEqual(
+      alerts.filter((a) => !firing.has(a)),
+      [],
+      "alerts with no firing test",
+    );
     // Watchdog fires always, by design: it is the one alert with no quiet case.
-    assert.deepEqual(alerts.filter((a) => a !== "Watchdog" && !quiet.has(a)), [], "alerts with no must-not-fire test");
+    assert.deepEqual(
+      alerts.filter((a) => a !== "Watchdog" && !quiet.has(a)),
+      [],
+      "alerts with no must-not-fire test",
+    );
   });
 
   it("give every alert a severity, a summary and a runbook link", () => {
     const text = renderAlertRules({ latencyObjectiveMs: 50, appMemoryMiB: 384 });
-    const doc = parse(text) as { groups: { rules: { alert: string; labels: Record<string, string>; annotations: Record<string, string> }[] }[] };
+    const doc = parse(text) as {
+      groups: { rules: { alert: string; labels: Record<string, string>; annotations: Record<string, string> }[] }[];
+    };
     for (const r of doc.groups.flatMap((g) => g.rules)) {
       assert.match(r.labels.severity ?? "", /^(critical|warning|none)$/, r.alert);
       assert.ok(r.annotations.summary, `${r.alert} has a summary`);
-      assert.match(r.annotations.runbook_url ?? "", new RegExp(`/docs/runbook\\.md#${r.alert.toLowerCase()}$`), r.alert);
+      assert.match(
+        r.annotations.runbook_url ?? "",
+        new RegExp(`/docs/runbook\\.md#${r.alert.toLowerCase()}$`),
+        r.alert,
+      );
     }
   });
 

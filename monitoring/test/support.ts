@@ -88,26 +88,46 @@ export async function modelsWithABrokenOne(): Promise<{ dir: string; cleanup(): 
 const irisRow = [5.1, 3.5, 1.4, 0.2];
 
 /** Sends the kinds of traffic that make every labelled app series appear. */
-export async function driveTraffic(baseUrl: string, opts: { expectRateLimit: boolean }): Promise<Record<string, number>> {
+export async function driveTraffic(
+  baseUrl: string,
+  opts: { expectRateLimit: boolean },
+): Promise<Record<string, number>> {
   const statuses: Record<string, number> = {};
   const hit = async (path: string, init?: RequestInit) => {
     const res = await fetch(`${baseUrl}${path}`, init);
     await res.arrayBuffer();
-    statuses[`${init?.method ?? "GET"} ${path} ${res.status}`] = (statuses[`${init?.method ?? "GET"} ${path} ${res.status}`] ?? 0) + 1;
+    statuses[`${init?.method ?? "GET"} ${path} ${res.status}`] =
+      (statuses[`${init?.method ?? "GET"} ${path} ${res.status}`] ?? 0) + 1;
     return res.status;
   };
   const post = (path: string, body: unknown) =>
     hit(path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  for (const p of ["/health/live", "/health/ready", "/health/startup", "/v2/health/live", "/v2/health/ready", "/v2", "/v1/models/iris-classifier", "/metrics", "/no-such-route"]) {
+  for (const p of [
+    "/health/live",
+    "/health/ready",
+    "/health/startup",
+    "/v2/health/live",
+    "/v2/health/ready",
+    "/v2",
+    "/v1/models/iris-classifier",
+    "/metrics",
+    "/no-such-route",
+  ]) {
     await hit(p);
   }
   // The same instance twice: a cache miss then a hit.
   await post("/v1/models/iris-classifier:predict", { instances: [irisRow] });
   await post("/v1/models/iris-classifier:predict", { instances: [irisRow] });
-  await post("/v2/models/iris-classifier/infer", { inputs: [{ name: "input", shape: [1, 4], datatype: "FP32", data: [6.2, 2.9, 4.3, 1.3] }] });
+  await post("/v2/models/iris-classifier/infer", {
+    inputs: [{ name: "input", shape: [1, 4], datatype: "FP32", data: [6.2, 2.9, 4.3, 1.3] }],
+  });
   await post("/v1/models/iris-classifier:predict", { instances: "not a list" });
   // Concurrent distinct rows so the batcher forms a real batch.
-  await Promise.all(Array.from({ length: 8 }, (_, i) => post("/v1/models/iris-classifier:predict", { instances: [[5 + i / 10, 3, 1.5, 0.2]] })));
+  await Promise.all(
+    Array.from({ length: 8 }, (_, i) =>
+      post("/v1/models/iris-classifier:predict", { instances: [[5 + i / 10, 3, 1.5, 0.2]] }),
+    ),
+  );
   if (opts.expectRateLimit) {
     for (let i = 0; i < 30 && !Object.keys(statuses).some((k) => k.endsWith(" 429")); i++) {
       await post("/v1/models/iris-classifier:predict", { instances: [irisRow] });

@@ -2,8 +2,14 @@
  * Builds the arguments @pulumi/policy hands a policy, from a resource's type, name and inputs, so
  * tests can call `validateResource` / `validateStack` directly (the engine cannot run here).
  */
-import type { PolicyProviderResource, PolicyResource, ResourceValidationArgs, StackValidationArgs } from "@pulumi/policy";
-import type { ResourceValidationPolicy, StackValidationPolicy } from "@pulumi/policy";
+import type {
+  PolicyProviderResource,
+  PolicyResource,
+  ResourceValidationArgs,
+  ResourceValidationPolicy,
+  StackValidationArgs,
+  StackValidationPolicy,
+} from "@pulumi/policy";
 import type { GuardrailConfig } from "../policies.ts";
 
 export interface FakeResource {
@@ -15,7 +21,8 @@ export interface FakeResource {
   propertyDependencies?: Record<string, FakeResource[]>;
 }
 
-export const urnOf = (r: { type: string; name: string }, stack = "test") => `urn:pulumi:${stack}::inferstack::${r.type}::${r.name}`;
+export const urnOf = (r: { type: string; name: string }, stack = "test") =>
+  `urn:pulumi:${stack}::inferstack::${r.type}::${r.name}`;
 
 const notApplicable = (reason?: string): never => {
   throw new Error(`not applicable: ${reason}`);
@@ -27,7 +34,13 @@ export function resourceArgs(r: FakeResource, config: GuardrailConfig = {}): Res
     name: r.name,
     urn: urnOf(r),
     props: r.props,
-    opts: { protect: false, ignoreChanges: [], aliases: [], additionalSecretOutputs: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 } } as ResourceValidationArgs["opts"],
+    opts: {
+      protect: false,
+      ignoreChanges: [],
+      aliases: [],
+      additionalSecretOutputs: [],
+      customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+    } as ResourceValidationArgs["opts"],
     ...(r.provider ? { provider: r.provider } : {}),
     stackTags: new Map(),
     isType: () => false,
@@ -53,24 +66,39 @@ export function policyResource(r: FakeResource, all: Map<FakeResource, PolicyRes
     asType: () => undefined,
   };
   all.set(r, pr);
-  for (const [k, deps] of Object.entries(r.propertyDependencies ?? {})) pr.propertyDependencies[k] = deps.map((d) => policyResource(d, all));
+  for (const [k, deps] of Object.entries(r.propertyDependencies ?? {}))
+    pr.propertyDependencies[k] = deps.map((d) => policyResource(d, all));
   pr.dependencies = Object.values(pr.propertyDependencies).flat();
   return pr;
 }
 
 export function stackArgs(resources: FakeResource[], config: GuardrailConfig = {}): StackValidationArgs {
   const all = new Map<FakeResource, PolicyResource>();
-  return { resources: resources.map((r) => policyResource(r, all)), stackTags: new Map(), getConfig: <T extends object>() => config as T, notApplicable };
+  return {
+    resources: resources.map((r) => policyResource(r, all)),
+    stackTags: new Map(),
+    getConfig: <T extends object>() => config as T,
+    notApplicable,
+  };
 }
 
-export async function violationsOf(policy: ResourceValidationPolicy, r: FakeResource, config: GuardrailConfig = {}): Promise<string[]> {
+export async function violationsOf(
+  policy: ResourceValidationPolicy,
+  r: FakeResource,
+  config: GuardrailConfig = {},
+): Promise<string[]> {
   const out: string[] = [];
   const validate = policy.validateResource;
-  for (const v of Array.isArray(validate) ? validate : validate ? [validate] : []) await v(resourceArgs(r, config), (m) => out.push(m));
+  for (const v of Array.isArray(validate) ? validate : validate ? [validate] : [])
+    await v(resourceArgs(r, config), (m) => out.push(m));
   return out;
 }
 
-export async function stackViolationsOf(policy: StackValidationPolicy, resources: FakeResource[], config: GuardrailConfig = {}): Promise<string[]> {
+export async function stackViolationsOf(
+  policy: StackValidationPolicy,
+  resources: FakeResource[],
+  config: GuardrailConfig = {},
+): Promise<string[]> {
   const out: string[] = [];
   await policy.validateStack(stackArgs(resources, config), (m) => out.push(m));
   return out;

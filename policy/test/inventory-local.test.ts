@@ -1,5 +1,5 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import { packViolations } from "./inventory.ts";
 import { knownViolations } from "./known-violations.ts";
 
@@ -7,5 +7,9 @@ import { knownViolations } from "./known-violations.ts";
 test("the local stack's mocked inventory passes the policy pack", async () => {
   const { violations, resourceCount } = await packViolations("local");
   assert.ok(resourceCount > 10, `${resourceCount} resources`);
-  assert.deepEqual(violations, knownViolations.local, "new violations must be fixed; fixed ones removed from policy/test/known-violations.ts");
+  assert.deepEqual(
+    violations,
+    knownViolations.local,
+    "new violations must be fixed; fixed ones removed from policy/test/known-violations.ts",
+  );
 });

@@ -6,10 +6,10 @@
 import { fileURLToPath } from "node:url";
 import { runUnderMocks } from "../../infra/offline/run-under-mocks.ts";
 import { main } from "../../infra/program.ts";
-import { applyStandIns, readStackFile } from "../../scripts/lib/stack-config.ts";
 import { flatten } from "../../scripts/lib/properties.ts";
+import { applyStandIns, readStackFile } from "../../scripts/lib/stack-config.ts";
 import { resourcePolicies, stackPolicies } from "../policies.ts";
-import { stackViolationsOf, violationsOf, type FakeResource } from "./fake-args.ts";
+import { type FakeResource, stackViolationsOf, violationsOf } from "./fake-args.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 const slug = (name: string) => name.replace(/[^a-zA-Z0-9-]/g, "-").slice(0, 48);
@@ -24,7 +24,16 @@ export async function packViolations(stack: string): Promise<{ violations: strin
   for (const r of custom) {
     const providerName = r.provider?.split("::")[3];
     const provider = providerName ? providers.get(providerName) : undefined;
-    fakes.set(r, { type: r.type, name: r.name, props: r.inputs, ...(provider ? { provider: { type: provider.type, name: provider.name, urn: `urn:${provider.name}`, props: provider.inputs } } : {}) });
+    fakes.set(r, {
+      type: r.type,
+      name: r.name,
+      props: r.inputs,
+      ...(provider
+        ? {
+            provider: { type: provider.type, name: provider.name, urn: `urn:${provider.name}`, props: provider.inputs },
+          }
+        : {}),
+    });
   }
   for (const [r, fake] of fakes) {
     const deps: Record<string, FakeResource[]> = {};
@@ -40,6 +49,7 @@ export async function packViolations(stack: string): Promise<{ violations: strin
   for (const policy of resourcePolicies) {
     for (const r of resources) for (const v of await violationsOf(policy, r)) violations.push(`${policy.name}: ${v}`);
   }
-  for (const policy of stackPolicies) for (const v of await stackViolationsOf(policy, resources)) violations.push(`${policy.name}: ${v}`);
+  for (const policy of stackPolicies)
+    for (const v of await stackViolationsOf(policy, resources)) violations.push(`${policy.name}: ${v}`);
   return { violations: violations.sort(), resourceCount: resources.length };
 }

@@ -1,9 +1,9 @@
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
+import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
+import { createRequire } from "node:module";
+import { after, before, test } from "node:test";
+import { fileURLToPath } from "node:url";
 import { resourcePolicies, stackPolicies } from "../policies.ts";
 
 // The pack as the Pulumi engine runs it: `node index.ts` in policy/ serves the analyzer gRPC API
@@ -57,16 +57,47 @@ function analyzeRequest(type: string, name: string, props: Record<string, unknow
 test("the served pack lists every policy, mandatory", async () => {
   const info = await call<AnalyzerInfo>("getAnalyzerInfo", new emptyPb.Empty());
   assert.equal(info.getName(), "inferstack-guardrails");
-  const policies = info.getPoliciesList().map((p) => p.getName()).sort();
+  const policies = info
+    .getPoliciesList()
+    .map((p) => p.getName())
+    .sort();
   assert.deepEqual(policies, [...resourcePolicies, ...stackPolicies].map((p) => p.name).sort());
   assert.ok(policies.includes("no-world-open-ingress") && policies.includes("encryption-at-rest"));
 });
 
 test("the served pack reports a violating resource and passes a compliant one", async () => {
-  const bad = await call<AnalyzeResponse>("analyze", analyzeRequest("aws:rds/instance:Instance", "pg", { instanceClass: "db.t4g.small", publiclyAccessible: true, storageEncrypted: false, dbSubnetGroupName: "private" }));
+  const bad = await call<AnalyzeResponse>(
+    "analyze",
+    analyzeRequest("aws:rds/instance:Instance", "pg", {
+      instanceClass: "db.t4g.small",
+      publiclyAccessible: true,
+      storageEncrypted: false,
+      dbSubnetGroupName: "private",
+    }),
+  );
   const diagnostics = bad.getDiagnosticsList().map((d) => `${d.getPolicyname()}: ${d.getMessage()}`);
-  assert.ok(diagnostics.some((d: string) => d.startsWith("no-public-datastores:") && d.includes("publiclyAccessible must be false")), diagnostics.join("\n"));
-  assert.ok(diagnostics.some((d: string) => d.startsWith("encryption-at-rest:") && d.includes("storageEncrypted must be true")), diagnostics.join("\n"));
-  const good = await call<AnalyzeResponse>("analyze", analyzeRequest("aws:rds/instance:Instance", "pg", { instanceClass: "db.t4g.small", publiclyAccessible: false, storageEncrypted: true, dbSubnetGroupName: "private", tags: { app: "inferstack", env: "staging", tier: "small" } }));
-  assert.deepEqual(good.getDiagnosticsList().map((d) => d.getMessage()), []);
+  assert.ok(
+    diagnostics.some(
+      (d: string) => d.startsWith("no-public-datastores:") && d.includes("publiclyAccessible must be false"),
+    ),
+    diagnostics.join("\n"),
+  );
+  assert.ok(
+    diagnostics.some((d: string) => d.startsWith("encryption-at-rest:") && d.includes("storageEncrypted must be true")),
+    diagnostics.join("\n"),
+  );
+  const good = await call<AnalyzeResponse>(
+    "analyze",
+    analyzeRequest("aws:rds/instance:Instance", "pg", {
+      instanceClass: "db.t4g.small",
+      publiclyAccessible: false,
+      storageEncrypted: true,
+      dbSubnetGroupName: "private",
+      tags: { app: "inferstack", env: "staging", tier: "small" },
+    }),
+  );
+  assert.deepEqual(
+    good.getDiagnosticsList().map((d) => d.getMessage()),
+    [],
+  );
 });

@@ -18,7 +18,7 @@ import { mkdtemp, readFile, writeFile } from "node:fs/promises";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort, ROOT, startTarget, wrk, type LoadResult } from "./lib.ts";
+import { freePort, type LoadResult, ROOT, startTarget, wrk } from "./lib.ts";
 
 export const IMAGE_SHAPE = [1, 3, 224, 224];
 export const BINARY_CONCURRENCY = [1, 4];
@@ -77,7 +77,9 @@ export function imageTensor(): Float32Array {
 }
 
 export function jsonRequest(values: Float32Array): string {
-  return JSON.stringify({ inputs: [{ name: "image", shape: IMAGE_SHAPE, datatype: "FP32", data: Array.from(values) }] });
+  return JSON.stringify({
+    inputs: [{ name: "image", shape: IMAGE_SHAPE, datatype: "FP32", data: Array.from(values) }],
+  });
 }
 
 /** tritonclient.http's request: json.dumps (", " and ": " separators) of the header, then the raw tensor. */
@@ -139,23 +141,41 @@ export function renderBinary(r: Omit<BinaryResult, "markdown">): string {
     "|---|--:|--:|--:|",
     ...r.probes.map((p) => `| ${p.encoding} | ${f0(p.requestBytes)} | ${f0(p.responseBytes)} | ${p.status} |`),
   ];
-  if (json && binary) lines.push("", `The binary request is ${ratio(json.requestBytes, binary.requestBytes)} smaller on the wire than the JSON one.`);
+  if (json && binary)
+    lines.push(
+      "",
+      `The binary request is ${ratio(json.requestBytes, binary.requestBytes)} smaller on the wire than the JSON one.`,
+    );
   if (binary && binary.status !== 200) {
-    lines.push("", `The binary request was refused (${binary.status}): ${typeof binary.features === "string" ? binary.features : ""}; JSON figures only.`);
+    lines.push(
+      "",
+      `The binary request was refused (${binary.status}): ${typeof binary.features === "string" ? binary.features : ""}; JSON figures only.`,
+    );
   }
-  lines.push("", "| c | encoding | req/s | MB/s sent | p50 ms | p99 ms | server CPU ms / request | errors |", "|--:|---|--:|--:|--:|--:|--:|--:|");
+  lines.push(
+    "",
+    "| c | encoding | req/s | MB/s sent | p50 ms | p99 ms | server CPU ms / request | errors |",
+    "|--:|---|--:|--:|--:|--:|--:|--:|",
+  );
   for (const c of BINARY_CONCURRENCY) {
     for (const e of ["json", "binary"] as const) {
       const x = row(e, c);
       const bytes = probe(e)?.requestBytes ?? NaN;
-      if (x) lines.push(`| ${c} | ${e} | ${rate(x.rps)} | ${f2((x.rps * bytes) / 1e6)} | ${f2(x.p50Ms)} | ${f2(x.p99Ms)} | ${f2(x.cpuMsPerRequest)} | ${x.errors} |`);
+      if (x)
+        lines.push(
+          `| ${c} | ${e} | ${rate(x.rps)} | ${f2((x.rps * bytes) / 1e6)} | ${f2(x.p50Ms)} | ${f2(x.p99Ms)} | ${f2(x.cpuMsPerRequest)} | ${x.errors} |`,
+        );
     }
   }
-  const ratios = BINARY_CONCURRENCY.map((c) => ({ c, j: row("json", c), b: row("binary", c) })).filter((x) => x.j && x.b);
+  const ratios = BINARY_CONCURRENCY.map((c) => ({ c, j: row("json", c), b: row("binary", c) })).filter(
+    (x) => x.j && x.b,
+  );
   if (ratios.length) {
     lines.push("", "| c | req/s binary ÷ JSON | p99 JSON ÷ binary | server CPU JSON ÷ binary |", "|--:|--:|--:|--:|");
     for (const { c, j, b } of ratios) {
-      lines.push(`| ${c} | ${ratio(b!.rps, j!.rps)} | ${ratio(j!.p99Ms, b!.p99Ms)} | ${ratio(j!.cpuMsPerRequest, b!.cpuMsPerRequest)} |`);
+      lines.push(
+        `| ${c} | ${ratio(b!.rps, j!.rps)} | ${ratio(j!.p99Ms, b!.p99Ms)} | ${ratio(j!.cpuMsPerRequest, b!.cpuMsPerRequest)} |`,
+      );
     }
   }
   lines.push(
@@ -166,7 +186,11 @@ export function renderBinary(r: Omit<BinaryResult, "markdown">): string {
   return lines.join("\n");
 }
 
-export async function run(opts: { seconds: number; warmupSeconds: number; log: (s: string) => void }): Promise<BinaryResult> {
+export async function run(opts: {
+  seconds: number;
+  warmupSeconds: number;
+  log: (s: string) => void;
+}): Promise<BinaryResult> {
   const date = new Date().toISOString();
   const loadBefore = loadavg();
   const values = imageTensor();
@@ -185,21 +209,26 @@ export async function run(opts: { seconds: number; warmupSeconds: number; log: (
   await writeFile(jsonFile, jsonBody);
 
   const port = await freePort();
-  const target = await startTarget("inferstack-image", process.execPath, ["--max-semi-space-size=8", "app/src/main.ts"], {
-    port,
-    healthPath: "/health/ready",
-    env: {
-      PORT: String(port),
-      MODELS_DIR: join(ROOT, "scripts/bench/fixtures/models"),
-      BODY_LIMIT_BYTES: String(16 * 1024 * 1024),
-      LOG_LEVEL: "warn",
-      WEB_CONCURRENCY: "1",
-      DATABASE_URL: "",
-      REDIS_URL: "",
-      AUTH_MODE: "",
-      MODEL_WATCH: "false",
+  const target = await startTarget(
+    "inferstack-image",
+    process.execPath,
+    ["--max-semi-space-size=8", "app/src/main.ts"],
+    {
+      port,
+      healthPath: "/health/ready",
+      env: {
+        PORT: String(port),
+        MODELS_DIR: join(ROOT, "scripts/bench/fixtures/models"),
+        BODY_LIMIT_BYTES: String(16 * 1024 * 1024),
+        LOG_LEVEL: "warn",
+        WEB_CONCURRENCY: "1",
+        DATABASE_URL: "",
+        REDIS_URL: "",
+        AUTH_MODE: "",
+        MODEL_WATCH: "false",
+      },
     },
-  });
+  );
   const url = target.url + PATH;
   const send = {
     json: { body: jsonBody, contentType: "application/json", headers: {} as Record<string, string>, file: jsonFile },
@@ -215,18 +244,29 @@ export async function run(opts: { seconds: number; warmupSeconds: number; log: (
   try {
     for (const encoding of ["json", "binary"] as const) {
       const s = send[encoding];
-      const res = await fetch(url, { method: "POST", headers: { "content-type": s.contentType, ...s.headers }, body: s.body });
+      const res = await fetch(url, {
+        method: "POST",
+        headers: { "content-type": s.contentType, ...s.headers },
+        body: s.body,
+      });
       const features = await decodeFeatures(res.clone());
       const responseBytes = (await res.arrayBuffer()).byteLength;
       probes.push({ encoding, status: res.status, requestBytes: Buffer.byteLength(s.body), responseBytes, features });
-      opts.log(`  ${encoding}: ${res.status}, ${Buffer.byteLength(s.body)} bytes sent, ${responseBytes} received, features ${JSON.stringify(features)}`);
+      opts.log(
+        `  ${encoding}: ${res.status}, ${Buffer.byteLength(s.body)} bytes sent, ${responseBytes} received, features ${JSON.stringify(features)}`,
+      );
     }
     const [j, b] = probes;
     if (j!.status !== 200) throw new Error(`the JSON request failed: ${String(j!.features)}`);
     const served = probes.filter((p) => p.status === 200).map((p) => p.encoding);
     if (b!.status === 200) {
-      const same = (j!.features as number[]).every((v, i) => Math.abs(v - (b!.features as number[])[i]!) <= 1e-6 * Math.max(1, Math.abs(v)));
-      if (!same) throw new Error(`binary and JSON answers differ: ${JSON.stringify(j!.features)} vs ${JSON.stringify(b!.features)}`);
+      const same = (j!.features as number[]).every(
+        (v, i) => Math.abs(v - (b!.features as number[])[i]!) <= 1e-6 * Math.max(1, Math.abs(v)),
+      );
+      if (!same)
+        throw new Error(
+          `binary and JSON answers differ: ${JSON.stringify(j!.features)} vs ${JSON.stringify(b!.features)}`,
+        );
     }
     for (const e of served) {
       const s = send[e];
@@ -238,7 +278,12 @@ export async function run(opts: { seconds: number; warmupSeconds: number; log: (
       for (const e of order) {
         const s = send[e];
         const cpuBefore = cpuMs(target.proc.pid!);
-        const r = await wrk(url, "", c, opts.seconds, { pid: target.proc.pid, contentType: s.contentType, headers: s.headers, bodyFile: s.file });
+        const r = await wrk(url, "", c, opts.seconds, {
+          pid: target.proc.pid,
+          contentType: s.contentType,
+          headers: s.headers,
+          bodyFile: s.file,
+        });
         const cpuMsPerRequest = (cpuMs(target.proc.pid!) - cpuBefore) / Math.max(1, r.requests);
         rows.push({ encoding: e, concurrency: c, cpuMsPerRequest, ...r });
         opts.log(

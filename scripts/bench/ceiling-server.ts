@@ -21,7 +21,9 @@ createServer((req, res) => {
   req.on("data", (c: Buffer) => chunks.push(c));
   req.on("end", async () => {
     try {
-      const { instances } = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { instances: Record<string, number>[] };
+      const { instances } = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+        instances: Record<string, number>[];
+      };
       const data = new Float32Array(instances.length * cols);
       for (const [r, inst] of instances.entries()) {
         for (const [c, f] of DIABETES_FEATURES.entries()) data[r * cols + c] = inst[f]!;

@@ -54,7 +54,19 @@ export interface DataPlaneBenchResult {
   seconds: number;
   points: Point[];
   /** Per concurrency: medians over the rounds; `throughputRatio` is the median of per-round on/off ratios. */
-  summary: Array<{ concurrency: number; offRps: number; onRps: number; throughputRatio: number; ratioRange: [number, number]; offP99Ms: number; onP99Ms: number; offApiCpuUs: number; onApiCpuUs: number; onPostgresCpuUs: number; onRedisCpuUs: number }>;
+  summary: Array<{
+    concurrency: number;
+    offRps: number;
+    onRps: number;
+    throughputRatio: number;
+    ratioRange: [number, number];
+    offP99Ms: number;
+    onP99Ms: number;
+    offApiCpuUs: number;
+    onApiCpuUs: number;
+    onPostgresCpuUs: number;
+    onRedisCpuUs: number;
+  }>;
   pinned: boolean;
   /** wrk ran at real-time priority (pinned runs where chrt is permitted). */
   realtime: boolean;
@@ -70,7 +82,9 @@ function cpuMicros(pids: number[]): Map<number, number> {
   const micros = new Map<number, number>();
   for (const pid of pids) {
     try {
-      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /s, "").split(" ");
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8")
+        .replace(/^.*\) /s, "")
+        .split(" ");
       micros.set(pid, (Number(fields[11]) + Number(fields[12])) * (1e6 / CLOCK_TICKS));
     } catch {
       // exited between listing and reading
@@ -125,36 +139,71 @@ function pinnable(): boolean {
 
 async function startApi(env: Record<string, string>, cpus?: string) {
   const port = await freePort();
-  const [command, args] = cpus ? ["taskset", ["-c", cpus, process.execPath, "app/src/main.ts"]] : [process.execPath, ["app/src/main.ts"]];
+  const [command, args] = cpus
+    ? ["taskset", ["-c", cpus, process.execPath, "app/src/main.ts"]]
+    : [process.execPath, ["app/src/main.ts"]];
   const proc = spawn(command, args, {
     cwd: ROOT,
-    env: { ...process.env, PORT: String(port), HOST: "127.0.0.1", MODELS_DIR: "models", LOG_LEVEL: "warn", WEB_CONCURRENCY: "1", MODEL_WATCH: "false", ...env },
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      MODELS_DIR: "models",
+      LOG_LEVEL: "warn",
+      WEB_CONCURRENCY: "1",
+      MODEL_WATCH: "false",
+      ...env,
+    },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
-  proc.stderr!.on("data", (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000); });
+  proc.stderr!.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`API exited with ${proc.exitCode}: ${stderr}`);
-    if ((await fetch(`${url}/health/ready`).then((r) => r.status, () => 0)) === 200) break;
-    if (Date.now() > deadline) { proc.kill("SIGKILL"); throw new Error(`API not ready: ${stderr}`); }
+    if (
+      (await fetch(`${url}/health/ready`).then(
+        (r) => r.status,
+        () => 0,
+      )) === 200
+    )
+      break;
+    if (Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`API not ready: ${stderr}`);
+    }
     await new Promise((r) => setTimeout(r, 50));
   }
   return {
     url,
     pid: proc.pid!,
-    stop: () => new Promise<string>((resolve) => {
-      if (proc.exitCode !== null) return resolve(`exit ${proc.exitCode}`);
-      const started = Date.now();
-      proc.once("exit", (code, signal) => resolve(`${code === null ? `signal ${signal}` : `exit ${code}`} after ${Date.now() - started} ms${code === 0 && Date.now() - started < 5000 ? "" : `: ${stderr}`}`));
-      proc.kill("SIGTERM");
-      setTimeout(() => proc.kill("SIGKILL"), 45_000).unref();
-    }),
+    stop: () =>
+      new Promise<string>((resolve) => {
+        if (proc.exitCode !== null) return resolve(`exit ${proc.exitCode}`);
+        const started = Date.now();
+        proc.once("exit", (code, signal) =>
+          resolve(
+            `${code === null ? `signal ${signal}` : `exit ${code}`} after ${Date.now() - started} ms${code === 0 && Date.now() - started < 5000 ? "" : `: ${stderr}`}`,
+          ),
+        );
+        proc.kill("SIGTERM");
+        setTimeout(() => proc.kill("SIGKILL"), 45_000).unref();
+      }),
   };
 }
 
-export async function run(opts: { seconds?: number; warmupSeconds?: number; concurrency?: number[]; rounds?: number; log?: (s: string) => void } = {}): Promise<DataPlaneBenchResult> {
+export async function run(
+  opts: {
+    seconds?: number;
+    warmupSeconds?: number;
+    concurrency?: number[];
+    rounds?: number;
+    log?: (s: string) => void;
+  } = {},
+): Promise<DataPlaneBenchResult> {
   const seconds = opts.seconds ?? Number(process.env.BENCH_SECONDS ?? 5);
   const warmup = opts.warmupSeconds ?? Number(process.env.BENCH_WARMUP_SECONDS ?? 1);
   const concurrencies = opts.concurrency ?? [1, 16];
@@ -181,26 +230,45 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
     const others = `1-${cpus - 1}`;
     pinned = pinnable() && pin([...pidsNamed("postgres"), ...pidsNamed("redis-server")], others);
     const realtime = pinned && canRunRealtime();
-    log(pinned ? `  pinned: API on CPU 0; wrk${realtime ? " (real-time priority)" : ""}, Postgres and Redis on CPU ${others}` : "  not pinned: API, wrk, Postgres and Redis share every CPU");
+    log(
+      pinned
+        ? `  pinned: API on CPU 0; wrk${realtime ? " (real-time priority)" : ""}, Postgres and Redis on CPU ${others}`
+        : "  not pinned: API, wrk, Postgres and Redis share every CPU",
+    );
     const apiCpus = pinned ? "0" : undefined;
     const wrkCpus = pinned ? others : undefined;
     const off = await startApi({ DATABASE_URL: "", REDIS_URL: "", AUTH_MODE: "" }, apiCpus);
-    const on = await startApi({
-      DATABASE_URL: databaseUrl, REDIS_URL, REDIS_KEY_PREFIX: prefix, AUTH_MODE: "required",
-      RATE_LIMIT_PLANS: '{"bench": 1000000000}', RESPONSE_CACHE: "off", PREDICTION_LOG_SPILL_PATH: join(dir, "spill.jsonl"),
-    }, apiCpus);
+    const on = await startApi(
+      {
+        DATABASE_URL: databaseUrl,
+        REDIS_URL,
+        REDIS_KEY_PREFIX: prefix,
+        AUTH_MODE: "required",
+        RATE_LIMIT_PLANS: '{"bench": 1000000000}',
+        RESPONSE_CACHE: "off",
+        PREDICTION_LOG_SPILL_PATH: join(dir, "spill.jsonl"),
+      },
+      apiCpus,
+    );
     const points: Point[] = [];
     let served = 0;
     try {
       for (const concurrency of concurrencies) {
         for (let round = 1; round <= rounds; round++) {
-          const pair = [["off", off, {}], ["on", on, onHeaders]] as const;
+          const pair = [
+            ["off", off, {}],
+            ["on", on, onHeaders],
+          ] as const;
           for (const [mode, target, headers] of round % 2 === 1 ? pair : [pair[1], pair[0]]) {
             if (warmup > 0) {
               const w = await wrk(target.url + PATH, BODY, concurrency, warmup, { headers, cpus: wrkCpus, realtime });
               if (mode === "on") served += w.requests - w.errors;
             }
-            const before = { api: cpuMicros([target.pid]), postgres: cpuMicros(pidsNamed("postgres")), redis: cpuMicros(pidsNamed("redis-server")) };
+            const before = {
+              api: cpuMicros([target.pid]),
+              postgres: cpuMicros(pidsNamed("postgres")),
+              redis: cpuMicros(pidsNamed("redis-server")),
+            };
             const r = await wrk(target.url + PATH, BODY, concurrency, seconds, { headers, cpus: wrkCpus, realtime });
             const answered = Math.max(1, r.requests - r.errors);
             const cpuUs = {
@@ -209,8 +277,20 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
               redis: cpuMicrosSince(before.redis, pidsNamed("redis-server")) / answered,
             };
             if (mode === "on") served += r.requests - r.errors;
-            points.push({ mode, concurrency, round, rps: r.rps, p50Ms: r.p50Ms, p99Ms: r.p99Ms, requests: r.requests, errors: r.errors, cpuUs });
-            log(`  data plane ${mode.padEnd(3)} c=${String(concurrency).padStart(2)} round ${round}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}; CPU µs/request: API ${cpuUs.api.toFixed(0)}, Postgres ${cpuUs.postgres.toFixed(0)}, Redis ${cpuUs.redis.toFixed(0)}`);
+            points.push({
+              mode,
+              concurrency,
+              round,
+              rps: r.rps,
+              p50Ms: r.p50Ms,
+              p99Ms: r.p99Ms,
+              requests: r.requests,
+              errors: r.errors,
+              cpuUs,
+            });
+            log(
+              `  data plane ${mode.padEnd(3)} c=${String(concurrency).padStart(2)} round ${round}: ${r.rps.toFixed(0)} req/s, p99 ${r.p99Ms.toFixed(2)} ms, errors ${r.errors}; CPU µs/request: API ${cpuUs.api.toFixed(0)}, Postgres ${cpuUs.postgres.toFixed(0)}, Redis ${cpuUs.redis.toFixed(0)}`,
+            );
           }
         }
       }
@@ -221,21 +301,36 @@ export async function run(opts: { seconds?: number; warmupSeconds?: number; conc
     }
     const { rows } = await pool.query<{ n: string }>("SELECT count(*) AS n FROM predictions");
     const summary = concurrencies.map((concurrency) => {
-      const of = (mode: "on" | "off") => points.filter((p) => p.mode === mode && p.concurrency === concurrency).sort((a, b) => a.round - b.round);
+      const of = (mode: "on" | "off") =>
+        points.filter((p) => p.mode === mode && p.concurrency === concurrency).sort((a, b) => a.round - b.round);
       const offs = of("off");
       const ons = of("on");
       const ratios = ons.map((n, i) => n.rps / offs[i]!.rps);
       return {
-        concurrency, offRps: median(offs.map((p) => p.rps)), onRps: median(ons.map((p) => p.rps)),
-        throughputRatio: median(ratios), ratioRange: [Math.min(...ratios), Math.max(...ratios)] as [number, number],
-        offP99Ms: median(offs.map((p) => p.p99Ms)), onP99Ms: median(ons.map((p) => p.p99Ms)),
+        concurrency,
+        offRps: median(offs.map((p) => p.rps)),
+        onRps: median(ons.map((p) => p.rps)),
+        throughputRatio: median(ratios),
+        ratioRange: [Math.min(...ratios), Math.max(...ratios)] as [number, number],
+        offP99Ms: median(offs.map((p) => p.p99Ms)),
+        onP99Ms: median(ons.map((p) => p.p99Ms)),
         // CPU per request: less sensitive than throughput to a noisy neighbour.
-        offApiCpuUs: median(offs.map((p) => p.cpuUs.api)), onApiCpuUs: median(ons.map((p) => p.cpuUs.api)),
-        onPostgresCpuUs: median(ons.map((p) => p.cpuUs.postgres)), onRedisCpuUs: median(ons.map((p) => p.cpuUs.redis)),
+        offApiCpuUs: median(offs.map((p) => p.cpuUs.api)),
+        onApiCpuUs: median(ons.map((p) => p.cpuUs.api)),
+        onPostgresCpuUs: median(ons.map((p) => p.cpuUs.postgres)),
+        onRedisCpuUs: median(ons.map((p) => p.cpuUs.redis)),
       };
     });
     const logged = { served, rows: Number(rows[0]!.n) };
-    return { seconds, points, summary, logged, pinned, realtime, markdown: renderMarkdown(seconds, rounds, summary, points, logged, pinned, realtime) };
+    return {
+      seconds,
+      points,
+      summary,
+      logged,
+      pinned,
+      realtime,
+      markdown: renderMarkdown(seconds, rounds, summary, points, logged, pinned, realtime),
+    };
   } finally {
     if (pinned) pin([...pidsNamed("postgres"), ...pidsNamed("redis-server")], `0-${availableParallelism() - 1}`);
     await pool.end();
@@ -265,7 +360,15 @@ function median(values: number[]): number {
   return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
-function renderMarkdown(seconds: number, rounds: number, summary: DataPlaneBenchResult["summary"], points: Point[], logged: DataPlaneBenchResult["logged"], pinned: boolean, realtime: boolean): string {
+function renderMarkdown(
+  seconds: number,
+  rounds: number,
+  summary: DataPlaneBenchResult["summary"],
+  points: Point[],
+  logged: DataPlaneBenchResult["logged"],
+  pinned: boolean,
+  realtime: boolean,
+): string {
   const f = (n: number, d = 0) => (Number.isFinite(n) ? n.toFixed(d) : "n/a");
   const errors = points.reduce((s, p) => s + p.errors, 0);
   return [
@@ -277,7 +380,10 @@ function renderMarkdown(seconds: number, rounds: number, summary: DataPlaneBench
     "",
     "| concurrency | off req/s | on req/s | on/off (range) | off p99 ms | on p99 ms | API CPU µs/req off → on | Postgres µs/req | Redis µs/req |",
     "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ...summary.map((s) => `| ${s.concurrency} | ${f(s.offRps)} | ${f(s.onRps)} | ${f(s.throughputRatio * 100)} % (${f(s.ratioRange[0] * 100)}-${f(s.ratioRange[1] * 100)}) | ${f(s.offP99Ms, 2)} | ${f(s.onP99Ms, 2)} | ${f(s.offApiCpuUs)} → ${f(s.onApiCpuUs)} | ${f(s.onPostgresCpuUs)} | ${f(s.onRedisCpuUs)} |`),
+    ...summary.map(
+      (s) =>
+        `| ${s.concurrency} | ${f(s.offRps)} | ${f(s.onRps)} | ${f(s.throughputRatio * 100)} % (${f(s.ratioRange[0] * 100)}-${f(s.ratioRange[1] * 100)}) | ${f(s.offP99Ms, 2)} | ${f(s.onP99Ms, 2)} | ${f(s.offApiCpuUs)} → ${f(s.onApiCpuUs)} | ${f(s.onPostgresCpuUs)} | ${f(s.onRedisCpuUs)} |`,
+    ),
     "",
     "on/off: the median of each round's on/off throughput ratio (range: lowest and highest round). CPU µs/req: utime + stime from /proc per answered request; steadier than req/s on a shared machine.",
     "",

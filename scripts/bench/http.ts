@@ -3,7 +3,7 @@
  * per request and with batches of 32: InferStack (one process, and one per core) beside the bare
  * node:http ceiling and FastAPI + uvicorn + scikit-learn, all on the same cores, in one run.
  */
-import { freePort, predictBody, startTarget, wrk, type LoadResult, type Target } from "./lib.ts";
+import { freePort, type LoadResult, predictBody, startTarget, type Target, wrk } from "./lib.ts";
 
 export const CONCURRENCY = [1, 16, 64];
 export const PAYLOADS = [1, 32];
@@ -45,29 +45,52 @@ export const TARGETS: TargetSpec[] = [
     id: "inferstack",
     label: "InferStack (1 process)",
     path: "/v1/models/diabetes-regressor:predict",
-    start: (port, env) => startTarget("inferstack", node, [...API_FLAGS, "app/src/main.ts"], { port, healthPath: "/health/ready", env: { ...apiEnv(1), PORT: String(port), ...env } }),
+    start: (port, env) =>
+      startTarget("inferstack", node, [...API_FLAGS, "app/src/main.ts"], {
+        port,
+        healthPath: "/health/ready",
+        env: { ...apiEnv(1), PORT: String(port), ...env },
+      }),
   },
   {
     id: "inferstack-2p",
     label: "InferStack (2 processes)",
     path: "/v1/models/diabetes-regressor:predict",
-    start: (port) => startTarget("inferstack-2p", node, [...API_FLAGS, "app/src/main.ts"], { port, healthPath: "/health/ready", env: { ...apiEnv(2), PORT: String(port) } }),
+    start: (port) =>
+      startTarget("inferstack-2p", node, [...API_FLAGS, "app/src/main.ts"], {
+        port,
+        healthPath: "/health/ready",
+        env: { ...apiEnv(2), PORT: String(port) },
+      }),
   },
   {
     id: "ceiling",
     label: "bare node:http + same session (ceiling)",
     path: "/v1/models/diabetes-regressor:predict",
-    start: (port, env) => startTarget("ceiling", node, ["scripts/bench/ceiling-server.ts", String(port)], { port, healthPath: "/", ...(env ? { env } : {}) }),
+    start: (port, env) =>
+      startTarget("ceiling", node, ["scripts/bench/ceiling-server.ts", String(port)], {
+        port,
+        healthPath: "/",
+        ...(env ? { env } : {}),
+      }),
   },
   {
     id: "fastapi",
     label: "FastAPI + uvicorn + scikit-learn",
     path: "/v1/models/diabetes-regressor:predict",
-    start: (port) => startTarget("fastapi", "/usr/bin/python3", ["scripts/bench/fastapi_baseline.py", String(port)], { port, healthPath: "/health" }),
+    start: (port) =>
+      startTarget("fastapi", "/usr/bin/python3", ["scripts/bench/fastapi_baseline.py", String(port)], {
+        port,
+        healthPath: "/health",
+      }),
   },
 ];
 
-export async function run(opts: { seconds: number; warmupSeconds: number; log: (s: string) => void }): Promise<HttpResult> {
+export async function run(opts: {
+  seconds: number;
+  warmupSeconds: number;
+  log: (s: string) => void;
+}): Promise<HttpResult> {
   const rows: HttpRow[] = [];
   const readyMs: Record<string, number> = {};
   for (const spec of TARGETS) {
@@ -77,7 +100,11 @@ export async function run(opts: { seconds: number; warmupSeconds: number; log: (
     try {
       for (const instances of PAYLOADS) {
         const body = predictBody(instances);
-        const check = await fetch(target.url + spec.path, { method: "POST", headers: { "content-type": "application/json" }, body });
+        const check = await fetch(target.url + spec.path, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body,
+        });
         if (check.status !== 200) throw new Error(`${spec.id} answered ${check.status}: ${await check.text()}`);
         await wrk(target.url + spec.path, body, 16, opts.warmupSeconds);
         for (const c of CONCURRENCY) {

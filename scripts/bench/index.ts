@@ -11,10 +11,10 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { join } from "node:path";
 import * as binary from "./binary.ts";
 import * as http from "./http.ts";
-import * as profile from "./profile.ts";
 import { commandVersion, ROOT } from "./lib.ts";
 import { benchPreflight } from "./preflight.ts";
-import { renderReport, type BenchReport } from "./report.ts";
+import * as profile from "./profile.ts";
+import { type BenchReport, renderReport } from "./report.ts";
 import * as session from "./session.ts";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -24,7 +24,8 @@ benchPreflight(log);
 
 const pkgVersion = (name: string) => {
   try {
-    return (JSON.parse(readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
+    return (JSON.parse(readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string })
+      .version;
   } catch {
     return "?";
   }
@@ -36,7 +37,9 @@ log(`bench: ${seconds}s per point, load average ${loadBefore.map((l) => l.toFixe
 
 log("raw session.run and the threads-vs-processes measurement");
 const sessionResult = await session.run(Math.max(1, Math.min(seconds, 3)));
-log(`  session.run: ${sessionResult.runMicros[1]!.toFixed(1)} µs (1 row), ${sessionResult.runMicros[32]!.toFixed(1)} µs (32 rows)`);
+log(
+  `  session.run: ${sessionResult.runMicros[1]!.toFixed(1)} µs (1 row), ${sessionResult.runMicros[32]!.toFixed(1)} µs (32 rows)`,
+);
 
 log("HTTP: V1 predict, diabetes-regressor");
 const httpResult = await http.run({ seconds, warmupSeconds, log });
@@ -89,7 +92,9 @@ const dataplanePath = join(ROOT, "scripts/bench/dataplane.ts");
 if (existsSync(dataplanePath)) {
   log("data plane scenario (scripts/bench/dataplane.ts)");
   try {
-    const mod = (await import(dataplanePath)) as { run(opts: { seconds: number; warmupSeconds: number; log: (s: string) => void }): Promise<unknown> };
+    const mod = (await import(dataplanePath)) as {
+      run(opts: { seconds: number; warmupSeconds: number; log: (s: string) => void }): Promise<unknown>;
+    };
     report.dataplane = await mod.run({ seconds, warmupSeconds, log });
   } catch (err) {
     report.dataplane = { error: String((err as Error).stack ?? err) };

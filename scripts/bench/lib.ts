@@ -1,5 +1,5 @@
 /** Bench plumbing: child servers, readiness timing, RSS sampling and the wrk load generator. */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -23,7 +23,11 @@ export async function startTarget(
   opts: { port: number; healthPath: string; env?: Record<string, string>; timeoutMs?: number },
 ): Promise<Target> {
   const started = performance.now();
-  const proc = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...opts.env }, stdio: ["ignore", "ignore", "pipe"] });
+  const proc = spawn(cmd, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   proc.stderr!.on("data", (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const url = `http://127.0.0.1:${opts.port}`;
@@ -154,9 +158,15 @@ export async function wrk(
   seconds: number,
   { pid, headers = {}, cpus, realtime = false, contentType = "application/json", bodyFile }: WrkOptions = {},
 ): Promise<LoadResult> {
-  const bodyLua = bodyFile ? `local f = assert(io.open(${JSON.stringify(bodyFile)}, "rb"))\nwrk.body = f:read("*a")\nf:close()` : `wrk.body = ${JSON.stringify(body)}`;
-  const lines = [`wrk.method = "POST"`, bodyLua, `wrk.headers["Content-Type"] = ${JSON.stringify(contentType)}`,
-    ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`)];
+  const bodyLua = bodyFile
+    ? `local f = assert(io.open(${JSON.stringify(bodyFile)}, "rb"))\nwrk.body = f:read("*a")\nf:close()`
+    : `wrk.body = ${JSON.stringify(body)}`;
+  const lines = [
+    `wrk.method = "POST"`,
+    bodyLua,
+    `wrk.headers["Content-Type"] = ${JSON.stringify(contentType)}`,
+    ...Object.entries(headers).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+  ];
   const lua = `${lines.join("\n")}\n`;
   let script = scripts.get(lua);
   if (!script) {
@@ -174,7 +184,12 @@ export async function wrk(
     : undefined;
   const out = await new Promise<string>((resolve, reject) => {
     const args = ["-t1", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "5s", "-s", script!, url];
-    const command = [...(realtime && canRunRealtime() ? ["chrt", "-f", "1"] : []), ...(cpus ? ["taskset", "-c", cpus] : []), "wrk", ...args];
+    const command = [
+      ...(realtime && canRunRealtime() ? ["chrt", "-f", "1"] : []),
+      ...(cpus ? ["taskset", "-c", cpus] : []),
+      "wrk",
+      ...args,
+    ];
     const p = spawn(command[0]!, command.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
     let text = "";
     p.on("error", reject); // wrk (or taskset) missing
@@ -218,10 +233,23 @@ export async function freePort(): Promise<number> {
 }
 
 /** A valid diabetes-regressor instance (clinical units, inside every feature's range). */
-export const DIABETES_INSTANCE = { age: 50, sex: 1, bmi: 25.3, bp: 90, s1: 190, s2: 115, s3: 50, s4: 4, s5: 4.6, s6: 90 };
+export const DIABETES_INSTANCE = {
+  age: 50,
+  sex: 1,
+  bmi: 25.3,
+  bp: 90,
+  s1: 190,
+  s2: 115,
+  s3: 50,
+  s4: 4,
+  s5: 4.6,
+  s6: 90,
+};
 export const DIABETES_FEATURES = Object.keys(DIABETES_INSTANCE);
 export const DIABETES_MODEL = join(ROOT, "models/diabetes-regressor/1/model.onnx");
 
 export function predictBody(instances: number): string {
-  return JSON.stringify({ instances: Array.from({ length: instances }, (_, i) => ({ ...DIABETES_INSTANCE, age: 30 + (i % 40) })) });
+  return JSON.stringify({
+    instances: Array.from({ length: instances }, (_, i) => ({ ...DIABETES_INSTANCE, age: 30 + (i % 40) })),
+  });
 }

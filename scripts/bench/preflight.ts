@@ -34,7 +34,15 @@ function onPath(program: string, env: NodeJS.ProcessEnv): boolean {
 export function missingBenchTools(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const missing: Record<string, string> = {};
   for (const [program, pkg] of Object.entries(programs)) if (!onPath(program, env)) missing[program] = pkg;
-  const probe = spawnSync(PYTHON, ["-c", "import importlib.util, sys\nprint(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))", ...Object.keys(pythonModules)], { encoding: "utf8", env });
+  const probe = spawnSync(
+    PYTHON,
+    [
+      "-c",
+      "import importlib.util, sys\nprint(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))",
+      ...Object.keys(pythonModules),
+    ],
+    { encoding: "utf8", env },
+  );
   const absent = probe.status === 0 ? probe.stdout.trim().split(/\s+/).filter(Boolean) : Object.keys(pythonModules);
   for (const module of absent) missing[`python3 ${module}`] = pythonModules[module]!;
   return missing;
@@ -43,7 +51,9 @@ export function missingBenchTools(env: NodeJS.ProcessEnv = process.env): Record<
 function asRoot(env: NodeJS.ProcessEnv): string[] | undefined {
   if (!onPath("apt-get", env)) return undefined;
   if (process.getuid?.() === 0) return [];
-  return onPath("sudo", env) && spawnSync("sudo", ["-n", "true"], { stdio: "ignore", env }).status === 0 ? ["sudo", "-n"] : undefined;
+  return onPath("sudo", env) && spawnSync("sudo", ["-n", "true"], { stdio: "ignore", env }).status === 0
+    ? ["sudo", "-n"]
+    : undefined;
 }
 
 /** Returns when every tool is there (installing them where it may); otherwise exits 1 with one line. */
@@ -56,7 +66,10 @@ export function benchPreflight(log: (line: string) => void, env: NodeJS.ProcessE
     log(`bench: installing ${packages().join(" ")}`);
     const apt = (...args: string[]) => {
       const argv = [...prefix, "apt-get", ...args];
-      const r = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", env: { ...env, DEBIAN_FRONTEND: "noninteractive" } });
+      const r = spawnSync(argv[0]!, argv.slice(1), {
+        encoding: "utf8",
+        env: { ...env, DEBIAN_FRONTEND: "noninteractive" },
+      });
       if (r.status !== 0) process.stderr.write(r.stderr);
     };
     apt("update", "-qq");

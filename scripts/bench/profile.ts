@@ -61,17 +61,27 @@ function stageOf(frame: Frame): string | undefined {
   if (/app\/src\/http\/(v1-decode|v2-decode|json-tensor)\.ts/.test(url)) return "validation and tensor building";
   if (/app\/src\/http\/render\.ts/.test(url)) return "rendering predictions";
   if (/app\/src\/inference\/(batcher|model-version)\.ts/.test(url)) return "batching";
-  if (/app\/src\/http\/(pipeline|v1|v2|node-adapter)\.ts/.test(url)) return "pipeline (auth, rate limit, model lookup, JSON.stringify, counters)";
-  if (/^(writeUtf8String|writev|writeBuffer|writeLatin1String)$/.test(fn) || /_http_outgoing|stream_base_commons/.test(url)) {
+  if (/app\/src\/http\/(pipeline|v1|v2|node-adapter)\.ts/.test(url))
+    return "pipeline (auth, rate limit, model lookup, JSON.stringify, counters)";
+  if (
+    /^(writeUtf8String|writev|writeBuffer|writeLatin1String)$/.test(fn) ||
+    /_http_outgoing|stream_base_commons/.test(url)
+  ) {
     return "response headers and socket write";
   }
-  if (/responseViaCache|responseViaResponseObject|buildOutgoingHttpHeaders|writeHead/.test(fn)) return "response headers and socket write";
-  if (/\/hono\/dist\/|@hono\/node-server|app\/src\/http\/(app|compression|client-ip)\.ts|app\/src\/(ids|server)\.ts/.test(url)) {
+  if (/responseViaCache|responseViaResponseObject|buildOutgoingHttpHeaders|writeHead/.test(fn))
+    return "response headers and socket write";
+  if (
+    /\/hono\/dist\/|@hono\/node-server|app\/src\/http\/(app|compression|client-ip)\.ts|app\/src\/(ids|server)\.ts/.test(
+      url,
+    )
+  ) {
     return "Hono routing and middleware (request id, access metrics, timeout, compression)";
   }
   // The ceiling's own handler: parse and fill in one function, charged as our two stages are.
   if (url.includes("ceiling-server")) return "body read and JSON.parse";
-  if (/_http_common|_http_server|_http_incoming|node:net|internal\/streams/.test(url)) return "node:http parsing and socket reads";
+  if (/_http_common|_http_server|_http_incoming|node:net|internal\/streams/.test(url))
+    return "node:http parsing and socket reads";
   return undefined;
 }
 
@@ -129,7 +139,11 @@ function largestProfile(dir: string): CpuProfile {
   return best;
 }
 
-export async function run(opts: { seconds: number; warmupSeconds: number; log: (s: string) => void }): Promise<ProfileResult> {
+export async function run(opts: {
+  seconds: number;
+  warmupSeconds: number;
+  log: (s: string) => void;
+}): Promise<ProfileResult> {
   const points: ProfilePoint[] = [];
   for (const id of ["inferstack", "ceiling"]) {
     const spec = TARGETS.find((t) => t.id === id)!;

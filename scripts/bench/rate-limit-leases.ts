@@ -30,15 +30,31 @@ async function startApi(redisUrl: string, leaseMs: string) {
   const child = spawn(process.execPath, ["app/src/main.ts"], {
     cwd: ROOT,
     env: {
-      ...process.env, PORT: String(port), HOST: "127.0.0.1", MODELS_DIR: "models", LOG_LEVEL: "warn", WEB_CONCURRENCY: "1", MODEL_WATCH: "false",
-      DATABASE_URL: "", REDIS_URL: redisUrl, REDIS_KEY_PREFIX: `lease-${leaseMs}:`, RESPONSE_CACHE: "off",
-      RATE_LIMIT_PLANS: '{"bench": 1000000000}', RATE_LIMIT_ANON_PLAN: "bench", RATE_LIMIT_LEASE_MS: leaseMs,
+      ...process.env,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      MODELS_DIR: "models",
+      LOG_LEVEL: "warn",
+      WEB_CONCURRENCY: "1",
+      MODEL_WATCH: "false",
+      DATABASE_URL: "",
+      REDIS_URL: redisUrl,
+      REDIS_KEY_PREFIX: `lease-${leaseMs}:`,
+      RESPONSE_CACHE: "off",
+      RATE_LIMIT_PLANS: '{"bench": 1000000000}',
+      RATE_LIMIT_ANON_PLAN: "bench",
+      RATE_LIMIT_LEASE_MS: leaseMs,
     },
     stdio: ["ignore", "ignore", "inherit"],
   });
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 60_000;
-  while ((await fetch(`${url}/health/ready`).then((r) => r.status, () => 0)) !== 200) {
+  while (
+    (await fetch(`${url}/health/ready`).then(
+      (r) => r.status,
+      () => 0,
+    )) !== 200
+  ) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill("SIGKILL");
       throw new Error(`API (lease ${leaseMs} ms) did not start`);
@@ -49,7 +65,11 @@ async function startApi(redisUrl: string, leaseMs: string) {
 }
 
 const redisPort = await freePort();
-const redisServer = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+const redisServer = spawn(
+  "redis-server",
+  ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+  { stdio: "ignore" },
+);
 const redisUrl = `redis://127.0.0.1:${redisPort}`;
 const redis = new Redis(redisUrl);
 redis.on("error", () => {}); // refused until the server listens; ioredis reconnects
@@ -60,7 +80,15 @@ async function scriptCalls(): Promise<number> {
   return [...info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
 }
 
-interface Point { lease: boolean; c: number; rps: number; p50Ms: number; roundTrips: number; apiUs: number; redisUs: number }
+interface Point {
+  lease: boolean;
+  c: number;
+  rps: number;
+  p50Ms: number;
+  roundTrips: number;
+  apiUs: number;
+  redisUs: number;
+}
 const points: Point[] = [];
 const apis: Array<Awaited<ReturnType<typeof startApi>>> = [];
 try {
@@ -71,17 +99,30 @@ try {
   apis.push(without);
   for (const c of concurrencies) {
     for (let round = 1; round <= rounds; round++) {
-      const pair = [[true, withLease], [false, without]] as const;
+      const pair = [
+        [true, withLease],
+        [false, without],
+      ] as const;
       for (const [lease, api] of round % 2 ? pair : [pair[1], pair[0]]) {
         await wrk(api.url + PATH, BODY, c, 1); // warm-up
         const [calls0, api0, redis0] = [await scriptCalls(), cpuMicros(api.pid), cpuMicros(redisServer.pid!)];
         const r = await wrk(api.url + PATH, BODY, c, seconds);
         const [calls1, api1, redis1] = [await scriptCalls(), cpuMicros(api.pid), cpuMicros(redisServer.pid!)];
         const n = Math.max(1, r.requests - r.errors);
-        const p = { lease, c, rps: r.rps, p50Ms: r.p50Ms, roundTrips: (calls1 - calls0) / n, apiUs: (api1 - api0) / n, redisUs: (redis1 - redis0) / n };
+        const p = {
+          lease,
+          c,
+          rps: r.rps,
+          p50Ms: r.p50Ms,
+          roundTrips: (calls1 - calls0) / n,
+          apiUs: (api1 - api0) / n,
+          redisUs: (redis1 - redis0) / n,
+        };
         points.push(p);
-        console.log(`lease ${lease ? "100" : "  0"} ms c=${c} round ${round}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(3)} ms, errors ${r.errors}, ` +
-          `${p.roundTrips.toFixed(4)} Redis round trips/request, CPU µs/request API ${p.apiUs.toFixed(0)} Redis ${p.redisUs.toFixed(1)}`);
+        console.log(
+          `lease ${lease ? "100" : "  0"} ms c=${c} round ${round}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50Ms.toFixed(3)} ms, errors ${r.errors}, ` +
+            `${p.roundTrips.toFixed(4)} Redis round trips/request, CPU µs/request API ${p.apiUs.toFixed(0)} Redis ${p.redisUs.toFixed(1)}`,
+        );
       }
     }
   }
@@ -91,7 +132,9 @@ try {
   redisServer.kill("SIGTERM");
 }
 
-console.log("\n| concurrency | req/s leases on/off (range) | p50 ms on / off | Redis round trips per request on / off | API CPU µs/req on / off | Redis CPU µs/req on / off |");
+console.log(
+  "\n| concurrency | req/s leases on/off (range) | p50 ms on / off | Redis round trips per request on / off | API CPU µs/req on / off | Redis CPU µs/req on / off |",
+);
 console.log("|---:|---:|---:|---:|---:|---:|");
 for (const c of concurrencies) {
   const of = (lease: boolean) => points.filter((p) => p.c === c && p.lease === lease);
@@ -99,6 +142,8 @@ for (const c of concurrencies) {
   const off = of(false);
   const ratios = on.map((p, i) => p.rps / off[i]!.rps);
   const m = (ps: Point[], k: keyof Point) => median(ps.map((p) => p[k] as number));
-  console.log(`| ${c} | ${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}) | ${m(on, "p50Ms").toFixed(2)} / ${m(off, "p50Ms").toFixed(2)} | ` +
-    `${m(on, "roundTrips").toFixed(4)} / ${m(off, "roundTrips").toFixed(3)} | ${m(on, "apiUs").toFixed(0)} / ${m(off, "apiUs").toFixed(0)} | ${m(on, "redisUs").toFixed(1)} / ${m(off, "redisUs").toFixed(1)} |`);
+  console.log(
+    `| ${c} | ${median(ratios).toFixed(2)}x (${Math.min(...ratios).toFixed(2)}-${Math.max(...ratios).toFixed(2)}) | ${m(on, "p50Ms").toFixed(2)} / ${m(off, "p50Ms").toFixed(2)} | ` +
+      `${m(on, "roundTrips").toFixed(4)} / ${m(off, "roundTrips").toFixed(3)} | ${m(on, "apiUs").toFixed(0)} / ${m(off, "apiUs").toFixed(0)} | ${m(on, "redisUs").toFixed(1)} / ${m(off, "redisUs").toFixed(1)} |`,
+  );
 }

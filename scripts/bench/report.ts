@@ -2,7 +2,7 @@
 import { SECTION_TITLE as BINARY_SECTION_TITLE } from "./binary.ts";
 import type { HttpResult, HttpRow } from "./http.ts";
 import { CONCURRENCY, PAYLOADS, TARGETS } from "./http.ts";
-import { STAGES, type ProfileResult } from "./profile.ts";
+import { type ProfileResult, STAGES } from "./profile.ts";
 import type { SessionResult } from "./session.ts";
 
 export interface BenchReport {
@@ -61,7 +61,12 @@ export function axisMax(v: number): number {
 function chart(rows: HttpRow[], instances: number): string {
   const targets = TARGETS.filter((t) => find(rows, t.id, 64, instances));
   const values = targets.map((t) => Math.round(find(rows, t.id, 64, instances)!.rps * instances));
-  const short: Record<string, string> = { inferstack: "InferStack 1p", "inferstack-2p": "InferStack 2p", ceiling: "node:http ceiling", fastapi: "FastAPI" };
+  const short: Record<string, string> = {
+    inferstack: "InferStack 1p",
+    "inferstack-2p": "InferStack 2p",
+    ceiling: "node:http ceiling",
+    fastapi: "FastAPI",
+  };
   return [
     "```mermaid",
     "xychart-beta",
@@ -109,14 +114,18 @@ const OWN_LAYERS: (typeof STAGES)[number][] = [
 
 const STAGE_NOTES: Record<(typeof STAGES)[number], string> = {
   "node:http parsing and socket reads": "Node's HTTP parser and socket reads, the same code in both servers",
-  "Hono routing and middleware (request id, access metrics, timeout, compression)": "what the ceiling does not have: the router, request id, access metrics and log decision, request timeout, compression check, security headers, node-server's request/response adapter",
-  "body read and JSON.parse": "reading the body and `JSON.parse` (the ceiling's parse and its tensor fill are charged here too)",
+  "Hono routing and middleware (request id, access metrics, timeout, compression)":
+    "what the ceiling does not have: the router, request id, access metrics and log decision, request timeout, compression check, security headers, node-server's request/response adapter",
+  "body read and JSON.parse":
+    "reading the body and `JSON.parse` (the ceiling's parse and its tensor fill are charged here too)",
   "validation and tensor building": "the model's compiled rules checked while the Float32Array is filled",
-  "pipeline (auth, rate limit, model lookup, JSON.stringify, counters)": "model lookup and in-use count, auth and rate-limit hooks (off here), `JSON.stringify` of the response, request counters",
+  "pipeline (auth, rate limit, model lookup, JSON.stringify, counters)":
+    "model lookup and in-use count, auth and rate-limit hooks (off here), `JSON.stringify` of the response, request counters",
   batching: "the dynamic batcher: queueing, one promise per request, joining and splitting batches",
   "ONNX Runtime (session.run and its tensors)": "`session.run`, its input/output tensors and the native call",
   "rendering predictions": "output tensor to V1 predictions",
-  "response headers and socket write": "status line, headers and the socket write (a system call: its cost grows when other processes share the cores)",
+  "response headers and socket write":
+    "status line, headers and the socket write (a system call: its cost grows when other processes share the cores)",
   "metrics (prom-client)": "Prometheus counters and histograms",
   "garbage collection": "V8's garbage collector",
   other: "everything else (timers, promises outside the stages above)",
@@ -126,7 +135,9 @@ function profileSection(p: ProfileResult): string {
   const out: string[] = [];
   for (const instances of PAYLOADS) {
     const cols = CONCURRENCY.flatMap((c) =>
-      ["inferstack", "ceiling"].map((target) => p.points.find((x) => x.target === target && x.instances === instances && x.concurrency === c)),
+      ["inferstack", "ceiling"].map((target) =>
+        p.points.find((x) => x.target === target && x.instances === instances && x.concurrency === c),
+      ),
     );
     if (cols.every((x) => x === undefined)) continue;
     const header = CONCURRENCY.flatMap((c) => [`InferStack c=${c}`, `ceiling c=${c}`]);
@@ -140,9 +151,13 @@ function profileSection(p: ProfileResult): string {
       if (cols.every((x) => !x || (x.stages[s] ?? 0) < 0.5)) continue;
       lines.push(`| ${s} | ${cols.map((x) => (x ? f0(x.stages[s] ?? 0) : "–")).join(" | ")} |`);
     }
-    lines.push(`| **total** | ${cols.map((x) => (x ? `**${f0(Object.values(x.stages).reduce((a, b) => a + b, 0))}**` : "–")).join(" | ")} |`);
+    lines.push(
+      `| **total** | ${cols.map((x) => (x ? `**${f0(Object.values(x.stages).reduce((a, b) => a + b, 0))}**` : "–")).join(" | ")} |`,
+    );
     if (cols.some((x) => x?.idle !== undefined)) {
-      lines.push(`| main thread idle (not in the total) | ${cols.map((x) => (x?.idle !== undefined ? f0(x.idle) : "–")).join(" | ")} |`);
+      lines.push(
+        `| main thread idle (not in the total) | ${cols.map((x) => (x?.idle !== undefined ? f0(x.idle) : "–")).join(" | ")} |`,
+      );
     }
     // What InferStack spends beyond the ceiling, stage by stage, summed over the concurrencies.
     const extra = STAGES.map((s) => ({
@@ -240,7 +255,9 @@ Do not edit by hand: rerun the bench. Raw figures: \`bench-results/latest.json\`
 - Load average before / after: ${r.machine.loadBefore.map((l) => l.toFixed(2)).join(" ")} / ${r.machine.loadAfter.map((l) => l.toFixed(2)).join(" ")}
   (the machine is shared; other work running during the bench lowers every figure alike,
   which is why ratios are taken against baselines measured in the same run)
-- ${Object.entries(r.versions).map(([k, v]) => `${k}: ${v}`).join("\n- ")}
+- ${Object.entries(r.versions)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join("\n- ")}
 
 ## Method
 

@@ -23,7 +23,9 @@ export interface SessionResult {
 }
 
 const cols = DIABETES_FEATURES.length;
-const feeds = (rows: number) => ({ input: new ort.Tensor("float32", new Float32Array(rows * cols).fill(1), [rows, cols]) });
+const feeds = (rows: number) => ({
+  input: new ort.Tensor("float32", new Float32Array(rows * cols).fill(1), [rows, cols]),
+});
 
 async function timeLoop(seconds: number, body: () => Promise<unknown>): Promise<{ n: number; secs: number }> {
   const end = performance.now() + seconds * 1000;

@@ -5,7 +5,7 @@
  * release bundles, create the `node` user (uid/gid 1000, home /home/node) as the official image
  * does, then `docker import`. The root filesystem tarball is cached per suite, Node and npm version.
  */
-import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { cp, mkdir, mkdtemp, rename, rm, symlink } from "node:fs/promises";
 import path from "node:path";
 import { run } from "./docker-engine.ts";
@@ -23,7 +23,9 @@ export interface BaseImageSpec {
 export function debianMirror(root = "/etc/apt"): string {
   const files = [
     ...(existsSync(path.join(root, "sources.list.d"))
-      ? readdirSync(path.join(root, "sources.list.d")).filter((f) => f.endsWith(".sources") || f.endsWith(".list")).map((f) => path.join(root, "sources.list.d", f))
+      ? readdirSync(path.join(root, "sources.list.d"))
+          .filter((f) => f.endsWith(".sources") || f.endsWith(".list"))
+          .map((f) => path.join(root, "sources.list.d", f))
       : []),
     path.join(root, "sources.list"),
   ].filter((f) => existsSync(f));
@@ -34,7 +36,8 @@ export function debianMirror(root = "/etc/apt"): string {
         const field = (name: string) => stanza.match(new RegExp(`^${name}:\\s*(.+)$`, "mi"))?.[1]?.trim();
         const enabled = (field("Enabled") ?? "yes").toLowerCase() !== "no";
         const uri = field("URIs")?.split(/\s+/)[0];
-        if (enabled && uri && /\/debian\/?$/.test(uri) && (field("Types") ?? "").split(/\s+/).includes("deb")) return uri;
+        if (enabled && uri && /\/debian\/?$/.test(uri) && (field("Types") ?? "").split(/\s+/).includes("deb"))
+          return uri;
       }
     } else {
       for (const line of text.split("\n")) {
@@ -54,16 +57,25 @@ const BUNDLED_NPM: Record<string, string> = { "24.21.0": "11.19.0" };
 
 /** The Node binary of the npm package `node` at the version package.json pins, and its npm. */
 export function nodeFromNpmPackage(repoRoot: string): { binary: string; version: string; npmVersion: string } {
-  const pinned = (JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as { devDependencies?: Record<string, string> })
-    .devDependencies?.node;
-  if (!pinned || !/^\d+\.\d+\.\d+$/.test(pinned)) throw new Error(`package.json devDependencies.node must pin an exact Node version, got ${pinned}`);
+  const pinned = (
+    JSON.parse(readFileSync(path.join(repoRoot, "package.json"), "utf8")) as {
+      devDependencies?: Record<string, string>;
+    }
+  ).devDependencies?.node;
+  if (!pinned || !/^\d+\.\d+\.\d+$/.test(pinned))
+    throw new Error(`package.json devDependencies.node must pin an exact Node version, got ${pinned}`);
   const pkgDir = path.join(repoRoot, "node_modules/node");
   const binary = path.join(pkgDir, "bin/node");
   if (!existsSync(binary)) throw new Error(`${binary} is missing: run npm ci`);
-  const installed = (JSON.parse(readFileSync(path.join(pkgDir, "package.json"), "utf8")) as { version: string }).version;
-  if (installed !== pinned) throw new Error(`node_modules/node is ${installed}, package.json pins ${pinned}: run npm ci`);
+  const installed = (JSON.parse(readFileSync(path.join(pkgDir, "package.json"), "utf8")) as { version: string })
+    .version;
+  if (installed !== pinned)
+    throw new Error(`node_modules/node is ${installed}, package.json pins ${pinned}: run npm ci`);
   const npmVersion = BUNDLED_NPM[pinned];
-  if (!npmVersion) throw new Error(`scripts/lib/base-image.ts: add to BUNDLED_NPM the npm that Node ${pinned} bundles (its CHANGELOG, "upgrade npm to")`);
+  if (!npmVersion)
+    throw new Error(
+      `scripts/lib/base-image.ts: add to BUNDLED_NPM the npm that Node ${pinned} bundles (its CHANGELOG, "upgrade npm to")`,
+    );
   return { binary, version: pinned, npmVersion };
 }
 
@@ -96,7 +108,9 @@ async function rootfsTarball(spec: BaseImageSpec, cacheDir: string, log: (line: 
   const rootfs = path.join(work, "rootfs");
   try {
     log(`debootstrap --variant=minbase ${spec.suite} from ${spec.mirror}`);
-    await run("debootstrap", ["--variant=minbase", `--arch=${arch}`, spec.suite, rootfs, spec.mirror], { timeoutMs: 15 * 60_000 });
+    await run("debootstrap", ["--variant=minbase", `--arch=${arch}`, spec.suite, rootfs, spec.mirror], {
+      timeoutMs: 15 * 60_000,
+    });
 
     // The official image's layout: /usr/local/bin/node, npm under /usr/local/lib/node_modules.
     await cp(spec.nodeBinary, path.join(rootfs, "usr/local/bin/node"));
@@ -104,15 +118,34 @@ async function rootfsTarball(spec: BaseImageSpec, cacheDir: string, log: (line: 
     await run("npm", ["pack", `npm@${spec.npmVersion}`, "--pack-destination", work, "--silent"], { cwd: work });
     const npmDir = path.join(rootfs, "usr/local/lib/node_modules/npm");
     await mkdir(npmDir, { recursive: true });
-    await run("tar", ["-xzf", path.join(work, `npm-${spec.npmVersion}.tgz`), "-C", npmDir, "--strip-components=1", "--no-same-owner"]);
+    await run("tar", [
+      "-xzf",
+      path.join(work, `npm-${spec.npmVersion}.tgz`),
+      "-C",
+      npmDir,
+      "--strip-components=1",
+      "--no-same-owner",
+    ]);
     await symlink("../lib/node_modules/npm/bin/npm-cli.js", path.join(rootfs, "usr/local/bin/npm"));
     await symlink("../lib/node_modules/npm/bin/npx-cli.js", path.join(rootfs, "usr/local/bin/npx"));
 
     // Same commands as the official node Dockerfile: images built on it rely on USER node.
     await run("chroot", [rootfs, "groupadd", "--gid", "1000", "node"]);
-    await run("chroot", [rootfs, "useradd", "--uid", "1000", "--gid", "node", "--shell", "/bin/bash", "--create-home", "node"]);
+    await run("chroot", [
+      rootfs,
+      "useradd",
+      "--uid",
+      "1000",
+      "--gid",
+      "node",
+      "--shell",
+      "/bin/bash",
+      "--create-home",
+      "node",
+    ]);
     const check = await run("chroot", [rootfs, "/usr/local/bin/node", "-e", "process.stdout.write(process.version)"]);
-    if (check.stdout !== `v${spec.nodeVersion}`) throw new Error(`node in the rootfs reports ${check.stdout}, expected v${spec.nodeVersion}`);
+    if (check.stdout !== `v${spec.nodeVersion}`)
+      throw new Error(`node in the rootfs reports ${check.stdout}, expected v${spec.nodeVersion}`);
 
     for (const leftover of ["var/lib/apt/lists", "var/cache/apt", "var/log", "tmp"]) {
       await rm(path.join(rootfs, leftover), { recursive: true, force: true });
@@ -120,7 +153,17 @@ async function rootfsTarball(spec: BaseImageSpec, cacheDir: string, log: (line: 
     }
     await run("chmod", ["1777", path.join(rootfs, "tmp")]);
     // /dev, /proc and /sys are the runtime's to provide.
-    await run("tar", ["--numeric-owner", "-C", rootfs, "--exclude=./dev/*", "--exclude=./proc/*", "--exclude=./sys/*", "-cf", `${tarball}.part`, "."]);
+    await run("tar", [
+      "--numeric-owner",
+      "-C",
+      rootfs,
+      "--exclude=./dev/*",
+      "--exclude=./proc/*",
+      "--exclude=./sys/*",
+      "-cf",
+      `${tarball}.part`,
+      ".",
+    ]);
     await rename(`${tarball}.part`, tarball);
     return tarball;
   } finally {
@@ -144,7 +187,14 @@ export async function ensureBaseImage(
     `ENV NODE_VERSION=${spec.nodeVersion}`,
     'CMD ["node"]',
   ];
-  const res = await docker(["import", ...changes.flatMap((c) => ["--change", c]), "--message", `debootstrap ${spec.suite} + node ${spec.nodeVersion} + npm ${spec.npmVersion}`, tarball, tag]);
+  const res = await docker([
+    "import",
+    ...changes.flatMap((c) => ["--change", c]),
+    "--message",
+    `debootstrap ${spec.suite} + node ${spec.nodeVersion} + npm ${spec.npmVersion}`,
+    tarball,
+    tag,
+  ]);
   if (res.code !== 0) throw new Error(`docker import ${tarball} failed`);
   return { tag, made: cachedTarball ? "tarball cache" : "debootstrap" };
 }

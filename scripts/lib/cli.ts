@@ -1,9 +1,13 @@
 /** Shared CLI plumbing: argument parsing with clear errors, and a main wrapper with exit codes. */
-import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type ParseArgsConfig, parseArgs } from "node:util";
 
 export class UsageError extends Error {}
 
-export function parseCli<T extends NonNullable<ParseArgsConfig["options"]>>(usage: string, options: T, argv = process.argv.slice(2)) {
+export function parseCli<T extends NonNullable<ParseArgsConfig["options"]>>(
+  usage: string,
+  options: T,
+  argv = process.argv.slice(2),
+) {
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (err) {

@@ -4,7 +4,7 @@
  * container without kernel modules), with its data under the cache folder so images survive runs.
  * Only the daemon started here is ever stopped, by its PID.
  */
-import { spawn, type SpawnOptions } from "node:child_process";
+import { type SpawnOptions, spawn } from "node:child_process";
 import { createWriteStream, existsSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -33,9 +33,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     let stderr = "";
     child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
     child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-    const timer = opts.timeoutMs
-      ? setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs)
-      : undefined;
+    const timer = opts.timeoutMs ? setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs) : undefined;
     child.on("error", (err) => {
       clearTimeout(timer);
       reject(new Error(`${cmd}: ${err.message}`));
@@ -44,7 +42,9 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
       clearTimeout(timer);
       const result = { code: code ?? (signal ? 128 : 1), stdout, stderr };
       if (opts.check !== false && result.code !== 0) {
-        const why = signal ? `killed by ${signal}${opts.timeoutMs ? ` after ${opts.timeoutMs} ms` : ""}` : `exit ${result.code}`;
+        const why = signal
+          ? `killed by ${signal}${opts.timeoutMs ? ` after ${opts.timeoutMs} ms` : ""}`
+          : `exit ${result.code}`;
         reject(new Error(`${cmd} ${args.join(" ")}: ${why}\n${tail(stderr || stdout, 40)}`));
       } else resolve(result);
     });
@@ -71,7 +71,9 @@ export function which(name: string): string | undefined {
  * bookworm's docker.io 20.10) carry BuildKit support themselves under DOCKER_BUILDKIT=1.
  */
 export async function buildKitCli(): Promise<{ cli: string; how: string }> {
-  const candidates = [...new Set([which("docker"), "/usr/bin/docker"].filter((c): c is string => !!c && existsSync(c)))];
+  const candidates = [
+    ...new Set([which("docker"), "/usr/bin/docker"].filter((c): c is string => !!c && existsSync(c))),
+  ];
   const seen: string[] = [];
   for (const cli of candidates) {
     if ((await run(cli, ["buildx", "version"], { check: false })).code === 0) return { cli, how: "buildx plugin" };
@@ -91,7 +93,9 @@ async function mountsUnder(dir: string): Promise<string[]> {
   const info = await readFile("/proc/self/mountinfo", "utf8").catch(() => "");
   return info
     .split("\n")
-    .map((line) => line.split(" ")[4]?.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))))
+    .map((line) =>
+      line.split(" ")[4]?.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))),
+    )
     .filter((m): m is string => !!m && (m === dir || m.startsWith(`${dir}/`)))
     .sort((a, b) => b.length - a.length);
 }
@@ -104,7 +108,8 @@ async function mountsUnder(dir: string): Promise<string[]> {
 export async function ensureDebianTool(binary: string, pkg: string, log: (line: string) => void): Promise<string> {
   const found = which(binary);
   if (found) return found;
-  if (process.getuid?.() !== 0 || !which("apt-get")) throw new Error(`${binary} is missing: install the Debian package ${pkg}`);
+  if (process.getuid?.() !== 0 || !which("apt-get"))
+    throw new Error(`${binary} is missing: install the Debian package ${pkg}`);
   log(`${binary} is missing: apt-get install ${pkg}`);
   const install = ["apt-get", "install", "-y", "--no-install-recommends", pkg];
   const flock = which("flock");
@@ -134,7 +139,11 @@ export interface Engine {
 }
 
 async function answers(cli: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
-  const res = await run(cli, ["info", "--format", "{{.ServerVersion}} {{.Driver}}"], { env, check: false, timeoutMs: 15_000 });
+  const res = await run(cli, ["info", "--format", "{{.ServerVersion}} {{.Driver}}"], {
+    env,
+    check: false,
+    timeoutMs: 15_000,
+  });
   return res.code === 0 ? res.stdout.trim() : undefined;
 }
 
@@ -146,9 +155,15 @@ export async function ensureEngine(cli: string, cacheDir: string, log: (line: st
   const baseEnv = { ...process.env, DOCKER_BUILDKIT: "1" };
   const existing = await answers(cli, baseEnv);
   if (existing) {
-    return { env: baseEnv, description: `existing engine ${existing} at ${process.env.DOCKER_HOST ?? "the default socket"}`, startedHere: false, stop: async () => {} };
+    return {
+      env: baseEnv,
+      description: `existing engine ${existing} at ${process.env.DOCKER_HOST ?? "the default socket"}`,
+      startedHere: false,
+      stop: async () => {},
+    };
   }
-  if (process.getuid?.() !== 0) throw new Error(`no Docker engine answers, and starting dockerd needs root (running as uid ${process.getuid?.()})`);
+  if (process.getuid?.() !== 0)
+    throw new Error(`no Docker engine answers, and starting dockerd needs root (running as uid ${process.getuid?.()})`);
   const dockerd = await ensureDebianTool("dockerd", "docker.io", log);
 
   // exec-root holds unix sockets, whose paths must stay short: a fresh folder under /tmp.
@@ -198,7 +213,8 @@ export async function ensureEngine(cli: string, cacheDir: string, log: (line: st
   const deadline = Date.now() + 60_000;
   while (!exited && Date.now() < deadline) {
     const version = await answers(cli, env);
-    if (version) return { env, description: `dockerd ${version} started here (PID ${child.pid})`, startedHere: true, stop };
+    if (version)
+      return { env, description: `dockerd ${version} started here (PID ${child.pid})`, startedHere: true, stop };
     await new Promise((r) => setTimeout(r, 500));
   }
   const reason = exited ? `dockerd exited (${exited})` : "dockerd did not answer within 60 s";

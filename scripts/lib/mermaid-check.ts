@@ -68,9 +68,14 @@ export async function checkMermaid(page: Page, blocks: MermaidBlock[]): Promise<
   for (const [i, block] of blocks.entries()) {
     const outcome = await page.evaluate(
       async ({ text, id }) => {
-        const m = (globalThis as unknown as {
-          mermaid: { parse(t: string): Promise<{ diagramType: string }>; render(id: string, t: string): Promise<{ svg: string }> };
-        }).mermaid;
+        const m = (
+          globalThis as unknown as {
+            mermaid: {
+              parse(t: string): Promise<{ diagramType: string }>;
+              render(id: string, t: string): Promise<{ svg: string }>;
+            };
+          }
+        ).mermaid;
         try {
           const parsed = await m.parse(text);
           const { svg } = await m.render(id, text);

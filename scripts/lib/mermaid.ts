@@ -7,17 +7,25 @@
  * (task definitions, secret versions, target groups). Secrets are masked in place by the plan, so
  * connection strings keep their hosts. Everything is derived from the plan: the diagram follows the code.
  */
-import type { Plan, PlanResource } from "./plan.ts";
-import { flatten } from "./properties.ts";
-import { shortType } from "./plan-format.ts";
+
 import { mockState } from "../../infra/offline/cloud-mocks.ts";
+import type { Plan, PlanResource } from "./plan.ts";
+import { shortType } from "./plan-format.ts";
+import { flatten } from "./properties.ts";
 
 const diagramTypes: Record<string, (r: PlanResource) => string> = {
-  "docker:index/container:Container": (r) => `container ${String(r.inputs.image ?? "").split("@")[0]?.split("/").pop() ?? ""}`,
+  "docker:index/container:Container": (r) =>
+    `container ${
+      String(r.inputs.image ?? "")
+        .split("@")[0]
+        ?.split("/")
+        .pop() ?? ""
+    }`,
   "aws:ecs/service:Service": (r) => `ECS service ×${r.inputs.desiredCount ?? 1}`,
   "aws:lb/loadBalancer:LoadBalancer": (r) => (r.inputs.internal ? "internal LB" : "ALB (internet-facing)"),
   "aws:rds/instance:Instance": (r) => `RDS ${r.inputs.instanceClass}${r.inputs.multiAz ? " Multi-AZ" : ""}`,
-  "aws:elasticache/replicationGroup:ReplicationGroup": (r) => `ElastiCache ${r.inputs.numCacheClusters ?? 1}× ${r.inputs.nodeType}`,
+  "aws:elasticache/replicationGroup:ReplicationGroup": (r) =>
+    `ElastiCache ${r.inputs.numCacheClusters ?? 1}× ${r.inputs.nodeType}`,
   "aws:ec2/instance:Instance": (r) => `EC2 ${r.inputs.instanceType}`,
   "aws:ec2/natGateway:NatGateway": () => "NAT gateway",
   "aws:efs/fileSystem:FileSystem": () => "EFS",
@@ -28,7 +36,8 @@ const diagramTypes: Record<string, (r: PlanResource) => string> = {
 };
 
 /** Certificate validation records are plumbing, not part of the picture. */
-const isDiagramNode = (r: PlanResource) => !r.component && r.type in diagramTypes && !String(r.inputs.name ?? "").startsWith("_");
+const isDiagramNode = (r: PlanResource) =>
+  !r.component && r.type in diagramTypes && !String(r.inputs.name ?? "").startsWith("_");
 
 const escapeRe = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 const label = (s: string) => s.replace(/"/g, "'");
@@ -54,7 +63,8 @@ function mockIdentity(r: PlanResource): { tokens: string[]; hosts: string[] } {
 function containerHostNames(r: PlanResource): string[] {
   const names = new Set<string>();
   for (const n of [r.inputs.name, r.inputs.hostname]) if (typeof n === "string" && n) names.add(n);
-  for (const net of (r.inputs.networksAdvanced ?? []) as { aliases?: string[] }[]) for (const a of net.aliases ?? []) names.add(a);
+  for (const net of (r.inputs.networksAdvanced ?? []) as { aliases?: string[] }[])
+    for (const a of net.aliases ?? []) names.add(a);
   return [...names];
 }
 
@@ -65,11 +75,15 @@ function containerHostNames(r: PlanResource): string[] {
 function hostPattern(names: string[]): RegExp | undefined {
   if (!names.length) return undefined;
   const n = names.map(escapeRe).join("|");
-  return new RegExp(`(^|[\\s"'=,@/(\\[])(${n}):\\d{2,5}(?![\\w.])|://([^/@\\s]*@)?(${n})([:/]|$)|(^|\\s)-h\\s+(${n})(\\s|$)|^\\s*-\\s+(${n})\\s*$`, "m");
+  return new RegExp(
+    `(^|[\\s"'=,@/(\\[])(${n}):\\d{2,5}(?![\\w.])|://([^/@\\s]*@)?(${n})([:/]|$)|(^|\\s)-h\\s+(${n})(\\s|$)|^\\s*-\\s+(${n})\\s*$`,
+    "m",
+  );
 }
 
 // Where a container names its networks, image, or itself: never a connection to another container.
-const NOT_A_CONNECTION = /^(networksAdvanced\[\d+\]\.(name|aliases\[\d+\])|image|name|hostname|labels\b.*|volumes\b.*|mounts\b.*)$/;
+const NOT_A_CONNECTION =
+  /^(networksAdvanced\[\d+\]\.(name|aliases\[\d+\])|image|name|hostname|labels\b.*|volumes\b.*|mounts\b.*)$/;
 
 function strings(r: PlanResource): [path: string, value: string][] {
   return Object.entries(flatten(r.inputs)).filter((e): e is [string, string] => typeof e[1] === "string");
@@ -93,17 +107,27 @@ export function diagramEdges(plan: Plan): [string, string][] {
     for (const t of tokens) byToken.set(t, [...(byToken.get(t) ?? []), r]);
     for (const h of hosts) byHost.push([new RegExp(`(^|[^a-z0-9.-])${escapeRe(h)}($|[^a-z0-9./-])`, "i"), r]);
   }
-  const containers = custom.filter((r) => r.type === "docker:index/container:Container").map((r) => [hostPattern(containerHostNames(r)), r] as const);
+  const containers = custom
+    .filter((r) => r.type === "docker:index/container:Container")
+    .map((r) => [hostPattern(containerHostNames(r)), r] as const);
   /** What `from`'s inputs address. An id shared by two resources (a VPC and a load balancer both
    *  named like the stack) is resolved by the property naming it (`vpcId` → the VPC), else dropped. */
   const addressed = (from: PlanResource): PlanResource[] => {
     const found = new Set<PlanResource>();
     for (const [path, v] of strings(from)) {
       const whole = byToken.get(v) ?? byToken.get(v.replace(/(:[A-Za-z0-9_]*::?)$/, "")) ?? [];
-      const field = (path.split(".").pop() ?? "").replace(/\[\d+\]$/, "").replace(/(Ids?|Arns?|s)$/, "").toLowerCase();
+      const field = (path.split(".").pop() ?? "")
+        .replace(/\[\d+\]$/, "")
+        .replace(/(Ids?|Arns?|s)$/, "")
+        .toLowerCase();
       const kind = (r: PlanResource) => (r.type.split(":").pop() ?? "").toLowerCase();
       const exact = whole.filter((r) => kind(r) === field);
-      const hinted = whole.length <= 1 ? whole : exact.length ? exact : whole.filter((r) => field.length > 2 && (kind(r).includes(field) || field.includes(kind(r))));
+      const hinted =
+        whole.length <= 1
+          ? whole
+          : exact.length
+            ? exact
+            : whole.filter((r) => field.length > 2 && (kind(r).includes(field) || field.includes(kind(r))));
       if (hinted.length === 1) found.add(hinted[0]!);
       for (const [re, r] of byHost) if (re.test(v)) found.add(r);
       if (!NOT_A_CONNECTION.test(path)) for (const [re, r] of containers) if (re?.test(v)) found.add(r);
@@ -145,8 +169,11 @@ export function diagramEdges(plan: Plan): [string, string][] {
     for (const tg of out(svc).filter(isType("aws:lb/targetGroup:TargetGroup"))) {
       const forwarding = [...listeners, ...rules].filter((l) => refs(l, tg));
       for (const l of forwarding) {
-        const viaListener = l.type === "aws:lb/listenerRule:ListenerRule" ? out(l).filter(isType("aws:lb/listener:Listener")) : [l];
-        for (const lst of viaListener) for (const lb of out(lst).filter(isType("aws:lb/loadBalancer:LoadBalancer"))) edges.add(`${lb.id}\u0000${svc.id}`);
+        const viaListener =
+          l.type === "aws:lb/listenerRule:ListenerRule" ? out(l).filter(isType("aws:lb/listener:Listener")) : [l];
+        for (const lst of viaListener)
+          for (const lb of out(lst).filter(isType("aws:lb/loadBalancer:LoadBalancer")))
+            edges.add(`${lb.id}\u0000${svc.id}`);
       }
     }
   }
@@ -156,7 +183,8 @@ export function diagramEdges(plan: Plan): [string, string][] {
     for (const subnet of out(k).filter(isType("aws:ec2/subnet:Subnet"))) {
       for (const assoc of associations.filter((x) => refs(x, subnet))) {
         for (const table of out(assoc).filter(isType("aws:ec2/routeTable:RouteTable"))) {
-          for (const nat of out(table).filter(isType("aws:ec2/natGateway:NatGateway"))) edges.add(`${k.id}\u0000${nat.id}`);
+          for (const nat of out(table).filter(isType("aws:ec2/natGateway:NatGateway")))
+            edges.add(`${k.id}\u0000${nat.id}`);
         }
       }
     }
@@ -165,7 +193,8 @@ export function diagramEdges(plan: Plan): [string, string][] {
   // resources in one to the resources in the other (Prometheus → app, app → RDS, ALB → app).
   const isGroup = isType("aws:ec2/securityGroup:SecurityGroup");
   const members = new Map<string, Set<PlanResource>>();
-  const join = (group: PlanResource, r: PlanResource) => members.set(group.id, (members.get(group.id) ?? new Set()).add(r));
+  const join = (group: PlanResource, r: PlanResource) =>
+    members.set(group.id, (members.get(group.id) ?? new Set()).add(r));
   for (const k of key) for (const g of out(k).filter(isGroup)) join(g, k);
   // EFS sits in its groups through its mount targets.
   for (const mt of custom.filter(isType("aws:efs/mountTarget:MountTarget"))) {
@@ -176,17 +205,23 @@ export function diagramEdges(plan: Plan): [string, string][] {
     const found = typeof v === "string" ? (byToken.get(v) ?? []).filter(isGroup) : [];
     return found.length === 1 ? found[0] : undefined;
   };
-  for (const rule of custom.filter((r) => r.type === "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" || r.type === "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")) {
+  for (const rule of custom.filter(
+    (r) =>
+      r.type === "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule" ||
+      r.type === "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule",
+  )) {
     const own = groupAt(rule, "securityGroupId");
     const peer = groupAt(rule, "referencedSecurityGroupId");
     if (!own || !peer) continue;
     const [from, to] = rule.type.includes("Ingress") ? [peer, own] : [own, peer];
-    for (const a of members.get(from.id) ?? []) for (const b of members.get(to.id) ?? []) if (a.id !== b.id) edges.add(`${a.id}\u0000${b.id}`);
+    for (const a of members.get(from.id) ?? [])
+      for (const b of members.get(to.id) ?? []) if (a.id !== b.id) edges.add(`${a.id}\u0000${b.id}`);
   }
   // A service never sends traffic to its own load balancer: drop edges the ARN walk found backwards.
   for (const e of [...edges]) {
     const [a, b] = e.split("\u0000") as [string, string];
-    if (byId.get(b)?.type === "aws:lb/loadBalancer:LoadBalancer" && byId.get(a)?.type === "aws:ecs/service:Service") edges.delete(e);
+    if (byId.get(b)?.type === "aws:lb/loadBalancer:LoadBalancer" && byId.get(a)?.type === "aws:ecs/service:Service")
+      edges.delete(e);
   }
   return [...edges].map((e) => e.split("\u0000") as [string, string]).sort((x, y) => (x.join() < y.join() ? -1 : 1));
 }
@@ -216,7 +251,8 @@ export function formatMermaid(plan: Plan): string {
     const comp = components.get(parent);
     const indent = comp ? "    " : "  ";
     if (comp) lines.push(`  subgraph ${nodeId(comp.id)}["${label(`${comp.name} (${shortType(comp.type)})`)}"]`);
-    for (const r of members) lines.push(`${indent}${nodeId(r.id)}["${label(`${r.name}<br/>${diagramTypes[r.type]!(r)}`)}"]`);
+    for (const r of members)
+      lines.push(`${indent}${nodeId(r.id)}["${label(`${r.name}<br/>${diagramTypes[r.type]!(r)}`)}"]`);
     if (comp) lines.push("  end");
   }
   for (const r of key) if (isPublicEntry(r)) lines.push(`  internet --> ${nodeId(r.id)}`);

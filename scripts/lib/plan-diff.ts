@@ -3,8 +3,8 @@
  * changed property), and the cost delta per line item, rendered as markdown for a PR comment.
  */
 import type { Plan, PlanResource } from "./plan.ts";
-import { flatten } from "./properties.ts";
 import { money, shortType } from "./plan-format.ts";
+import { flatten } from "./properties.ts";
 
 export interface PropertyChange {
   path: string;
@@ -40,8 +40,11 @@ export function diffPlans(base: Plan | null, head: Plan): PlanDiff {
     const a = flatten(old.inputs);
     const b = flatten(r.inputs);
     const paths = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
-    const changes = paths.filter((p) => a[p] !== b[p]).map((p) => ({ path: p, ...(p in a ? { before: a[p] } : {}), ...(p in b ? { after: b[p] } : {}) }));
-    if (r.parent !== old.parent) changes.unshift({ path: "(parent)", before: old.parent ?? "(stack)", after: r.parent ?? "(stack)" });
+    const changes = paths
+      .filter((p) => a[p] !== b[p])
+      .map((p) => ({ path: p, ...(p in a ? { before: a[p] } : {}), ...(p in b ? { after: b[p] } : {}) }));
+    if (r.parent !== old.parent)
+      changes.unshift({ path: "(parent)", before: old.parent ?? "(stack)", after: r.parent ?? "(stack)" });
     if (changes.length) changed.push({ resource: r, changes });
   }
   // Per resource, so a resized line item shows as one change rather than a removal and an addition.
@@ -58,32 +61,61 @@ export function diffPlans(base: Plan | null, head: Plan): PlanDiff {
     .map((item) => ({ item, before: oldLines.get(item) ?? 0, after: newLines.get(item) ?? 0 }))
     .filter((l) => Math.abs(l.after - l.before) >= 0.005);
   const costBefore = base?.cost.total ?? 0;
-  const outBefore = flatten(Object.fromEntries(Object.entries(base?.outputs ?? {}).filter(([k]) => k !== "estimatedMonthlyCost")));
-  const outAfter = flatten(Object.fromEntries(Object.entries(head.outputs).filter(([k]) => k !== "estimatedMonthlyCost")));
+  const outBefore = flatten(
+    Object.fromEntries(Object.entries(base?.outputs ?? {}).filter(([k]) => k !== "estimatedMonthlyCost")),
+  );
+  const outAfter = flatten(
+    Object.fromEntries(Object.entries(head.outputs).filter(([k]) => k !== "estimatedMonthlyCost")),
+  );
   const outputs = [...new Set([...Object.keys(outBefore), ...Object.keys(outAfter)])]
     .sort()
     .filter((p) => outBefore[p] !== outAfter[p])
-    .map((p) => ({ path: p, ...(p in outBefore ? { before: outBefore[p] } : {}), ...(p in outAfter ? { after: outAfter[p] } : {}) }));
-  return { stack: head.stack, added, removed, changed, outputs, cost: { before: costBefore, after: head.cost.total, delta: Math.round((head.cost.total - costBefore) * 100) / 100, lines } };
+    .map((p) => ({
+      path: p,
+      ...(p in outBefore ? { before: outBefore[p] } : {}),
+      ...(p in outAfter ? { after: outAfter[p] } : {}),
+    }));
+  return {
+    stack: head.stack,
+    added,
+    removed,
+    changed,
+    outputs,
+    cost: {
+      before: costBefore,
+      after: head.cost.total,
+      delta: Math.round((head.cost.total - costBefore) * 100) / 100,
+      lines,
+    },
+  };
 }
 
 const signed = (n: number) => `${n >= 0 ? "+" : "−"}${money(Math.abs(n))}`;
-const show = (v: unknown) => (v === undefined ? "_(none)_" : `\`${String(typeof v === "string" ? v : JSON.stringify(v)).replace(/\|/g, "\\|").replace(/`/g, "'").slice(0, 120)}\``);
-const label = (r: PlanResource) => `\`${shortType(r.type)}\` **${r.name}**${r.parent ? ` (in ${r.parent.split("::")[1]})` : ""}`;
+const show = (v: unknown) =>
+  v === undefined
+    ? "_(none)_"
+    : `\`${String(typeof v === "string" ? v : JSON.stringify(v))
+        .replace(/\|/g, "\\|")
+        .replace(/`/g, "'")
+        .slice(0, 120)}\``;
+const label = (r: PlanResource) =>
+  `\`${shortType(r.type)}\` **${r.name}**${r.parent ? ` (in ${r.parent.split("::")[1]})` : ""}`;
 
 export function isEmptyDiff(d: PlanDiff): boolean {
   return d.added.length + d.removed.length + d.changed.length + d.outputs.length === 0 && d.cost.lines.length === 0;
 }
 
 export function formatDiffMarkdown(d: PlanDiff, baseLabel: string, headLabel: string): string {
-  const pct = d.cost.before > 0 ? ` (${d.cost.delta >= 0 ? "+" : ""}${((d.cost.delta / d.cost.before) * 100).toFixed(1)}%)` : "";
+  const pct =
+    d.cost.before > 0 ? ` (${d.cost.delta >= 0 ? "+" : ""}${((d.cost.delta / d.cost.before) * 100).toFixed(1)}%)` : "";
   const out = [
     `### \`${d.stack}\`: ${isEmptyDiff(d) ? "no changes" : `${d.added.length} to add, ${d.changed.length} to change, ${d.removed.length} to delete`}`,
     "",
     `Estimated monthly cost: ${money(d.cost.before)} → ${money(d.cost.after)} (**${signed(d.cost.delta)}/month**${pct}) · base \`${baseLabel}\` → \`${headLabel}\``,
   ];
   if (d.added.length) out.push("", `**Added (${d.added.length})**`, "", ...d.added.map((r) => `- 🟢 ${label(r)}`));
-  if (d.removed.length) out.push("", `**Removed (${d.removed.length})**`, "", ...d.removed.map((r) => `- 🔴 ${label(r)}`));
+  if (d.removed.length)
+    out.push("", `**Removed (${d.removed.length})**`, "", ...d.removed.map((r) => `- 🔴 ${label(r)}`));
   if (d.changed.length) {
     out.push("", `**Changed (${d.changed.length})**`);
     for (const { resource, changes } of d.changed) {
@@ -98,7 +130,8 @@ export function formatDiffMarkdown(d: PlanDiff, baseLabel: string, headLabel: st
   }
   if (d.cost.lines.length) {
     out.push("", "**Cost changes**", "", "| resource | before | after | delta |", "|---|--:|--:|--:|");
-    for (const l of d.cost.lines) out.push(`| ${l.item} | ${money(l.before)} | ${money(l.after)} | ${signed(l.after - l.before)} |`);
+    for (const l of d.cost.lines)
+      out.push(`| ${l.item} | ${money(l.before)} | ${money(l.after)} | ${signed(l.after - l.before)} |`);
   }
   return out.join("\n");
 }

@@ -29,7 +29,8 @@ export function resourceTree(plan: Plan): Node[] {
     (parent ? parent.children : roots).push(node);
   }
   // Components first, then custom resources, each by id.
-  const order = (a: Node, b: Node) => Number(b.resource.component) - Number(a.resource.component) || (a.resource.id < b.resource.id ? -1 : 1);
+  const order = (a: Node, b: Node) =>
+    Number(b.resource.component) - Number(a.resource.component) || (a.resource.id < b.resource.id ? -1 : 1);
   const sortRec = (list: Node[]) => {
     list.sort(order);
     for (const n of list) sortRec(n.children);
@@ -40,7 +41,8 @@ export function resourceTree(plan: Plan): Node[] {
 
 function costByResource(plan: Plan): Map<string, number> {
   const m = new Map<string, number>();
-  for (const i of plan.cost.items) m.set(`${i.type}::${i.resource}`, (m.get(`${i.type}::${i.resource}`) ?? 0) + i.monthlyUsd);
+  for (const i of plan.cost.items)
+    m.set(`${i.type}::${i.resource}`, (m.get(`${i.type}::${i.resource}`) ?? 0) + i.monthlyUsd);
   return m;
 }
 
@@ -50,24 +52,36 @@ function header(plan: Plan): string {
 }
 
 export function formatText(plan: Plan): string {
-  const lines = [header(plan), ...(plan.standIns?.length ? [`(stand-in values for ${plan.standIns.join(", ")}: set them before pulumi up)`] : []), ""];
+  const lines = [
+    header(plan),
+    ...(plan.standIns?.length ? [`(stand-in values for ${plan.standIns.join(", ")}: set them before pulumi up)`] : []),
+    "",
+  ];
   const costs = costByResource(plan);
   const walk = (nodes: Node[], depth: number) => {
     for (const { resource: r, children } of nodes) {
       const pad = "  ".repeat(depth);
       const cost = costs.get(r.id);
-      lines.push(`${pad}${r.component ? "▸ " : "- "}${shortType(r.type)} ${r.name}${cost ? `  ${money(cost)}/mo` : ""}`);
+      lines.push(
+        `${pad}${r.component ? "▸ " : "- "}${shortType(r.type)} ${r.name}${cost ? `  ${money(cost)}/mo` : ""}`,
+      );
       if (!r.component) for (const [k, v] of keyProperties(r.inputs)) lines.push(`${pad}    ${k}: ${v}`);
       walk(children, depth + 1);
     }
   };
   walk(resourceTree(plan), 0);
   lines.push("", "Outputs:");
-  for (const [k, v] of Object.entries(plan.outputs)) lines.push(`  ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
-  lines.push("", `Monthly cost estimate (${plan.cost.currency}, ${plan.cost.region} on-demand, infra/pricing/prices.ts):`);
+  for (const [k, v] of Object.entries(plan.outputs))
+    lines.push(`  ${k}: ${typeof v === "string" ? v : JSON.stringify(v)}`);
+  lines.push(
+    "",
+    `Monthly cost estimate (${plan.cost.currency}, ${plan.cost.region} on-demand, infra/pricing/prices.ts):`,
+  );
   const width = Math.max(20, ...plan.cost.items.map((i) => `${i.resource}: ${i.description}`.length));
   for (const i of plan.cost.items) {
-    lines.push(`  ${`${i.resource}: ${i.description}`.padEnd(width)}  ${money(i.monthlyUsd).padStart(9)}${i.assumption ? `  (${i.assumption})` : ""}`);
+    lines.push(
+      `  ${`${i.resource}: ${i.description}`.padEnd(width)}  ${money(i.monthlyUsd).padStart(9)}${i.assumption ? `  (${i.assumption})` : ""}`,
+    );
   }
   lines.push(`  ${"total".padEnd(width)}  ${money(plan.cost.total).padStart(9)}`);
   if (plan.cost.unpriced.length) lines.push("", `Unpriced (counted as $0): ${plan.cost.unpriced.join("; ")}`);
@@ -78,20 +92,33 @@ const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
 export function formatCostTable(plan: Plan): string {
   const rows = ["| resource | item | USD/month | assumption |", "|---|---|--:|---|"];
-  for (const i of plan.cost.items) rows.push(`| \`${i.resource}\` | ${cell(i.description)} | ${money(i.monthlyUsd)} | ${cell(i.assumption ?? "")} |`);
+  for (const i of plan.cost.items)
+    rows.push(`| \`${i.resource}\` | ${cell(i.description)} | ${money(i.monthlyUsd)} | ${cell(i.assumption ?? "")} |`);
   rows.push(`| **total** | | **${money(plan.cost.total)}** | |`);
   return rows.join("\n");
 }
 
 export function formatMarkdown(plan: Plan): string {
-  const out = [`### ${header(plan)}`, ...(plan.standIns?.length ? ["", `_Stand-in values for ${plan.standIns.map((k) => `\`${k}\``).join(", ")}: set them before \`pulumi up\`._`] : []), ""];
+  const out = [
+    `### ${header(plan)}`,
+    ...(plan.standIns?.length
+      ? ["", `_Stand-in values for ${plan.standIns.map((k) => `\`${k}\``).join(", ")}: set them before \`pulumi up\`._`]
+      : []),
+    "",
+  ];
   const costs = costByResource(plan);
   const walk = (nodes: Node[], depth: number) => {
     for (const { resource: r, children } of nodes) {
       const pad = "  ".repeat(depth);
-      const props = r.component ? "" : keyProperties(r.inputs, 8).map(([k, v]) => `\`${k}=${v}\``).join(" ");
+      const props = r.component
+        ? ""
+        : keyProperties(r.inputs, 8)
+            .map(([k, v]) => `\`${k}=${v}\``)
+            .join(" ");
       const cost = costs.get(r.id);
-      out.push(`${pad}- ${r.component ? "**" : ""}\`${shortType(r.type)}\` ${r.name}${r.component ? "**" : ""}${cost ? ` (${money(cost)}/mo)` : ""}${props ? ` ${cell(props)}` : ""}`);
+      out.push(
+        `${pad}- ${r.component ? "**" : ""}\`${shortType(r.type)}\` ${r.name}${r.component ? "**" : ""}${cost ? ` (${money(cost)}/mo)` : ""}${props ? ` ${cell(props)}` : ""}`,
+      );
       walk(children, depth + 1);
     }
   };

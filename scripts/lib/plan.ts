@@ -10,7 +10,11 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { runUnderMocks } from "../../infra/offline/run-under-mocks.ts";
-import { estimateMonthlyCost as currentEstimator, type CostEstimate, type PricedResource } from "../../infra/pricing/estimate.ts";
+import {
+  type CostEstimate,
+  estimateMonthlyCost as currentEstimator,
+  type PricedResource,
+} from "../../infra/pricing/estimate.ts";
 import { applyStandIns, readStackFile, SECRET_PLACEHOLDER } from "./stack-config.ts";
 
 export interface PlanResource {
@@ -49,7 +53,8 @@ export function maskSecrets(value: unknown): unknown {
     return secretish.test(masked) ? MASK : masked; // a form not recognised: hide all of it
   }
   if (Array.isArray(value)) return value.map(maskSecrets);
-  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskSecrets(v)]));
+  if (value !== null && typeof value === "object")
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, maskSecrets(v)]));
   return value;
 }
 
@@ -57,10 +62,13 @@ const byId = (a: { id: string }, b: { id: string }) => (a.id < b.id ? -1 : a.id 
 
 export async function buildPlan(root: string, stack: string): Promise<Plan> {
   const { config, standIns } = applyStandIns((await readStackFile(root, stack)).config);
-  const program = (await import(pathToFileURL(join(root, "infra/program.ts")).href)) as { main: () => Promise<Record<string, unknown>> };
+  const program = (await import(pathToFileURL(join(root, "infra/program.ts")).href)) as {
+    main: () => Promise<Record<string, unknown>>;
+  };
   const estimatorFile = join(root, "infra/pricing/estimate.ts");
   const estimate: (r: PricedResource[]) => CostEstimate = existsSync(estimatorFile)
-    ? ((await import(pathToFileURL(estimatorFile).href)) as { estimateMonthlyCost: typeof currentEstimator }).estimateMonthlyCost
+    ? ((await import(pathToFileURL(estimatorFile).href)) as { estimateMonthlyCost: typeof currentEstimator })
+        .estimateMonthlyCost
     : currentEstimator;
 
   const mocked = await runUnderMocks(stack, config, program.main);
@@ -76,7 +84,16 @@ export async function buildPlan(root: string, stack: string): Promise<Plan> {
     }))
     .sort(byId);
   const { costBreakdown: _breakdown, ...outputs } = mocked.outputs;
-  const priced = mocked.resources.filter((r) => r.custom).map((r) => ({ id: `${r.type}::${r.name}`, type: r.type, name: r.name, inputs: r.inputs }));
+  const priced = mocked.resources
+    .filter((r) => r.custom)
+    .map((r) => ({ id: `${r.type}::${r.name}`, type: r.type, name: r.name, inputs: r.inputs }));
   const cost = estimate(priced.sort(byId));
-  return { stack, tier: String(mocked.outputs.tier ?? config["inferstack:tier"] ?? "local"), resources, outputs: maskSecrets(outputs) as Record<string, unknown>, cost, standIns };
+  return {
+    stack,
+    tier: String(mocked.outputs.tier ?? config["inferstack:tier"] ?? "local"),
+    resources,
+    outputs: maskSecrets(outputs) as Record<string, unknown>,
+    cost,
+    standIns,
+  };
 }

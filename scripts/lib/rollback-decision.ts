@@ -61,7 +61,8 @@ export function imageDigestOf(u: UpdateRecord): string | undefined {
 /** Gives every entry a ref that identifies it on the Pulumi Cloud and on the file backend alike. */
 export function identifyUpdates(history: UpdateRecord[]): IdentifiedUpdate[] {
   const versions = history.map((u) => u.version);
-  const versionsUsable = versions.every((v) => Number.isInteger(v) && v > 0) && new Set(versions).size === versions.length;
+  const versionsUsable =
+    versions.every((v) => Number.isInteger(v) && v > 0) && new Set(versions).size === versions.length;
   const seen = new Map<string, number>();
   // Oldest first, so the first update of a given second keeps the bare time as its ref.
   const refs = [...history].reverse().map((u) => {
@@ -99,7 +100,10 @@ function matchTarget(updates: IdentifiedUpdate[], to: string): IdentifiedUpdate[
   if (exact.length) return exact;
   if (/^\d+$/.test(to)) {
     const byVersion = updates.filter((u) => String(u.record.version) === to);
-    if (byVersion.length > 1) throw new RollbackRefused(`--to ${to}: ${byVersion.length} updates have version ${to} (the file backend numbers every update 0); use the start time or commit instead`);
+    if (byVersion.length > 1)
+      throw new RollbackRefused(
+        `--to ${to}: ${byVersion.length} updates have version ${to} (the file backend numbers every update 0); use the start time or commit instead`,
+      );
     return byVersion;
   }
   if (/^[0-9a-f]{7,40}$/i.test(to)) {
@@ -110,7 +114,10 @@ function matchTarget(updates: IdentifiedUpdate[], to: string): IdentifiedUpdate[
     }
   }
   const byTime = updates.filter((u) => u.startTime.startsWith(to) || u.ref.startsWith(to));
-  if (byTime.length > 1) throw new RollbackRefused(`--to ${to} matches ${byTime.length} updates: ${byTime.map((u) => u.ref).join(", ")}; give more of the start time`);
+  if (byTime.length > 1)
+    throw new RollbackRefused(
+      `--to ${to} matches ${byTime.length} updates: ${byTime.map((u) => u.ref).join(", ")}; give more of the start time`,
+    );
   return byTime;
 }
 
@@ -119,32 +126,58 @@ function matchTarget(updates: IdentifiedUpdate[], to: string): IdentifiedUpdate[
  * succeeded and deployed a different commit (re-running the current commit would change nothing).
  * `commitExists` says whether the local git repository has a commit.
  */
-export function decideRollback(history: UpdateRecord[], to: string | undefined, commitExists: (sha: string) => boolean): RollbackDecision {
+export function decideRollback(
+  history: UpdateRecord[],
+  to: string | undefined,
+  commitExists: (sha: string) => boolean,
+): RollbackDecision {
   const updates = identifyUpdates(history).filter((u) => u.record.kind === "update");
   if (updates.length === 0) throw new RollbackRefused("the stack has no updates to roll back from");
   const current = updates[0]!;
-  if (current.record.result === "in-progress") throw new RollbackRefused(`an update is still in progress (${describe(current)}); wait for it or run \`pulumi cancel\``);
+  if (current.record.result === "in-progress")
+    throw new RollbackRefused(
+      `an update is still in progress (${describe(current)}); wait for it or run \`pulumi cancel\``,
+    );
   const warnings: string[] = [];
   let target: IdentifiedUpdate | undefined;
   if (to !== undefined) {
     const matches = matchTarget(updates, to);
     if (matches.length === 0) {
-      throw new RollbackRefused(`--to ${to}: no such update. Known updates:\n${updates.slice(0, 15).map((u) => `  ${describe(u)}`).join("\n")}`);
+      throw new RollbackRefused(
+        `--to ${to}: no such update. Known updates:\n${updates
+          .slice(0, 15)
+          .map((u) => `  ${describe(u)}`)
+          .join("\n")}`,
+      );
     }
     target = matches[0]!;
-    if (target === current) throw new RollbackRefused(`--to ${to} is the current update ${describe(current)}; nothing to roll back to`);
+    if (target === current)
+      throw new RollbackRefused(`--to ${to} is the current update ${describe(current)}; nothing to roll back to`);
   } else {
     const earlier = updates.slice(1).filter((u) => u.record.result === "succeeded");
     target = earlier.find((u) => !current.commit || u.commit !== current.commit) ?? earlier[0];
     if (!target) throw new RollbackRefused(`no succeeded update before the current one ${describe(current)}`);
-    if (current.commit && target.commit === current.commit) warnings.push(`the target deployed the same commit as the current update; only its config differs`);
+    if (current.commit && target.commit === current.commit)
+      warnings.push(`the target deployed the same commit as the current update; only its config differs`);
   }
-  if (target.record.result !== "succeeded") throw new RollbackRefused(`update ${describe(target)} did not succeed; roll back only to an update that succeeded`);
-  if (!target.commit) throw new RollbackRefused(`update ${describe(target)} recorded no git commit (git.head), so its source cannot be restored`);
-  if (!commitExists(target.commit)) throw new RollbackRefused(`commit ${target.commit} of update ${target.ref} is not in this repository (fetch it: git fetch origin ${target.commit})`);
-  if (target.dirty) warnings.push(`update ${target.ref} ran from a working tree with uncommitted changes (git.dirty); commit ${target.commit.slice(0, 7)} may differ from what it deployed`);
-  if (current.record.result !== "succeeded") warnings.push(`the current update ${current.ref} ${current.record.result}; resources may be partly updated`);
-  if (!target.imageDigest) warnings.push("the target recorded no image digest; the app image will be rebuilt from its commit");
+  if (target.record.result !== "succeeded")
+    throw new RollbackRefused(`update ${describe(target)} did not succeed; roll back only to an update that succeeded`);
+  if (!target.commit)
+    throw new RollbackRefused(
+      `update ${describe(target)} recorded no git commit (git.head), so its source cannot be restored`,
+    );
+  if (!commitExists(target.commit))
+    throw new RollbackRefused(
+      `commit ${target.commit} of update ${target.ref} is not in this repository (fetch it: git fetch origin ${target.commit})`,
+    );
+  if (target.dirty)
+    warnings.push(
+      `update ${target.ref} ran from a working tree with uncommitted changes (git.dirty); commit ${target.commit.slice(0, 7)} may differ from what it deployed`,
+    );
+  if (current.record.result !== "succeeded")
+    warnings.push(`the current update ${current.ref} ${current.record.result}; resources may be partly updated`);
+  if (!target.imageDigest)
+    warnings.push("the target recorded no image digest; the app image will be rebuilt from its commit");
   return { current, target, warnings };
 }
 
@@ -155,7 +188,10 @@ export function rollbackMessage(stack: string, d: RollbackDecision): string {
 }
 
 /** Config keys whose value at the target differs from what its commit's stack file gives. */
-export function configDrift(target: Record<string, HistoryConfigValue>, fromFile: Record<string, HistoryConfigValue>): string[] {
+export function configDrift(
+  target: Record<string, HistoryConfigValue>,
+  fromFile: Record<string, HistoryConfigValue>,
+): string[] {
   return Object.keys(target)
     .filter((k) => target[k]?.value !== undefined && normalize(target[k]?.value) !== normalize(fromFile[k]?.value))
     .sort();

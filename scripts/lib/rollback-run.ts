@@ -12,7 +12,14 @@ import { mkdtemp, rm, symlink } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { configDrift, decideRollback, rollbackMessage, type HistoryConfigValue, type RollbackDecision, type UpdateRecord } from "./rollback-decision.ts";
+import {
+  configDrift,
+  decideRollback,
+  type HistoryConfigValue,
+  type RollbackDecision,
+  rollbackMessage,
+  type UpdateRecord,
+} from "./rollback-decision.ts";
 
 const run = promisify(execFile);
 
@@ -21,8 +28,16 @@ export interface RollbackStack {
   history(pageSize?: number, page?: number, showSecrets?: boolean): Promise<UpdateRecord[]>;
   getAllConfig(): Promise<Record<string, HistoryConfigValue>>;
   setAllConfig(config: Record<string, { value: string; secret?: boolean }>, path?: boolean): Promise<void>;
-  preview(opts: { diff?: boolean; message?: string; onOutput?: (out: string) => void }): Promise<{ stdout: string; changeSummary?: Record<string, number> }>;
-  up(opts: { diff?: boolean; message?: string; onOutput?: (out: string) => void }): Promise<{ stdout: string; summary: { result: string } }>;
+  preview(opts: {
+    diff?: boolean;
+    message?: string;
+    onOutput?: (out: string) => void;
+  }): Promise<{ stdout: string; changeSummary?: Record<string, number> }>;
+  up(opts: {
+    diff?: boolean;
+    message?: string;
+    onOutput?: (out: string) => void;
+  }): Promise<{ stdout: string; summary: { result: string } }>;
 }
 
 /** What it needs of `LocalWorkspace` (a static in the real API). */
@@ -52,7 +67,10 @@ export interface RollbackOutcome {
 async function commitExistsFn(repo: string, shas: string[]): Promise<(sha: string) => boolean> {
   const present = new Set<string>();
   for (const sha of new Set(shas)) {
-    const ok = await run("git", ["cat-file", "-e", `${sha}^{commit}`], { cwd: repo }).then(() => true, () => false);
+    const ok = await run("git", ["cat-file", "-e", `${sha}^{commit}`], { cwd: repo }).then(
+      () => true,
+      () => false,
+    );
     if (ok) present.add(sha);
   }
   return (sha) => present.has(sha);
@@ -85,7 +103,12 @@ export async function rollback(workspace: RollbackWorkspace, opts: RollbackOptio
     opts.log(`source restored: git worktree ${worktree} at ${decision.target.commit}`);
     // The program must run with the dependencies of its own commit: share node_modules only
     // when the lock file is unchanged, otherwise install them in the worktree.
-    const sameLock = await run("git", ["diff", "--quiet", decision.target.commit!, "HEAD", "--", "package-lock.json"], { cwd: opts.repo }).then(() => true, () => false);
+    const sameLock = await run("git", ["diff", "--quiet", decision.target.commit!, "HEAD", "--", "package-lock.json"], {
+      cwd: opts.repo,
+    }).then(
+      () => true,
+      () => false,
+    );
     if (sameLock && existsSync(join(opts.repo, "node_modules"))) {
       await symlink(join(opts.repo, "node_modules"), join(worktree, "node_modules"), "dir");
     } else if (existsSync(join(worktree, "package-lock.json"))) {
@@ -99,7 +122,9 @@ export async function rollback(workspace: RollbackWorkspace, opts: RollbackOptio
     const recorded = decision.target.record.config ?? {};
     const drift = configDrift(recorded, await target.getAllConfig());
     if (drift.length) {
-      const restore = Object.fromEntries(drift.map((k) => [k, { value: recorded[k]!.value!, secret: recorded[k]!.secret === true }]));
+      const restore = Object.fromEntries(
+        drift.map((k) => [k, { value: recorded[k]!.value!, secret: recorded[k]!.secret === true }]),
+      );
       await target.setAllConfig(restore, false);
       opts.log(`config restored from the update record (differed from the commit's stack file): ${drift.join(", ")}`);
     } else {
@@ -109,12 +134,18 @@ export async function rollback(workspace: RollbackWorkspace, opts: RollbackOptio
     opts.log("preview:");
     const preview = await target.preview({ diff: true, message, onOutput: (o) => opts.log(o.replace(/\n$/, "")) });
     if (opts.previewOnly) return { decision, status: "previewed", message, configRestored: drift };
-    if (!opts.yes && !(await opts.confirm(`Roll ${opts.stack} back to update ${decision.target.ref}? ${JSON.stringify(preview.changeSummary ?? {})}`))) {
+    if (
+      !opts.yes &&
+      !(await opts.confirm(
+        `Roll ${opts.stack} back to update ${decision.target.ref}? ${JSON.stringify(preview.changeSummary ?? {})}`,
+      ))
+    ) {
       opts.log("rollback declined; nothing changed");
       return { decision, status: "declined", message, configRestored: drift };
     }
     const result = await target.up({ diff: true, message, onOutput: (o) => opts.log(o.replace(/\n$/, "")) });
-    if (result.summary.result !== "succeeded") throw new Error(`rollback update ${result.summary.result}; see the output above and \`pulumi stack history\``);
+    if (result.summary.result !== "succeeded")
+      throw new Error(`rollback update ${result.summary.result}; see the output above and \`pulumi stack history\``);
     opts.log(`rolled back: ${message}`);
     return { decision, status: "rolled-back", message, configRestored: drift };
   } finally {

@@ -49,7 +49,8 @@ export function parseStackFile(text: string, source: string): StackFile {
     throw new Error(`${source}: not valid YAML: ${(err as Error).message}`);
   }
   const section = (doc as { config?: unknown } | null)?.config ?? {};
-  if (typeof section !== "object" || section === null || Array.isArray(section)) throw new Error(`${source}: "config" must be a mapping`);
+  if (typeof section !== "object" || section === null || Array.isArray(section))
+    throw new Error(`${source}: "config" must be a mapping`);
   const config: Record<string, string> = {};
   const secretKeys: string[] = [];
   for (const [key, raw] of Object.entries(section)) {
@@ -77,7 +78,8 @@ export const PLAN_STAND_INS: { key: string; path: string[]; value: string }[] = 
 
 function presetValue(tier: string, key: string, path: string[]): unknown {
   let cursor: unknown = (presets as Record<string, Record<string, unknown>>)[tier]?.[key.replace(/^inferstack:/, "")];
-  for (const part of path) cursor = cursor !== null && typeof cursor === "object" ? (cursor as Record<string, unknown>)[part] : undefined;
+  for (const part of path)
+    cursor = cursor !== null && typeof cursor === "object" ? (cursor as Record<string, unknown>)[part] : undefined;
   return cursor;
 }
 

@@ -23,7 +23,10 @@ const python = (code: string, ...args: string[]) => {
 
 test("the binary request is tritonclient's: json.dumps header, Inference-Header-Content-Length, little-endian float32", async () => {
   const values = imageTensor();
-  assert.equal(values.length, IMAGE_SHAPE.reduce((a, b) => a * b, 1));
+  assert.equal(
+    values.length,
+    IMAGE_SHAPE.reduce((a, b) => a * b, 1),
+  );
   const { body, headerLength } = binaryRequest(values);
   const dir = await mkdtemp(join(tmpdir(), "bench-binary-"));
   try {
@@ -72,24 +75,40 @@ print(t["shape"], t["datatype"], bool((data == np.fromfile(sys.argv[1] + "/value
 });
 
 test("the bench model answers both requests alike on the real server", async () => {
-  const server = await testServer(join(ROOT, "scripts/bench/fixtures/models"), { BODY_LIMIT_BYTES: String(16 * 1024 * 1024) });
+  const server = await testServer(join(ROOT, "scripts/bench/fixtures/models"), {
+    BODY_LIMIT_BYTES: String(16 * 1024 * 1024),
+  });
   try {
     const values = imageTensor();
     const url = `${server.url}/v2/models/image-features/infer`;
-    const viaJson = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: jsonRequest(values) });
+    const viaJson = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: jsonRequest(values),
+    });
     assert.equal(viaJson.status, 200);
-    const features = ((await viaJson.json()) as { outputs: { name: string; shape: number[]; data: number[] }[] }).outputs[0]!;
+    const features = ((await viaJson.json()) as { outputs: { name: string; shape: number[]; data: number[] }[] })
+      .outputs[0]!;
     assert.deepEqual([features.name, features.shape], ["features", [1, 4]]);
     const { body, headerLength } = binaryRequest(values);
-    const viaBinary = await fetch(url, { method: "POST", headers: { "inference-header-content-length": String(headerLength) }, body });
+    const viaBinary = await fetch(url, {
+      method: "POST",
+      headers: { "inference-header-content-length": String(headerLength) },
+      body,
+    });
     assert.equal(viaBinary.status, 200, await viaBinary.clone().text());
     const bytes = Buffer.from(await viaBinary.arrayBuffer());
     const jsonLength = Number(viaBinary.headers.get("inference-header-content-length"));
-    const head = JSON.parse(bytes.subarray(0, jsonLength).toString()) as { outputs: { parameters: { binary_data_size: number } }[] };
+    const head = JSON.parse(bytes.subarray(0, jsonLength).toString()) as {
+      outputs: { parameters: { binary_data_size: number } }[];
+    };
     assert.equal(head.outputs[0]!.parameters.binary_data_size, 16);
     assert.equal(bytes.byteLength, jsonLength + 16);
     const binaryFeatures = [0, 1, 2, 3].map((i) => bytes.readFloatLE(jsonLength + 4 * i));
-    assert.deepEqual(binaryFeatures, features.data.map((v) => Math.fround(v)));
+    assert.deepEqual(
+      binaryFeatures,
+      features.data.map((v) => Math.fround(v)),
+    );
   } finally {
     await server.close();
   }
@@ -102,7 +121,14 @@ test("npm run bench writes the section where running it alone does", () => {
     secondsPerPoint: 1,
     machine: { cpu: "cpu", cores: 2, memoryGb: 1, loadBefore: [0, 0, 0], loadAfter: [0, 0, 0] },
     versions: {},
-    session: { runRowsPerSec: {}, runMicros: {}, blockMicros: 0, workerRoundTripMicros: 0, workerRps: 0, inProcessRps: 0 },
+    session: {
+      runRowsPerSec: {},
+      runMicros: {},
+      blockMicros: 0,
+      workerRoundTripMicros: 0,
+      workerRps: 0,
+      inProcessRps: 0,
+    },
     http: { rows: [], readyMs: {} },
     dataplane: undefined,
     binary: { markdown: "the figures" },

@@ -5,10 +5,11 @@
  * test module; production modules have no import cycles. Tests sit above every layer: they may
  * import whatever they check.
  */
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
+import { test } from "node:test";
 import ts from "typescript";
 
 const root = resolve(import.meta.dirname, "../..");
@@ -28,7 +29,16 @@ export const layers: Layer[] = [
   { name: "monitoring", paths: ["monitoring/"], peers: true },
   {
     name: "infra base (config, presets, sizes, prices, images)",
-    paths: ["infra/schema.ts", "infra/presets.ts", "infra/config.ts", "infra/fargate.ts", "infra/images.ts", "infra/project-path.ts", "infra/cost.ts", "infra/pricing/"],
+    paths: [
+      "infra/schema.ts",
+      "infra/presets.ts",
+      "infra/config.ts",
+      "infra/fargate.ts",
+      "infra/images.ts",
+      "infra/project-path.ts",
+      "infra/cost.ts",
+      "infra/pricing/",
+    ],
     peers: true,
   },
   { name: "infra components", paths: ["infra/components/"], peers: true },
@@ -89,8 +99,10 @@ export function violations(graph: Map<string, string[]>): string[] {
       }
       const toLayer = layerOf(to);
       if (toLayer < 0) out.push(`${from} → ${to}: target in no layer`);
-      else if (toLayer > fromLayer) out.push(`${from} → ${to}: ${layers[fromLayer]!.name} imports the higher layer ${layers[toLayer]!.name}`);
-      else if (toLayer === fromLayer && !layers[fromLayer]!.peers) out.push(`${from} → ${to}: modules of ${layers[fromLayer]!.name} must not import each other`);
+      else if (toLayer > fromLayer)
+        out.push(`${from} → ${to}: ${layers[fromLayer]!.name} imports the higher layer ${layers[toLayer]!.name}`);
+      else if (toLayer === fromLayer && !layers[fromLayer]!.peers)
+        out.push(`${from} → ${to}: modules of ${layers[fromLayer]!.name} must not import each other`);
     }
   }
   return [...out, ...cycles(graph)];

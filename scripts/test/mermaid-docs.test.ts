@@ -8,7 +8,7 @@ import { readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import { after, before, test } from "node:test";
 import type { Page } from "playwright-core";
-import { launchChromium, type Chromium } from "../lib/chromium.ts";
+import { type Chromium, launchChromium } from "../lib/chromium.ts";
 import { checkMermaid, loadMermaid, mermaidBlocks, mermaidBlocksOf } from "../lib/mermaid-check.ts";
 
 const root = join(import.meta.dirname, "../..");
@@ -35,7 +35,8 @@ test("every mermaid block in docs/ and README.md parses and renders", async () =
   const results = await checkMermaid(page, blocks);
   const failures = results.filter((r) => r.error).map((r) => `${relative(root, r.file)}:${r.line}: ${r.error}`);
   assert.deepEqual(failures, [], failures.join("\n\n"));
-  for (const r of results) assert.ok(r.svgBytes! > 500, `${relative(root, r.file)}:${r.line} rendered an empty diagram`);
+  for (const r of results)
+    assert.ok(r.svgBytes! > 500, `${relative(root, r.file)}:${r.line} rendered an empty diagram`);
 });
 
 test("a diagram mermaid rejects is reported with its file, line and mermaid's message", async () => {
@@ -44,7 +45,10 @@ test("a diagram mermaid rejects is reported with its file, line and mermaid's me
   const [result] = await checkMermaid(page, mermaidBlocks("bad.md", md));
   assert.equal(result!.line, 3);
   assert.match(result!.error ?? "", /Parse error on line 2:[\s\S]*got 'PS'/);
-  const [quoted] = await checkMermaid(page, mermaidBlocks("good.md", md.replace("nat[NAT gateway(s)]", 'nat["NAT gateway(s)"]')));
+  const [quoted] = await checkMermaid(
+    page,
+    mermaidBlocks("good.md", md.replace("nat[NAT gateway(s)]", 'nat["NAT gateway(s)"]')),
+  );
   assert.equal(quoted!.error, undefined);
 });
 
@@ -57,7 +61,8 @@ test("bar charts start at zero and their axis holds every bar", () => {
     assert.ok(axis, `${where}: the y-axis has no range (mermaid would start it near the smallest bar)`);
     assert.equal(Number(axis[1]), 0, `${where}: the y-axis starts at ${axis[1]}`);
     for (const bar of c.text.matchAll(/^\s*bar\s*\[([^\]]*)\]/gm)) {
-      for (const v of bar[1]!.split(",").map(Number)) assert.ok(v <= Number(axis[2]), `${where}: bar ${v} is above the axis maximum ${axis[2]}`);
+      for (const v of bar[1]!.split(",").map(Number))
+        assert.ok(v <= Number(axis[2]), `${where}: bar ${v} is above the axis maximum ${axis[2]}`);
     }
   }
 });

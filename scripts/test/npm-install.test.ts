@@ -1,19 +1,21 @@
 // What `npm ci` does on a fresh clone, decided by the real npm: the install scripts it runs
 // (allowScripts in package.json), the config it reads (.npmrc) and the versions it requires.
 // onnxruntime-node's postinstall downloads CUDA libraries from NuGet on linux/x64; it must never run.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 const exec = promisify(execFile);
 const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
-const npm = (...args: string[]) => exec("npm", args, { cwd: root, encoding: "utf8", env: { ...process.env, npm_config_loglevel: "warn" } });
+const npm = (...args: string[]) =>
+  exec("npm", args, { cwd: root, encoding: "utf8", env: { ...process.env, npm_config_loglevel: "warn" } });
 
 test("every dependency install script is reviewed: npm ci prints no allowScripts warning", async () => {
   const { stdout } = await npm("install-scripts", "ls");
@@ -60,7 +62,10 @@ test("the Node and npm versions are stated once: engines, devEngines and the REA
   assert.deepEqual(pkg.devEngines.packageManager, { name: "npm", version: pkg.engines.npm, onFail: "error" });
   assert.match(pkg.devDependencies.node, /^24\./);
   const readme = readFileSync(join(root, "README.md"), "utf8");
-  const quickstart = readme.slice(readme.indexOf("## Quickstart"), readme.indexOf("\n## ", readme.indexOf("## Quickstart") + 1));
+  const quickstart = readme.slice(
+    readme.indexOf("## Quickstart"),
+    readme.indexOf("\n## ", readme.indexOf("## Quickstart") + 1),
+  );
   assert.match(quickstart, /Node 20\.17\+ or 22\.9\+ with npm 11\.16\+/);
   assert.match(quickstart, /Node 24/);
   assert.doesNotMatch(readme, /Node ≥ 20\b/);

@@ -1,9 +1,9 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
-import { chmod, mkdtemp, mkdir, writeFile, rm } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { test } from "node:test";
 import { promisify } from "node:util";
 
 const run = promisify(execFile);
@@ -18,7 +18,11 @@ test("npx pulumi runs the installed CLI with the project's Node first on PATH", 
     const fake = join(home, ".pulumi", "bin", "pulumi");
     await writeFile(fake, '#!/bin/sh\necho "args=$* node=$(node --version)"\nexit 3\n');
     await chmod(fake, 0o755);
-    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, PATH: `${resolve("node_modules/.bin")}:/usr/bin:/bin` };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      HOME: home,
+      PATH: `${resolve("node_modules/.bin")}:/usr/bin:/bin`,
+    };
     delete env.PULUMI_HOME;
     const err = await run(shim, ["up", "--stack", "local"], { env }).catch((e) => e);
     assert.equal(err.code, 3, "the CLI's exit code is passed through");
@@ -31,11 +35,18 @@ test("npx pulumi runs the installed CLI with the project's Node first on PATH", 
 test("without a CLI the shim says how to install one", async () => {
   const home = await mkdtemp(join(tmpdir(), "pulumi-shim-"));
   try {
-    const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, PATH: `${resolve("node_modules/.bin")}:/usr/bin:/bin` };
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      HOME: home,
+      PATH: `${resolve("node_modules/.bin")}:/usr/bin:/bin`,
+    };
     delete env.PULUMI_HOME;
     const err = await run(shim, ["up"], { env }).catch((e) => e);
     assert.equal(err.code, 127);
-    assert.equal(err.stderr, "pulumi: the Pulumi CLI is not installed: install it (https://www.pulumi.com/docs/install/) or point PULUMI_CLI at the binary\n");
+    assert.equal(
+      err.stderr,
+      "pulumi: the Pulumi CLI is not installed: install it (https://www.pulumi.com/docs/install/) or point PULUMI_CLI at the binary\n",
+    );
   } finally {
     await rm(home, { recursive: true, force: true });
   }

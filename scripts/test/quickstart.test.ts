@@ -9,13 +9,14 @@
  * of this checkout on PATH. npm uses its cache (--prefer-offline only changes where the same files
  * come from; the lock file and integrity checks are the same).
  */
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join, resolve, sep } from "node:path";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -62,7 +63,9 @@ const OPEN = "\u2026"; // marks "and the rest" in the parsed expectation
 
 /** README example output → a value to compare with: `...` becomes an open end, numbers keep their digits. */
 export function parseExpected(text: string): unknown {
-  const marked = text.replace(/,\s*\.\.\.\s*([}\]])/g, `,"${OPEN}":true$1`).replace(/([{[])\s*\.\.\.\s*([}\]])/g, `$1"${OPEN}":true$2`);
+  const marked = text
+    .replace(/,\s*\.\.\.\s*([}\]])/g, `,"${OPEN}":true$1`)
+    .replace(/([{[])\s*\.\.\.\s*([}\]])/g, `$1"${OPEN}":true$2`);
   // Arrays cannot hold a key: turn `"…":true` inside an array back into an element.
   const fixed = marked.replace(/("\u2026":true)(\s*\])/g, (_, _m, close) => `"${OPEN}"${close}`);
   return JSON.parse(fixed, (_key, value, context?: { source?: string }) =>
@@ -76,13 +79,16 @@ export function mismatch(actual: unknown, expected: unknown, path = "$"): string
     const { number, shown } = expected as { number: number; shown: string };
     const decimals = shown.split(".")[1]?.length ?? 0;
     if (typeof actual !== "number") return `${path}: expected a number, got ${JSON.stringify(actual)}`;
-    return Math.abs(actual - number) <= 0.5 * 10 ** -decimals + Number.EPSILON ? undefined : `${path}: ${actual} is not ${shown}`;
+    return Math.abs(actual - number) <= 0.5 * 10 ** -decimals + Number.EPSILON
+      ? undefined
+      : `${path}: ${actual} is not ${shown}`;
   }
   if (Array.isArray(expected)) {
     if (!Array.isArray(actual)) return `${path}: expected an array`;
     const open = expected.at(-1) === OPEN;
     const items = open ? expected.slice(0, -1) : expected;
-    if (open ? actual.length < items.length : actual.length !== items.length) return `${path}: ${actual.length} items, README shows ${items.length}${open ? " or more" : ""}`;
+    if (open ? actual.length < items.length : actual.length !== items.length)
+      return `${path}: ${actual.length} items, README shows ${items.length}${open ? " or more" : ""}`;
     for (const [i, item] of items.entries()) {
       const m = mismatch(actual[i], item, `${path}[${i}]`);
       if (m) return m;
@@ -98,7 +104,11 @@ export function mismatch(actual: unknown, expected: unknown, path = "$"): string
     }
     for (const k of keys) {
       if (!(k in actual)) return `${path}.${k}: missing`;
-      const m = mismatch((actual as Record<string, unknown>)[k], (expected as Record<string, unknown>)[k], `${path}.${k}`);
+      const m = mismatch(
+        (actual as Record<string, unknown>)[k],
+        (expected as Record<string, unknown>)[k],
+        `${path}.${k}`,
+      );
       if (m) return m;
     }
     return undefined;
@@ -107,7 +117,8 @@ export function mismatch(actual: unknown, expected: unknown, path = "$"): string
 }
 
 test("npm ci's engines warnings pass only where the project's Node satisfies them", () => {
-  const stderr = "npm warn EBADENGINE Unsupported engine {\nnpm warn EBADENGINE   package: 'mermaid@12.3.0',\nnpm warn EBADENGINE   required: { node: '>=22.12.0' },\nnpm warn EBADENGINE   current: { node: 'v20.20.2', npm: '11.19.1' }\nnpm warn EBADENGINE }\nnpm warn deprecated foo@1: gone\n";
+  const stderr =
+    "npm warn EBADENGINE Unsupported engine {\nnpm warn EBADENGINE   package: 'mermaid@12.3.0',\nnpm warn EBADENGINE   required: { node: '>=22.12.0' },\nnpm warn EBADENGINE   current: { node: 'v20.20.2', npm: '11.19.1' }\nnpm warn EBADENGINE }\nnpm warn deprecated foo@1: gone\n";
   const warnings = npmWarnings(stderr);
   assert.equal(warnings.length, 2);
   assert.equal(runsOnProjectNode(warnings[0]!, "24.21.0"), true);
@@ -117,9 +128,18 @@ test("npm ci's engines warnings pass only where the project's Node satisfies the
 
 test("the matcher is strict where the README is: extra keys, other numbers and short arrays fail", () => {
   const e = parseExpected('{"predictions":[{"label":"setosa","probabilities":{"setosa":0.9998,...}}]}');
-  assert.equal(mismatch({ predictions: [{ label: "setosa", probabilities: { setosa: 0.99981, versicolor: 0.0002 } }] }, e), undefined);
-  assert.match(mismatch({ predictions: [{ label: "setosa", probabilities: { setosa: 0.9990 } }] }, e)!, /0\.999 is not 0\.9998/);
-  assert.match(mismatch({ predictions: [{ label: "setosa", probabilities: { setosa: 0.9998 }, extra: 1 }] }, e)!, /keys the README does not show: extra/);
+  assert.equal(
+    mismatch({ predictions: [{ label: "setosa", probabilities: { setosa: 0.99981, versicolor: 0.0002 } }] }, e),
+    undefined,
+  );
+  assert.match(
+    mismatch({ predictions: [{ label: "setosa", probabilities: { setosa: 0.999 } }] }, e)!,
+    /0\.999 is not 0\.9998/,
+  );
+  assert.match(
+    mismatch({ predictions: [{ label: "setosa", probabilities: { setosa: 0.9998 }, extra: 1 }] }, e)!,
+    /keys the README does not show: extra/,
+  );
   assert.match(mismatch({ predictions: [] }, e)!, /0 items/);
   assert.equal(mismatch([1, 2, 3], parseExpected("[1,2,...]")), undefined);
 });
@@ -131,7 +151,8 @@ export function npmWarnings(stderr: string): string[] {
     const m = /^npm warn (\S+)\s?(.*)$/i.exec(line);
     if (!m) continue;
     const [, code, text] = m;
-    if (code === "EBADENGINE" && !/^Unsupported engine/.test(text!) && warnings.length) warnings[warnings.length - 1] += ` ${text!.trim()}`;
+    if (code === "EBADENGINE" && !/^Unsupported engine/.test(text!) && warnings.length)
+      warnings[warnings.length - 1] += ` ${text!.trim()}`;
     else warnings.push(`${code} ${text}`);
   }
   return warnings;
@@ -143,7 +164,9 @@ export function npmWarnings(stderr: string): string[] {
  * Quickstart names these; anything else fails the test.
  */
 export function runsOnProjectNode(warning: string, projectNode: string): boolean {
-  const m = /^EBADENGINE Unsupported engine \{ package: '[^']+', required: \{ node: '>=(\d+)\.(\d+)\.(\d+)' \},/.exec(warning);
+  const m = /^EBADENGINE Unsupported engine \{ package: '[^']+', required: \{ node: '>=(\d+)\.(\d+)\.(\d+)' \},/.exec(
+    warning,
+  );
   if (!m) return false;
   const [major, minor, patch] = projectNode.split(".").map(Number) as [number, number, number];
   const need = m.slice(1).map(Number) as [number, number, number];
@@ -155,7 +178,10 @@ function userShellEnv(port: number): NodeJS.ProcessEnv {
   for (const [k, v] of Object.entries(process.env)) {
     if (!/^npm_|^(DATABASE_URL|REDIS_URL|PORT|MODELS_DIR|NODE_OPTIONS|NODE_TEST_CONTEXT)$/i.test(k)) env[k] = v;
   }
-  env.PATH = (process.env.PATH ?? "").split(delimiter).filter((d) => !d.includes(`${sep}node_modules${sep}`)).join(delimiter);
+  env.PATH = (process.env.PATH ?? "")
+    .split(delimiter)
+    .filter((d) => !d.includes(`${sep}node_modules${sep}`))
+    .join(delimiter);
   env.npm_config_prefer_offline = "true";
   if (port !== 8080) env.PORT = String(port);
   return env;
@@ -163,7 +189,9 @@ function userShellEnv(port: number): NodeJS.ProcessEnv {
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((done) => {
-    const s = createServer().once("error", () => done(false)).listen(port, () => s.close(() => done(true)));
+    const s = createServer()
+      .once("error", () => done(false))
+      .listen(port, () => s.close(() => done(true)));
   });
 }
 
@@ -190,7 +218,9 @@ async function stopGroup(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-test("README Quickstart on a fresh clone: npm ci, npm run dev, and each curl answers as the README shows", { timeout: 600_000 }, async (t) => {
+test("README Quickstart on a fresh clone: npm ci, npm run dev, and each curl answers as the README shows", {
+  timeout: 600_000,
+}, async (t) => {
   const clone = mkdtempSync(join(tmpdir(), "inferstack-quickstart-"));
   const servers: ChildProcess[] = [];
   t.after(async () => {
@@ -202,12 +232,17 @@ test("README Quickstart on a fresh clone: npm ci, npm run dev, and each curl ans
 
   const blocks = quickstartBlocks(readFileSync(join(clone, "README.md"), "utf8"));
   assert.equal(blocks.length, 2, "Quickstart: a block to install and start, a block of requests");
-  const [setup, requests] = blocks as [typeof blocks[0], typeof blocks[0]];
+  const [setup, requests] = blocks as [(typeof blocks)[0], (typeof blocks)[0]];
   const steps = setup.flatMap(({ command }) => command.split("&&").map((c) => c.trim()));
   assert.deepEqual(steps, ["npm ci", "npm run dev", "npm test"], "the commands this test knows how to run");
-  assert.ok(requests.length >= 2 && requests.every((r) => r.command.startsWith("curl ") && r.expected.length === 1), "each request shows its answer");
+  assert.ok(
+    requests.length >= 2 && requests.every((r) => r.command.startsWith("curl ") && r.expected.length === 1),
+    "each request shows its answer",
+  );
 
-  const projectNode = (JSON.parse(readFileSync(join(clone, "package.json"), "utf8")) as { devDependencies: Record<string, string> }).devDependencies.node!;
+  const projectNode = (
+    JSON.parse(readFileSync(join(clone, "package.json"), "utf8")) as { devDependencies: Record<string, string> }
+  ).devDependencies.node!;
   const port = (await portFree(8080)) ? 8080 : await freePort();
   const env = userShellEnv(port);
   const timings: string[] = [];
@@ -229,7 +264,10 @@ test("README Quickstart on a fresh clone: npm ci, npm run dev, and each curl ans
   for (;;) {
     assert.equal(dev.exitCode, null, `npm run dev exited:\n${devLog}`);
     assert.ok(Date.now() - started < 60_000, `npm run dev not ready in 60 s:\n${devLog}`);
-    const ready = await fetch(`${base}/health/ready`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${base}/health/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) break;
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -1,9 +1,17 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { decideRollback, identifyUpdates, rollbackMessage, RollbackRefused, configDrift, type UpdateRecord } from "../lib/rollback-decision.ts";
+import { test } from "node:test";
+import {
+  configDrift,
+  decideRollback,
+  identifyUpdates,
+  RollbackRefused,
+  rollbackMessage,
+  type UpdateRecord,
+} from "../lib/rollback-decision.ts";
 
-const load = (name: string) => JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8")) as UpdateRecord[];
+const load = (name: string) =>
+  JSON.parse(readFileSync(new URL(`./fixtures/${name}`, import.meta.url), "utf8")) as UpdateRecord[];
 const cloud = load("history-cloud.json");
 const file = load("history-file.json");
 const all = (_sha: string) => true;
@@ -11,14 +19,20 @@ const B = "9fceb02d0ae598e95dc970b74767f19372d61af8";
 const C = "e83c5163316f89bfbde7d9ab23ca2e25604af290";
 
 test("Pulumi Cloud history: versions are the refs; the default target is the last success before the current update", () => {
-  assert.deepEqual(identifyUpdates(cloud).map((u) => u.ref), ["14", "13", "12", "11", "10"]);
+  assert.deepEqual(
+    identifyUpdates(cloud).map((u) => u.ref),
+    ["14", "13", "12", "11", "10"],
+  );
   const d = decideRollback(cloud, undefined, all);
   assert.equal(d.current.ref, "14");
   assert.equal(d.target.ref, "13", "the refresh (12) is not an update and is skipped");
   assert.equal(d.target.commit, C);
   assert.equal(d.target.imageDigest, `sha256:${"2".repeat(64)}`);
   assert.ok(d.warnings.some((w) => /current update 14 failed/.test(w)));
-  assert.equal(rollbackMessage("prod", d), `rollback of prod to update 13 (commit ${C.slice(0, 12)}) from update 14 (commit 1f7a7a472abf) image sha256:${"2".repeat(64)}`);
+  assert.equal(
+    rollbackMessage("prod", d),
+    `rollback of prod to update 13 (commit ${C.slice(0, 12)}) from update 14 (commit 1f7a7a472abf) image sha256:${"2".repeat(64)}`,
+  );
 });
 
 test("--to accepts a version, a commit prefix or a start time", () => {
@@ -28,10 +42,18 @@ test("--to accepts a version, a commit prefix or a start time", () => {
 });
 
 test("refuses an unknown target, a failed one, the current one, and a missing commit", () => {
-  assert.throws(() => decideRollback(cloud, "99", all), (e: Error) => e instanceof RollbackRefused && /no such update/.test(e.message) && /13 \(update, succeeded/.test(e.message));
+  assert.throws(
+    () => decideRollback(cloud, "99", all),
+    (e: Error) =>
+      e instanceof RollbackRefused && /no such update/.test(e.message) && /13 \(update, succeeded/.test(e.message),
+  );
   assert.throws(() => decideRollback(cloud, "10", all), /did not succeed/);
   assert.throws(() => decideRollback(cloud, "14", all), /is the current update/);
-  assert.throws(() => decideRollback(cloud, undefined, (sha) => sha !== C), (e: Error) => e instanceof RollbackRefused && e.message.includes(`commit ${C} of update 13 is not in this repository`));
+  assert.throws(
+    () => decideRollback(cloud, undefined, (sha) => sha !== C),
+    (e: Error) =>
+      e instanceof RollbackRefused && e.message.includes(`commit ${C} of update 13 is not in this repository`),
+  );
 });
 
 test("refuses an update that recorded no git commit, or while an update runs", () => {
@@ -46,13 +68,16 @@ test("refuses an update that recorded no git commit, or while an update runs", (
 
 test("file backend: every version is 0, so updates are told apart by start time", () => {
   const ids = identifyUpdates(file);
-  assert.deepEqual(ids.map((u) => u.ref), [
-    "2026-11-21T09:02:11Z",
-    "2026-11-21T08:30:00Z",
-    "2026-11-20T17:40:05Z#2",
-    "2026-11-20T17:40:05Z",
-    "2026-11-19T11:00:00Z",
-  ]);
+  assert.deepEqual(
+    ids.map((u) => u.ref),
+    [
+      "2026-11-21T09:02:11Z",
+      "2026-11-21T08:30:00Z",
+      "2026-11-20T17:40:05Z#2",
+      "2026-11-20T17:40:05Z",
+      "2026-11-19T11:00:00Z",
+    ],
+  );
   const d = decideRollback(file, undefined, all);
   assert.equal(d.target.ref, "2026-11-21T08:30:00Z", "the newest success of another commit");
   assert.match(d.target.record.message ?? "", /redeploy c/);
@@ -78,7 +103,11 @@ test("skips a success of the current commit (it would change nothing) unless ask
 });
 
 test("config drift compares structured values by content, not spacing", () => {
-  const target = { "inferstack:app": { value: '{"replicas":3}' }, "inferstack:tier": { value: "medium" }, "aws:region": { value: "us-east-1" } };
+  const target = {
+    "inferstack:app": { value: '{"replicas":3}' },
+    "inferstack:tier": { value: "medium" },
+    "aws:region": { value: "us-east-1" },
+  };
   const fromFile = { "inferstack:app": { value: '{ "replicas": 3 }' }, "inferstack:tier": { value: "small" } };
   assert.deepEqual(configDrift(target, fromFile), ["aws:region", "inferstack:tier"]);
 });

@@ -1,13 +1,13 @@
-import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
+import { after, before, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { startServer, type RunningServer } from "../../app/src/server.ts";
+import { promisify } from "node:util";
+import { type RunningServer, startServer } from "../../app/src/server.ts";
 
 // The smoke test against the real API (bundled models, ONNX Runtime): a healthy one passes, one
 // missing the smoke model fails, an unreachable one fails; exit codes are what the deploy
@@ -55,7 +55,16 @@ test("fails (exit 1) when nothing answers, and rejects bad arguments (exit 2)", 
       s.close(() => resolve(port));
     });
   });
-  await assert.rejects(smoke(`http://127.0.0.1:${port}`, "--timeout", "0"), (e: { code: number; stdout: string }) => e.code === 1 && /FAIL GET \/health\/live/.test(e.stdout));
-  await assert.rejects(smoke("not-a-url"), (e: { code: number; stderr: string }) => e.code === 2 && /not an http\(s\) URL/.test(e.stderr));
-  await assert.rejects(smoke(healthy.url, "--timeout", "soon"), (e: { code: number; stderr: string }) => e.code === 2 && /--timeout must be a number/.test(e.stderr));
+  await assert.rejects(
+    smoke(`http://127.0.0.1:${port}`, "--timeout", "0"),
+    (e: { code: number; stdout: string }) => e.code === 1 && /FAIL GET \/health\/live/.test(e.stdout),
+  );
+  await assert.rejects(
+    smoke("not-a-url"),
+    (e: { code: number; stderr: string }) => e.code === 2 && /not an http\(s\) URL/.test(e.stderr),
+  );
+  await assert.rejects(
+    smoke(healthy.url, "--timeout", "soon"),
+    (e: { code: number; stderr: string }) => e.code === 2 && /--timeout must be a number/.test(e.stderr),
+  );
 });

@@ -1,5 +1,5 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import { applyStandIns, parseStackFile, SECRET_PLACEHOLDER } from "../lib/stack-config.ts";
 
 test("stack files become Pulumi's config map: structured values as JSON, secure values as placeholders", () => {
@@ -32,7 +32,10 @@ test("stack files become Pulumi's config map: structured values as JSON, secure 
 
 test("bad stack files fail with the file and key named", () => {
   assert.throws(() => parseStackFile("config: [1, 2]", "Pulumi.x.yaml"), /Pulumi\.x\.yaml: "config" must be a mapping/);
-  assert.throws(() => parseStackFile("config:\n  tier: small", "Pulumi.x.yaml"), /config key "tier" needs a namespace, e\.g\. inferstack:tier/);
+  assert.throws(
+    () => parseStackFile("config:\n  tier: small", "Pulumi.x.yaml"),
+    /config key "tier" needs a namespace, e\.g\. inferstack:tier/,
+  );
   assert.throws(() => parseStackFile("config: {a: [", "Pulumi.x.yaml"), /Pulumi\.x\.yaml: not valid YAML/);
 });
 

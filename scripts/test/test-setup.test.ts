@@ -1,11 +1,12 @@
 // scripts/test-setup.sh, the step `npm test` runs first: it lists every program the tests spawn,
 // and where it may not install one it stops at once with the one command to run.
-import { test } from "node:test";
+
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
 const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -24,10 +25,15 @@ function sources(dir: string): string[] {
 }
 
 test("every program the tests and scripts spawn by name is in the setup's one list", () => {
-  const files = [...["app", "infra", "models", "monitoring", "policy"].flatMap((a) => sources(join(root, a, "test"))), ...sources(join(root, "scripts"))];
+  const files = [
+    ...["app", "infra", "models", "monitoring", "policy"].flatMap((a) => sources(join(root, a, "test"))),
+    ...sources(join(root, "scripts")),
+  ];
   const spawned = new Map<string, string>();
   for (const file of files) {
-    for (const m of readFileSync(file, "utf8").matchAll(/\b(?:spawn|spawnSync|execFile|execFileSync|startDaemon|run)\(\s*"([a-z0-9_.-]+)"/g)) {
+    for (const m of readFileSync(file, "utf8").matchAll(
+      /\b(?:spawn|spawnSync|execFile|execFileSync|startDaemon|run)\(\s*"([a-z0-9_.-]+)"/g,
+    )) {
       spawned.set(m[1]!, file.slice(root.length + 1));
     }
   }
@@ -47,7 +53,11 @@ test("without root or sudo it stops before anything else, naming the missing pro
   }
   const asNobody = process.getuid?.() === 0 ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] : [];
   const argv = [...asNobody, "/bin/bash", script];
-  const run = spawnSync(argv[0]!, argv.slice(1), { encoding: "utf8", env: { PATH: bin, HOME: tmpdir() }, timeout: 30_000 });
+  const run = spawnSync(argv[0]!, argv.slice(1), {
+    encoding: "utf8",
+    env: { PATH: bin, HOME: tmpdir() },
+    timeout: 30_000,
+  });
   assert.equal(run.status, 1, run.stderr);
   assert.match(run.stderr, /^test-setup: missing: caddy \(Debian packages: caddy\)$/m);
   assert.match(run.stderr, /^\s+sudo bash scripts\/test-setup\.sh$/m);
@@ -60,19 +70,38 @@ test("CI runs the same steps: .ci/run and the Test workflow call the setup, npm 
   // Where each step's command starts a line (comments aside), in order.
   const commands = (text: string) => {
     const lines = text.split("\n").map((l) => l.trim().replace(/^if (timeout \S+ \d+ )?/, ""));
-    return ["bash scripts/test-setup.sh", "npm ci", "npm run image:test", "npm test"].map((c) => lines.findIndex((l) => l === c || l.startsWith(`${c} `)));
+    return ["bash scripts/test-setup.sh", "npm ci", "npm run image:test", "npm test"].map((c) =>
+      lines.findIndex((l) => l === c || l.startsWith(`${c} `)),
+    );
   };
   const inCi = commands(ciRun);
-  assert.ok(inCi.every((i, n) => i >= 0 && (n === 0 || i > inCi[n - 1]!)), `.ci/run order: ${inCi}`);
+  assert.ok(
+    inCi.every((i, n) => i >= 0 && (n === 0 || i > inCi[n - 1]!)),
+    `.ci/run order: ${inCi}`,
+  );
   assert.match(ciRun.trimEnd(), /\nnpm test$/, "npm test is last, so its summary ends the log");
-  const job = (parse(readFileSync(join(root, ".github/workflows/test.yml"), "utf8")) as { jobs: { test: { steps: { run?: string }[]; services: Record<string, unknown> } } }).jobs.test;
-  const runs = job.steps.map((s: { run?: string }) => s.run ?? "").filter(Boolean).join("\n");
+  const job = (
+    parse(readFileSync(join(root, ".github/workflows/test.yml"), "utf8")) as {
+      jobs: { test: { steps: { run?: string }[]; services: Record<string, unknown> } };
+    }
+  ).jobs.test;
+  const runs = job.steps
+    .map((s: { run?: string }) => s.run ?? "")
+    .filter(Boolean)
+    .join("\n");
   const inWorkflow = commands(runs);
-  assert.ok(inWorkflow.every((i, n) => i >= 0 && (n === 0 || i > inWorkflow[n - 1]!)), `workflow order: ${inWorkflow}`);
+  assert.ok(
+    inWorkflow.every((i, n) => i >= 0 && (n === 0 || i > inWorkflow[n - 1]!)),
+    `workflow order: ${inWorkflow}`,
+  );
   assert.deepEqual(Object.keys(job.services).sort(), ["postgres", "redis"]);
   const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
   assert.equal(pkg.scripts.pretest, "bash scripts/test-setup.sh", "npm test runs the same setup first");
   for (const text of [ciRun, runs, readFileSync(script, "utf8")]) {
-    assert.doesNotMatch(text.replace(/^\s*#.*$/gm, ""), /\bpkill\b|\bkillall\b|systemctl stop/, "no step ends a process it did not start");
+    assert.doesNotMatch(
+      text.replace(/^\s*#.*$/gm, ""),
+      /\bpkill\b|\bkillall\b|systemctl stop/,
+      "no step ends a process it did not start",
+    );
   }
 });

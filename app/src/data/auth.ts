@@ -1,6 +1,6 @@
-import type { Logger } from "pino";
 import pg from "pg";
-import type { AuthResult, Authenticator, MaybePromise, Principal } from "../ports.ts";
+import type { Logger } from "pino";
+import type { Authenticator, AuthResult, MaybePromise, Principal } from "../ports.ts";
 import { hashKey, isWellFormedKey, KEYS_CHANNEL, maskKey } from "./keys.ts";
 import type { DataPlaneMetrics } from "./metrics.ts";
 import { retryUntilStopped } from "./retry.ts";
@@ -24,9 +24,7 @@ export function anonymousAuthenticator(plan: string): Authenticator {
 
 type Lookup =
   /** `result` is built once per lookup and handed to every request the lookup answers. */
-  | { kind: "active"; principal: Principal; result: AuthResult }
-  | { kind: "revoked" }
-  | { kind: "unknown" };
+  { kind: "active"; principal: Principal; result: AuthResult } | { kind: "revoked" } | { kind: "unknown" };
 
 const active = (principal: Principal): Lookup => ({ kind: "active", principal, result: { ok: true, principal } });
 
@@ -78,7 +76,8 @@ export class PostgresAuthenticator implements Authenticator {
   /** Synchronous when the key's lookup is cached and fresh; a promise when Postgres is asked. */
   authenticate(headers: Headers): MaybePromise<AuthResult> {
     const key = extractKey(headers);
-    if (key === null) return this.#reject("missing", "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'");
+    if (key === null)
+      return this.#reject("missing", "missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'");
     let hash = this.#hashes.get(key);
     if (hash === undefined) {
       if (!isWellFormedKey(key)) return this.#reject("unknown", `unknown API key ${maskKey(key)}`);
@@ -103,8 +102,16 @@ export class PostgresAuthenticator implements Authenticator {
       } else if (cached && cached.lookup.kind !== "active") {
         lookup = cached.lookup;
       } else {
-        this.#o.logger.warn({ key: maskKey(key), err: (err as Error).message }, "API key check failed: Postgres unreachable");
-        return { ok: false, status: 503, error: "API keys cannot be checked right now (database unavailable); retry shortly", retryAfterSeconds: this.#o.retryAfterSeconds };
+        this.#o.logger.warn(
+          { key: maskKey(key), err: (err as Error).message },
+          "API key check failed: Postgres unreachable",
+        );
+        return {
+          ok: false,
+          status: 503,
+          error: "API keys cannot be checked right now (database unavailable); retry shortly",
+          retryAfterSeconds: this.#o.retryAfterSeconds,
+        };
       }
     }
     return this.#result(key, lookup, now);
@@ -138,7 +145,8 @@ export class PostgresAuthenticator implements Authenticator {
       await this.#o.pool.query(
         `UPDATE api_keys AS k SET last_used_at = GREATEST(k.last_used_at, u.t)
            FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, t) WHERE k.id = u.id`,
-        [batch.map(([id]) => id), batch.map(([, t]) => new Date(t))]);
+        [batch.map(([id]) => id), batch.map(([, t]) => new Date(t))],
+      );
     } catch (err) {
       for (const [id, t] of batch) if (!this.#lastUsed.has(id)) this.#lastUsed.set(id, t);
       this.#o.logger.debug({ err: (err as Error).message }, "last_used_at update deferred");
@@ -161,12 +169,15 @@ export class PostgresAuthenticator implements Authenticator {
     const query = this.#o.pool
       .query<{ id: string; prefix: string; plan: string; revoked: boolean }>(
         "SELECT id, prefix, plan, revoked_at IS NOT NULL AS revoked FROM api_keys WHERE key_hash = $1",
-        [Buffer.from(hash, "hex")])
+        [Buffer.from(hash, "hex")],
+      )
       .then(({ rows }): Lookup => {
         const row = rows[0];
-        const lookup: Lookup = !row ? { kind: "unknown" }
-          : row.revoked ? { kind: "revoked" }
-          : active({ keyId: row.id, keyDisplay: `${row.prefix}…`, plan: row.plan });
+        const lookup: Lookup = !row
+          ? { kind: "unknown" }
+          : row.revoked
+            ? { kind: "revoked" }
+            : active({ keyId: row.id, keyDisplay: `${row.prefix}…`, plan: row.plan });
         if (this.#cache.size >= MAX_CACHE_ENTRIES) this.#cache.clear();
         this.#cache.set(hash, { lookup, fetchedAt: this.#o.now() });
         return lookup;
@@ -208,30 +219,45 @@ export class RevocationListener {
 
   /** Connects, retrying with backoff until connected or stopped; connects again when the connection ends. */
   #listen(afterFirstAttempt?: () => void): void {
-    retryUntilStopped(async () => {
-      try {
-        return await this.#connect();
-      } finally {
-        afterFirstAttempt?.();
-      }
-    }, { minMs: 500, maxMs: 30_000, signal: this.#stopped.signal, unref: true }).then((client) => {
-      client.on("end", () => {
-        if (this.#client === client) this.#client = undefined;
-        if (!this.#stopped.signal.aborted) this.#listen();
-      });
-      this.#client = client;
-      if (this.#connectedBefore) {
-        this.#auth.invalidate();
-        this.#logger.info("key revocation listener reconnected; key cache cleared");
-      }
-      this.#connectedBefore = true;
-    }, (err: Error) => {
-      if (!this.#stopped.signal.aborted) this.#logger.error({ err: err.message }, "key revocation listener failed; revocations apply after AUTH_CACHE_TTL_SECONDS");
-    });
+    retryUntilStopped(
+      async () => {
+        try {
+          return await this.#connect();
+        } finally {
+          afterFirstAttempt?.();
+        }
+      },
+      { minMs: 500, maxMs: 30_000, signal: this.#stopped.signal, unref: true },
+    ).then(
+      (client) => {
+        client.on("end", () => {
+          if (this.#client === client) this.#client = undefined;
+          if (!this.#stopped.signal.aborted) this.#listen();
+        });
+        this.#client = client;
+        if (this.#connectedBefore) {
+          this.#auth.invalidate();
+          this.#logger.info("key revocation listener reconnected; key cache cleared");
+        }
+        this.#connectedBefore = true;
+      },
+      (err: Error) => {
+        if (!this.#stopped.signal.aborted)
+          this.#logger.error(
+            { err: err.message },
+            "key revocation listener failed; revocations apply after AUTH_CACHE_TTL_SECONDS",
+          );
+      },
+    );
   }
 
   async #connect(): Promise<pg.Client> {
-    const client = new pg.Client({ connectionString: this.#url, connectionTimeoutMillis: 2000, keepAlive: true, application_name: "inferstack-key-revocations" });
+    const client = new pg.Client({
+      connectionString: this.#url,
+      connectionTimeoutMillis: 2000,
+      keepAlive: true,
+      application_name: "inferstack-key-revocations",
+    });
     client.on("error", () => {}); // followed by "end", which reconnects
     client.on("notification", (msg) => {
       if (msg.payload) this.#auth.forgetKey(msg.payload);

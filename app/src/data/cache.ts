@@ -5,7 +5,14 @@ const LONG_INTEGER = /[0-9]{16}/;
 const rawJSON = (JSON as unknown as { rawJSON?: (text: string) => unknown }).rawJSON;
 
 function exactLongIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value === "number" && !Number.isSafeInteger(value) && rawJSON && context?.source && /^-?[0-9]+$/.test(context.source)) return rawJSON(context.source);
+  if (
+    typeof value === "number" &&
+    !Number.isSafeInteger(value) &&
+    rawJSON &&
+    context?.source &&
+    /^-?[0-9]+$/.test(context.source)
+  )
+    return rawJSON(context.source);
   return value;
 }
 
@@ -32,7 +39,9 @@ export class RedisResponseCache implements ResponseCache {
     if (raw === null) return undefined;
     // 64-bit integer outputs beyond ±2^53 are stored as exact digits: keep them exact (a reviver
     // only when such a digit run is there, so ordinary bodies parse at full speed).
-    return LONG_INTEGER.test(raw) ? JSON.parse(raw, exactLongIntegers as (k: string, v: unknown) => unknown) : JSON.parse(raw);
+    return LONG_INTEGER.test(raw)
+      ? JSON.parse(raw, exactLongIntegers as (k: string, v: unknown) => unknown)
+      : JSON.parse(raw);
   }
 
   async set(key: CacheKey, value: unknown, ttlSeconds: number): Promise<void> {

@@ -2,9 +2,9 @@
  * The data plane's view of the one configuration (../config.ts): the same schema and ConfigError,
  * mapped to the names the data-plane modules use.
  */
-import { loadConfig as loadAppConfig, type AppConfig, type PlanLimit } from "../config.ts";
+import { type AppConfig, loadConfig as loadAppConfig, type PlanLimit } from "../config.ts";
 
-export { ConfigError, DEFAULT_PLANS, parsePlans, type PlanLimit } from "../config.ts";
+export { ConfigError, DEFAULT_PLANS, type PlanLimit, parsePlans } from "../config.ts";
 
 export interface DataPlaneConfig {
   databaseUrl: string | undefined;

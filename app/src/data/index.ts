@@ -1,11 +1,11 @@
 import type { Redis } from "ioredis";
-import type { Logger } from "pino";
 import type pg from "pg";
+import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import type { DataPlane, DependencyProbe } from "../ports.ts";
 import { anonymousAuthenticator, PostgresAuthenticator, RevocationListener } from "./auth.ts";
 import { RedisResponseCache } from "./cache.ts";
-import { loadConfig, type DataPlaneConfig } from "./config.ts";
+import { type DataPlaneConfig, loadConfig } from "./config.ts";
 import { createDataPlaneMetrics } from "./metrics.ts";
 import { migrate } from "./migrations.ts";
 import { createPool, postgresProbe, withTimeout } from "./postgres.ts";
@@ -38,23 +38,37 @@ function redisProbe(redis: Redis): DependencyProbe {
 }
 
 /** Applies migrations, retrying in the background while Postgres is unreachable. */
-function migrateInBackground(config: DataPlaneConfig, logger: Logger, onDone: () => void): { stop: () => void; first: Promise<void> } {
+function migrateInBackground(
+  config: DataPlaneConfig,
+  logger: Logger,
+  onDone: () => void,
+): { stop: () => void; first: Promise<void> } {
   const stopped = new AbortController();
   let resolveFirst!: () => void;
-  const first = new Promise<void>((resolve) => { resolveFirst = resolve; });
-  void retryUntilStopped(async () => {
-    try {
-      const result = await migrate(config.databaseUrl!, { connectTimeoutMs: config.pgConnectTimeoutMs });
-      if (result.applied.length) logger.info({ applied: result.applied }, "postgres: migrations applied");
-      if (result.newerInDatabase.length) logger.warn({ newer: result.newerInDatabase }, "postgres: schema is newer than this build");
-      onDone();
-    } finally {
-      resolveFirst();
-    }
-  }, {
-    minMs: 1000, maxMs: 30_000, signal: stopped.signal, unref: true,
-    onFailedAttempt: (err, attempt) => logger.warn({ err: err.message, attempt }, "postgres: migrations not applied yet; retrying"),
-  }).catch((err: Error) => {
+  const first = new Promise<void>((resolve) => {
+    resolveFirst = resolve;
+  });
+  void retryUntilStopped(
+    async () => {
+      try {
+        const result = await migrate(config.databaseUrl!, { connectTimeoutMs: config.pgConnectTimeoutMs });
+        if (result.applied.length) logger.info({ applied: result.applied }, "postgres: migrations applied");
+        if (result.newerInDatabase.length)
+          logger.warn({ newer: result.newerInDatabase }, "postgres: schema is newer than this build");
+        onDone();
+      } finally {
+        resolveFirst();
+      }
+    },
+    {
+      minMs: 1000,
+      maxMs: 30_000,
+      signal: stopped.signal,
+      unref: true,
+      onFailedAttempt: (err, attempt) =>
+        logger.warn({ err: err.message, attempt }, "postgres: migrations not applied yet; retrying"),
+    },
+  ).catch((err: Error) => {
     if (!stopped.signal.aborted) logger.error({ err: err.message }, "postgres: migrations failed; not retrying");
   });
   return { stop: () => stopped.abort(), first };
@@ -65,7 +79,10 @@ function migrateInBackground(config: DataPlaneConfig, logger: Logger, onDone: ()
  * Postgres or Redis is down: each part degrades and recovers on its own. It does fail, with a
  * message naming the variable, on invalid configuration.
  */
-export async function createDataPlane(env: NodeJS.ProcessEnv, { registry, logger: parentLogger }: DataPlaneDeps): Promise<DataPlane> {
+export async function createDataPlane(
+  env: NodeJS.ProcessEnv,
+  { registry, logger: parentLogger }: DataPlaneDeps,
+): Promise<DataPlane> {
   const config = loadConfig(env);
   const logger = parentLogger.child({ component: "data-plane" });
   const metrics = createDataPlaneMetrics(registry);
@@ -77,7 +94,8 @@ export async function createDataPlane(env: NodeJS.ProcessEnv, { registry, logger
   if (config.redisUrl) {
     redis = createRedis(config.redisUrl, { logger, commandTimeoutMs: config.redisCommandTimeoutMs });
     const connected = await connectRedis(redis);
-    if (!connected) logger.warn("redis unreachable at start; rate limits per process, no response cache, until it returns");
+    if (!connected)
+      logger.warn("redis unreachable at start; rate limits per process, no response cache, until it returns");
     dependencies.push(redisProbe(redis));
   }
 
@@ -85,11 +103,16 @@ export async function createDataPlane(env: NodeJS.ProcessEnv, { registry, logger
   let schemaReady = false;
   if (config.databaseUrl) {
     pool = createPool(config.databaseUrl, {
-      logger, max: config.pgPoolMax, connectTimeoutMs: config.pgConnectTimeoutMs, queryTimeoutMs: config.pgQueryTimeoutMs,
+      logger,
+      max: config.pgPoolMax,
+      connectTimeoutMs: config.pgConnectTimeoutMs,
+      queryTimeoutMs: config.pgQueryTimeoutMs,
     });
     const isSchemaReady = () => schemaReady;
     if (config.migrateOnStart) {
-      const migrations = migrateInBackground(config, logger, () => { schemaReady = true; });
+      const migrations = migrateInBackground(config, logger, () => {
+        schemaReady = true;
+      });
       await migrations.first; // one attempt before serving; later ones in the background
       closers.push(async () => migrations.stop());
     } else {
@@ -99,7 +122,9 @@ export async function createDataPlane(env: NodeJS.ProcessEnv, { registry, logger
 
     if (config.predictionLogEnabled) {
       const log = new PostgresPredictionLog({
-        pool, logger, metrics,
+        pool,
+        logger,
+        metrics,
         spillPath: config.spillPath,
         queueMax: config.queueMax,
         batchSize: config.batchSize,
@@ -114,7 +139,10 @@ export async function createDataPlane(env: NodeJS.ProcessEnv, { registry, logger
     }
     if (config.retentionDays > 0) {
       const stop = scheduleRetention(pool, {
-        days: config.retentionDays, intervalMinutes: config.retentionIntervalMinutes, logger, schemaReady: isSchemaReady,
+        days: config.retentionDays,
+        intervalMinutes: config.retentionIntervalMinutes,
+        logger,
+        schemaReady: isSchemaReady,
       });
       closers.push(async () => stop());
     }
@@ -122,21 +150,31 @@ export async function createDataPlane(env: NodeJS.ProcessEnv, { registry, logger
 
   if (config.authMode === "required") {
     const auth = new PostgresAuthenticator({
-      pool: pool!, logger, metrics,
+      pool: pool!,
+      logger,
+      metrics,
       cacheTtlMs: config.authCacheTtlSeconds * 1000,
       staleGraceMs: config.authStaleGraceSeconds * 1000,
     });
     dataPlane.auth = auth;
     const revocations = new RevocationListener(config.databaseUrl!, auth, logger);
     await revocations.start();
-    closers.unshift(() => auth.close(), () => revocations.stop());
+    closers.unshift(
+      () => auth.close(),
+      () => revocations.stop(),
+    );
   } else if (config.anonPlan !== null) {
     dataPlane.auth = anonymousAuthenticator(config.anonPlan);
   }
 
   if (config.rateLimitEnabled && (config.authMode === "required" || config.anonPlan !== null)) {
     const limiter = new PlanRateLimiter({
-      plans: config.plans, redis, keyPrefix: config.redisKeyPrefix, metrics, logger, leaseHorizonMs: config.rateLimitLeaseMs,
+      plans: config.plans,
+      redis,
+      keyPrefix: config.redisKeyPrefix,
+      metrics,
+      logger,
+      leaseHorizonMs: config.rateLimitLeaseMs,
     });
     dataPlane.rateLimiter = limiter;
     closers.unshift(() => limiter.close());
@@ -146,13 +184,16 @@ export async function createDataPlane(env: NodeJS.ProcessEnv, { registry, logger
   }
   if (dependencies.length) dataPlane.dependencies = dependencies;
 
-  logger.info({
-    auth: config.authMode,
-    anonymousPlan: config.authMode === "off" ? config.anonPlan : undefined,
-    rateLimits: dataPlane.rateLimiter ? (redis ? "redis" : "per-process") : "off",
-    cache: dataPlane.cache ? "redis" : "off",
-    predictionLog: dataPlane.predictionLog ? config.spillPath : "off",
-  }, "data plane ready");
+  logger.info(
+    {
+      auth: config.authMode,
+      anonymousPlan: config.authMode === "off" ? config.anonPlan : undefined,
+      rateLimits: dataPlane.rateLimiter ? (redis ? "redis" : "per-process") : "off",
+      cache: dataPlane.cache ? "redis" : "off",
+      predictionLog: dataPlane.predictionLog ? config.spillPath : "off",
+    },
+    "data plane ready",
+  );
 
   let closing: Promise<void> | undefined;
   dataPlane.close = () => {

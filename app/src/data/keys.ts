@@ -73,11 +73,16 @@ export interface ApiKeyRow {
 
 const COLUMNS = `id, prefix, name, plan, created_at AS "createdAt", revoked_at AS "revokedAt", last_used_at AS "lastUsedAt"`;
 
-export async function createKey(db: pg.Pool | pg.Client, name: string, plan: string): Promise<{ key: string; row: ApiKeyRow }> {
+export async function createKey(
+  db: pg.Pool | pg.Client,
+  name: string,
+  plan: string,
+): Promise<{ key: string; row: ApiKeyRow }> {
   const fresh = generateKey();
   const { rows } = await db.query<ApiKeyRow>(
     `INSERT INTO api_keys (key_hash, prefix, name, plan) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
-    [fresh.hash, fresh.prefix, name, plan]);
+    [fresh.hash, fresh.prefix, name, plan],
+  );
   return { key: fresh.key, row: rows[0]! };
 }
 
@@ -97,16 +102,22 @@ export async function revokeKey(db: pg.Pool | pg.Client, idOrPrefix: string): Pr
   const ref = idOrPrefix.replace(/…$/, "");
   const byId = UUID.test(ref);
   const { rows } = await db.query<ApiKeyRow>(
-    `SELECT ${COLUMNS} FROM api_keys WHERE ${byId ? "id = $1" : "prefix = $1"}`, [ref]);
+    `SELECT ${COLUMNS} FROM api_keys WHERE ${byId ? "id = $1" : "prefix = $1"}`,
+    [ref],
+  );
   if (rows.length === 0) throw new KeyNotFoundError(`no API key with ${byId ? "id" : "prefix"} '${ref}'`);
   const active = rows.filter((r) => r.revokedAt === null);
   if (active.length > 1) {
-    throw new KeyNotFoundError(`prefix '${ref}' matches ${active.length} active keys; revoke by id: ${active.map((r) => r.id).join(", ")}`);
+    throw new KeyNotFoundError(
+      `prefix '${ref}' matches ${active.length} active keys; revoke by id: ${active.map((r) => r.id).join(", ")}`,
+    );
   }
   const target = active[0] ?? rows[0]!;
   if (target.revokedAt !== null) return target;
   const updated = await db.query<ApiKeyRow>(
-    `UPDATE api_keys SET revoked_at = now() WHERE id = $1 RETURNING ${COLUMNS}`, [target.id]);
+    `UPDATE api_keys SET revoked_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+    [target.id],
+  );
   // Running APIs drop their cached lookups at once instead of after AUTH_CACHE_TTL_SECONDS.
   await db.query("SELECT pg_notify($1, $2)", [KEYS_CHANNEL, target.id]);
   return updated.rows[0]!;

@@ -38,7 +38,8 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
     });
   }
   migrations.forEach((m, i) => {
-    if (m.version !== i + 1) throw new Error(`migration versions must be 1..n without gaps; found ${m.version} at position ${i + 1}`);
+    if (m.version !== i + 1)
+      throw new Error(`migration versions must be 1..n without gaps; found ${m.version} at position ${i + 1}`);
   });
   return migrations;
 }
@@ -48,9 +49,16 @@ export async function loadMigrations(dir = MIGRATIONS_DIR): Promise<Migration[]>
  * replicas starting together apply each one exactly once. An applied file whose text has changed
  * is refused: ship a new migration instead.
  */
-export async function migrate(connectionString: string, opts: { dir?: string; connectTimeoutMs?: number } = {}): Promise<MigrationResult> {
+export async function migrate(
+  connectionString: string,
+  opts: { dir?: string; connectTimeoutMs?: number } = {},
+): Promise<MigrationResult> {
   const migrations = await loadMigrations(opts.dir);
-  const client = new pg.Client({ connectionString, connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000, application_name: "inferstack-migrate" });
+  const client = new pg.Client({
+    connectionString,
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 5000,
+    application_name: "inferstack-migrate",
+  });
   client.on("error", () => {}); // surfaced by the failing query instead
   await client.connect();
   try {
@@ -61,14 +69,17 @@ export async function migrate(connectionString: string, opts: { dir?: string; co
       checksum text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now())`);
     const { rows } = await client.query<{ version: number; name: string; checksum: string }>(
-      "SELECT version, name, checksum FROM schema_migrations ORDER BY version");
+      "SELECT version, name, checksum FROM schema_migrations ORDER BY version",
+    );
     const applied = new Map(rows.map((r) => [r.version, r]));
     const result: MigrationResult = { applied: [], alreadyApplied: 0, newerInDatabase: [] };
     for (const m of migrations) {
       const done = applied.get(m.version);
       if (done) {
         if (done.checksum !== m.checksum) {
-          throw new Error(`migration ${m.version}_${m.name} was changed after it was applied (checksum differs); add a new migration instead`);
+          throw new Error(
+            `migration ${m.version}_${m.name} was changed after it was applied (checksum differs); add a new migration instead`,
+          );
         }
         result.alreadyApplied++;
         continue;
@@ -76,7 +87,11 @@ export async function migrate(connectionString: string, opts: { dir?: string; co
       await client.query("BEGIN");
       try {
         await client.query(m.sql);
-        await client.query("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", [m.version, m.name, m.checksum]);
+        await client.query("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)", [
+          m.version,
+          m.name,
+          m.checksum,
+        ]);
         await client.query("COMMIT");
       } catch (err) {
         await client.query("ROLLBACK").catch(() => {});

@@ -2,9 +2,15 @@ import pg from "pg";
 import type { Logger } from "pino";
 import type { DependencyProbe } from "../ports.ts";
 
-export function createPool(connectionString: string, opts: {
-  logger: Logger; max: number; connectTimeoutMs: number; queryTimeoutMs: number;
-}): pg.Pool {
+export function createPool(
+  connectionString: string,
+  opts: {
+    logger: Logger;
+    max: number;
+    connectTimeoutMs: number;
+    queryTimeoutMs: number;
+  },
+): pg.Pool {
   const pool = new pg.Pool({
     connectionString,
     max: opts.max,
@@ -24,7 +30,9 @@ export function createPool(connectionString: string, opts: {
 
 async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms); });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
   try {
     return await Promise.race([promise, timeout]);
   } finally {
@@ -32,13 +40,17 @@ async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Pr
   }
 }
 
-export function postgresProbe(pool: pg.Pool, opts: { timeoutMs?: number; schemaReady?: () => boolean } = {}): DependencyProbe {
+export function postgresProbe(
+  pool: pg.Pool,
+  opts: { timeoutMs?: number; schemaReady?: () => boolean } = {},
+): DependencyProbe {
   return {
     name: "postgres",
     async check() {
       try {
         await withTimeout(pool.query("SELECT 1"), opts.timeoutMs ?? 1000, "SELECT 1");
-        if (opts.schemaReady && !opts.schemaReady()) return { name: "postgres", ok: false, detail: "reachable; migrations not applied yet" };
+        if (opts.schemaReady && !opts.schemaReady())
+          return { name: "postgres", ok: false, detail: "reachable; migrations not applied yet" };
         return { name: "postgres", ok: true };
       } catch (err) {
         return { name: "postgres", ok: false, detail: (err as Error).message };

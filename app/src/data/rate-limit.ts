@@ -32,8 +32,8 @@
  * (docs/data-plane.md, "Leases, measured"): far fewer Redis round trips and less API CPU per request.
  */
 import type { Redis } from "ioredis";
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from "rate-limiter-flexible";
 import type { Logger } from "pino";
+import { type RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import type { MaybePromise, RateLimitDecision, RateLimiter } from "../ports.ts";
 import type { PlanLimit } from "./config.ts";
 import type { DataPlaneMetrics } from "./metrics.ts";
@@ -66,7 +66,8 @@ const RETURN_LUA = `if redis.call('exists', KEYS[1]) == 1 then return redis.call
 
 type Resolve = (decision: RateLimitDecision) => void;
 
-const resetSeconds = (state: { windowEndsAt: number }, now: number) => Math.max(1, Math.ceil((state.windowEndsAt - now) / 1000));
+const resetSeconds = (state: { windowEndsAt: number }, now: number) =>
+  Math.max(1, Math.ceil((state.windowEndsAt - now) / 1000));
 
 /** What this process knows about one subject's window. */
 interface Subject {
@@ -108,17 +109,24 @@ export class PlanRateLimiter implements RateLimiter {
     this.#o = { leaseHorizonMs: 100, leaseIdleMs: 500, ...options };
     for (const [plan, { limit, windowSeconds }] of Object.entries(options.plans)) {
       if (limit === null) continue;
-      const memory = new RateLimiterMemory({ points: limit, duration: windowSeconds, keyPrefix: `${options.keyPrefix}rl:${plan}` });
-      this.#limiters.set(plan, options.redis
-        ? new RateLimiterRedis({
-          storeClient: options.redis,
-          points: limit,
-          duration: windowSeconds,
-          keyPrefix: `${options.keyPrefix}rl:${plan}`,
-          rejectIfRedisNotReady: true,
-          insuranceLimiter: memory,
-        })
-        : memory);
+      const memory = new RateLimiterMemory({
+        points: limit,
+        duration: windowSeconds,
+        keyPrefix: `${options.keyPrefix}rl:${plan}`,
+      });
+      this.#limiters.set(
+        plan,
+        options.redis
+          ? new RateLimiterRedis({
+              storeClient: options.redis,
+              points: limit,
+              duration: windowSeconds,
+              keyPrefix: `${options.keyPrefix}rl:${plan}`,
+              rejectIfRedisNotReady: true,
+              insuranceLimiter: memory,
+            })
+          : memory,
+      );
     }
     const redis = options.redis;
     if (redis) {
@@ -140,7 +148,12 @@ export class PlanRateLimiter implements RateLimiter {
     const effectivePlan = known ? plan : "free";
     const limiter = this.#limiters.get(effectivePlan);
     if (!limiter) {
-      return { allowed: true, limit: null, remaining: null, resetSeconds: this.#o.plans[effectivePlan]?.windowSeconds ?? 3600 };
+      return {
+        allowed: true,
+        limit: null,
+        remaining: null,
+        resetSeconds: this.#o.plans[effectivePlan]?.windowSeconds ?? 3600,
+      };
     }
     const state = this.#subject(effectivePlan, subject, limiter);
     const now = Date.now();
@@ -168,10 +181,14 @@ export class PlanRateLimiter implements RateLimiter {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#sweeper);
-    await Promise.all([...this.#subjects.values()].flatMap((plan) => [...plan.values()]).map(async (state) => {
-      while (state.reserving) await state.reserving;
-      await this.#returnLease(state);
-    }));
+    await Promise.all(
+      [...this.#subjects.values()]
+        .flatMap((plan) => [...plan.values()])
+        .map(async (state) => {
+          while (state.reserving) await state.reserving;
+          await this.#returnLease(state);
+        }),
+    );
     this.#subjects.clear();
   }
 
@@ -184,9 +201,21 @@ export class PlanRateLimiter implements RateLimiter {
     let state = subjects.get(subject);
     if (!state) {
       state = {
-        plan, subject, limiter, limit: limiter.points, windowSeconds: this.#o.plans[plan]?.windowSeconds ?? 3600,
-        leased: 0, counted: -1, windowEndsAt: 0, exhaustedUntil: 0, waiters: [], reserving: null,
-        arrivals: 0, reservedAt: Date.now(), lastGrant: 0, lastSeenAt: Date.now(),
+        plan,
+        subject,
+        limiter,
+        limit: limiter.points,
+        windowSeconds: this.#o.plans[plan]?.windowSeconds ?? 3600,
+        leased: 0,
+        counted: -1,
+        windowEndsAt: 0,
+        exhaustedUntil: 0,
+        waiters: [],
+        reserving: null,
+        arrivals: 0,
+        reservedAt: Date.now(),
+        lastGrant: 0,
+        lastSeenAt: Date.now(),
       };
       subjects.set(subject, state);
     }
@@ -195,7 +224,12 @@ export class PlanRateLimiter implements RateLimiter {
 
   /** An allowed request's decision; `remaining` defaults to what this process knows is left. */
   #allowed(state: Subject, now: number, remaining = state.limit - (state.counted - state.leased)): RateLimitDecision {
-    return { allowed: true, limit: state.limit, remaining: Math.max(0, remaining), resetSeconds: resetSeconds(state, now) };
+    return {
+      allowed: true,
+      limit: state.limit,
+      remaining: Math.max(0, remaining),
+      resetSeconds: resetSeconds(state, now),
+    };
   }
 
   #refused(state: Subject, now: number): RateLimitDecision {
@@ -214,7 +248,7 @@ export class PlanRateLimiter implements RateLimiter {
   #leaseSize(state: Subject, now: number): number {
     if (this.#closed || this.#o.leaseHorizonMs <= 0 || this.#o.redis?.status !== "ready" || state.counted < 0) return 0;
     const byHeadroom = Math.floor((state.limit - state.counted) / LEASE_HEADROOM_SHARE);
-    const byDemand = Math.floor(state.arrivals * this.#o.leaseHorizonMs / Math.max(1, now - state.reservedAt));
+    const byDemand = Math.floor((state.arrivals * this.#o.leaseHorizonMs) / Math.max(1, now - state.reservedAt));
     return Math.max(0, Math.min(byHeadroom, byDemand, MAX_LEASE));
   }
 
@@ -237,7 +271,8 @@ export class PlanRateLimiter implements RateLimiter {
       const after = Date.now();
       if (res === null) {
         // Both Redis and the in-memory fallback failed: never block a request on the limiter itself.
-        for (const resolve of waiters) resolve({ allowed: true, limit: state.limit, remaining: null, resetSeconds: state.windowSeconds });
+        for (const resolve of waiters)
+          resolve({ allowed: true, limit: state.limit, remaining: null, resetSeconds: state.windowSeconds });
       } else {
         const windowEndsAt = after + res.msBeforeNext;
         if (res.consumedPoints <= waiters.length + lease || windowEndsAt > state.windowEndsAt + 1000) state.leased = 0; // a new window began
@@ -248,10 +283,13 @@ export class PlanRateLimiter implements RateLimiter {
         state.counted = res.consumedPoints;
         state.windowEndsAt = windowEndsAt;
         // A client hammering past its limit must not cost a Redis round trip per request.
-        if (shared && before + waiters.length > state.limit) state.exhaustedUntil = Math.min(windowEndsAt, after + EXHAUSTED_RECHECK_MS);
+        if (shared && before + waiters.length > state.limit)
+          state.exhaustedUntil = Math.min(windowEndsAt, after + EXHAUSTED_RECHECK_MS);
         waiters.forEach((resolve, i) => {
           const position = before + i + 1;
-          resolve(position <= state.limit ? this.#allowed(state, after, state.limit - position) : this.#refused(state, after));
+          resolve(
+            position <= state.limit ? this.#allowed(state, after, state.limit - position) : this.#refused(state, after),
+          );
         });
       }
       // Requests that queued meanwhile: answer them from what is now known, or reserve again.
@@ -287,7 +325,8 @@ export class PlanRateLimiter implements RateLimiter {
       for (const [subject, state] of subjects) {
         if (state.reserving || state.waiters.length > 0) continue;
         if (state.leased > 0 && now - state.lastSeenAt >= this.#o.leaseIdleMs) void this.#returnLease(state);
-        if (state.leased === 0 && (now >= state.windowEndsAt || now - state.lastSeenAt >= STATE_IDLE_MS)) subjects.delete(subject);
+        if (state.leased === 0 && (now >= state.windowEndsAt || now - state.lastSeenAt >= STATE_IDLE_MS))
+          subjects.delete(subject);
       }
     }
   }

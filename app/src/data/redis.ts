@@ -46,7 +46,10 @@ const REDIS_WATCHDOG_MS = 500;
 
 /** Connects, waiting at most `timeoutMs`; a Redis that is down at start must not block the API. */
 export async function connectRedis(redis: Redis, timeoutMs = 1500): Promise<boolean> {
-  const connected = redis.connect().then(() => true, () => false);
+  const connected = redis.connect().then(
+    () => true,
+    () => false,
+  );
   const timeout = new Promise<boolean>((resolve) => setTimeout(resolve, timeoutMs, false).unref());
   return Promise.race([connected, timeout]);
 }

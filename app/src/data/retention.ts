@@ -1,5 +1,5 @@
-import type { Logger } from "pino";
 import type pg from "pg";
+import type { Logger } from "pino";
 
 // Distinct from the migration lock: only one replica runs retention at a time.
 const RETENTION_LOCK = [0x696e6665, 0x72657465] as const;
@@ -9,12 +9,18 @@ const RETENTION_LOCK = [0x696e6665, 0x72657465] as const;
  * transaction holds locks or bloats WAL. Returns the number of rows deleted, or null when another
  * replica holds the retention lock.
  */
-export async function deleteExpiredPredictions(pool: pg.Pool, days: number, opts: { batchSize?: number; pauseMs?: number } = {}): Promise<number | null> {
+export async function deleteExpiredPredictions(
+  pool: pg.Pool,
+  days: number,
+  opts: { batchSize?: number; pauseMs?: number } = {},
+): Promise<number | null> {
   const batchSize = opts.batchSize ?? 5000;
   const client = await pool.connect();
   let broken: Error | undefined;
   try {
-    const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS locked", [...RETENTION_LOCK]);
+    const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock($1, $2) AS locked", [
+      ...RETENTION_LOCK,
+    ]);
     if (!rows[0]?.locked) return null;
     try {
       let total = 0;
@@ -22,13 +28,16 @@ export async function deleteExpiredPredictions(pool: pg.Pool, days: number, opts
         const result = await client.query(
           `DELETE FROM predictions WHERE id IN (
              SELECT id FROM predictions WHERE time < now() - make_interval(days => $1) LIMIT $2)`,
-          [days, batchSize]);
+          [days, batchSize],
+        );
         total += result.rowCount ?? 0;
         if ((result.rowCount ?? 0) < batchSize) return total;
         if (opts.pauseMs) await new Promise((r) => setTimeout(r, opts.pauseMs));
       }
     } finally {
-      await client.query("SELECT pg_advisory_unlock($1, $2)", [...RETENTION_LOCK]).catch((err: Error) => { broken = err; });
+      await client.query("SELECT pg_advisory_unlock($1, $2)", [...RETENTION_LOCK]).catch((err: Error) => {
+        broken = err;
+      });
     }
   } catch (err) {
     broken = err as Error;
@@ -39,7 +48,10 @@ export async function deleteExpiredPredictions(pool: pg.Pool, days: number, opts
 }
 
 /** Runs retention every `intervalMinutes` (first run a minute after start); returns a stop function. */
-export function scheduleRetention(pool: pg.Pool, opts: { days: number; intervalMinutes: number; logger: Logger; schemaReady: () => boolean }): () => void {
+export function scheduleRetention(
+  pool: pg.Pool,
+  opts: { days: number; intervalMinutes: number; logger: Logger; schemaReady: () => boolean },
+): () => void {
   let running = false;
   const tick = async () => {
     if (running || !opts.schemaReady()) return;
@@ -57,5 +69,8 @@ export function scheduleRetention(pool: pg.Pool, opts: { days: number; intervalM
   const every = setInterval(tick, opts.intervalMinutes * 60_000);
   first.unref();
   every.unref();
-  return () => { clearTimeout(first); clearInterval(every); };
+  return () => {
+    clearTimeout(first);
+    clearInterval(every);
+  };
 }

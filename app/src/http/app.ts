@@ -8,9 +8,9 @@ import { HTTPException } from "hono/http-exception";
 import { routePath } from "hono/route";
 import { timeout } from "hono/timeout";
 import { uuidv7 } from "../ids.ts";
-import type { AppDeps, AppEnv } from "./context.ts";
 import { clientIp } from "./client-ip.ts";
 import { compression } from "./compression.ts";
+import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError, errorBody } from "./errors.ts";
 import { registerHealth } from "./health.ts";
 import { nodeResponse } from "./node-adapter.ts";
@@ -31,7 +31,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const requestId = own ? uuidv7() : incoming; // time-ordered: cheap keys for the log's request_id index
     c.set("requestId", requestId);
     if (own) c.set("requestIdIsOwn", true);
-    if (logger.isLevelEnabled("debug")) logger.debug({ reqId: requestId, method: c.req.method, path: c.req.path }, "request started");
+    if (logger.isLevelEnabled("debug"))
+      logger.debug({ reqId: requestId, method: c.req.method, path: c.req.path }, "request started");
     // On Node's response before the handler runs (node:http merges it into whatever is written):
     // set on c.res afterwards, it would turn the handler's plain header record into a Headers object.
     const outgoing = nodeResponse(c);
@@ -41,7 +42,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     if (deps.health.shuttingDown) c.res.headers.set("connection", "close");
     const status = c.res.status;
     const matched = routePath(c, -1);
-    const route = c.get("routeLabel") ?? (status === 404 && (matched === "*" || matched === "/*") ? "unmatched" : matched);
+    const route =
+      c.get("routeLabel") ?? (status === 404 && (matched === "*" || matched === "/*") ? "unmatched" : matched);
     const seconds = (performance.now() - started) / 1000;
     const labels = { route, method: c.req.method, status: String(status) };
     metrics.httpRequests.inc(labels);
@@ -50,7 +52,15 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
     const quiet = route.startsWith("/health") || route === "/metrics" || route.startsWith("/v2/health");
     const level = status >= 500 ? "error" : quiet ? "debug" : "info";
     if (logger.isLevelEnabled(level)) {
-      const line: Record<string, unknown> = { reqId: requestId, ip: clientIp(c, config), method: c.req.method, path: c.req.path, route, status, ms: Math.round(seconds * 10000) / 10 };
+      const line: Record<string, unknown> = {
+        reqId: requestId,
+        ip: clientIp(c, config),
+        method: c.req.method,
+        path: c.req.path,
+        route,
+        status,
+        ms: Math.round(seconds * 10000) / 10,
+      };
       const failure = c.get("failure");
       if (failure) line.error = failure;
       logger[level](line, "request");
@@ -65,7 +75,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
         origin: allowed.includes("*") ? "*" : (origin) => (allowed.includes(origin) ? origin : null),
         allowMethods: ["GET", "POST", "OPTIONS"],
         allowHeaders: ["content-type", "authorization", "x-api-key", "x-request-id", "cache-control"],
-        exposeHeaders: ["x-request-id", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "retry-after", "x-cache"],
+        exposeHeaders: [
+          "x-request-id",
+          "ratelimit-limit",
+          "ratelimit-remaining",
+          "ratelimit-reset",
+          "retry-after",
+          "x-cache",
+        ],
         maxAge: 600,
       }),
     );
@@ -91,7 +108,13 @@ export function createApp(deps: AppDeps): OpenAPIHono<AppEnv> {
   registerV2(app, deps);
   registerOpenApi(app, deps);
   app.get("/", (c) =>
-    c.json({ name: "inferstack", version: config.APP_VERSION, docs: "/docs", openapi: "/openapi.json", models: "/v1/models" }),
+    c.json({
+      name: "inferstack",
+      version: config.APP_VERSION,
+      docs: "/docs",
+      openapi: "/openapi.json",
+      models: "/v1/models",
+    }),
   );
 
   app.notFound((c) => c.json(errorBody(`no route for ${c.req.method} ${c.req.path}`), 404));

@@ -4,8 +4,9 @@
  * follow the JSON in output order; Inference-Header-Content-Length gives the JSON's length.
  * (The request half: body.ts splits the body, v2-decode.ts slices and decodes each input.)
  */
-import { toBytes } from "../inference/tensor.ts";
+
 import type { Datatype } from "../inference/manifest.ts";
+import { toBytes } from "../inference/tensor.ts";
 
 /** The header Triton's and KServe's clients read to find where the JSON ends. */
 export const INFERENCE_HEADER_CONTENT_LENGTH = "Inference-Header-Content-Length";
@@ -32,12 +33,20 @@ export function encodeBinaryResponse(body: Record<string, unknown>, binary: Read
     if (!binary.has(o.name)) return o;
     const bytes = toBytes(o.datatype, o.data ?? []);
     chunks.push(bytes);
-    return { name: o.name, datatype: o.datatype, shape: o.shape, parameters: { ...o.parameters, binary_data_size: bytes.byteLength } };
+    return {
+      name: o.name,
+      datatype: o.datatype,
+      shape: o.shape,
+      parameters: { ...o.parameters, binary_data_size: bytes.byteLength },
+    };
   });
   const header = Buffer.from(JSON.stringify({ ...body, outputs }), "utf8");
   return {
     body: Buffer.concat([header, ...chunks]),
-    headers: { "Content-Type": "application/octet-stream", [INFERENCE_HEADER_CONTENT_LENGTH]: String(header.byteLength) },
+    headers: {
+      "Content-Type": "application/octet-stream",
+      [INFERENCE_HEADER_CONTENT_LENGTH]: String(header.byteLength),
+    },
     logged: JSON.stringify(body),
   };
 }

@@ -90,11 +90,15 @@ export async function readJsonBody(c: Context, limits: BodyLimits, options: Body
   }
   const coding = (c.req.header("content-encoding") ?? "identity").trim().toLowerCase();
   if (coding !== "identity" && coding !== "gzip" && coding !== "x-gzip" && coding !== "deflate") {
-    throw new ApiError(415, `content-encoding: expected ${CODINGS}, got ${coding}`, undefined, { "accept-encoding": "gzip, deflate" });
+    throw new ApiError(415, `content-encoding: expected ${CODINGS}, got ${coding}`, undefined, {
+      "accept-encoding": "gzip, deflate",
+    });
   }
   const declared = c.req.header("content-length");
   if (declared !== undefined && Number(declared) > limits.maxBytes) {
-    throw new ApiError(413, `body: ${declared.slice(0, 20)} bytes exceed the limit of ${limits.maxBytes}`, undefined, { connection: "close" });
+    throw new ApiError(413, `body: ${declared.slice(0, 20)} bytes exceed the limit of ${limits.maxBytes}`, undefined, {
+      connection: "close",
+    });
   }
   const incoming = nodeRequest(c);
   let bytes = incoming ? await readIncoming(incoming, limits.maxBytes) : await readLimited(c.req.raw, limits.maxBytes);
@@ -126,7 +130,8 @@ export async function readJsonBody(c: Context, limits: BodyLimits, options: Body
     let hint = /\b(NaN|-?Infinity)\b/.test(text) ? " (NaN and Infinity are not JSON numbers)" : "";
     if (options.binaryTensors) {
       if (headerLength === undefined) missingHeaderLength(text, (err as Error).message);
-      else hint += ` (the first ${headerLength} bytes, per Inference-Header-Content-Length, must be the whole JSON object)`;
+      else
+        hint += ` (the first ${headerLength} bytes, per Inference-Header-Content-Length, must be the whole JSON object)`;
     }
     throw new ApiError(400, `body: malformed JSON: ${(err as Error).message}${hint}`);
   }
@@ -148,7 +153,9 @@ function missingHeaderLength(text: string, parseError: string): void {
   }
   const inputs = (head as { inputs?: unknown } | null)?.inputs;
   if (!Array.isArray(inputs)) return;
-  const i = inputs.findIndex((t) => (t as { parameters?: { binary_data_size?: unknown } } | null)?.parameters?.binary_data_size !== undefined);
+  const i = inputs.findIndex(
+    (t) => (t as { parameters?: { binary_data_size?: unknown } } | null)?.parameters?.binary_data_size !== undefined,
+  );
   if (i < 0) return;
   const name = String((inputs[i] as { name?: unknown }).name);
   throw new ApiError(
@@ -184,7 +191,9 @@ async function decompress(coding: string, bytes: Buffer, maxBytes: number): Prom
   try {
     if (coding !== "deflate") return await gunzipAsync(bytes, options);
     // 0x78 is the zlib header's first byte (deflate, 32 KiB window or less).
-    return await ((bytes[0]! & 0x0f) === 8 && (bytes[0]! << 8 | bytes[1]!) % 31 === 0 ? inflateAsync(bytes, options) : inflateRawAsync(bytes, options));
+    return await ((bytes[0]! & 0x0f) === 8 && ((bytes[0]! << 8) | bytes[1]!) % 31 === 0
+      ? inflateAsync(bytes, options)
+      : inflateRawAsync(bytes, options));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
       throw new ApiError(413, `body: decompresses to more than ${maxBytes} bytes (the limit)`);

@@ -11,7 +11,9 @@ import { nodeRequest } from "./node-adapter.ts";
 
 export type ClientIp = (c: Context) => string;
 
-export function clientIpResolver(config: Pick<AppConfig, "TRUST_PROXY" | "TRUST_PROXY_HOPS" | "TRUST_PROXY_CIDRS">): ClientIp {
+export function clientIpResolver(
+  config: Pick<AppConfig, "TRUST_PROXY" | "TRUST_PROXY_HOPS" | "TRUST_PROXY_CIDRS">,
+): ClientIp {
   const hops = config.TRUST_PROXY_HOPS;
   // proxy-addr numbers the socket's peer 0 and X-Forwarded-For entries 1.. from the right.
   const trust = !config.TRUST_PROXY
@@ -30,7 +32,10 @@ export function clientIpResolver(config: Pick<AppConfig, "TRUST_PROXY" | "TRUST_
 const resolvers = new WeakMap<object, ClientIp>();
 
 /** The client IP under this configuration; the resolver is built once per configuration. */
-export function clientIp(c: Context, config: Pick<AppConfig, "TRUST_PROXY" | "TRUST_PROXY_HOPS" | "TRUST_PROXY_CIDRS">): string {
+export function clientIp(
+  c: Context,
+  config: Pick<AppConfig, "TRUST_PROXY" | "TRUST_PROXY_HOPS" | "TRUST_PROXY_CIDRS">,
+): string {
   let resolve = resolvers.get(config);
   if (!resolve) {
     resolve = clientIpResolver(config);

@@ -3,9 +3,10 @@
  * (no content-length), so it would gzip even tiny prediction bodies; this one measures first and
  * only for clients that accept gzip.
  */
-import type { MiddlewareHandler } from "hono";
+
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
+import type { MiddlewareHandler } from "hono";
 
 const gzipAsync = promisify(gzip);
 const COMPRESSIBLE = /json|text\/|javascript|xml|svg/;
@@ -16,7 +17,8 @@ export function compression(threshold: number): MiddlewareHandler {
     if (!/\bgzip\b/i.test(c.req.header("accept-encoding") ?? "") || c.req.method === "HEAD") return next();
     await next();
     const res = c.res;
-    if (!res.body || res.headers.has("content-encoding") || !COMPRESSIBLE.test(res.headers.get("content-type") ?? "")) return;
+    if (!res.body || res.headers.has("content-encoding") || !COMPRESSIBLE.test(res.headers.get("content-type") ?? ""))
+      return;
     const body = Buffer.from(await res.arrayBuffer());
     const headers = new Headers(res.headers);
     headers.append("vary", "accept-encoding");

@@ -72,7 +72,13 @@ export function registerDocsPage(app: OpenAPIHono<AppEnv>, options: { specUrl: s
   files.set("init.js", Promise.resolve(Buffer.from(init(options.specUrl))));
   const types: Record<string, string> = { ...ASSETS, "init.js": "text/javascript; charset=utf-8" };
 
-  app.get("/docs", (c) => c.body(html, 200, { "content-type": "text/html; charset=utf-8", "content-security-policy": DOCS_CSP, "cache-control": "no-cache" }));
+  app.get("/docs", (c) =>
+    c.body(html, 200, {
+      "content-type": "text/html; charset=utf-8",
+      "content-security-policy": DOCS_CSP,
+      "cache-control": "no-cache",
+    }),
+  );
   app.get(`${DOCS_ASSETS}/:file`, async (c) => {
     const file = c.req.param("file");
     const type = types[file];
@@ -83,6 +89,9 @@ export function registerDocsPage(app: OpenAPIHono<AppEnv>, options: { specUrl: s
       body.catch(() => files.delete(file)); // a failed read is retried by the next request
       files.set(file, body);
     }
-    return c.body(new Uint8Array(await body), 200, { "content-type": type, "cache-control": "public, max-age=31536000, immutable" });
+    return c.body(new Uint8Array(await body), 200, {
+      "content-type": type,
+      "cache-control": "public, max-age=31536000, immutable",
+    });
   });
 }

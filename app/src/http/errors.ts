@@ -56,14 +56,20 @@ const LONG_QUOTED = new RegExp(`"([^"]{${MAX_ECHO_CHARS + 1},})"`, "g");
  */
 export function boundEchoes(message: string): string {
   if (message.length <= MAX_ECHO_CHARS) return message;
-  let bounded = message.replace(LONG_QUOTED, (_, value: string) => `"${value.slice(0, MAX_ECHO_CHARS)}…" (${value.length} characters)`);
-  if (bounded.length > MAX_MESSAGE_CHARS) bounded = `${bounded.slice(0, MAX_MESSAGE_CHARS)}… (${message.length} characters in all)`;
+  let bounded = message.replace(
+    LONG_QUOTED,
+    (_, value: string) => `"${value.slice(0, MAX_ECHO_CHARS)}…" (${value.length} characters)`,
+  );
+  if (bounded.length > MAX_MESSAGE_CHARS)
+    bounded = `${bounded.slice(0, MAX_MESSAGE_CHARS)}… (${message.length} characters in all)`;
   return bounded;
 }
 
 /** Why a model name or version cannot serve, as the error to answer with (503 + Retry-After while loading). */
 export function unresolvedError(r: Exclude<Resolution, { ok: true }>): ApiError {
-  return r.status === 503 ? new ApiError(503, r.error, undefined, { "retry-after": String(r.retryAfterSeconds) }) : new ApiError(r.status, r.error);
+  return r.status === 503
+    ? new ApiError(503, r.error, undefined, { "retry-after": String(r.retryAfterSeconds) })
+    : new ApiError(r.status, r.error);
 }
 
 function pathString(base: string, path: ReadonlyArray<PropertyKey>): string {
@@ -78,7 +84,9 @@ export function zodIssues(base: string, err: z.ZodError, unknownKey = "feature")
     const keys = i.code === "unrecognized_keys" ? (i as { keys: string[] }).keys : null;
     return {
       field: pathString(base, keys ? [...i.path, keys[0]!] : i.path),
-      message: keys ? `unknown ${unknownKey}${keys.length > 1 ? "s" : ""} ${keys.map((k) => `"${k}"`).join(", ")}` : i.message,
+      message: keys
+        ? `unknown ${unknownKey}${keys.length > 1 ? "s" : ""} ${keys.map((k) => `"${k}"`).join(", ")}`
+        : i.message,
     };
   });
 }

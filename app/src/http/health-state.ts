@@ -30,7 +30,13 @@ export class Health {
   readonly #mode: ReadinessMode;
   #lastDeps: DependencyStatus[] = [];
 
-  constructor(repo: ModelRepository, metrics: Metrics, probes: DependencyProbe[], timeoutMs: number, mode: ReadinessMode = "relaxed") {
+  constructor(
+    repo: ModelRepository,
+    metrics: Metrics,
+    probes: DependencyProbe[],
+    timeoutMs: number,
+    mode: ReadinessMode = "relaxed",
+  ) {
     this.#repo = repo;
     this.#mode = mode;
     this.#metrics = metrics;
@@ -65,7 +71,10 @@ export class Health {
         let timer: NodeJS.Timeout | undefined;
         try {
           const timeout = new Promise<DependencyStatus>((resolve) => {
-            timer = setTimeout(() => resolve({ name: p.name, ok: false, detail: `no answer within ${this.#timeoutMs} ms` }), this.#timeoutMs);
+            timer = setTimeout(
+              () => resolve({ name: p.name, ok: false, detail: `no answer within ${this.#timeoutMs} ms` }),
+              this.#timeoutMs,
+            );
           });
           return await Promise.race([p.check(), timeout]);
         } catch (err) {
@@ -90,7 +99,8 @@ export class Health {
     const reasons: string[] = [];
     if (!this.#repo.startupComplete) reasons.push("initial model load in progress");
     else if (this.#mode === "strict" && this.#repo.notFullyServing().length > 0) {
-      for (const m of this.#repo.notFullyServing()) reasons.push(`model "${m.name}" is not fully serving (strict readiness): ${m.reason}`);
+      for (const m of this.#repo.notFullyServing())
+        reasons.push(`model "${m.name}" is not fully serving (strict readiness): ${m.reason}`);
     } else if (!this.modelsReady()) reasons.push("no model version is serving");
     if (this.#repo.lastError) reasons.push(this.#repo.lastError);
     const models = this.#repo.names().map((name) => {

@@ -7,8 +7,16 @@ export function registerHealth(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const reg = app.openAPIRegistry;
   const tags = ["Probes"];
   const health = { content: { "application/json": { schema: HealthSchema } } };
-  reg.registerPath({ method: "get", path: "/health/live", tags, summary: "Liveness: the process answers (no dependency checked)", responses: { 200: { description: "Live", ...health } } });
-  app.get("/health/live", (c) => c.json({ status: "ok", uptimeSeconds: Math.round((Date.now() - deps.health.startedAt) / 1000) }));
+  reg.registerPath({
+    method: "get",
+    path: "/health/live",
+    tags,
+    summary: "Liveness: the process answers (no dependency checked)",
+    responses: { 200: { description: "Live", ...health } },
+  });
+  app.get("/health/live", (c) =>
+    c.json({ status: "ok", uptimeSeconds: Math.round((Date.now() - deps.health.startedAt) / 1000) }),
+  );
 
   reg.registerPath({
     method: "get",
@@ -17,14 +25,19 @@ export function registerHealth(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     summary: "Startup: the initial model load has finished",
     responses: { 200: { description: "Started", ...health }, 503: { description: "Still loading", ...health } },
   });
-  app.get("/health/startup", (c) => (deps.health.started() ? c.json({ status: "ok" }) : c.json({ status: "starting" }, 503)));
+  app.get("/health/startup", (c) =>
+    deps.health.started() ? c.json({ status: "ok" }) : c.json({ status: "starting" }, 503),
+  );
 
   reg.registerPath({
     method: "get",
     path: "/health/ready",
     tags,
     summary: "Readiness: models serving; Postgres/Redis reported (a down dependency answers 200 with status degraded)",
-    responses: { 200: { description: "Ready (ok or degraded)", ...health }, 503: { description: "Not ready", ...health } },
+    responses: {
+      200: { description: "Ready (ok or degraded)", ...health },
+      503: { description: "Not ready", ...health },
+    },
   });
   app.get("/health/ready", async (c) => {
     const r = await deps.health.readiness();

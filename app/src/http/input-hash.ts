@@ -3,8 +3,8 @@
  * log's `input_hash`. Same tensors => same hash, whatever the JSON spelling.
  */
 import { hash } from "node:crypto";
-import { toBytes, type NumericArray, type TensorData } from "../inference/tensor.ts";
 import type { PreparedInputs } from "../inference/batcher.ts";
+import { type NumericArray, type TensorData, toBytes } from "../inference/tensor.ts";
 
 type View = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => NumericArray;
 

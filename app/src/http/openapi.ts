@@ -20,14 +20,18 @@ export function registerOpenApi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
         title: "InferStack inference API",
         version: deps.config.APP_VERSION,
         description:
-          "Serves the ONNX models of the model repository over KServe V1 and the Open Inference Protocol (V2). Errors are `{\"error\": \"...\"}` naming the field or tensor.",
+          'Serves the ONNX models of the model repository over KServe V1 and the Open Inference Protocol (V2). Errors are `{"error": "..."}` naming the field or tensor.',
       },
     });
     doc.paths ??= {};
     for (const name of deps.repo.names()) {
       const model = deps.repo.servingVersions(name)[0];
       if (!model) continue;
-      const schema = z.toJSONSchema(v1Plan(model.signature).requestSchema, { target: "openapi-3.0", unrepresentable: "any", io: "input" });
+      const schema = z.toJSONSchema(v1Plan(model.signature).requestSchema, {
+        target: "openapi-3.0",
+        unrepresentable: "any",
+        io: "input",
+      });
       delete (schema as Record<string, unknown>).$schema;
       doc.paths[`/v1/models/${name}:predict`] = {
         post: {
@@ -36,8 +40,14 @@ export function registerOpenApi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
           operationId: `predict_${name.replace(/[^A-Za-z0-9_]/g, "_")}`,
           requestBody: { required: true, content: { "application/json": { schema: schema as never } } },
           responses: {
-            200: { description: "Predictions", content: { "application/json": { schema: { $ref: "#/components/schemas/V1PredictResponse" } } } },
-            400: { description: "Invalid instance (names the feature)", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } },
+            200: {
+              description: "Predictions",
+              content: { "application/json": { schema: { $ref: "#/components/schemas/V1PredictResponse" } } },
+            },
+            400: {
+              description: "Invalid instance (names the feature)",
+              content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } },
+            },
           },
         },
       };
@@ -45,7 +55,8 @@ export function registerOpenApi(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     return doc;
   };
   app.get("/openapi.json", (c) => {
-    if (!cached || cached.generation !== deps.repo.generation) cached = { generation: deps.repo.generation, doc: build() };
+    if (!cached || cached.generation !== deps.repo.generation)
+      cached = { generation: deps.repo.generation, doc: build() };
     return c.json(cached.doc);
   });
   registerDocsPage(app, { specUrl: "/openapi.json", title: "InferStack API" });

@@ -8,12 +8,12 @@ import type { Context } from "hono";
 import type { PreparedInputs, TensorMap } from "../inference/batcher.ts";
 import { InferenceInputError, type ModelVersion } from "../inference/model-version.ts";
 import { toJsonArray } from "../inference/tensor.ts";
-import { JsonText, type AuthResult, type MaybePromise, type Principal, type RateLimitDecision } from "../ports.ts";
-import { readJsonBody, type BodyOptions, type RequestBody } from "./body.ts";
+import { type AuthResult, JsonText, type MaybePromise, type Principal, type RateLimitDecision } from "../ports.ts";
+import { type BodyOptions, type RequestBody, readJsonBody } from "./body.ts";
 import { clientIp } from "./client-ip.ts";
-import { hashInputs } from "./input-hash.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError, unresolvedError } from "./errors.ts";
+import { hashInputs } from "./input-hash.ts";
 import { setResponseHeader as setHeader } from "./node-adapter.ts";
 
 export type Protocol = "v1" | "v2";
@@ -34,7 +34,10 @@ export interface PredictionSpec<P extends PreparedInputs> {
    * A response other than JSON for this request (V2 binary tensor data), from the decorated body;
    * undefined for JSON. `logged` is the JSON text the prediction log records.
    */
-  encode?(body: Record<string, unknown>, prepared: P): { body: Uint8Array<ArrayBuffer>; headers: Record<string, string>; logged: string } | undefined;
+  encode?(
+    body: Record<string, unknown>,
+    prepared: P,
+  ): { body: Uint8Array<ArrayBuffer>; headers: Record<string, string>; logged: string } | undefined;
   /** The body member the prediction log records as the request's inputs. */
   inputsMember: string;
 }
@@ -70,7 +73,11 @@ function rateLimit(c: Context<AppEnv>, deps: AppDeps, principal: Principal): May
   } catch (err) {
     return limiterFailed(c, deps, err);
   }
-  if (decision instanceof Promise) return decision.then((d) => applyDecision(c, principal, d), (err: unknown) => limiterFailed(c, deps, err));
+  if (decision instanceof Promise)
+    return decision.then(
+      (d) => applyDecision(c, principal, d),
+      (err: unknown) => limiterFailed(c, deps, err),
+    );
   applyDecision(c, principal, decision);
 }
 
@@ -90,9 +97,15 @@ function applyDecision(c: Context<AppEnv>, principal: Principal, decision: RateL
   }
   if (!decision.allowed) {
     // The error response is built afresh: it carries the RateLimit headers itself.
-    const headers: Record<string, string> = limit === null ? {} : { "ratelimit-limit": limit, "ratelimit-remaining": remaining, "ratelimit-reset": reset };
+    const headers: Record<string, string> =
+      limit === null ? {} : { "ratelimit-limit": limit, "ratelimit-remaining": remaining, "ratelimit-reset": reset };
     headers["retry-after"] = String(Math.max(1, Math.ceil(decision.resetSeconds)));
-    throw new ApiError(429, `rate limit exceeded for plan "${principal.plan}"; retry after ${headers["retry-after"]} s`, undefined, headers);
+    throw new ApiError(
+      429,
+      `rate limit exceeded for plan "${principal.plan}"; retry after ${headers["retry-after"]} s`,
+      undefined,
+      headers,
+    );
   }
 }
 
@@ -130,7 +143,11 @@ export async function servePrediction<P extends PreparedInputs>(
   const model = acquireModel(deps, name, requestedVersion);
   const version = String(model.version);
   try {
-    const request = await readJsonBody(c, { maxBytes: deps.config.BODY_LIMIT_BYTES, maxDepth: deps.config.MAX_JSON_DEPTH }, spec.bodyOptions);
+    const request = await readJsonBody(
+      c,
+      { maxBytes: deps.config.BODY_LIMIT_BYTES, maxDepth: deps.config.MAX_JSON_DEPTH },
+      spec.bodyOptions,
+    );
     const prepared = spec.prepare(model, request.value, request);
     // Taken now, so that the parsed body is not held across inference when nothing logs it: a
     // body kept alive through a scavenge is copied, and under load promoted to the old generation.
@@ -158,7 +175,10 @@ export async function servePrediction<P extends PreparedInputs>(
           model.stats.cacheLookup(cacheHit, performance.now() - lookupStarted);
         } catch (err) {
           metrics.cacheRequests.inc({ model: model.name, result: "error" });
-          deps.logger.warn({ reqId: c.get("requestId"), err: (err as Error).message }, "cache lookup failed; serving from the model");
+          deps.logger.warn(
+            { reqId: c.get("requestId"), err: (err as Error).message },
+            "cache lookup failed; serving from the model",
+          );
         }
       }
     }
@@ -168,7 +188,8 @@ export async function servePrediction<P extends PreparedInputs>(
       try {
         outputs = await model.infer(prepared.inputs, prepared.rows);
       } catch (err) {
-        if (err instanceof InferenceInputError) throw new ApiError(400, `inference failed on this input: ${err.message}`);
+        if (err instanceof InferenceInputError)
+          throw new ApiError(400, `inference failed on this input: ${err.message}`);
         throw err;
       }
       body = spec.render(model, prepared, outputs);
@@ -201,7 +222,13 @@ export async function servePrediction<P extends PreparedInputs>(
     });
     return encoded ? c.body(encoded.body, 200, encoded.headers) : c.body(json, 200, JSON_CONTENT_TYPE);
   } catch (err) {
-    countRequest(deps, model, spec.protocol, err instanceof ApiError && err.status < 500 ? "client_error" : "error", started);
+    countRequest(
+      deps,
+      model,
+      spec.protocol,
+      err instanceof ApiError && err.status < 500 ? "client_error" : "error",
+      started,
+    );
     throw err;
   } finally {
     model.release();
@@ -222,7 +249,9 @@ export function loggedInputs(text: string, body: unknown, name: string): unknown
   for (const _ in body as object) if (++members > 1) return value;
   // A valid JSON object with one member: its value runs from the first ":" (the member's name,
   // once parsed, is `name`, which holds none) to the closing "}".
-  return members === 1 && value !== undefined ? new JsonText(text.slice(text.indexOf(":") + 1, text.lastIndexOf("}"))) : value;
+  return members === 1 && value !== undefined
+    ? new JsonText(text.slice(text.indexOf(":") + 1, text.lastIndexOf("}")))
+    : value;
 }
 
 /** Output tensors in V2 JSON form. */
@@ -232,4 +261,3 @@ export function v2Outputs(outputs: TensorMap, names: string[]) {
     return { name, datatype: t.datatype, shape: t.shape, data: toJsonArray(t.datatype, t.data) };
   });
 }
-

@@ -1,7 +1,7 @@
 /** V1 predictions from output tensors: classifier label + probabilities, regressor numbers. */
 import type { TensorMap } from "../inference/batcher.ts";
 import type { ModelSignature } from "../inference/signature.ts";
-import { sizeOf, sliceData, toJsonArray, type HostTensor } from "../inference/tensor.ts";
+import { type HostTensor, sizeOf, sliceData, toJsonArray } from "../inference/tensor.ts";
 
 function rowValue(t: HostTensor, row: number): unknown {
   const inner = t.shape.slice(1);

@@ -27,7 +27,9 @@ export const ModelMetadataSchema = z
   })
   .meta({ id: "ModelMetadata" });
 
-export const ModelReadySchema = z.object({ name: z.string(), ready: z.boolean(), reason: z.string().optional() }).meta({ id: "ModelReady" });
+export const ModelReadySchema = z
+  .object({ name: z.string(), ready: z.boolean(), reason: z.string().optional() })
+  .meta({ id: "ModelReady" });
 
 export const V2OutputTensorSchema = z
   .object({
@@ -36,20 +38,24 @@ export const V2OutputTensorSchema = z
     shape: z.array(z.number().int()),
     data: z.array(z.unknown()).optional().describe("Row-major elements; absent when the output is sent as binary data"),
     parameters: z
-      .object({ binary_data_size: z.number().int().min(0).describe("Bytes of this output after the JSON header (binary tensor data extension)") })
+      .object({
+        binary_data_size: z
+          .number()
+          .int()
+          .min(0)
+          .describe("Bytes of this output after the JSON header (binary tensor data extension)"),
+      })
       .optional(),
   })
   .meta({ id: "OutputTensor" });
 
 /** The binary tensor data extension's body, for the OpenAPI document (the bytes are checked in code). */
-export const BinaryTensorBodySchema = z
-  .string()
-  .meta({
-    id: "BinaryTensorBody",
-    format: "binary",
-    description:
-      "The JSON inference request or response (its length in bytes in the Inference-Header-Content-Length header), then the bytes of each tensor that has parameters.binary_data_size, in order: little-endian, row-major; BOOL one byte; BYTES a 4-byte little-endian length before each element.",
-  });
+export const BinaryTensorBodySchema = z.string().meta({
+  id: "BinaryTensorBody",
+  format: "binary",
+  description:
+    "The JSON inference request or response (its length in bytes in the Inference-Header-Content-Length header), then the bytes of each tensor that has parameters.binary_data_size, in order: little-endian, row-major; BOOL one byte; BYTES a 4-byte little-endian length before each element.",
+});
 
 export const V2InferResponseSchema = z
   .object({
@@ -60,9 +66,19 @@ export const V2InferResponseSchema = z
   })
   .meta({ id: "InferenceResponse" });
 
-export const RepositoryIndexRequestSchema = z.object({ ready: z.boolean().optional() }).strict().meta({ id: "RepositoryIndexRequest" });
+export const RepositoryIndexRequestSchema = z
+  .object({ ready: z.boolean().optional() })
+  .strict()
+  .meta({ id: "RepositoryIndexRequest" });
 export const RepositoryIndexSchema = z
-  .array(z.object({ name: z.string(), version: z.string(), state: z.enum(["READY", "UNAVAILABLE", "LOADING", "UNLOADING"]), reason: z.string() }))
+  .array(
+    z.object({
+      name: z.string(),
+      version: z.string(),
+      state: z.enum(["READY", "UNAVAILABLE", "LOADING", "UNLOADING"]),
+      reason: z.string(),
+    }),
+  )
   .meta({ id: "RepositoryIndex" });
 
 export const V1ModelListSchema = z.object({ models: z.array(z.string()) }).meta({ id: "V1ModelList" });
@@ -96,9 +112,21 @@ export const HealthSchema = z
   .object({
     status: z.string(),
     ready: z.boolean().optional(),
-    readiness: z.enum(["relaxed", "strict"]).optional().describe("READINESS: relaxed (one model serving suffices) or strict (every model)"),
+    readiness: z
+      .enum(["relaxed", "strict"])
+      .optional()
+      .describe("READINESS: relaxed (one model serving suffices) or strict (every model)"),
     reasons: z.array(z.string()).optional(),
-    models: z.array(z.object({ name: z.string(), ready: z.boolean(), versions: z.array(z.number()), reason: z.string().optional() })).optional(),
+    models: z
+      .array(
+        z.object({
+          name: z.string(),
+          ready: z.boolean(),
+          versions: z.array(z.number()),
+          reason: z.string().optional(),
+        }),
+      )
+      .optional(),
     dependencies: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string().optional() })).optional(),
   })
   .meta({ id: "Health" });

@@ -13,10 +13,10 @@
 import { z } from "zod";
 import type { PreparedInputs, TensorMap } from "../inference/batcher.ts";
 import type { Datatype, Feature } from "../inference/manifest.ts";
-import { maxInstances, type ModelSignature } from "../inference/signature.ts";
+import { type ModelSignature, maxInstances } from "../inference/signature.ts";
 import { isSupported } from "../inference/tensor.ts";
 import { checkDepth, type RequestBody } from "./body.ts";
-import { RequestValidationError, zodIssues, type ValidationIssue } from "./errors.ts";
+import { RequestValidationError, type ValidationIssue, zodIssues } from "./errors.ts";
 import { flattenInto, shapeOf, toTensor } from "./json-tensor.ts";
 
 const FP32_MAX = 3.4028234663852886e38;
@@ -142,7 +142,14 @@ function compileTabular(sig: ModelSignature): Tabular | null {
   if (cols <= 0) return null;
   const bound = input.datatype === "FP32" ? FP32_MAX : Number.MAX_VALUE;
   const columns = Array.from({ length: cols }, (_, j) => column(features?.[j], bound));
-  return { input: input.name, datatype: input.datatype, cols, names: features ? features.map((f) => f.name) : null, columns, limit: maxInstances(sig) };
+  return {
+    input: input.name,
+    datatype: input.datatype,
+    cols,
+    names: features ? features.map((f) => f.name) : null,
+    columns,
+    limit: maxInstances(sig),
+  };
 }
 
 /** The value as the tensor holds it, or NaN when the column's rules refuse it. */
@@ -230,28 +237,46 @@ export function prepareV1(sig: ModelSignature, body: unknown, request?: RequestB
 export function decodeV1(sig: ModelSignature, body: unknown): PreparedInputs {
   const unsupported = sig.inputs.find((t) => !isSupported(t.datatype));
   if (unsupported) {
-    throw new RequestValidationError([{ field: `inputs.${unsupported.name}`, message: `datatype ${unsupported.datatype} is not supported by this server` }]);
+    throw new RequestValidationError([
+      {
+        field: `inputs.${unsupported.name}`,
+        message: `datatype ${unsupported.datatype} is not supported by this server`,
+      },
+    ]);
   }
   if (typeof body !== "object" || body === null || Array.isArray(body)) {
     throw new RequestValidationError([{ field: "body", message: 'expected a JSON object {"instances": [...]}' }]);
   }
   const extra = Object.keys(body).filter((k) => k !== "instances" && k !== "parameters");
-  if (extra.length) throw new RequestValidationError([{ field: extra[0]!, message: 'unknown field; V1 predict takes "instances"' }]);
+  if (extra.length)
+    throw new RequestValidationError([{ field: extra[0]!, message: 'unknown field; V1 predict takes "instances"' }]);
   const instances = (body as { instances?: unknown }).instances;
   if (!Array.isArray(instances)) {
-    throw new RequestValidationError([{ field: "instances", message: instances === undefined ? "required" : "expected an array" }]);
+    throw new RequestValidationError([
+      { field: "instances", message: instances === undefined ? "required" : "expected an array" },
+    ]);
   }
-  if (instances.length === 0) throw new RequestValidationError([{ field: "instances", message: "must hold at least one instance" }]);
+  if (instances.length === 0)
+    throw new RequestValidationError([{ field: "instances", message: "must hold at least one instance" }]);
   const limit = maxInstances(sig);
   if (instances.length > limit) {
-    throw new RequestValidationError([{ field: "instances", message: `${instances.length} instances exceed this model's limit of ${limit} per request` }], 413);
+    throw new RequestValidationError(
+      [
+        {
+          field: "instances",
+          message: `${instances.length} instances exceed this model's limit of ${limit} per request`,
+        },
+      ],
+      413,
+    );
   }
   const plan = v1Plan(sig);
   const issues: ValidationIssue[] = [];
   for (let i = 0; i < instances.length && issues.length < 10; i++) {
     const inst = instances[i];
     // A rank-1 input takes one scalar per instance.
-    const schema = Array.isArray(inst) || (plan.object === null && sig.inputs[0]!.shape.length === 1) ? plan.array : plan.object;
+    const schema =
+      Array.isArray(inst) || (plan.object === null && sig.inputs[0]!.shape.length === 1) ? plan.array : plan.object;
     if (!schema) {
       issues.push({
         field: `instances[${i}]`,
@@ -281,20 +306,29 @@ export function decodeV1(sig: ModelSignature, body: unknown): PreparedInputs {
     for (let i = 0; i < rows; i++) {
       const inst = instances[i] as unknown;
       let row: unknown;
-      if (single) row = !Array.isArray(inst) && input.features ? input.features.map((f) => (inst as Record<string, unknown>)[f.name]) : inst;
+      if (single)
+        row =
+          !Array.isArray(inst) && input.features
+            ? input.features.map((f) => (inst as Record<string, unknown>)[f.name])
+            : inst;
       else row = (inst as Record<string, unknown>)[input.name];
       const shape = shapeOf(row);
       if (inner === null) inner = shape;
       else if (shape.join(",") !== inner.join(",")) {
         throw new RequestValidationError([
-          { field: single ? `instances[${i}]` : `instances[${i}].${input.name}`, message: `shape [${shape}] differs from instances[0] [${inner}]` },
+          {
+            field: single ? `instances[${i}]` : `instances[${i}].${input.name}`,
+            message: `shape [${shape}] differs from instances[0] [${inner}]`,
+          },
         ]);
       }
       flattenInto(row, values);
     }
     const shape = [rows, ...(inner ?? [])];
     if (input.shape.length !== shape.length) {
-      throw new RequestValidationError([{ field: `instances`, message: `input "${input.name}" needs rank ${input.shape.length}, got [${shape}]` }]);
+      throw new RequestValidationError([
+        { field: `instances`, message: `input "${input.name}" needs rank ${input.shape.length}, got [${shape}]` },
+      ]);
     }
     inputs[input.name] = toTensor(input, shape, values);
   }

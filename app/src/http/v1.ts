@@ -1,14 +1,14 @@
 /** KServe V1 protocol: model list, model status, predict. */
 import type { OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
 import type { PreparedInputs } from "../inference/batcher.ts";
 import type { ModelVersion } from "../inference/model-version.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError } from "./errors.ts";
-import { servePrediction, type PredictionSpec } from "./pipeline.ts";
+import { type PredictionSpec, servePrediction } from "./pipeline.ts";
 import { renderV1 } from "./render.ts";
-import { prepareV1 } from "./v1-decode.ts";
 import { ErrorSchema, V1ModelListSchema, V1ModelSchema, V1PredictResponseSchema } from "./schemas.ts";
-import { z } from "zod";
+import { prepareV1 } from "./v1-decode.ts";
 
 const json = (schema: z.ZodType, description: string) => ({ description, content: { "application/json": { schema } } });
 const errors = {
@@ -40,7 +40,12 @@ export function v1Model(deps: AppDeps, name: string) {
   }
   const sig = m.signature;
   if (sig.description) body.description = sig.description;
-  body.inputs = sig.inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape, ...(t.features ? { features: t.features } : {}) }));
+  body.inputs = sig.inputs.map((t) => ({
+    name: t.name,
+    datatype: t.datatype,
+    shape: t.shape,
+    ...(t.features ? { features: t.features } : {}),
+  }));
   body.outputs = sig.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape }));
   if (sig.labels) body.labels = sig.labels;
   body.batching = sig.batching;
@@ -82,7 +87,10 @@ export function registerV1(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
       "`instances` are objects keyed by feature name (when the manifest names features, or by input name for multi-input models) or plain arrays. Classifiers answer `{label, probabilities}` per instance; regressors a number (or an array for multi-output).",
     request: {
       params: z.object({ name: z.string() }),
-      body: { content: { "application/json": { schema: z.object({ instances: z.array(z.unknown()).min(1) }) } }, required: true },
+      body: {
+        content: { "application/json": { schema: z.object({ instances: z.array(z.unknown()).min(1) }) } },
+        required: true,
+      },
     },
     responses: {
       200: json(V1PredictResponseSchema, "One prediction per instance"),

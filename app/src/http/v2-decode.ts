@@ -7,8 +7,17 @@
 import { z } from "zod";
 import type { PreparedInputs, TensorMap } from "../inference/batcher.ts";
 import type { Feature } from "../inference/manifest.ts";
-import { maxInstances, type ModelSignature } from "../inference/signature.ts";
-import { byteWidth, codecOf, fromBytes, INEXACT_INTEGER, isSupported, sizeOf, type HostTensor, type TensorData } from "../inference/tensor.ts";
+import { type ModelSignature, maxInstances } from "../inference/signature.ts";
+import {
+  byteWidth,
+  codecOf,
+  fromBytes,
+  type HostTensor,
+  INEXACT_INTEGER,
+  isSupported,
+  sizeOf,
+  type TensorData,
+} from "../inference/tensor.ts";
 import { RequestValidationError, zodIssues } from "./errors.ts";
 import { flattenInto, toTensor } from "./json-tensor.ts";
 
@@ -19,8 +28,13 @@ export const V2InputSchema = z
     name: z.string().min(1),
     shape: z.array(z.number().int().min(0)).max(16),
     datatype: z.string(),
-    parameters: Parameters.optional().describe("binary_data_size: this tensor's bytes follow the JSON (binary tensor data extension)"),
-    data: z.array(z.unknown()).optional().describe("Row-major elements, flat or nested; absent when the tensor is sent as binary data"),
+    parameters: Parameters.optional().describe(
+      "binary_data_size: this tensor's bytes follow the JSON (binary tensor data extension)",
+    ),
+    data: z
+      .array(z.unknown())
+      .optional()
+      .describe("Row-major elements, flat or nested; absent when the tensor is sent as binary data"),
   })
   .strict();
 
@@ -33,7 +47,10 @@ export const V2RequestSchema = z
     outputs: z
       .array(
         z
-          .object({ name: z.string().min(1), parameters: Parameters.optional().describe("binary_data: return this output as binary tensor data") })
+          .object({
+            name: z.string().min(1),
+            parameters: Parameters.optional().describe("binary_data: return this output as binary tensor data"),
+          })
           .strict(),
       )
       .optional(),
@@ -66,7 +83,8 @@ class InexactInteger extends Error {}
 
 /** JSON.parse reviver: integer literals beyond ±2^53 become exact BigInts (from their source text). */
 function exactIntegers(this: unknown, _key: string, value: unknown, context?: { source?: string }): unknown {
-  if (typeof value === "number" && !Number.isSafeInteger(value) && context?.source && /^-?[0-9]+$/.test(context.source)) return BigInt(context.source);
+  if (typeof value === "number" && !Number.isSafeInteger(value) && context?.source && /^-?[0-9]+$/.test(context.source))
+    return BigInt(context.source);
   return value;
 }
 
@@ -87,7 +105,12 @@ export function prepareV2(sig: ModelSignature, body: unknown, source: V2Source =
   } catch (err) {
     // Parsed again only when a 64-bit tensor needs it: the common float path never pays for it.
     if (err instanceof InexactInteger && source.text) {
-      return prepareV2Body(sig, JSON.parse(source.text, exactIntegers as (k: string, v: unknown) => unknown), source.binary, true);
+      return prepareV2Body(
+        sig,
+        JSON.parse(source.text, exactIntegers as (k: string, v: unknown) => unknown),
+        source.binary,
+        true,
+      );
     }
     throw err;
   }
@@ -111,7 +134,11 @@ function rawBinaryRequest(sig: ModelSignature, bytes: number): unknown {
     return request(one);
   }
   const variable = shape.filter((d) => d === -1).length;
-  if (variable > 1) fail(where, `input "${input.name}" [${input.shape}] has more than one variable dimension; send a JSON header with its shape`);
+  if (variable > 1)
+    fail(
+      where,
+      `input "${input.name}" [${input.shape}] has more than one variable dimension; send a JSON header with its shape`,
+    );
   if (!isSupported(input.datatype)) fail(where, `datatype ${input.datatype} is not supported by this server`);
   const fixed = sizeOf(shape.filter((d) => d !== -1));
   const elements = bytes / byteWidth(input.datatype);
@@ -124,7 +151,10 @@ function rawBinaryRequest(sig: ModelSignature, bytes: number): unknown {
 function binarySize(where: string, value: unknown): number {
   if (typeof value === "bigint" && value >= 0n) return Number(value); // more than any body holds: refused as such below
   if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
-    return fail(`${where}.parameters.binary_data_size`, `expected a non-negative integer byte count, got ${typeof value === "bigint" ? String(value) : JSON.stringify(value) ?? String(value)}`);
+    return fail(
+      `${where}.parameters.binary_data_size`,
+      `expected a non-negative integer byte count, got ${typeof value === "bigint" ? String(value) : (JSON.stringify(value) ?? String(value))}`,
+    );
   }
   return value;
 }
@@ -137,7 +167,10 @@ function booleanParameter(field: string, value: unknown): boolean | undefined {
 
 function prepareV2Body(sig: ModelSignature, body: unknown, binary: Uint8Array | undefined, exact: boolean): PreparedV2 {
   const parsed = V2RequestSchema.safeParse(body);
-  if (!parsed.success) throw new RequestValidationError(zodIssues("", parsed.error, "member").map((i) => ({ ...i, field: i.field.replace(/^\./, "") || "body" })));
+  if (!parsed.success)
+    throw new RequestValidationError(
+      zodIssues("", parsed.error, "member").map((i) => ({ ...i, field: i.field.replace(/^\./, "") || "body" })),
+    );
   const req = parsed.data;
   const byName = new Map(sig.inputs.map((t) => [t.name, t]));
   const seen = new Set<string>();
@@ -151,24 +184,36 @@ function prepareV2Body(sig: ModelSignature, body: unknown, binary: Uint8Array | 
     if (seen.has(inp.name)) fail(where, "input given twice");
     seen.add(inp.name);
     if (inp.datatype !== spec.datatype) fail(`${where}.datatype`, `expected ${spec.datatype}, got ${inp.datatype}`);
-    if (!isSupported(spec.datatype)) fail(`${where}.datatype`, `datatype ${spec.datatype} is not supported by this server`);
-    if (inp.shape.length !== spec.shape.length) fail(`${where}.shape`, `expected rank ${spec.shape.length} [${spec.shape}], got [${inp.shape}]`);
+    if (!isSupported(spec.datatype))
+      fail(`${where}.datatype`, `datatype ${spec.datatype} is not supported by this server`);
+    if (inp.shape.length !== spec.shape.length)
+      fail(`${where}.shape`, `expected rank ${spec.shape.length} [${spec.shape}], got [${inp.shape}]`);
     spec.shape.forEach((d, i) => {
       if (d !== -1 && inp.shape[i] !== d) fail(`${where}.shape[${i}]`, `expected ${d}, got ${inp.shape[i]}`);
     });
     const expected = sizeOf(inp.shape);
     const params = inp.parameters ?? {};
-    if (params.shared_memory_region !== undefined) fail(`${where}.parameters.shared_memory_region`, "shared memory is not supported by this server; send data or binary data");
+    if (params.shared_memory_region !== undefined)
+      fail(
+        `${where}.parameters.shared_memory_region`,
+        "shared memory is not supported by this server; send data or binary data",
+      );
     let tensor: HostTensor;
     if (params.binary_data_size !== undefined) {
       const size = binarySize(where, params.binary_data_size);
       if (inp.data !== undefined) fail(where, "has both data and parameters.binary_data_size; send one");
       if (binary === undefined) {
-        fail(`${where}.parameters.binary_data_size`, "binary tensor data needs the Inference-Header-Content-Length header (the JSON's length in bytes)");
+        fail(
+          `${where}.parameters.binary_data_size`,
+          "binary tensor data needs the Inference-Header-Content-Length header (the JSON's length in bytes)",
+        );
       }
       const remaining = binary!.byteLength - offset;
       if (size > remaining) {
-        fail(`${where}.parameters.binary_data_size`, `${size} bytes, but only ${remaining} remain after the JSON header${offset ? " and the binary inputs before it" : ""}`);
+        fail(
+          `${where}.parameters.binary_data_size`,
+          `${size} bytes, but only ${remaining} remain after the JSON header${offset ? " and the binary inputs before it" : ""}`,
+        );
       }
       const data = fromBytes(spec.datatype, binary!.subarray(offset, offset + size), expected);
       if (typeof data === "string") fail(`${where}.parameters.binary_data_size`, data);
@@ -183,10 +228,12 @@ function prepareV2Body(sig: ModelSignature, body: unknown, binary: Uint8Array | 
       }
       tensor = { datatype: spec.datatype, shape: inp.shape, data: data as TensorData };
     } else {
-      if (inp.data === undefined) fail(`inputs[${idx}].data`, "required (or parameters.binary_data_size with binary tensor data)");
+      if (inp.data === undefined)
+        fail(`inputs[${idx}].data`, "required (or parameters.binary_data_size with binary tensor data)");
       const values: unknown[] = [];
       flattenInto(inp.data, values);
-      if (values.length !== expected) fail(`${where}.data`, `has ${values.length} elements but shape [${inp.shape}] needs ${expected}`);
+      if (values.length !== expected)
+        fail(`${where}.data`, `has ${values.length} elements but shape [${inp.shape}] needs ${expected}`);
       const codec = codecOf(spec.datatype);
       const cols = spec.features?.length ?? 0;
       for (let i = 0; i < values.length; i++) {
@@ -210,14 +257,24 @@ function prepareV2Body(sig: ModelSignature, body: unknown, binary: Uint8Array | 
   });
   if (binary !== undefined && offset !== binary.byteLength) {
     const extra = binary.byteLength - offset;
-    if (lastBinary) fail(`${lastBinary}.parameters.binary_data_size`, `the binary inputs' sizes add up to ${offset} bytes, but ${binary.byteLength} follow the JSON header (${extra} too many)`);
-    fail("Inference-Header-Content-Length", `${extra} bytes follow the JSON header, but no input declares parameters.binary_data_size`);
+    if (lastBinary)
+      fail(
+        `${lastBinary}.parameters.binary_data_size`,
+        `the binary inputs' sizes add up to ${offset} bytes, but ${binary.byteLength} follow the JSON header (${extra} too many)`,
+      );
+    fail(
+      "Inference-Header-Content-Length",
+      `${extra} bytes follow the JSON header, but no input declares parameters.binary_data_size`,
+    );
   }
   const missing = sig.inputs.filter((t) => !seen.has(t.name)).map((t) => t.name);
   if (missing.length) fail("inputs", `missing input ${missing.map((m) => `"${m}"`).join(", ")}`);
   const limit = maxInstances(sig);
   if (sig.batchable && rows! > limit) {
-    throw new RequestValidationError([{ field: "inputs[0].shape[0]", message: `batch of ${rows} exceeds this model's limit of ${limit}` }], 413);
+    throw new RequestValidationError(
+      [{ field: "inputs[0].shape[0]", message: `batch of ${rows} exceeds this model's limit of ${limit}` }],
+      413,
+    );
   }
   if (rows === 0) fail("inputs[0].shape[0]", "batch must not be empty");
   const allBinary = booleanParameter("parameters.binary_data_output", req.parameters?.binary_data_output) ?? false;
@@ -226,8 +283,13 @@ function prepareV2Body(sig: ModelSignature, body: unknown, binary: Uint8Array | 
   if (req.outputs) {
     const served = new Set(sig.outputs.map((o) => o.name));
     req.outputs.forEach((o, i) => {
-      if (!served.has(o.name)) fail(`outputs[${i}] ("${o.name}")`, `unknown output; the model serves ${[...served].join(", ")}`);
-      if (booleanParameter(`outputs[${i}] ("${o.name}").parameters.binary_data`, o.parameters?.binary_data) ?? allBinary) binaryOutputs.add(o.name);
+      if (!served.has(o.name))
+        fail(`outputs[${i}] ("${o.name}")`, `unknown output; the model serves ${[...served].join(", ")}`);
+      if (
+        booleanParameter(`outputs[${i}] ("${o.name}").parameters.binary_data`, o.parameters?.binary_data) ??
+        allBinary
+      )
+        binaryOutputs.add(o.name);
     });
     outputs = req.outputs.map((o) => o.name);
   } else if (allBinary) {

@@ -96,7 +96,18 @@ export function tritonModelConfig(model: ModelVersion, responseCache: boolean) {
           },
         }
       : {}),
-    instance_group: [{ name: model.name, kind: "KIND_CPU", count: 1, gpus: [], secondary_devices: [], profile: [], passive: false, host_policy: "" }],
+    instance_group: [
+      {
+        name: model.name,
+        kind: "KIND_CPU",
+        count: 1,
+        gpus: [],
+        secondary_devices: [],
+        profile: [],
+        passive: false,
+        host_policy: "",
+      },
+    ],
     default_model_filename: "model.onnx",
     cc_model_filenames: {},
     metric_tags: {},
@@ -109,7 +120,11 @@ export function tritonModelConfig(model: ModelVersion, responseCache: boolean) {
 const DurationSchema = z.object({ count: z.number().int(), ns: z.number().int() });
 
 const TensorConfigSchema = z
-  .object({ name: z.string(), data_type: z.string().describe("model_config.proto DataType, e.g. TYPE_FP32"), dims: z.array(z.number().int()) })
+  .object({
+    name: z.string(),
+    data_type: z.string().describe("model_config.proto DataType, e.g. TYPE_FP32"),
+    dims: z.array(z.number().int()),
+  })
   .catchall(z.unknown());
 
 const ModelConfigSchema = z
@@ -118,10 +133,16 @@ const ModelConfigSchema = z
     platform: z.literal("onnxruntime_onnx"),
     backend: z.literal("onnxruntime"),
     version_policy: z.record(z.string(), z.unknown()),
-    max_batch_size: z.number().int().describe("0: not batched, dims are the full shape; > 0: dims leave out the batch dimension"),
+    max_batch_size: z
+      .number()
+      .int()
+      .describe("0: not batched, dims are the full shape; > 0: dims leave out the batch dimension"),
     input: z.array(TensorConfigSchema),
     output: z.array(TensorConfigSchema),
-    dynamic_batching: z.object({ preferred_batch_size: z.array(z.number().int()), max_queue_delay_microseconds: z.number().int() }).catchall(z.unknown()).optional(),
+    dynamic_batching: z
+      .object({ preferred_batch_size: z.array(z.number().int()), max_queue_delay_microseconds: z.number().int() })
+      .catchall(z.unknown())
+      .optional(),
   })
   .catchall(z.unknown())
   .describe("Triton's ModelConfig (model_config.proto) as JSON")
@@ -146,13 +167,20 @@ const ModelStatSchema = z
     }),
     response_stats: z.record(z.string(), z.unknown()),
     batch_stats: z.array(
-      z.object({ batch_size: z.number().int(), compute_input: DurationSchema, compute_infer: DurationSchema, compute_output: DurationSchema }),
+      z.object({
+        batch_size: z.number().int(),
+        compute_input: DurationSchema,
+        compute_infer: DurationSchema,
+        compute_output: DurationSchema,
+      }),
     ),
     memory_usage: z.array(z.unknown()),
   })
   .meta({ id: "TritonModelStatistics" });
 
-const StatsResponseSchema = z.object({ model_stats: z.array(ModelStatSchema) }).meta({ id: "TritonStatisticsResponse" });
+const StatsResponseSchema = z
+  .object({ model_stats: z.array(ModelStatSchema) })
+  .meta({ id: "TritonStatisticsResponse" });
 
 const VERSION = /^[1-9][0-9]{0,8}$/;
 
@@ -163,7 +191,10 @@ function parseVersion(raw: string): number {
 
 export function registerTritonExtensions(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const reg = app.openAPIRegistry;
-  const json = (schema: z.ZodType, description: string) => ({ description, content: { "application/json": { schema } } });
+  const json = (schema: z.ZodType, description: string) => ({
+    description,
+    content: { "application/json": { schema } },
+  });
   const NameParam = z.object({ name: z.string() });
   const VersionParams = z.object({ name: z.string(), version: z.string().regex(VERSION) });
 
@@ -174,8 +205,19 @@ export function registerTritonExtensions(app: OpenAPIHono<AppEnv>, deps: AppDeps
     return tritonModelConfig(r.model, deps.dataPlane.cache !== undefined && ttl > 0);
   };
   const configTags = ["Model configuration extension (Triton)"];
-  const configResponses = { 200: json(ModelConfigSchema, "Model configuration"), 400: json(ErrorSchema, "Not ready"), 404: json(ErrorSchema, "Not found") };
-  reg.registerPath({ method: "get", path: "/v2/models/{name}/config", tags: configTags, summary: "Model configuration (Triton's ModelConfig)", request: { params: NameParam }, responses: configResponses });
+  const configResponses = {
+    200: json(ModelConfigSchema, "Model configuration"),
+    400: json(ErrorSchema, "Not ready"),
+    404: json(ErrorSchema, "Not found"),
+  };
+  reg.registerPath({
+    method: "get",
+    path: "/v2/models/{name}/config",
+    tags: configTags,
+    summary: "Model configuration (Triton's ModelConfig)",
+    request: { params: NameParam },
+    responses: configResponses,
+  });
   app.get("/v2/models/:name/config", (c) => c.json(configOf(c.req.param("name"))));
   reg.registerPath({
     method: "get",
@@ -185,11 +227,17 @@ export function registerTritonExtensions(app: OpenAPIHono<AppEnv>, deps: AppDeps
     request: { params: VersionParams },
     responses: configResponses,
   });
-  app.get("/v2/models/:name/versions/:version/config", (c) => c.json(configOf(c.req.param("name"), parseVersion(c.req.param("version")))));
+  app.get("/v2/models/:name/versions/:version/config", (c) =>
+    c.json(configOf(c.req.param("name"), parseVersion(c.req.param("version")))),
+  );
 
   const statsOf = (name?: string, version?: number) => {
     if (name === undefined) {
-      return { model_stats: deps.repo.names().flatMap((n) => ascending(deps.repo.servingVersions(n)).map((m) => m.stats.toTriton(n, m.version))) };
+      return {
+        model_stats: deps.repo
+          .names()
+          .flatMap((n) => ascending(deps.repo.servingVersions(n)).map((m) => m.stats.toTriton(n, m.version))),
+      };
     }
     if (!deps.repo.has(name)) throw new ApiError(404, `model "${name}" not found`);
     const serving = ascending(deps.repo.servingVersions(name));
@@ -200,7 +248,11 @@ export function registerTritonExtensions(app: OpenAPIHono<AppEnv>, deps: AppDeps
       throw new ApiError(400, `model "${name}" is not available: ${deps.repo.notReadyReason(name)}`);
     }
     const chosen = version === undefined ? serving : serving.filter((m) => m.version === version);
-    if (chosen.length === 0) throw new ApiError(400, `model "${name}" version ${version} is not available (serving: ${serving.map((m) => m.version).join(", ")})`);
+    if (chosen.length === 0)
+      throw new ApiError(
+        400,
+        `model "${name}" version ${version} is not available (serving: ${serving.map((m) => m.version).join(", ")})`,
+      );
     return { model_stats: chosen.map((m) => m.stats.toTriton(name, m.version)) };
   };
   const statsTags = ["Statistics extension (Triton)"];
@@ -209,9 +261,22 @@ export function registerTritonExtensions(app: OpenAPIHono<AppEnv>, deps: AppDeps
     400: json(ErrorSchema, "Model or version not serving"),
     404: json(ErrorSchema, "No such model"),
   };
-  reg.registerPath({ method: "get", path: "/v2/models/stats", tags: statsTags, summary: "Statistics of every serving model version", responses: { 200: statsResponses[200] } });
+  reg.registerPath({
+    method: "get",
+    path: "/v2/models/stats",
+    tags: statsTags,
+    summary: "Statistics of every serving model version",
+    responses: { 200: statsResponses[200] },
+  });
   app.get("/v2/models/stats", (c) => c.json(statsOf()));
-  reg.registerPath({ method: "get", path: "/v2/models/{name}/stats", tags: statsTags, summary: "Statistics of a model's serving versions", request: { params: NameParam }, responses: statsResponses });
+  reg.registerPath({
+    method: "get",
+    path: "/v2/models/{name}/stats",
+    tags: statsTags,
+    summary: "Statistics of a model's serving versions",
+    request: { params: NameParam },
+    responses: statsResponses,
+  });
   app.get("/v2/models/:name/stats", (c) => c.json(statsOf(c.req.param("name"))));
   reg.registerPath({
     method: "get",
@@ -221,7 +286,9 @@ export function registerTritonExtensions(app: OpenAPIHono<AppEnv>, deps: AppDeps
     request: { params: VersionParams },
     responses: statsResponses,
   });
-  app.get("/v2/models/:name/versions/:version/stats", (c) => c.json(statsOf(c.req.param("name"), parseVersion(c.req.param("version")))));
+  app.get("/v2/models/:name/versions/:version/stats", (c) =>
+    c.json(statsOf(c.req.param("name"), parseVersion(c.req.param("version")))),
+  );
 }
 
 function ascending(models: ModelVersion[]): ModelVersion[] {

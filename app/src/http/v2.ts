@@ -6,9 +6,7 @@ import { encodeBinaryResponse } from "./binary-tensor.ts";
 import { readJson } from "./body.ts";
 import type { AppDeps, AppEnv } from "./context.ts";
 import { ApiError, unresolvedError } from "./errors.ts";
-import { authenticate, servePrediction, v2Outputs, type PredictionSpec } from "./pipeline.ts";
-import { prepareV2, V2RequestSchema, type PreparedV2 } from "./v2-decode.ts";
-import { registerTritonExtensions, TRITON_EXTENSIONS } from "./v2-triton.ts";
+import { authenticate, type PredictionSpec, servePrediction, v2Outputs } from "./pipeline.ts";
 import {
   BinaryTensorBodySchema,
   ErrorSchema,
@@ -19,6 +17,8 @@ import {
   ServerMetadataSchema,
   V2InferResponseSchema,
 } from "./schemas.ts";
+import { type PreparedV2, prepareV2, V2RequestSchema } from "./v2-decode.ts";
+import { registerTritonExtensions, TRITON_EXTENSIONS } from "./v2-triton.ts";
 
 const json = (schema: z.ZodType, description: string) => ({ description, content: { "application/json": { schema } } });
 const NameParam = z.object({ name: z.string() });
@@ -50,10 +50,25 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const reg = app.openAPIRegistry;
   const tags = ["Open Inference Protocol (V2)"];
 
-  reg.registerPath({ method: "get", path: "/v2", tags, summary: "Server metadata", responses: { 200: json(ServerMetadataSchema, "Server metadata") } });
-  for (const path of ["/v2", "/v2/"]) app.get(path, (c) => c.json({ name: "inferstack", version: deps.config.APP_VERSION, extensions: SERVER_EXTENSIONS }));
+  reg.registerPath({
+    method: "get",
+    path: "/v2",
+    tags,
+    summary: "Server metadata",
+    responses: { 200: json(ServerMetadataSchema, "Server metadata") },
+  });
+  for (const path of ["/v2", "/v2/"])
+    app.get(path, (c) =>
+      c.json({ name: "inferstack", version: deps.config.APP_VERSION, extensions: SERVER_EXTENSIONS }),
+    );
 
-  reg.registerPath({ method: "get", path: "/v2/health/live", tags, summary: "Liveness", responses: { 200: { description: "Live" } } });
+  reg.registerPath({
+    method: "get",
+    path: "/v2/health/live",
+    tags,
+    summary: "Liveness",
+    responses: { 200: { description: "Live" } },
+  });
   app.get("/v2/health/live", (c) => c.json({ live: deps.health.live() }));
 
   reg.registerPath({
@@ -77,7 +92,8 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     const sig = r.model.signature;
     return {
       name,
-      versions: version !== undefined ? [String(version)] : deps.repo.servingVersions(name).map((m) => String(m.version)),
+      versions:
+        version !== undefined ? [String(version)] : deps.repo.servingVersions(name).map((m) => String(m.version)),
       platform: "onnxruntime_onnx",
       inputs: sig.inputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
       outputs: sig.outputs.map((t) => ({ name: t.name, datatype: t.datatype, shape: t.shape })),
@@ -89,7 +105,14 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     404: json(ErrorSchema, "Not found"),
     503: json(ErrorSchema, "Model still loading (see Retry-After)"),
   };
-  reg.registerPath({ method: "get", path: "/v2/models/{name}", tags, summary: "Model metadata", request: { params: NameParam }, responses: metaResponses });
+  reg.registerPath({
+    method: "get",
+    path: "/v2/models/{name}",
+    tags,
+    summary: "Model metadata",
+    request: { params: NameParam },
+    responses: metaResponses,
+  });
   app.get("/v2/models/:name", (c) => c.json(metadata(c.req.param("name"))));
   reg.registerPath({
     method: "get",
@@ -99,16 +122,31 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     request: { params: VersionParams },
     responses: metaResponses,
   });
-  app.get("/v2/models/:name/versions/:version", (c) => c.json(metadata(c.req.param("name"), parseVersion(c.req.param("version")))));
+  app.get("/v2/models/:name/versions/:version", (c) =>
+    c.json(metadata(c.req.param("name"), parseVersion(c.req.param("version")))),
+  );
 
   const ready = (name: string, version?: number) => {
     if (!deps.repo.has(name)) throw new ApiError(404, `model "${name}" not found`);
     const r = deps.repo.resolve(name, version);
     if (!r.ok && r.status === 404) throw new ApiError(404, r.error);
-    return r.ok ? { body: { name, ready: true }, status: 200 as const } : { body: { name, ready: false, reason: r.error }, status: 400 as const };
+    return r.ok
+      ? { body: { name, ready: true }, status: 200 as const }
+      : { body: { name, ready: false, reason: r.error }, status: 400 as const };
   };
-  const readyResponses = { 200: json(ModelReadySchema, "Ready"), 400: json(ModelReadySchema, "Not ready, with the reason"), 404: json(ErrorSchema, "Not found") };
-  reg.registerPath({ method: "get", path: "/v2/models/{name}/ready", tags, summary: "Model readiness", request: { params: NameParam }, responses: readyResponses });
+  const readyResponses = {
+    200: json(ModelReadySchema, "Ready"),
+    400: json(ModelReadySchema, "Not ready, with the reason"),
+    404: json(ErrorSchema, "Not found"),
+  };
+  reg.registerPath({
+    method: "get",
+    path: "/v2/models/{name}/ready",
+    tags,
+    summary: "Model readiness",
+    request: { params: NameParam },
+    responses: readyResponses,
+  });
   app.get("/v2/models/:name/ready", (c) => {
     const r = ready(c.req.param("name"));
     return c.json(r.body, r.status);
@@ -130,34 +168,57 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     tags,
     request: {
       body: {
-        content: { "application/json": { schema: V2RequestSchema }, "application/octet-stream": { schema: BinaryTensorBodySchema } },
+        content: {
+          "application/json": { schema: V2RequestSchema },
+          "application/octet-stream": { schema: BinaryTensorBodySchema },
+        },
         required: true,
-        description: "JSON (also when Content-Type is absent), or JSON followed by binary tensor data; gzip or deflate Content-Encoding accepted",
+        description:
+          "JSON (also when Content-Type is absent), or JSON followed by binary tensor data; gzip or deflate Content-Encoding accepted",
       },
       headers: z.object({
         "inference-header-content-length": z
           .string()
           .regex(/^[0-9]+$/)
           .optional()
-          .describe("Length in bytes of the JSON before the binary tensor data; 0 for a raw binary request (the single input's bytes)"),
+          .describe(
+            "Length in bytes of the JSON before the binary tensor data; 0 for a raw binary request (the single input's bytes)",
+          ),
       }),
     },
     responses: {
       200: {
         description: "Output tensors: JSON, or (when outputs are asked for in binary) JSON followed by their bytes",
-        headers: { "Inference-Header-Content-Length": { description: "Length of the JSON part of a binary response", schema: { type: "integer" as const } } },
-        content: { "application/json": { schema: V2InferResponseSchema }, "application/octet-stream": { schema: BinaryTensorBodySchema } },
+        headers: {
+          "Inference-Header-Content-Length": {
+            description: "Length of the JSON part of a binary response",
+            schema: { type: "integer" as const },
+          },
+        },
+        content: {
+          "application/json": { schema: V2InferResponseSchema },
+          "application/octet-stream": { schema: BinaryTensorBodySchema },
+        },
       },
       400: json(ErrorSchema, "Invalid request (names the tensor and reason) or runtime error on this input"),
       401: json(ErrorSchema, "Missing or invalid API key"),
       404: json(ErrorSchema, "No such model or version"),
       413: json(ErrorSchema, "Body or batch over the limit"),
-      415: json(ErrorSchema, "Content-Type other than application/json or application/octet-stream, or Content-Encoding other than gzip, deflate or identity"),
+      415: json(
+        ErrorSchema,
+        "Content-Type other than application/json or application/octet-stream, or Content-Encoding other than gzip, deflate or identity",
+      ),
       429: json(ErrorSchema, "Rate limit exceeded"),
       503: json(ErrorSchema, "Model still loading (see Retry-After)"),
     },
   };
-  reg.registerPath({ method: "post", path: "/v2/models/{name}/infer", summary: "Inference (default version)", ...inferDoc, request: { ...inferDoc.request, params: NameParam } });
+  reg.registerPath({
+    method: "post",
+    path: "/v2/models/{name}/infer",
+    summary: "Inference (default version)",
+    ...inferDoc,
+    request: { ...inferDoc.request, params: NameParam },
+  });
   reg.registerPath({
     method: "post",
     path: "/v2/models/{name}/versions/{version}/infer",
@@ -166,7 +227,9 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     request: { ...inferDoc.request, params: VersionParams },
   });
   app.post("/v2/models/:name/infer", (c) => servePrediction(c, deps, V2_INFER, c.req.param("name")));
-  app.post("/v2/models/:name/versions/:version/infer", (c) => servePrediction(c, deps, V2_INFER, c.req.param("name"), parseVersion(c.req.param("version"))));
+  app.post("/v2/models/:name/versions/:version/infer", (c) =>
+    servePrediction(c, deps, V2_INFER, c.req.param("name"), parseVersion(c.req.param("version"))),
+  );
 
   const repoTags = ["Model repository extension"];
   reg.registerPath({
@@ -184,7 +247,8 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   });
   // Changing what is served is an operator action: off unless enabled, and behind API keys.
   const control = async (c: Context<AppEnv>) => {
-    if (!deps.config.MODEL_CONTROL) throw new ApiError(403, "repository control is disabled (set MODEL_CONTROL=true to enable load/unload)");
+    if (!deps.config.MODEL_CONTROL)
+      throw new ApiError(403, "repository control is disabled (set MODEL_CONTROL=true to enable load/unload)");
     await authenticate(c, deps);
   };
   app.post("/v2/repository/models/:name/load", async (c) => {
@@ -202,7 +266,11 @@ export function registerV2(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
     tags: repoTags,
     summary: "Stop serving a model (in-flight requests finish) until it is loaded again",
     request: { params: NameParam },
-    responses: { 200: { description: "Unloaded" }, 403: json(ErrorSchema, "Repository control disabled (MODEL_CONTROL)"), 404: json(ErrorSchema, "No such model") },
+    responses: {
+      200: { description: "Unloaded" },
+      403: json(ErrorSchema, "Repository control disabled (MODEL_CONTROL)"),
+      404: json(ErrorSchema, "No such model"),
+    },
   });
   app.post("/v2/repository/models/:name/unload", async (c) => {
     await control(c);

@@ -4,7 +4,7 @@
  * `maxQueueDelayMicros`; a request is never split across batches; one batch runs at a time, so
  * requests that arrive while the model is busy coalesce into the next batch.
  */
-import { concatTyped, sizeOf, sliceData, type HostTensor } from "./tensor.ts";
+import { concatTyped, type HostTensor, sizeOf, sliceData } from "./tensor.ts";
 
 export type TensorMap = Record<string, HostTensor>;
 
@@ -176,7 +176,10 @@ export class DynamicBatcher {
     const rows = batch.reduce((n, j) => n + j.rows, 0);
     let outputs: TensorMap;
     try {
-      outputs = await this.#opts.run(batch.length === 1 ? batch[0]!.inputs : concatInputs(batch, rows), this.#opts.outputNames);
+      outputs = await this.#opts.run(
+        batch.length === 1 ? batch[0]!.inputs : concatInputs(batch, rows),
+        this.#opts.outputNames,
+      );
     } catch (err) {
       this.#report(batch.length, rows, started, queueSeconds, false);
       if (batch.length === 1) batch[0]!.reject(err);
@@ -191,8 +194,7 @@ export class DynamicBatcher {
     const split = splitOutputs(outputs, batch, rows);
     if (split) {
       for (let i = 0; i < batch.length; i++) batch[i]!.resolve(split[i]!);
-    }
-    else await this.#runAlone(batch);
+    } else await this.#runAlone(batch);
   }
 
   async #runAlone(batch: Job[]): Promise<void> {
@@ -209,7 +211,13 @@ export class DynamicBatcher {
   }
 
   #report(requests: number, rows: number, started: bigint, queueSeconds: number[], ok: boolean): void {
-    this.#opts.onBatch?.({ requests, rows, ok, runSeconds: Number(process.hrtime.bigint() - started) / 1e9, queueSeconds });
+    this.#opts.onBatch?.({
+      requests,
+      rows,
+      ok,
+      runSeconds: Number(process.hrtime.bigint() - started) / 1e9,
+      queueSeconds,
+    });
   }
 }
 

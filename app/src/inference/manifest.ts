@@ -69,7 +69,8 @@ export const TensorSpecSchema = z
     }
     const names = new Set<string>();
     t.features.forEach((f, i) => {
-      if (names.has(f.name)) ctx.addIssue({ code: "custom", path: ["features", i, "name"], message: `duplicate feature "${f.name}"` });
+      if (names.has(f.name))
+        ctx.addIssue({ code: "custom", path: ["features", i, "name"], message: `duplicate feature "${f.name}"` });
       names.add(f.name);
     });
   });
@@ -113,7 +114,10 @@ export const ManifestSchema = z
       .strict()
       .optional(),
     batching: BatchingSchema.optional(),
-    cache: z.object({ ttlSeconds: z.number().int().min(0) }).strict().optional(),
+    cache: z
+      .object({ ttlSeconds: z.number().int().min(0) })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((m, ctx) => {
@@ -125,7 +129,11 @@ export const ManifestSchema = z
       for (const key of ["probabilitiesOutput", "labelOutput"] as const) {
         const out = m.classification[key];
         if (out !== undefined && !names.has(out)) {
-          ctx.addIssue({ code: "custom", path: ["classification", key], message: `"${out}" is not one of the declared outputs` });
+          ctx.addIssue({
+            code: "custom",
+            path: ["classification", key],
+            message: `"${out}" is not one of the declared outputs`,
+          });
         }
       }
     }
@@ -134,9 +142,7 @@ export type Manifest = z.infer<typeof ManifestSchema>;
 
 /** Human-readable list of a zod error's issues, each prefixed with its path. */
 export function formatIssues(error: z.ZodError): string {
-  return error.issues
-    .map((i) => `${i.path.length ? i.path.map(String).join(".") : "(root)"}: ${i.message}`)
-    .join("; ");
+  return error.issues.map((i) => `${i.path.length ? i.path.map(String).join(".") : "(root)"}: ${i.message}`).join("; ");
 }
 
 export type ManifestParse = { ok: true; manifest: Manifest } | { ok: false; error: string };

@@ -4,11 +4,11 @@
  */
 import { readFile } from "node:fs/promises";
 import * as ort from "onnxruntime-node";
-import { DynamicBatcher, type BatchStats, type TensorMap } from "./batcher.ts";
+import { type BatchStats, DynamicBatcher, type TensorMap } from "./batcher.ts";
 import type { Manifest } from "./manifest.ts";
 import { buildSignature, type ModelSignature } from "./signature.ts";
 import { ModelStats } from "./stats.ts";
-import { codecOf, v2FromOrt, type HostTensor, type TensorData } from "./tensor.ts";
+import { codecOf, type HostTensor, type TensorData, v2FromOrt } from "./tensor.ts";
 
 /** ONNX Runtime refused this input (bad shape, index out of range...): the caller's fault. */
 export class InferenceInputError extends Error {}
@@ -32,7 +32,13 @@ export class ModelVersion {
   /** Seconds of the last #run's three phases; one batch runs at a time, read in onBatch right after. */
   readonly #lastRun = { input: 0, infer: 0, output: 0 };
 
-  private constructor(name: string, version: number, session: ort.InferenceSession, signature: ModelSignature, onBatch: (s: BatchStats) => void) {
+  private constructor(
+    name: string,
+    version: number,
+    session: ort.InferenceSession,
+    signature: ModelSignature,
+    onBatch: (s: BatchStats) => void,
+  ) {
     this.name = name;
     this.version = version;
     this.#session = session;
@@ -140,7 +146,11 @@ export class ModelVersion {
       // hand it the same bytes as the Uint16Array it has always accepted.
       if (t.datatype === "FP16") {
         const half = t.data as Uint16Array;
-        (tensor as unknown as { cpuData: Uint16Array }).cpuData = new Uint16Array(half.buffer, half.byteOffset, half.length);
+        (tensor as unknown as { cpuData: Uint16Array }).cpuData = new Uint16Array(
+          half.buffer,
+          half.byteOffset,
+          half.length,
+        );
       }
       feeds[name] = tensor;
     }

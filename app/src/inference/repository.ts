@@ -5,12 +5,12 @@
  * A new version serves only once loaded; replaced versions drain before their session is freed.
  * One broken model or manifest never affects the others.
  */
-import { watch, type FSWatcher } from "node:fs";
+import { type FSWatcher, watch } from "node:fs";
 import { readdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
 import type { BatchStats } from "./batcher.ts";
-import { parseManifest, type Manifest, type VersionPolicy } from "./manifest.ts";
+import { type Manifest, parseManifest, type VersionPolicy } from "./manifest.ts";
 import { ModelVersion, type SessionSettings } from "./model-version.ts";
 
 export type VersionStateName = "LOADING" | "READY" | "UNAVAILABLE" | "UNLOADING";
@@ -96,7 +96,12 @@ async function versionStamps(root: string): Promise<Map<number, string>> {
 }
 
 function loadingResolution(what: string): Resolution {
-  return { ok: false, status: 503, error: `${what} is loading; retry in ${LOADING_RETRY_AFTER_SECONDS} s`, retryAfterSeconds: LOADING_RETRY_AFTER_SECONDS };
+  return {
+    ok: false,
+    status: 503,
+    error: `${what} is loading; retry in ${LOADING_RETRY_AFTER_SECONDS} s`,
+    retryAfterSeconds: LOADING_RETRY_AFTER_SECONDS,
+  };
 }
 
 export class ModelRepository {
@@ -253,7 +258,8 @@ export class ModelRepository {
     if (version !== undefined) {
       const s = e.serving.get(version);
       if (s) return { ok: true, model: s.model };
-      if (!e.available.includes(version)) return { ok: false, status: 404, error: `model "${name}" has no version ${version}` };
+      if (!e.available.includes(version))
+        return { ok: false, status: 404, error: `model "${name}" has no version ${version}` };
       if (e.loading && !e.versionErrors.has(version)) return loadingResolution(`model "${name}" version ${version}`);
       const why = e.versionErrors.get(version) ?? "not loaded";
       return { ok: false, status: 400, error: `model "${name}" version ${version} is not ready: ${why}` };
@@ -285,7 +291,12 @@ export class ModelRepository {
     for (const name of this.names()) {
       const e = this.#models.get(name)!;
       if (e.available.length === 0 && !readyOnly) {
-        rows.push({ name, version: "", state: "UNAVAILABLE", reason: e.error ?? "no version directory with a model.onnx" });
+        rows.push({
+          name,
+          version: "",
+          state: "UNAVAILABLE",
+          reason: e.error ?? "no version directory with a model.onnx",
+        });
       }
       for (const v of [...e.available].sort((a, b) => a - b)) {
         const serving = e.serving.has(v);
@@ -319,7 +330,9 @@ export class ModelRepository {
     for (const name of this.names()) {
       if (this.#unloaded.has(name)) continue;
       const e = this.#models.get(name)!;
-      const failed = [...e.versionErrors].filter(([, why]) => why !== NOT_SELECTED).map(([v, why]) => `version ${v}: ${why}`);
+      const failed = [...e.versionErrors]
+        .filter(([, why]) => why !== NOT_SELECTED)
+        .map(([v, why]) => `version ${v}: ${why}`);
       if (e.error) failed.unshift(e.error);
       if (failed.length) out.push({ name, reason: failed.join("; ") });
       else if (e.serving.size === 0) out.push({ name, reason: "no version loaded" });
@@ -387,7 +400,10 @@ export class ModelRepository {
       }
       return;
     }
-    const fingerprint = `${manifestStamp}|${[...stamps].sort((a, b) => a[0] - b[0]).map(([v, s]) => `${v}=${s}`).join(",")}`;
+    const fingerprint = `${manifestStamp}|${[...stamps]
+      .sort((a, b) => a[0] - b[0])
+      .map(([v, s]) => `${v}=${s}`)
+      .join(",")}`;
     let entry = this.#models.get(name);
     if (entry && entry.fingerprint === fingerprint) return;
     if (this.#unloaded.has(name) && entry) {
@@ -422,11 +438,17 @@ export class ModelRepository {
     let manifest: Manifest | undefined;
     if (manifestStamp !== "none") {
       const text = await readFile(manifestPath, "utf8").catch((e: Error) => e);
-      const parsed = typeof text === "string" ? parseManifest(text) : { ok: false as const, error: `cannot read model.json: ${text.message}` };
+      const parsed =
+        typeof text === "string"
+          ? parseManifest(text)
+          : { ok: false as const, error: `cannot read model.json: ${text.message}` };
       if (!parsed.ok) {
         entry.error = parsed.error;
         this.#opts.hooks.onLoadFailure(name);
-        this.#log.error({ model: name, error: parsed.error }, "model manifest rejected; the model keeps its loaded versions");
+        this.#log.error(
+          { model: name, error: parsed.error },
+          "model manifest rejected; the model keeps its loaded versions",
+        );
         return;
       }
       manifest = parsed.manifest;
@@ -452,8 +474,13 @@ export class ModelRepository {
         continue;
       }
       try {
-        const model = await ModelVersion.load(name, v, join(root, String(v), "model.onnx"), manifest, this.#opts.session, (s) =>
-          this.#opts.hooks.onBatch(name, v, s),
+        const model = await ModelVersion.load(
+          name,
+          v,
+          join(root, String(v), "model.onnx"),
+          manifest,
+          this.#opts.session,
+          (s) => this.#opts.hooks.onBatch(name, v, s),
         );
         next.set(v, { model, fingerprint: stamp });
         this.#log.info({ model: name, version: v, batching: model.signature.batching }, "model version loaded");
@@ -493,7 +520,9 @@ export class ModelRepository {
     const p = model
       .retire(boundMs)
       .then(() => this.#log.info({ model: model.name, version: model.version }, "model version released"))
-      .catch((err) => this.#log.error({ model: model.name, version: model.version, err }, "releasing a model version failed"));
+      .catch((err) =>
+        this.#log.error({ model: model.name, version: model.version, err }, "releasing a model version failed"),
+      );
     this.#retiring.add(p);
     void p.finally(() => this.#retiring.delete(p));
   }

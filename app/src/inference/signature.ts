@@ -44,14 +44,17 @@ export class SignatureError extends Error {}
 function fromOrt(meta: OrtValueMetadata, kind: string): TensorSignature | null {
   if (!meta.isTensor) return null; // e.g. ZipMap's sequence<map>: not servable as a tensor
   const datatype = v2FromOrt(meta.type ?? "");
-  if (!datatype) throw new SignatureError(`${kind} "${meta.name}" has ONNX type ${meta.type}, which has no V2 datatype`);
+  if (!datatype)
+    throw new SignatureError(`${kind} "${meta.name}" has ONNX type ${meta.type}, which has no V2 datatype`);
   const shape = (meta.shape ?? []).map((d) => (typeof d === "number" && d >= 0 ? d : -1));
   return { name: meta.name, datatype, shape };
 }
 
 function overlay(kind: string, onnx: TensorSignature, spec: TensorSpec): TensorSignature {
   if (spec.datatype !== onnx.datatype) {
-    throw new SignatureError(`model.json ${kind} "${spec.name}": datatype ${spec.datatype} but the ONNX file declares ${onnx.datatype}`);
+    throw new SignatureError(
+      `model.json ${kind} "${spec.name}": datatype ${spec.datatype} but the ONNX file declares ${onnx.datatype}`,
+    );
   }
   if (onnx.shape.length !== spec.shape.length) {
     throw new SignatureError(
@@ -61,7 +64,9 @@ function overlay(kind: string, onnx: TensorSignature, spec: TensorSpec): TensorS
   const shape = onnx.shape.map((d, i) => {
     const m = spec.shape[i]!;
     if (d !== -1 && m !== -1 && d !== m) {
-      throw new SignatureError(`model.json ${kind} "${spec.name}": dimension ${i} is ${m} but the ONNX file declares ${d}`);
+      throw new SignatureError(
+        `model.json ${kind} "${spec.name}": dimension ${i} is ${m} but the ONNX file declares ${d}`,
+      );
     }
     return d === -1 ? m : d;
   });
@@ -69,7 +74,9 @@ function overlay(kind: string, onnx: TensorSignature, spec: TensorSpec): TensorS
   if (spec.features) {
     const cols = shape[1];
     if (cols !== undefined && cols !== -1 && cols !== spec.features.length) {
-      throw new SignatureError(`model.json ${kind} "${spec.name}": ${spec.features.length} features for ${cols} columns`);
+      throw new SignatureError(
+        `model.json ${kind} "${spec.name}": ${spec.features.length} features for ${cols} columns`,
+      );
     }
     sig.features = spec.features;
   }
@@ -77,18 +84,26 @@ function overlay(kind: string, onnx: TensorSignature, spec: TensorSpec): TensorS
   return sig;
 }
 
-function merge(kind: string, onnx: TensorSignature[], specs: TensorSpec[] | undefined, requireAll: boolean): TensorSignature[] {
+function merge(
+  kind: string,
+  onnx: TensorSignature[],
+  specs: TensorSpec[] | undefined,
+  requireAll: boolean,
+): TensorSignature[] {
   if (!specs) return onnx;
   const byName = new Map(onnx.map((t) => [t.name, t]));
   for (const s of specs) {
     if (!byName.has(s.name)) {
-      throw new SignatureError(`model.json ${kind} "${s.name}" is not in the ONNX file (it has: ${[...byName.keys()].join(", ")})`);
+      throw new SignatureError(
+        `model.json ${kind} "${s.name}" is not in the ONNX file (it has: ${[...byName.keys()].join(", ")})`,
+      );
     }
   }
   if (requireAll) {
     const declared = new Set(specs.map((s) => s.name));
     const missing = onnx.filter((t) => !declared.has(t.name)).map((t) => t.name);
-    if (missing.length) throw new SignatureError(`model.json ${kind}s omit ${missing.join(", ")}, which the ONNX file requires`);
+    if (missing.length)
+      throw new SignatureError(`model.json ${kind}s omit ${missing.join(", ")}, which the ONNX file requires`);
   }
   // Outputs may be narrowed by the manifest: only the declared ones are served.
   return specs.map((s) => overlay(kind, byName.get(s.name)!, s));
@@ -103,9 +118,11 @@ export function buildSignature(
 ): ModelSignature {
   const onnxInputs = inputMeta.map((m) => fromOrt(m, "input"));
   const nonTensorInput = inputMeta.find((_, i) => onnxInputs[i] === null);
-  if (nonTensorInput) throw new SignatureError(`input "${nonTensorInput.name}" is not a tensor; only tensor inputs can be served`);
+  if (nonTensorInput)
+    throw new SignatureError(`input "${nonTensorInput.name}" is not a tensor; only tensor inputs can be served`);
   const onnxOutputs = outputMeta.map((m) => fromOrt(m, "output")).filter((t): t is TensorSignature => t !== null);
-  if (onnxOutputs.length === 0) throw new SignatureError("the model has no tensor output (export classifiers with zipmap=False)");
+  if (onnxOutputs.length === 0)
+    throw new SignatureError("the model has no tensor output (export classifiers with zipmap=False)");
 
   const inputs = merge("input", onnxInputs as TensorSignature[], manifest?.inputs, true);
   const outputs = merge("output", onnxOutputs, manifest?.outputs, false);
@@ -130,12 +147,15 @@ export function buildSignature(
     const names = new Set(outputs.map((o) => o.name));
     const { probabilitiesOutput, labelOutput } = manifest.classification;
     for (const out of [probabilitiesOutput, labelOutput]) {
-      if (out !== undefined && !names.has(out)) throw new SignatureError(`model.json classification names output "${out}", which is not served`);
+      if (out !== undefined && !names.has(out))
+        throw new SignatureError(`model.json classification names output "${out}", which is not served`);
     }
     const probs = outputs.find((o) => o.name === probabilitiesOutput)!;
     const classes = probs.shape[probs.shape.length - 1];
     if (manifest.labels && classes !== undefined && classes !== -1 && classes !== manifest.labels.length) {
-      throw new SignatureError(`model.json labels: ${manifest.labels.length} labels for ${classes} classes in "${probabilitiesOutput}"`);
+      throw new SignatureError(
+        `model.json labels: ${manifest.labels.length} labels for ${classes} classes in "${probabilitiesOutput}"`,
+      );
     }
     sig.classification = manifest.classification;
   }

@@ -58,7 +58,8 @@ export type TensorData = NumericArray | string[];
  * Node's Float16Array (ONNX Runtime's own storage for float16), typed as the Uint16Array it matches
  * byte for byte: TypeScript's ES2023 lib does not declare it.
  */
-const Float16 = (globalThis as unknown as { Float16Array?: new (n: number | ArrayLike<number>) => Uint16Array }).Float16Array;
+const Float16 = (globalThis as unknown as { Float16Array?: new (n: number | ArrayLike<number>) => Uint16Array })
+  .Float16Array;
 const F16_MAX = 65504;
 
 /** JSON text of a number, emitted as is by JSON.stringify: 64-bit integers beyond 2^53 stay exact. */
@@ -285,15 +286,18 @@ export function fromBytes(datatype: Datatype, bytes: Uint8Array, count: number):
 
 function bytesFromBinary(bytes: Uint8Array, count: number): string[] | string {
   // Every element takes at least its 4-byte length: refuse a shape the bytes cannot hold before allocating for it.
-  if (count * 4 > bytes.byteLength) return `${bytes.byteLength} bytes cannot hold the ${count} elements of the shape (each BYTES element is a 4-byte length and its bytes)`;
+  if (count * 4 > bytes.byteLength)
+    return `${bytes.byteLength} bytes cannot hold the ${count} elements of the shape (each BYTES element is a 4-byte length and its bytes)`;
   const out = new Array<string>(count);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
   for (let i = 0; i < count; i++) {
-    if (at + 4 > bytes.byteLength) return `binary data ends at element ${i} of ${count} (each BYTES element is a 4-byte length and its bytes)`;
+    if (at + 4 > bytes.byteLength)
+      return `binary data ends at element ${i} of ${count} (each BYTES element is a 4-byte length and its bytes)`;
     const len = view.getUint32(at, true);
     at += 4;
-    if (len > bytes.byteLength - at) return `element ${i} declares ${len} bytes but only ${bytes.byteLength - at} remain`;
+    if (len > bytes.byteLength - at)
+      return `element ${i} declares ${len} bytes but only ${bytes.byteLength - at} remain`;
     try {
       out[i] = utf8.decode(bytes.subarray(at, at + len));
     } catch {
@@ -323,7 +327,9 @@ export function toBytes(datatype: Datatype, values: readonly unknown[]): Uint8Ar
   const big = datatype === "INT64" || datatype === "UINT64";
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (big) (data as BigInt64Array)[i] = typeof v === "object" && v !== null ? BigInt((v as { rawJSON: string }).rawJSON) : BigInt(v as number);
+    if (big)
+      (data as BigInt64Array)[i] =
+        typeof v === "object" && v !== null ? BigInt((v as { rawJSON: string }).rawJSON) : BigInt(v as number);
     else codec.put(data, i, v);
   }
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

@@ -1,5 +1,5 @@
-import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { after, test } from "node:test";
 import { Redis } from "ioredis";
 import { RedisResponseCache } from "../../src/data/cache.ts";
 import { connectRedis, createRedis } from "../../src/data/redis.ts";
@@ -42,7 +42,10 @@ test("a new version never gets an old version's answer; other inputs miss", asyn
     assert.deepEqual(await cache.get(key("2")), { predictions: ["v2"] });
     assert.equal(await cache.get(key("1", "b".repeat(64))), undefined);
     // Names with ':' cannot collide with another model's keys.
-    assert.notEqual(cache.key({ model: "a:1", version: "2", inputHash: "h" }), cache.key({ model: "a", version: "1:2", inputHash: "h" }));
+    assert.notEqual(
+      cache.key({ model: "a:1", version: "2", inputHash: "h" }),
+      cache.key({ model: "a", version: "1:2", inputHash: "h" }),
+    );
   } finally {
     redis.disconnect();
   }
@@ -80,7 +83,10 @@ test("64-bit integers beyond ±2^53 come back from Redis as the exact digits the
     const cache = new RedisResponseCache(redis, prefix);
     const exact = (JSON as unknown as { rawJSON(text: string): unknown }).rawJSON("18446744073709551615");
     await cache.set(key("4"), { outputs: [{ datatype: "UINT64", data: [exact, 3, 0.5] }] }, 30);
-    assert.equal(JSON.stringify(await cache.get(key("4"))), '{"outputs":[{"datatype":"UINT64","data":[18446744073709551615,3,0.5]}]}');
+    assert.equal(
+      JSON.stringify(await cache.get(key("4"))),
+      '{"outputs":[{"datatype":"UINT64","data":[18446744073709551615,3,0.5]}]}',
+    );
   } finally {
     redis.disconnect();
   }

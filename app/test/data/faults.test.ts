@@ -1,17 +1,27 @@
 /** Faults under concurrent load: Redis or Postgres cut by a TCP proxy while predictions flow. */
-import { after, before, test } from "node:test";
+
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
 import type pg from "pg";
 import { createKey, generateKey } from "../../src/data/keys.ts";
 import { migrate } from "../../src/data/migrations.ts";
 import { createPool } from "../../src/data/postgres.ts";
-import { startServer, type RunningServer } from "../../src/server.ts";
+import { type RunningServer, startServer } from "../../src/server.ts";
 import {
-  deleteRedisPrefix, freshDatabase, REDIS_URL, redisPrefix, served, silentLogger, sleep, TcpProxy, waitFor, type TestDatabase,
+  deleteRedisPrefix,
+  freshDatabase,
+  REDIS_URL,
+  redisPrefix,
+  served,
+  silentLogger,
+  sleep,
+  TcpProxy,
+  type TestDatabase,
+  waitFor,
 } from "./support.ts";
 
 const MODELS = new URL("../../../models/", import.meta.url).pathname;
@@ -60,22 +70,36 @@ function load(url: string, key: string, workers = 6) {
   };
   const running = Promise.all(Array.from({ length: workers }, worker));
   return {
-    requestIds, failures,
-    async stop() { stopped = true; await running; },
+    requestIds,
+    failures,
+    async stop() {
+      stopped = true;
+      await running;
+    },
   };
 }
 
 async function readiness(url: string) {
-  return (await (await fetch(`${url}/health/ready`)).json()) as { status: string; dependencies: Array<{ name: string; ok: boolean }> };
+  return (await (await fetch(`${url}/health/ready`)).json()) as {
+    status: string;
+    dependencies: Array<{ name: string; ok: boolean }>;
+  };
 }
 
 test("Redis unreachable under load: zero failed predictions, readiness says degraded, limits and cache recover", async () => {
   const proxy = await new TcpProxy("127.0.0.1", Number(new URL(REDIS_URL).port || 6379)).start();
   const server: RunningServer = await startServer({
-    port: 0, host: "127.0.0.1", modelsDir: MODELS, logger: silentLogger(),
+    port: 0,
+    host: "127.0.0.1",
+    modelsDir: MODELS,
+    logger: silentLogger(),
     env: {
-      DATABASE_URL: db.url, REDIS_URL: `redis://127.0.0.1:${proxy.port}`, REDIS_KEY_PREFIX: prefix, MODEL_WATCH: "false",
-      RATE_LIMIT_PLANS: '{"load": 1000000}', PREDICTION_LOG_SPILL_PATH: join(dir, "redis.jsonl"),
+      DATABASE_URL: db.url,
+      REDIS_URL: `redis://127.0.0.1:${proxy.port}`,
+      REDIS_KEY_PREFIX: prefix,
+      MODEL_WATCH: "false",
+      RATE_LIMIT_PLANS: '{"load": 1000000}',
+      PREDICTION_LOG_SPILL_PATH: join(dir, "redis.jsonl"),
     },
   });
   try {
@@ -84,10 +108,15 @@ test("Redis unreachable under load: zero failed predictions, readiness says degr
     await served(traffic, 30, "before the outage");
     proxy.cut();
     const duringOutage = served(traffic, 30, "during the outage");
-    const during = await waitFor("readiness to report Redis down", async () => {
-      const r = await readiness(server.url);
-      return r.dependencies.find((d) => d.name === "redis")?.ok === false && r;
-    }, 15_000, 100);
+    const during = await waitFor(
+      "readiness to report Redis down",
+      async () => {
+        const r = await readiness(server.url);
+        return r.dependencies.find((d) => d.name === "redis")?.ok === false && r;
+      },
+      15_000,
+      100,
+    );
     await duringOutage;
     assert.equal(during.status, "degraded");
     assert.equal(during.dependencies.find((d) => d.name === "redis")?.ok, false);
@@ -112,12 +141,20 @@ test("Redis unreachable under load: zero failed predictions, readiness says degr
 test(`Postgres unreachable for ${OUTAGE_SECONDS} s under load: zero failed predictions, then every prediction in the table exactly once`, async () => {
   const proxy = await new TcpProxy("127.0.0.1", Number(new URL(db.url).port)).start();
   const server: RunningServer = await startServer({
-    port: 0, host: "127.0.0.1", modelsDir: MODELS, logger: silentLogger(),
+    port: 0,
+    host: "127.0.0.1",
+    modelsDir: MODELS,
+    logger: silentLogger(),
     env: {
-      DATABASE_URL: db.urlVia(proxy.port), REDIS_URL, REDIS_KEY_PREFIX: prefix, MODEL_WATCH: "false",
-      RATE_LIMIT_PLANS: '{"load": 1000000}', PG_CONNECT_TIMEOUT_MS: "500",
+      DATABASE_URL: db.urlVia(proxy.port),
+      REDIS_URL,
+      REDIS_KEY_PREFIX: prefix,
+      MODEL_WATCH: "false",
+      RATE_LIMIT_PLANS: '{"load": 1000000}',
+      PG_CONNECT_TIMEOUT_MS: "500",
       // A small queue so that the outage spills to disk and the replay is exercised.
-      PREDICTION_LOG_QUEUE_MAX: "500", PREDICTION_LOG_SPILL_PATH: join(dir, "postgres.jsonl"),
+      PREDICTION_LOG_QUEUE_MAX: "500",
+      PREDICTION_LOG_SPILL_PATH: join(dir, "postgres.jsonl"),
     },
   });
   try {
@@ -126,16 +163,26 @@ test(`Postgres unreachable for ${OUTAGE_SECONDS} s under load: zero failed predi
     await served(traffic, 30, "before the outage");
     proxy.cut();
     const outageEnds = Date.now() + OUTAGE_SECONDS * 1000;
-    const during = await waitFor("readiness to report Postgres down", async () => {
-      const r = await readiness(server.url);
-      return r.dependencies.find((d) => d.name === "postgres")?.ok === false && r;
-    }, 15_000, 100);
+    const during = await waitFor(
+      "readiness to report Postgres down",
+      async () => {
+        const r = await readiness(server.url);
+        return r.dependencies.find((d) => d.name === "postgres")?.ok === false && r;
+      },
+      15_000,
+      100,
+    );
     assert.equal(during.status, "degraded");
     assert.equal(during.dependencies.find((d) => d.name === "postgres")?.ok, false);
     // The outage's length is the scenario; it also lasts until the queue has spilled, so the replay is exercised.
-    await waitFor("the outage to last its length and the queue to spill", async () =>
-      Date.now() >= outageEnds && /^inferstack_prediction_log_spilled_total [1-9]/m.test(await (await fetch(`${server.url}/metrics`)).text()),
-    OUTAGE_SECONDS * 1000 + 30_000, 250);
+    await waitFor(
+      "the outage to last its length and the queue to spill",
+      async () =>
+        Date.now() >= outageEnds &&
+        /^inferstack_prediction_log_spilled_total [1-9]/m.test(await (await fetch(`${server.url}/metrics`)).text()),
+      OUTAGE_SECONDS * 1000 + 30_000,
+      250,
+    );
     const servedDuringOutage = traffic.requestIds.length;
     proxy.restore();
     await served(traffic, 30, "after Postgres came back");
@@ -144,18 +191,30 @@ test(`Postgres unreachable for ${OUTAGE_SECONDS} s under load: zero failed predi
     assert.ok(servedDuringOutage > 100, `only ${servedDuringOutage} predictions served`);
 
     const ids = traffic.requestIds;
-    await waitFor("every prediction logged", async () => {
-      const { rows } = await pool.query<{ n: number }>("SELECT count(DISTINCT request_id)::int AS n FROM predictions WHERE request_id = ANY($1)", [ids]);
-      return rows[0]!.n === ids.length;
-    }, 60_000, 250);
+    await waitFor(
+      "every prediction logged",
+      async () => {
+        const { rows } = await pool.query<{ n: number }>(
+          "SELECT count(DISTINCT request_id)::int AS n FROM predictions WHERE request_id = ANY($1)",
+          [ids],
+        );
+        return rows[0]!.n === ids.length;
+      },
+      60_000,
+      250,
+    );
     const { rows } = await pool.query<{ total: number; distinct: number }>(
-      "SELECT count(*)::int AS total, count(DISTINCT request_id)::int AS distinct FROM predictions WHERE request_id = ANY($1)", [ids]);
+      "SELECT count(*)::int AS total, count(DISTINCT request_id)::int AS distinct FROM predictions WHERE request_id = ANY($1)",
+      [ids],
+    );
     assert.equal(rows[0]!.total, ids.length, "exactly once: no duplicates");
     assert.equal(rows[0]!.distinct, ids.length);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     assert.match(metrics, /^inferstack_prediction_log_spilled_total [1-9]/m);
     assert.match(metrics, /^inferstack_prediction_log_replayed_total [1-9]/m);
-    await waitFor("spill file emptied", async () => /^inferstack_prediction_log_spill_bytes 0$/m.test(await (await fetch(`${server.url}/metrics`)).text()));
+    await waitFor("spill file emptied", async () =>
+      /^inferstack_prediction_log_spill_bytes 0$/m.test(await (await fetch(`${server.url}/metrics`)).text()),
+    );
   } finally {
     await server.close();
     await proxy.close();
@@ -167,13 +226,26 @@ test("starting while Postgres is down: the API serves, migrates once it is back,
   const proxy = await new TcpProxy("127.0.0.1", Number(new URL(fresh.url).port)).start();
   proxy.cut();
   const server: RunningServer = await startServer({
-    port: 0, host: "127.0.0.1", modelsDir: MODELS, logger: silentLogger(),
+    port: 0,
+    host: "127.0.0.1",
+    modelsDir: MODELS,
+    logger: silentLogger(),
     env: {
-      DATABASE_URL: fresh.urlVia(proxy.port), AUTH_MODE: "off", RATE_LIMIT: "off", REDIS_URL: "", MODEL_WATCH: "false",
-      PG_CONNECT_TIMEOUT_MS: "300", PREDICTION_LOG_SPILL_PATH: join(dir, "cold-start.jsonl"),
+      DATABASE_URL: fresh.urlVia(proxy.port),
+      AUTH_MODE: "off",
+      RATE_LIMIT: "off",
+      REDIS_URL: "",
+      MODEL_WATCH: "false",
+      PG_CONNECT_TIMEOUT_MS: "300",
+      PREDICTION_LOG_SPILL_PATH: join(dir, "cold-start.jsonl"),
     },
   });
-  const freshPool = createPool(fresh.url, { logger: silentLogger(), max: 1, connectTimeoutMs: 1000, queryTimeoutMs: 3000 });
+  const freshPool = createPool(fresh.url, {
+    logger: silentLogger(),
+    max: 1,
+    connectTimeoutMs: 1000,
+    queryTimeoutMs: 3000,
+  });
   try {
     assert.equal((await fetch(`${server.url}/health/live`)).status, 200);
     const ready = await readiness(server.url);
@@ -181,17 +253,25 @@ test("starting while Postgres is down: the API serves, migrates once it is back,
     const ids = Array.from({ length: 20 }, () => `cold-${randomUUID()}`);
     for (const id of ids) {
       const res = await fetch(`${server.url}/v1/models/iris-classifier:predict`, {
-        method: "POST", headers: { "content-type": "application/json", "x-request-id": id },
+        method: "POST",
+        headers: { "content-type": "application/json", "x-request-id": id },
         body: JSON.stringify({ instances: [[5.1, 3.5, 1.4, 0.2]] }),
       });
       assert.equal(res.status, 200);
       await res.arrayBuffer();
     }
     proxy.restore();
-    await waitFor("migrated and logged", async () => {
-      const { rows } = await freshPool.query<{ n: number }>("SELECT count(*)::int AS n FROM predictions WHERE request_id = ANY($1)", [ids]).catch(() => ({ rows: [{ n: -1 }] }));
-      return rows[0]!.n === ids.length;
-    }, 30_000, 250);
+    await waitFor(
+      "migrated and logged",
+      async () => {
+        const { rows } = await freshPool
+          .query<{ n: number }>("SELECT count(*)::int AS n FROM predictions WHERE request_id = ANY($1)", [ids])
+          .catch(() => ({ rows: [{ n: -1 }] }));
+        return rows[0]!.n === ids.length;
+      },
+      30_000,
+      250,
+    );
     await waitFor("ready again", async () => (await readiness(server.url)).status === "ok", 20_000, 250);
   } finally {
     await server.close();
@@ -206,10 +286,18 @@ test("Postgres unreachable: a key the API has not seen gets 503 with Retry-After
   await migrate(fresh.url);
   const proxy = await new TcpProxy("127.0.0.1", Number(new URL(fresh.url).port)).start();
   const server: RunningServer = await startServer({
-    port: 0, host: "127.0.0.1", modelsDir: MODELS, logger: silentLogger(),
+    port: 0,
+    host: "127.0.0.1",
+    modelsDir: MODELS,
+    logger: silentLogger(),
     env: {
-      DATABASE_URL: fresh.urlVia(proxy.port), AUTH_MODE: "required", RATE_LIMIT: "off", REDIS_URL: "", MODEL_WATCH: "false",
-      PG_CONNECT_TIMEOUT_MS: "300", PREDICTION_LOG_SPILL_PATH: join(dir, "auth-outage.jsonl"),
+      DATABASE_URL: fresh.urlVia(proxy.port),
+      AUTH_MODE: "required",
+      RATE_LIMIT: "off",
+      REDIS_URL: "",
+      MODEL_WATCH: "false",
+      PG_CONNECT_TIMEOUT_MS: "300",
+      PREDICTION_LOG_SPILL_PATH: join(dir, "auth-outage.jsonl"),
     },
   });
   try {

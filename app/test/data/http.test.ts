@@ -1,16 +1,25 @@
 /** The data plane behind the real HTTP API (in-process server, real Postgres, Redis and ONNX Runtime). */
-import { after, before, test } from "node:test";
+
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
 import type pg from "pg";
 import { createKey, revokeKey } from "../../src/data/keys.ts";
 import { migrate } from "../../src/data/migrations.ts";
 import { createPool } from "../../src/data/postgres.ts";
-import { startServer, type RunningServer } from "../../src/server.ts";
-import { deleteRedisPrefix, freshDatabase, REDIS_URL, redisPrefix, silentLogger, waitFor, type TestDatabase } from "./support.ts";
+import { type RunningServer, startServer } from "../../src/server.ts";
+import {
+  deleteRedisPrefix,
+  freshDatabase,
+  REDIS_URL,
+  redisPrefix,
+  silentLogger,
+  type TestDatabase,
+  waitFor,
+} from "./support.ts";
 
 const MODELS = new URL("../../../models/", import.meta.url).pathname;
 const prefix = redisPrefix();
@@ -33,11 +42,18 @@ before(async () => {
   proKeyId = pro.row.id;
   tinyKey = (await createKey(pool, "tiny-caller", "tiny")).key;
   server = await startServer({
-    port: 0, host: "127.0.0.1", modelsDir: join(dir, "models"), logger: silentLogger(),
+    port: 0,
+    host: "127.0.0.1",
+    modelsDir: join(dir, "models"),
+    logger: silentLogger(),
     env: {
-      DATABASE_URL: db.url, REDIS_URL, REDIS_KEY_PREFIX: prefix, AUTH_CACHE_TTL_SECONDS: "0",
+      DATABASE_URL: db.url,
+      REDIS_URL,
+      REDIS_KEY_PREFIX: prefix,
+      AUTH_CACHE_TTL_SECONDS: "0",
       RATE_LIMIT_PLANS: '{"tiny": {"limit": 3, "windowSeconds": 600}}',
-      PREDICTION_LOG_SPILL_PATH: join(dir, "spill.jsonl"), PREDICTION_LOG_FLUSH_MS: "50",
+      PREDICTION_LOG_SPILL_PATH: join(dir, "spill.jsonl"),
+      PREDICTION_LOG_FLUSH_MS: "50",
       MODEL_WATCH: "false",
     },
   });
@@ -56,7 +72,9 @@ const json = async (res: Response) => (await res.json()) as Body;
 const IRIS = { instances: [[5.1, 3.5, 1.4, 0.2]] };
 function predict(headers: Record<string, string>, body: unknown = IRIS) {
   return fetch(`${server.url}/v1/models/iris-classifier:predict`, {
-    method: "POST", headers: { "content-type": "application/json", ...headers }, body: JSON.stringify(body),
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
   });
 }
 
@@ -117,7 +135,9 @@ test("cache: miss then hit, no-cache bypasses, and a new version never gets the 
   assert.equal(bypass.headers.get("x-cache"), "miss");
   await bypass.arrayBuffer();
 
-  await cp(join(dir, "models", "iris-classifier", "1"), join(dir, "models", "iris-classifier", "2"), { recursive: true });
+  await cp(join(dir, "models", "iris-classifier", "1"), join(dir, "models", "iris-classifier", "2"), {
+    recursive: true,
+  });
   await server.reload();
   const afterUpgrade = await predict(auth, body);
   assert.equal(afterUpgrade.status, 200);
@@ -133,7 +153,10 @@ test("every served prediction lands in Postgres with its request id and key id",
   const res = await predict({ authorization: `Bearer ${proKey}`, "x-request-id": requestId });
   assert.equal(res.status, 200);
   const served = await res.json();
-  const row = await waitFor("logged row", async () => (await pool.query("SELECT * FROM predictions WHERE request_id = $1", [requestId])).rows[0]);
+  const row = await waitFor(
+    "logged row",
+    async () => (await pool.query("SELECT * FROM predictions WHERE request_id = $1", [requestId])).rows[0],
+  );
   assert.equal(row.key_id, proKeyId);
   assert.equal(row.model, "iris-classifier");
   assert.deepEqual(row.outputs, served);
@@ -146,31 +169,49 @@ test("every served prediction lands in Postgres with its request id and key id",
   assert.equal(own.status, 200);
   const ownId = own.headers.get("x-request-id")!;
   await own.arrayBuffer();
-  const ownRow = await waitFor("logged row", async () => (await pool.query("SELECT id, request_id FROM predictions WHERE request_id = $1", [ownId])).rows[0]);
+  const ownRow = await waitFor(
+    "logged row",
+    async () => (await pool.query("SELECT id, request_id FROM predictions WHERE request_id = $1", [ownId])).rows[0],
+  );
   assert.equal(ownRow.id, ownId);
   const metrics = await (await fetch(`${server.url}/metrics`)).text();
-  for (const name of ["inferstack_prediction_log_queue_depth", "inferstack_prediction_log_written_total", "inferstack_prediction_log_spilled_total",
-    "inferstack_prediction_log_replayed_total", "inferstack_prediction_log_spill_bytes", "inferstack_auth_failures_total", "inferstack_rate_limiter_fallback"]) {
+  for (const name of [
+    "inferstack_prediction_log_queue_depth",
+    "inferstack_prediction_log_written_total",
+    "inferstack_prediction_log_spilled_total",
+    "inferstack_prediction_log_replayed_total",
+    "inferstack_prediction_log_spill_bytes",
+    "inferstack_auth_failures_total",
+    "inferstack_rate_limiter_fallback",
+  ]) {
     assert.match(metrics, new RegExp(`^${name}`, "m"), name);
   }
 });
 
 test("the log keeps the client's own text of the inputs: pretty-printed bodies, extra members", async () => {
   const pretty = await fetch(`${server.url}/v1/models/iris-classifier:predict`, {
-    method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${proKey}` },
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${proKey}` },
     body: '{\r\n\t"instances" :\n\t[ [ 5.1 , 3.5, 1.40, 0.2 ] ]\n}\n',
   });
   assert.equal(pretty.status, 200);
   const prettyId = pretty.headers.get("x-request-id")!;
   await pretty.arrayBuffer();
-  const row = await waitFor("logged row", async () => (await pool.query("SELECT inputs::text AS text FROM predictions WHERE request_id = $1", [prettyId])).rows[0]);
+  const row = await waitFor(
+    "logged row",
+    async () =>
+      (await pool.query("SELECT inputs::text AS text FROM predictions WHERE request_id = $1", [prettyId])).rows[0],
+  );
   assert.equal(row.text, "[[5.1, 3.5, 1.40, 0.2]]", "jsonb keeps the numbers as sent");
   // Another member besides the inputs: the parsed inputs are logged instead.
   const withExtra = await predict({ authorization: `Bearer ${proKey}` }, { ...IRIS, parameters: {} });
   assert.equal(withExtra.status, 200);
   const extraId = withExtra.headers.get("x-request-id")!;
   await withExtra.arrayBuffer();
-  const extra = await waitFor("logged row", async () => (await pool.query("SELECT inputs FROM predictions WHERE request_id = $1", [extraId])).rows[0]);
+  const extra = await waitFor(
+    "logged row",
+    async () => (await pool.query("SELECT inputs FROM predictions WHERE request_id = $1", [extraId])).rows[0],
+  );
   assert.deepEqual(extra.inputs, IRIS.instances);
 });
 

@@ -1,24 +1,34 @@
-import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { after, before, test } from "node:test";
 import type pg from "pg";
 import { Registry } from "prom-client";
-import { PostgresAuthenticator, RevocationListener, extractKey } from "../../src/data/auth.ts";
+import { extractKey, PostgresAuthenticator, RevocationListener } from "../../src/data/auth.ts";
 import { createKey, generateKey, hashKey, isWellFormedKey, maskKey, revokeKey } from "../../src/data/keys.ts";
 import { createDataPlaneMetrics } from "../../src/data/metrics.ts";
 import { migrate } from "../../src/data/migrations.ts";
 import { createPool } from "../../src/data/postgres.ts";
-import { freshDatabase, silentLogger, TcpProxy, waitFor, type TestDatabase } from "./support.ts";
+import { freshDatabase, silentLogger, TcpProxy, type TestDatabase, waitFor } from "./support.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
 
-function keysCli(databaseUrl: string, ...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function keysCli(
+  databaseUrl: string,
+  ...args: string[]
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["scripts/keys.ts", ...args], { cwd: ROOT, env: { ...process.env, DATABASE_URL: databaseUrl } });
+    const child = spawn(process.execPath, ["scripts/keys.ts", ...args], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: databaseUrl },
+    });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d) => { stdout += d; });
-    child.stderr.on("data", (d) => { stderr += d; });
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
 }
@@ -39,7 +49,12 @@ after(async () => {
 
 function authenticator(p: pg.Pool, registry = new Registry(), cacheTtlMs = 0) {
   return new PostgresAuthenticator({
-    pool: p, logger: silentLogger(), metrics: createDataPlaneMetrics(registry), cacheTtlMs, staleGraceMs: 60_000, lastUsedFlushMs: 3_600_000,
+    pool: p,
+    logger: silentLogger(),
+    metrics: createDataPlaneMetrics(registry),
+    cacheTtlMs,
+    staleGraceMs: 60_000,
+    lastUsedFlushMs: 3_600_000,
   });
 }
 
@@ -150,14 +165,23 @@ test("last_used_at is written asynchronously and coalesced", async () => {
 
 test("Postgres unreachable: recently seen keys keep working, unseen keys get 503 with Retry-After, not 401", async () => {
   const proxy = await new TcpProxy("127.0.0.1", Number(new URL(db.url).port)).start();
-  const viaProxy = createPool(db.urlVia(proxy.port), { logger: silentLogger(), max: 2, connectTimeoutMs: 500, queryTimeoutMs: 1000 });
+  const viaProxy = createPool(db.urlVia(proxy.port), {
+    logger: silentLogger(),
+    max: 2,
+    connectTimeoutMs: 500,
+    queryTimeoutMs: 1000,
+  });
   const { key: seen } = await createKey(pool, "seen", "pro");
   const { key: unseen } = await createKey(pool, "unseen", "pro");
   const { key: revoked } = await createKey(pool, "revoked-before-outage", "pro");
   await revokeKey(pool, (await pool.query("SELECT id FROM api_keys WHERE name = 'revoked-before-outage'")).rows[0].id);
   const auth = new PostgresAuthenticator({
-    pool: viaProxy, logger: silentLogger(), metrics: createDataPlaneMetrics(new Registry()),
-    cacheTtlMs: 0, staleGraceMs: 60_000, lastUsedFlushMs: 3_600_000,
+    pool: viaProxy,
+    logger: silentLogger(),
+    metrics: createDataPlaneMetrics(new Registry()),
+    cacheTtlMs: 0,
+    staleGraceMs: 60_000,
+    lastUsedFlushMs: 3_600_000,
   });
   try {
     assert.ok((await auth.authenticate(bearer(seen))).ok);
@@ -192,10 +216,14 @@ test("the revocation listener reconnects after losing Postgres and forgets every
     await revokeKey(pool, row.id); // announced while the listener cannot hear it
     assert.ok((await auth.authenticate(bearer(key))).ok, "cached for an hour: only the listener can drop it");
     proxy.restore();
-    const refused = await waitFor("the listener back and the cache cleared", async () => {
-      const result = await auth.authenticate(bearer(key));
-      return result.ok ? undefined : result;
-    }, 10_000);
+    const refused = await waitFor(
+      "the listener back and the cache cleared",
+      async () => {
+        const result = await auth.authenticate(bearer(key));
+        return result.ok ? undefined : result;
+      },
+      10_000,
+    );
     assert.equal(refused.status, 401);
   } finally {
     await listener.stop();
@@ -212,10 +240,14 @@ test("a revocation reaches running authenticators at once (LISTEN/NOTIFY), not a
   try {
     assert.ok((await auth.authenticate(bearer(key))).ok);
     await revokeKey(pool, row.id);
-    const refused = await waitFor("revocation applied", async () => {
-      const result = await auth.authenticate(bearer(key));
-      return result.ok ? undefined : result;
-    }, 5000);
+    const refused = await waitFor(
+      "revocation applied",
+      async () => {
+        const result = await auth.authenticate(bearer(key));
+        return result.ok ? undefined : result;
+      },
+      5000,
+    );
     assert.equal(refused.status, 401);
   } finally {
     await listener.stop();

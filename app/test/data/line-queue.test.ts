@@ -1,5 +1,5 @@
-import { test } from "node:test";
 import assert from "node:assert/strict";
+import { test } from "node:test";
 import { LineQueue, lineEnds } from "../../src/data/line-queue.ts";
 
 const text = (data: Buffer) => data.toString("utf8");

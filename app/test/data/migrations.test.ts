@@ -1,29 +1,40 @@
-import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { cp, mkdtemp, rm, appendFile } from "node:fs/promises";
+import { appendFile, cp, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
 import pg from "pg";
-import { loadMigrations, migrate, MIGRATIONS_DIR } from "../../src/data/migrations.ts";
+import { loadMigrations, MIGRATIONS_DIR, migrate } from "../../src/data/migrations.ts";
 import { freshDatabase, type TestDatabase } from "./support.ts";
 
 const ROOT = new URL("../../../", import.meta.url).pathname;
 
 function runMigrateScript(databaseUrl: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ["scripts/migrate.ts"], { cwd: ROOT, env: { ...process.env, DATABASE_URL: databaseUrl } });
+    const child = spawn(process.execPath, ["scripts/migrate.ts"], {
+      cwd: ROOT,
+      env: { ...process.env, DATABASE_URL: databaseUrl },
+    });
     let stdout = "";
     let stderr = "";
-    child.stdout.on("data", (d) => { stdout += d; });
-    child.stderr.on("data", (d) => { stderr += d; });
+    child.stdout.on("data", (d) => {
+      stdout += d;
+    });
+    child.stderr.on("data", (d) => {
+      stderr += d;
+    });
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
 }
 
 let db: TestDatabase;
-before(async () => { db = await freshDatabase(); });
-after(async () => { await db.drop(); });
+before(async () => {
+  db = await freshDatabase();
+});
+after(async () => {
+  await db.drop();
+});
 
 test("migrations are numbered 1..n and load in order", async () => {
   const migrations = await loadMigrations();
@@ -45,7 +56,10 @@ test("two processes migrating one fresh database at once both succeed and apply 
     await client.connect();
     const { rows } = await client.query("SELECT version FROM schema_migrations ORDER BY version");
     await client.end();
-    assert.deepEqual(rows.map((r) => r.version), Array.from({ length: count }, (_, i) => i + 1));
+    assert.deepEqual(
+      rows.map((r) => r.version),
+      Array.from({ length: count }, (_, i) => i + 1),
+    );
   } finally {
     await concurrent.drop();
   }
@@ -59,7 +73,9 @@ test("migrate is idempotent and creates the tables and indexes the runbook relie
   assert.equal(second.alreadyApplied, first.applied.length);
   const client = new pg.Client({ connectionString: db.url });
   await client.connect();
-  const { rows } = await client.query<{ indexname: string }>("SELECT indexname FROM pg_indexes WHERE tablename = 'predictions'");
+  const { rows } = await client.query<{ indexname: string }>(
+    "SELECT indexname FROM pg_indexes WHERE tablename = 'predictions'",
+  );
   await client.end();
   const names = rows.map((r) => r.indexname);
   for (const index of ["predictions_time_brin", "predictions_key_time_idx", "predictions_request_id_idx"]) {

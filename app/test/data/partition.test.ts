@@ -3,18 +3,29 @@
  * partitioned, stops forwarding without closing anything (packets dropped, as in a network
  * partition), then delivers again. Predictions must keep flowing and every one must be logged once.
  */
-import { after, before, test } from "node:test";
+
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
 import type pg from "pg";
 import { migrate } from "../../src/data/migrations.ts";
 import { createPool } from "../../src/data/postgres.ts";
-import { startServer, type RunningServer } from "../../src/server.ts";
-import { deleteRedisPrefix, freshDatabase, REDIS_URL, redisPrefix, served, silentLogger, sleep, waitFor, type TestDatabase } from "./support.ts";
+import { type RunningServer, startServer } from "../../src/server.ts";
+import {
+  deleteRedisPrefix,
+  freshDatabase,
+  REDIS_URL,
+  redisPrefix,
+  served,
+  silentLogger,
+  sleep,
+  type TestDatabase,
+  waitFor,
+} from "./support.ts";
 
 const MODELS = new URL("../../../models/", import.meta.url).pathname;
 const PARTITION_SECONDS = Number(process.env.TEST_PARTITION_SECONDS ?? 8);
@@ -141,7 +152,15 @@ function load(url: string, workers = 6) {
     }
   };
   const running = Promise.all(Array.from({ length: workers }, worker));
-  return { requestIds, failures, latencies, async stop() { stopped = true; await running; } };
+  return {
+    requestIds,
+    failures,
+    latencies,
+    async stop() {
+      stopped = true;
+      await running;
+    },
+  };
 }
 
 const p99 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)] ?? 0;
@@ -150,11 +169,20 @@ test(`Postgres and Redis black-holed for ${PARTITION_SECONDS} s under load: 0 fa
   const pgProxy = await new BlackHoleProxy(Number(new URL(db.url).port || 5432)).start();
   const redisProxy = await new BlackHoleProxy(Number(new URL(REDIS_URL).port || 6379)).start();
   const server: RunningServer = await startServer({
-    port: 0, host: "127.0.0.1", modelsDir: MODELS, logger: silentLogger(),
+    port: 0,
+    host: "127.0.0.1",
+    modelsDir: MODELS,
+    logger: silentLogger(),
     env: {
-      DATABASE_URL: db.urlVia(pgProxy.port), REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`, REDIS_KEY_PREFIX: prefix,
-      AUTH_MODE: "off", RATE_LIMIT_PLANS: '{"load": 100000000}', RATE_LIMIT_ANON_PLAN: "load", MODEL_WATCH: "false",
-      PREDICTION_LOG_QUEUE_MAX: "300", PREDICTION_LOG_SPILL_PATH: join(dir, "partition.jsonl"),
+      DATABASE_URL: db.urlVia(pgProxy.port),
+      REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
+      REDIS_KEY_PREFIX: prefix,
+      AUTH_MODE: "off",
+      RATE_LIMIT_PLANS: '{"load": 100000000}',
+      RATE_LIMIT_ANON_PLAN: "load",
+      MODEL_WATCH: "false",
+      PREDICTION_LOG_QUEUE_MAX: "300",
+      PREDICTION_LOG_SPILL_PATH: join(dir, "partition.jsonl"),
     },
   });
   try {
@@ -172,19 +200,37 @@ test(`Postgres and Redis black-holed for ${PARTITION_SECONDS} s under load: 0 fa
     await served(traffic, 30, "after the partition healed");
     await traffic.stop();
     const spilled = Number(/^inferstack_prediction_log_spilled_total (\d+)/m.exec(metricsDuring)?.[1] ?? 0);
-    console.log(`# partition: ${traffic.requestIds.length} ok, ${traffic.failures.length} failed; ${during.length} requests during the partition, p99 ${p99(during).toFixed(0)} ms, max ${Math.max(...during).toFixed(0)} ms; ${spilled} log rows spilled by then`);
+    console.log(
+      `# partition: ${traffic.requestIds.length} ok, ${traffic.failures.length} failed; ${during.length} requests during the partition, p99 ${p99(during).toFixed(0)} ms, max ${Math.max(...during).toFixed(0)} ms; ${spilled} log rows spilled by then`,
+    );
     assert.deepEqual(traffic.failures.slice(0, 5), []);
-    assert.ok(during.length > 100, `only ${during.length} requests during the partition (served by then: ${servedDuring})`);
+    assert.ok(
+      during.length > 100,
+      `only ${during.length} requests during the partition (served by then: ${servedDuring})`,
+    );
     assert.ok(spilled > 0, "the prediction log spilled during the partition");
 
     const ids = traffic.requestIds;
     let logged = 0;
-    await waitFor("every prediction logged", async () => {
-      const { rows } = await pool.query<{ n: number }>("SELECT count(DISTINCT request_id)::int AS n FROM predictions WHERE request_id = ANY($1)", [ids]);
-      logged = rows[0]!.n;
-      return logged === ids.length;
-    }, 60_000, 250).catch((err: Error) => { throw new Error(`${err.message}: ${logged} of ${ids.length}`); });
-    const { rows } = await pool.query<{ total: number }>("SELECT count(*)::int AS total FROM predictions WHERE request_id = ANY($1)", [ids]);
+    await waitFor(
+      "every prediction logged",
+      async () => {
+        const { rows } = await pool.query<{ n: number }>(
+          "SELECT count(DISTINCT request_id)::int AS n FROM predictions WHERE request_id = ANY($1)",
+          [ids],
+        );
+        logged = rows[0]!.n;
+        return logged === ids.length;
+      },
+      60_000,
+      250,
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}: ${logged} of ${ids.length}`);
+    });
+    const { rows } = await pool.query<{ total: number }>(
+      "SELECT count(*)::int AS total FROM predictions WHERE request_id = ANY($1)",
+      [ids],
+    );
     console.log(`# partition: ${ids.length} predictions, ${rows[0]!.total} rows, ${ids.length - logged} lost`);
     assert.equal(rows[0]!.total, ids.length, "exactly once");
   } finally {

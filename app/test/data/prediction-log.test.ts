@@ -1,21 +1,25 @@
-import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
+import { after, before, test } from "node:test";
 import type pg from "pg";
 import { Registry } from "prom-client";
 import { createDataPlaneMetrics } from "../../src/data/metrics.ts";
-import { uuidv7 } from "../../src/ids.ts";
-import type { PredictionRecord } from "../../src/ports.ts";
 import { migrate } from "../../src/data/migrations.ts";
 import { createPool } from "../../src/data/postgres.ts";
-import { claimSpillPath, PostgresPredictionLog, spillSlotPath, type PredictionLogOptions } from "../../src/data/prediction-log/index.ts";
-import { spawn, spawnSync } from "node:child_process";
-import { hostname } from "node:os";
+import {
+  claimSpillPath,
+  PostgresPredictionLog,
+  type PredictionLogOptions,
+  spillSlotPath,
+} from "../../src/data/prediction-log/index.ts";
 import { deleteExpiredPredictions } from "../../src/data/retention.ts";
-import { freshDatabase, makeRecord, silentLogger, TcpProxy, waitFor, type TestDatabase } from "./support.ts";
+import { uuidv7 } from "../../src/ids.ts";
+import type { PredictionRecord } from "../../src/ports.ts";
+import { freshDatabase, makeRecord, silentLogger, TcpProxy, type TestDatabase, waitFor } from "./support.ts";
 
 let db: TestDatabase;
 let pool: pg.Pool;
@@ -35,15 +39,29 @@ after(async () => {
 function newLog(p: pg.Pool, overrides: Partial<PredictionLogOptions> = {}) {
   const registry = new Registry();
   const log = new PostgresPredictionLog({
-    pool: p, logger: silentLogger(), metrics: createDataPlaneMetrics(registry),
-    spillPath: join(dir, `${randomUUID()}.jsonl`), queueMax: 10_000, batchSize: 200, flushMs: 20, closeTimeoutMs: 3000,
+    pool: p,
+    logger: silentLogger(),
+    metrics: createDataPlaneMetrics(registry),
+    spillPath: join(dir, `${randomUUID()}.jsonl`),
+    queueMax: 10_000,
+    batchSize: 200,
+    flushMs: 20,
+    closeTimeoutMs: 3000,
     ...overrides,
   });
-  return { log, registry, metric: async (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await registry.getSingleMetricAsString(name))?.[1]) };
+  return {
+    log,
+    registry,
+    metric: async (name: string) =>
+      Number(new RegExp(`^${name} (\\S+)$`, "m").exec(await registry.getSingleMetricAsString(name))?.[1]),
+  };
 }
 
 async function countIds(ids: string[]): Promise<Map<string, number>> {
-  const { rows } = await pool.query<{ id: string; n: number }>("SELECT id, count(*)::int AS n FROM predictions WHERE id = ANY($1::uuid[]) GROUP BY id", [ids]);
+  const { rows } = await pool.query<{ id: string; n: number }>(
+    "SELECT id, count(*)::int AS n FROM predictions WHERE id = ANY($1::uuid[]) GROUP BY id",
+    [ids],
+  );
   return new Map(rows.map((r) => [r.id, r.n]));
 }
 
@@ -51,7 +69,9 @@ test("records are written in batches off the caller's path, with every field", a
   const { log, metric } = newLog(pool);
   await log.start();
   const keyId = randomUUID();
-  const records = Array.from({ length: 1234 }, (_, i) => makeRecord({ keyId: i === 0 ? keyId : null, cacheHit: i % 2 === 0, latencyMs: i / 10 }));
+  const records = Array.from({ length: 1234 }, (_, i) =>
+    makeRecord({ keyId: i === 0 ? keyId : null, cacheHit: i % 2 === 0, latencyMs: i / 10 }),
+  );
   const started = performance.now();
   for (const r of records) log.record(r);
   const recordMs = performance.now() - started;
@@ -75,7 +95,12 @@ test("records are written in batches off the caller's path, with every field", a
 
 test("Postgres down: the queue fills to its bound, spills to disk, and replays in order exactly once when it returns", async () => {
   const proxy = await new TcpProxy("127.0.0.1", Number(new URL(db.url).port)).start();
-  const viaProxy = createPool(db.urlVia(proxy.port), { logger: silentLogger(), max: 2, connectTimeoutMs: 500, queryTimeoutMs: 1000 });
+  const viaProxy = createPool(db.urlVia(proxy.port), {
+    logger: silentLogger(),
+    max: 2,
+    connectTimeoutMs: 500,
+    queryTimeoutMs: 1000,
+  });
   const { log, metric } = newLog(viaProxy, { queueMax: 100, batchSize: 50 });
   await log.start();
   try {
@@ -89,18 +114,31 @@ test("Postgres down: the queue fills to its bound, spills to disk, and replays i
       if (Math.random() < 0.05) await new Promise((res) => setImmediate(res));
     }
     assert.ok(log.queueDepth <= 100, `queue bounded, got ${log.queueDepth}`);
-    await waitFor("500 records spilled", async () => await metric("inferstack_prediction_log_spilled_total") >= 500);
+    await waitFor("500 records spilled", async () => (await metric("inferstack_prediction_log_spilled_total")) >= 500);
     assert.ok(log.spillBytes > 0);
     proxy.restore();
     for (const r of records.slice(700)) log.record(r);
-    await waitFor("every record", async () => (await countIds(records.map((r) => r.id))).size === records.length, 30_000);
+    await waitFor(
+      "every record",
+      async () => (await countIds(records.map((r) => r.id))).size === records.length,
+      30_000,
+    );
     const counts = await countIds(records.map((r) => r.id));
-    assert.ok([...counts.values()].every((n) => n === 1), "no duplicates");
+    assert.ok(
+      [...counts.values()].every((n) => n === 1),
+      "no duplicates",
+    );
     // Physical insertion order follows record order: the spill was replayed before newer records.
-    const { rows } = await pool.query<{ id: string }>("SELECT id FROM predictions WHERE id = ANY($1::uuid[]) ORDER BY ctid", [records.map((r) => r.id)]);
-    assert.deepEqual(rows.map((r) => r.id), records.map((r) => r.id));
+    const { rows } = await pool.query<{ id: string }>(
+      "SELECT id FROM predictions WHERE id = ANY($1::uuid[]) ORDER BY ctid",
+      [records.map((r) => r.id)],
+    );
+    assert.deepEqual(
+      rows.map((r) => r.id),
+      records.map((r) => r.id),
+    );
     await waitFor("spill file emptied", () => log.spillBytes === 0);
-    assert.ok(await metric("inferstack_prediction_log_replayed_total") > 0);
+    assert.ok((await metric("inferstack_prediction_log_replayed_total")) > 0);
     assert.equal(await metric("inferstack_prediction_log_spill_bytes"), 0);
   } finally {
     await log.close();
@@ -111,7 +149,12 @@ test("Postgres down: the queue fills to its bound, spills to disk, and replays i
 
 test("close() with Postgres down spills everything; the next process replays it without duplicates", async () => {
   const proxy = await new TcpProxy("127.0.0.1", Number(new URL(db.url).port)).start();
-  const viaProxy = createPool(db.urlVia(proxy.port), { logger: silentLogger(), max: 2, connectTimeoutMs: 300, queryTimeoutMs: 500 });
+  const viaProxy = createPool(db.urlVia(proxy.port), {
+    logger: silentLogger(),
+    max: 2,
+    connectTimeoutMs: 300,
+    queryTimeoutMs: 500,
+  });
   const spillPath = join(dir, "shutdown.jsonl");
   const first = newLog(viaProxy, { spillPath, closeTimeoutMs: 1000 });
   await first.log.start();
@@ -123,7 +166,10 @@ test("close() with Postgres down spills everything; the next process replays it 
   await proxy.close();
   const lines = (await readFile(spillPath, "utf8")).trim().split("\n");
   assert.equal(lines.length, 300);
-  assert.deepEqual(lines.map((l) => JSON.parse(l).id), records.map((r) => r.id));
+  assert.deepEqual(
+    lines.map((l) => JSON.parse(l).id),
+    records.map((r) => r.id),
+  );
   // A record already in Postgres (e.g. its insert landed just before the cut) is not written twice.
   await pool.query("INSERT INTO predictions SELECT * FROM predictions WHERE false"); // keep the pool warm
   const second = newLog(pool, { spillPath });
@@ -169,19 +215,29 @@ test("a batch holding ids already written skips them: every row once, nothing re
   await log.close();
   const counts = await countIds([...earlier, ...fresh].map((r) => r.id));
   assert.equal(counts.size, 60);
-  assert.ok([...counts.values()].every((n) => n === 1), "no duplicates");
+  assert.ok(
+    [...counts.values()].every((n) => n === 1),
+    "no duplicates",
+  );
   assert.equal(await metric("inferstack_prediction_log_written_total"), 60);
   assert.equal(await metric("inferstack_prediction_log_rejected_total"), 0);
 });
 
 test("awkward text survives COPY and the spill file unchanged (NUL becomes U+FFFD)", async () => {
-  const awkward = "tab\t newline\n cr\r backslash\\ \\N quote\" é 🙂 \u2028 nul\u0000";
+  const awkward = 'tab\t newline\n cr\r backslash\\ \\N quote" é 🙂 \u2028 nul\u0000';
   const expected = awkward.replace("\u0000", "\ufffd");
-  const make = () => makeRecord({
-    model: "m\tx", requestId: `r\\${randomUUID()}`, inputs: { [awkward]: [awkward, 1.5, null] }, outputs: { predictions: [awkward] }, latencyMs: Number.NaN,
-  });
+  const make = () =>
+    makeRecord({
+      model: "m\tx",
+      requestId: `r\\${randomUUID()}`,
+      inputs: { [awkward]: [awkward, 1.5, null] },
+      outputs: { predictions: [awkward] },
+      latencyMs: Number.NaN,
+    });
   const check = async (records: PredictionRecord[]) => {
-    const { rows } = await pool.query("SELECT * FROM predictions WHERE id = ANY($1::uuid[])", [records.map((r) => r.id)]);
+    const { rows } = await pool.query("SELECT * FROM predictions WHERE id = ANY($1::uuid[])", [
+      records.map((r) => r.id),
+    ]);
     assert.equal(rows.length, records.length);
     for (const row of rows) {
       const rec = records.find((r) => r.id === row.id)!;
@@ -202,7 +258,12 @@ test("awkward text survives COPY and the spill file unchanged (NUL becomes U+FFF
   await check(direct);
   // Through the spill file (Postgres down at close), then replayed by the next process.
   const proxy = await new TcpProxy("127.0.0.1", Number(new URL(db.url).port)).start();
-  const viaProxy = createPool(db.urlVia(proxy.port), { logger: silentLogger(), max: 1, connectTimeoutMs: 300, queryTimeoutMs: 500 });
+  const viaProxy = createPool(db.urlVia(proxy.port), {
+    logger: silentLogger(),
+    max: 1,
+    connectTimeoutMs: 300,
+    queryTimeoutMs: 500,
+  });
   const spillPath = join(dir, "awkward.jsonl");
   const spilled = Array.from({ length: 5 }, make);
   const down = newLog(viaProxy, { spillPath, closeTimeoutMs: 500 });
@@ -212,8 +273,14 @@ test("awkward text survives COPY and the spill file unchanged (NUL becomes U+FFF
   await down.log.close();
   await viaProxy.end();
   await proxy.close();
-  const lines = (await readFile(spillPath, "utf8")).trim().split("\n").map((l) => JSON.parse(l));
-  assert.deepEqual(lines.map((l) => l.id), spilled.map((r) => r.id)); // still JSONL: older versions replay it
+  const lines = (await readFile(spillPath, "utf8"))
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    lines.map((l) => l.id),
+    spilled.map((r) => r.id),
+  ); // still JSONL: older versions replay it
   const next = newLog(pool, { spillPath });
   await next.log.start();
   await waitFor("replayed", async () => (await countIds(spilled.map((r) => r.id))).size === 5);
@@ -257,13 +324,25 @@ test("retention deletes only rows older than the configured days, in batches", a
 test("processes sharing one configured spill path get their own files; a dead holder's file is taken over", async () => {
   const path = join(dir, "shared", "predictions.jsonl");
   // A live process holds slot 0 ...
-  const holder = spawn(process.execPath, ["--input-type=module", "-e", `
+  const holder = spawn(
+    process.execPath,
+    [
+      "--input-type=module",
+      "-e",
+      `
     const { claimSpillPath } = await import(${JSON.stringify(new URL("../../src/data/prediction-log/index.ts", import.meta.url).href)});
     await claimSpillPath(${JSON.stringify(path)});
     process.stdout.write("held\\n");
-    setInterval(() => {}, 1000);`], { stdio: ["ignore", "pipe", "inherit"] });
+    setInterval(() => {}, 1000);`,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   try {
-    await waitFor("holder", () => new Promise<boolean>((resolve) => holder.stdout!.once("data", () => resolve(true))), 20_000);
+    await waitFor(
+      "holder",
+      () => new Promise<boolean>((resolve) => holder.stdout!.once("data", () => resolve(true))),
+      20_000,
+    );
     const mine = await claimSpillPath(path);
     assert.equal(mine.path, spillSlotPath(path, 1));
     assert.equal(mine.path, join(dir, "shared", "predictions.1.jsonl"));

@@ -1,21 +1,33 @@
-import { after, test } from "node:test";
 import assert from "node:assert/strict";
+import { connect } from "node:net";
+import { after, test } from "node:test";
+import type { Redis } from "ioredis";
 import { Registry } from "prom-client";
 import { ConfigError, loadConfig, parsePlans } from "../../src/data/config.ts";
 import { createDataPlaneMetrics } from "../../src/data/metrics.ts";
 import { PlanRateLimiter } from "../../src/data/rate-limit.ts";
 import { connectRedis, createRedis } from "../../src/data/redis.ts";
-import type { Redis } from "ioredis";
-import { connect } from "node:net";
 import { deleteRedisPrefix, REDIS_URL, redisPrefix, silentLogger, TcpProxy, waitFor } from "./support.ts";
 
 const prefix = redisPrefix();
 after(() => deleteRedisPrefix(prefix));
 
-async function limiterOn(url: string, plans = parsePlans('{"free": 7, "team": {"limit": 3, "windowSeconds": 60}}'), registry = new Registry(), leaseIdleMs?: number) {
+async function limiterOn(
+  url: string,
+  plans = parsePlans('{"free": 7, "team": {"limit": 3, "windowSeconds": 60}}'),
+  registry = new Registry(),
+  leaseIdleMs?: number,
+) {
   const redis = createRedis(url, { logger: silentLogger(), commandTimeoutMs: 250 });
   await connectRedis(redis);
-  const limiter = new PlanRateLimiter({ plans, redis, keyPrefix: prefix, metrics: createDataPlaneMetrics(registry), logger: silentLogger(), leaseIdleMs });
+  const limiter = new PlanRateLimiter({
+    plans,
+    redis,
+    keyPrefix: prefix,
+    metrics: createDataPlaneMetrics(registry),
+    logger: silentLogger(),
+    leaseIdleMs,
+  });
   return { redis, limiter, registry };
 }
 
@@ -28,9 +40,11 @@ async function limiterOn(url: string, plans = parsePlans('{"free": 7, "team": {"
 async function watchCounter(subject: string) {
   const url = new URL(REDIS_URL);
   const socket = connect(Number(url.port || 6379), url.hostname);
-  const resp = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
+  const resp = (...args: string[]) =>
+    `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join("")}`;
   const password = decodeURIComponent(url.password);
-  if (password) socket.write(url.username ? resp("AUTH", decodeURIComponent(url.username), password) : resp("AUTH", password));
+  if (password)
+    socket.write(url.username ? resp("AUTH", decodeURIComponent(url.username), password) : resp("AUTH", password));
   socket.write(resp("MONITOR"));
   let okToGo = password ? 2 : 1; // AUTH's +OK, then MONITOR's
   let commands = 0;
@@ -55,27 +69,41 @@ async function watchCounter(subject: string) {
   return { commands: () => commands, stop: () => socket.destroy() };
 }
 
-const counted = async (redis: Redis, plan: string, subject: string) => Number(await redis.get(`${prefix}rl:${plan}:${subject}`));
+const counted = async (redis: Redis, plan: string, subject: string) =>
+  Number(await redis.get(`${prefix}rl:${plan}:${subject}`));
 
 test("two instances sharing Redis allow exactly the plan's limit between them, then 429 data", async () => {
   const a = await limiterOn(REDIS_URL);
   const b = await limiterOn(REDIS_URL);
   try {
     const subject = `key-${Math.random()}`;
-    const decisions = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).limiter.consume(subject, "free")));
+    const decisions = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).limiter.consume(subject, "free")),
+    );
     assert.equal(decisions.filter((d) => d.allowed).length, 7);
     const denied = decisions.find((d) => !d.allowed)!;
     assert.equal(denied.limit, 7);
     assert.equal(denied.remaining, 0);
     assert.ok(denied.resetSeconds > 0 && denied.resetSeconds <= 3600);
-    const counted = (await a.registry.getSingleMetricAsString("inferstack_rate_limited_total")) + (await b.registry.getSingleMetricAsString("inferstack_rate_limited_total"));
+    const counted =
+      (await a.registry.getSingleMetricAsString("inferstack_rate_limited_total")) +
+      (await b.registry.getSingleMetricAsString("inferstack_rate_limited_total"));
     const total = [...counted.matchAll(/plan="free"\} (\d+)/g)].reduce((s, m) => s + Number(m[1]), 0);
     assert.equal(total, 33);
     // Other subjects and plans have their own counters.
     assert.ok((await a.limiter.consume(`${subject}-other`, "free")).allowed);
     const team = await Promise.all(Array.from({ length: 5 }, () => b.limiter.consume(subject, "team")));
-    assert.deepEqual(team.map((d) => d.allowed), [true, true, true, false, false]);
-    assert.deepEqual(team.map((d) => d.remaining).sort().reverse(), [2, 1, 0, 0, 0]);
+    assert.deepEqual(
+      team.map((d) => d.allowed),
+      [true, true, true, false, false],
+    );
+    assert.deepEqual(
+      team
+        .map((d) => d.remaining)
+        .sort()
+        .reverse(),
+      [2, 1, 0, 0, 0],
+    );
   } finally {
     a.redis.disconnect();
     b.redis.disconnect();
@@ -119,16 +147,23 @@ test("unused lease points go back to the shared count when idle and at close", a
   try {
     let allowed = 0;
     for (let burst = 0; burst < 20; burst++) {
-      allowed += (await Promise.all(Array.from({ length: 50 }, () => a.limiter.consume(subject, "bulk")))).filter((d) => d.allowed).length;
+      allowed += (await Promise.all(Array.from({ length: 50 }, () => a.limiter.consume(subject, "bulk")))).filter(
+        (d) => d.allowed,
+      ).length;
     }
     assert.equal(allowed, 1000);
-    assert.ok(await counted(a.redis, "bulk", subject) > allowed, "a lease is held beyond what was served");
+    assert.ok((await counted(a.redis, "bulk", subject)) > allowed, "a lease is held beyond what was served");
     await waitFor("the idle lease to be returned", async () => (await counted(a.redis, "bulk", subject)) === allowed);
 
-    for (let burst = 0; burst < 20; burst++) await Promise.all(Array.from({ length: 50 }, () => a.limiter.consume(subject, "bulk")));
-    assert.ok(await counted(a.redis, "bulk", subject) > 2000);
+    for (let burst = 0; burst < 20; burst++)
+      await Promise.all(Array.from({ length: 50 }, () => a.limiter.consume(subject, "bulk")));
+    assert.ok((await counted(a.redis, "bulk", subject)) > 2000);
     await a.limiter.close();
-    assert.equal(await counted(a.redis, "bulk", subject), 2000, "close() hands the rest back, after the reservation in flight");
+    assert.equal(
+      await counted(a.redis, "bulk", subject),
+      2000,
+      "close() hands the rest back, after the reservation in flight",
+    );
   } finally {
     a.redis.disconnect();
   }
@@ -181,13 +216,19 @@ test("Redis unreachable: limits fall back to per-process counting, the gauge say
 test("plan configuration is validated and names what is wrong", () => {
   assert.deepEqual(parsePlans('{"free": 5}').free, { limit: 5, windowSeconds: 3600 });
   assert.equal(parsePlans('{"pro": null}').pro?.limit, null);
-  assert.throws(() => parsePlans("{free: 5}"), (e: Error) => e instanceof ConfigError && /RATE_LIMIT_PLANS: not valid JSON/.test(e.message));
+  assert.throws(
+    () => parsePlans("{free: 5}"),
+    (e: Error) => e instanceof ConfigError && /RATE_LIMIT_PLANS: not valid JSON/.test(e.message),
+  );
   assert.throws(() => parsePlans('{"free": -1}'), /RATE_LIMIT_PLANS: free/);
   assert.throws(() => parsePlans('{"Free!": 1}'), /RATE_LIMIT_PLANS/);
   assert.throws(() => loadConfig({ AUTH_MODE: "required" }), /AUTH_MODE: 'required' needs DATABASE_URL/);
   assert.throws(() => loadConfig({ AUTH_MODE: "maybe" }), /AUTH_MODE/);
   assert.throws(() => loadConfig({ REDIS_URL: "http://x" }), /REDIS_URL/);
-  assert.throws(() => loadConfig({ REDIS_URL: "redis://x", RATE_LIMIT_ANON_PLAN: "gold" }), /RATE_LIMIT_ANON_PLAN: unknown plan 'gold'/);
+  assert.throws(
+    () => loadConfig({ REDIS_URL: "redis://x", RATE_LIMIT_ANON_PLAN: "gold" }),
+    /RATE_LIMIT_ANON_PLAN: unknown plan 'gold'/,
+  );
   assert.throws(() => loadConfig({ PREDICTION_LOG_BATCH_SIZE: "lots" }), /PREDICTION_LOG_BATCH_SIZE/);
 });
 

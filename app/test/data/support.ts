@@ -35,7 +35,11 @@ export async function freshDatabase(): Promise<TestDatabase> {
   return {
     name,
     url: urlFor(Number(base.port || 5432)),
-    urlVia: (port) => { const u = new URL(urlFor(port)); u.hostname = "127.0.0.1"; return u.toString(); },
+    urlVia: (port) => {
+      const u = new URL(urlFor(port));
+      u.hostname = "127.0.0.1";
+      return u.toString();
+    },
     async drop() {
       const c = new pg.Client({ connectionString: PG_ADMIN_URL });
       await c.connect();
@@ -120,7 +124,9 @@ export class TcpProxy {
   }
 }
 
-export function makeRecord(overrides: Partial<PredictionRecord> & { id?: string; inputHash?: string } = {}): PredictionRecord & { id: string; inputHash: string } {
+export function makeRecord(
+  overrides: Partial<PredictionRecord> & { id?: string; inputHash?: string } = {},
+): PredictionRecord & { id: string; inputHash: string } {
   return {
     id: randomUUID(),
     time: new Date(),
@@ -137,7 +143,12 @@ export function makeRecord(overrides: Partial<PredictionRecord> & { id?: string;
   };
 }
 
-export async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  everyMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -170,25 +181,59 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
   const { spawn } = await import("node:child_process");
   const child = spawn(process.execPath, ["app/src/main.ts"], {
     cwd: ROOT,
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", MODELS_DIR: "models", LOG_LEVEL: "info", WEB_CONCURRENCY: "1", MODEL_WATCH: "false", ...env },
+    env: {
+      ...process.env,
+      PORT: "0",
+      HOST: "127.0.0.1",
+      MODELS_DIR: "models",
+      LOG_LEVEL: "info",
+      WEB_CONCURRENCY: "1",
+      MODEL_WATCH: "false",
+      ...env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
-  child.stdout!.on("data", (d) => { out += d; });
-  child.stderr!.on("data", (d) => { out += d; });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  child.stdout!.on("data", (d) => {
+    out += d;
+  });
+  child.stderr!.on("data", (d) => {
+    out += d;
+  });
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on("exit", (code, signal) => resolve({ code, signal })),
+  );
   let dead = false;
-  void exited.then(() => { dead = true; });
-  const url = await waitFor("server url", () => {
-    if (dead) throw new Error(`server exited before listening:\n${out}`);
-    return /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)?.[1];
-  }, 30_000);
-  await waitFor("models loaded", async () => {
-    if (dead) throw new Error(`server exited while loading:\n${out}`);
-    return (await fetch(`${url}/health/startup`).then((r) => r.status, () => 0)) === 200;
-  }, 60_000, 100);
+  void exited.then(() => {
+    dead = true;
+  });
+  const url = await waitFor(
+    "server url",
+    () => {
+      if (dead) throw new Error(`server exited before listening:\n${out}`);
+      return /"url":"(http:\/\/127\.0\.0\.1:\d+)"/.exec(out)?.[1];
+    },
+    30_000,
+  );
+  await waitFor(
+    "models loaded",
+    async () => {
+      if (dead) throw new Error(`server exited while loading:\n${out}`);
+      return (
+        (await fetch(`${url}/health/startup`).then(
+          (r) => r.status,
+          () => 0,
+        )) === 200
+      );
+    },
+    60_000,
+    100,
+  );
   return {
-    url, child, exited, output: () => out,
+    url,
+    child,
+    exited,
+    output: () => out,
     async stop(signal: NodeJS.Signals = "SIGTERM") {
       if (!dead) child.kill(signal);
       return exited;

@@ -7,7 +7,8 @@ import { uuidv7 } from "../../ids.ts";
 import { JsonText, type PredictionRecord } from "../../ports.ts";
 
 /** The columns of every COPY line, in order. */
-export const COLUMNS = "id, time, model, version, request_id, key_id, input_hash, inputs, outputs, latency_ms, cache_hit";
+export const COLUMNS =
+  "id, time, model, version, request_id, key_id, input_hash, inputs, outputs, latency_ms, cache_hit";
 
 const COPY_ESCAPES: Record<string, string> = { "\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\0": "\ufffd" };
 const COPY_SPECIAL = /[\\\t\n\r\0]/;
@@ -23,7 +24,7 @@ function copyText(value: unknown): string {
 
 /** A value as a jsonb field of COPY's text format. jsonb refuses the NUL character, even escaped. */
 function copyJson(value: unknown): string {
-  let json = value instanceof JsonText ? value.text : JSON.stringify(value) ?? "null";
+  let json = value instanceof JsonText ? value.text : (JSON.stringify(value) ?? "null");
   // The common case: JSON.stringify escapes every control character. JSON text from elsewhere may
   // hold raw newlines or tabs as whitespace, which COPY must see escaped.
   if (!COPY_SPECIAL.test(json)) return json;
@@ -65,20 +66,27 @@ export function copyLine(rec: EncodableRecord): string {
   return `${copyText(rec.id ?? uuidv7())}\t${time}\t${copyText(rec.model)}\t${copyText(rec.version)}\t${copyText(rec.requestId)}\t${copyText(rec.keyId)}\t${copyText(inputHash)}\t${copyJson(rec.inputs)}\t${copyJson(rec.outputs)}\t${latency}\t${rec.cacheHit ? "t" : "f"}`;
 }
 
-const unescapeCopy = (field: string) => (field === "\\N" ? null : field.replace(/\\[\\tnr]/g, (e) => COPY_UNESCAPES[e]!));
+const unescapeCopy = (field: string) =>
+  field === "\\N" ? null : field.replace(/\\[\\tnr]/g, (e) => COPY_UNESCAPES[e]!);
 
 /** A COPY line as a spill-file line. */
 function spillLine(line: string): string {
   const f = line.split("\t").map(unescapeCopy);
   const latency = Number(f[9]);
-  return `{"id":${JSON.stringify(f[0])},"time":${JSON.stringify(f[1])},"model":${JSON.stringify(f[2])},"version":${JSON.stringify(f[3])},` +
+  return (
+    `{"id":${JSON.stringify(f[0])},"time":${JSON.stringify(f[1])},"model":${JSON.stringify(f[2])},"version":${JSON.stringify(f[3])},` +
     `"requestId":${JSON.stringify(f[4])},"keyId":${JSON.stringify(f[5])},"inputHash":${JSON.stringify(f[6])},"inputs":${f[7]},"outputs":${f[8]},` +
-    `"latencyMs":${Number.isFinite(latency) ? latency : null},"cacheHit":${f[10] === "t"}}`;
+    `"latencyMs":${Number.isFinite(latency) ? latency : null},"cacheHit":${f[10] === "t"}}`
+  );
 }
 
 /** COPY lines (each ending in "\n") as spill-file text, each line ending in "\n". */
 export function spillText(copyLines: Buffer): string {
-  return `${copyLines.toString("utf8", 0, copyLines.length - 1).split("\n").map(spillLine).join("\n")}\n`;
+  return `${copyLines
+    .toString("utf8", 0, copyLines.length - 1)
+    .split("\n")
+    .map(spillLine)
+    .join("\n")}\n`;
 }
 
 /** A spill-file line as a COPY line; throws on a line torn by a crash. */

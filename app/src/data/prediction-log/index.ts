@@ -4,14 +4,15 @@
  * Postgres, idempotent by id), `spill-file.ts` (the spill file and its lock) and `replay.ts`
  * (reading the spill file back).
  */
-import type { Logger } from "pino";
+
 import type pg from "pg";
+import type { Logger } from "pino";
 import type { PredictionLog, PredictionRecord } from "../../ports.ts";
 import { LineQueue } from "../line-queue.ts";
-import { reportQueueDepth, type DataPlaneMetrics } from "../metrics.ts";
+import { type DataPlaneMetrics, reportQueueDepth } from "../metrics.ts";
 import { retryUntilStopped } from "../retry.ts";
 import { copyLine } from "./copy-encoding.ts";
-import { insertCopyLines, type CopyInsertOptions } from "./copy-insert.ts";
+import { type CopyInsertOptions, insertCopyLines } from "./copy-insert.ts";
 import { readSpillBatch } from "./replay.ts";
 import { SpillFile } from "./spill-file.ts";
 
@@ -90,7 +91,8 @@ export class PostgresPredictionLog implements PredictionLog {
   async start(): Promise<void> {
     const file = await this.#claimSpillFile();
     this.#o.metrics.spillBytes.set(file.size);
-    if (file.size > 0) this.#o.logger.info({ path: file.path, bytes: file.size }, "prediction log: replaying spill file");
+    if (file.size > 0)
+      this.#o.logger.info({ path: file.path, bytes: file.size }, "prediction log: replaying spill file");
     this.#loop = this.#run();
   }
 
@@ -143,7 +145,10 @@ export class PostgresPredictionLog implements PredictionLog {
       } catch (err) {
         this.#o.metrics.rejected.inc();
         // The id may not exist yet (the log makes it while encoding); the request id always does.
-        this.#o.logger.error({ id: rec.id, requestId: rec.requestId, err: (err as Error).message }, "prediction log: record not encodable; dropped");
+        this.#o.logger.error(
+          { id: rec.id, requestId: rec.requestId, err: (err as Error).message },
+          "prediction log: record not encodable; dropped",
+        );
       }
     }
     return true;
@@ -159,7 +164,9 @@ export class PostgresPredictionLog implements PredictionLog {
     await this.#loop;
     const deadline = Date.now() + this.#o.closeTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<"timeout">((resolve) => { timer = setTimeout(resolve, this.#o.closeTimeoutMs, "timeout"); });
+    const timedOut = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(resolve, this.#o.closeTimeoutMs, "timeout");
+    });
     try {
       while (Date.now() < deadline && (this.#queue.length > 0 || this.#replayOffset < this.spillBytes)) {
         if (!this.#schemaReady()) break;
@@ -167,7 +174,10 @@ export class PostgresPredictionLog implements PredictionLog {
         if (outcome === "timeout") break;
       }
     } catch (err) {
-      this.#o.logger.warn({ err: (err as Error).message }, "prediction log: Postgres unavailable at shutdown; spilling");
+      this.#o.logger.warn(
+        { err: (err as Error).message },
+        "prediction log: Postgres unavailable at shutdown; spilling",
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -175,7 +185,10 @@ export class PostgresPredictionLog implements PredictionLog {
     await this.#spill();
     const file = await this.#claimSpillFile();
     if (file.size > 0) {
-      this.#o.logger.warn({ path: file.path, bytes: file.size }, "prediction log: records left in the spill file; the next start replays them");
+      this.#o.logger.warn(
+        { path: file.path, bytes: file.size },
+        "prediction log: records left in the spill file; the next start replays them",
+      );
     }
     await file.release();
   }
@@ -195,7 +208,8 @@ export class PostgresPredictionLog implements PredictionLog {
             maxMs: MAX_BACKOFF_MS,
             signal: this.#stopWriter.signal,
             onFailedAttempt: (err) => {
-              if (!this.#postgresDown) this.#o.logger.warn({ err: err.message }, "prediction log: Postgres write failed; queueing");
+              if (!this.#postgresDown)
+                this.#o.logger.warn({ err: err.message }, "prediction log: Postgres write failed; queueing");
               this.#postgresDown = true;
             },
           });
@@ -210,8 +224,15 @@ export class PostgresPredictionLog implements PredictionLog {
       if (more) continue;
       if (this.#stopping) break;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(() => { this.#wake = null; resolve(); }, this.#o.flushMs);
-        this.#wake = () => { clearTimeout(timer); this.#wake = null; resolve(); };
+        const timer = setTimeout(() => {
+          this.#wake = null;
+          resolve();
+        }, this.#o.flushMs);
+        this.#wake = () => {
+          clearTimeout(timer);
+          this.#wake = null;
+          resolve();
+        };
       });
     }
   }
@@ -255,7 +276,10 @@ export class PostgresPredictionLog implements PredictionLog {
           this.#o.metrics.spillBytes.set(file.size);
         } catch (err) {
           // Disk refused too: keep the records in memory, oldest first, rather than lose them.
-          this.#o.logger.error({ err: (err as Error).message, path: file.path }, "prediction log: spill failed; keeping records in memory");
+          this.#o.logger.error(
+            { err: (err as Error).message, path: file.path },
+            "prediction log: spill failed; keeping records in memory",
+          );
           this.#queue.prepend(records.data);
         }
       });

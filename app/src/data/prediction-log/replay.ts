@@ -20,7 +20,13 @@ export interface SpillBatch {
  * Reads up to `maxLines` whole lines of `path` between `offset` and `end` (the bytes known to be
  * written). A line that does not parse calls `onUnreadable` and is skipped.
  */
-export async function readSpillBatch(path: string, offset: number, end: number, maxLines: number, onUnreadable: (offset: number) => void): Promise<SpillBatch> {
+export async function readSpillBatch(
+  path: string,
+  offset: number,
+  end: number,
+  maxLines: number,
+  onUnreadable: (offset: number) => void,
+): Promise<SpillBatch> {
   const file = await open(path, "r");
   try {
     let chunkSize = READ_CHUNK_BYTES;

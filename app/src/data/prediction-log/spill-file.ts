@@ -50,7 +50,10 @@ export async function claimSpillPath(path: string, maxSlots = 64): Promise<{ pat
         // unreadable: treat as stale
       }
       // Same host and a dead pid (or our own pid: a restarted container reuses it) = stale.
-      const stale = holder.host === hostname() && typeof holder.pid === "number" && (holder.pid === process.pid || !isAlive(holder.pid));
+      const stale =
+        holder.host === hostname() &&
+        typeof holder.pid === "number" &&
+        (holder.pid === process.pid || !isAlive(holder.pid));
       if (!stale && typeof holder.pid === "number") break;
       await unlink(lock).catch(() => {});
     }
@@ -77,9 +80,15 @@ export class SpillFile {
     try {
       ({ path, release } = await claimSpillPath(configuredPath));
     } catch (err) {
-      logger.error({ err: (err as Error).message, path: configuredPath }, "prediction log: cannot lock a spill file; using the configured path unlocked");
+      logger.error(
+        { err: (err as Error).message, path: configuredPath },
+        "prediction log: cannot lock a spill file; using the configured path unlocked",
+      );
     }
-    const size = await stat(path).then((s) => s.size, () => 0);
+    const size = await stat(path).then(
+      (s) => s.size,
+      () => 0,
+    );
     return new SpillFile(path, size, release);
   }
 
