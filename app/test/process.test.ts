@@ -4,13 +4,13 @@
  * and the supervisor restarts crashed workers but exits non-zero when they cannot start.
  */
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { request as httpRequest } from "node:http";
-import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { type ChildProcess, spawn } from "node:child_process";
 import { cp } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
+import { type AddressInfo, createServer as createNetServer } from "node:net";
 import { join } from "node:path";
 import { test } from "node:test";
-import { fixtureRepo, FIXTURES, request } from "./helpers.ts";
+import { FIXTURES, fixtureRepo, request } from "./helpers.ts";
 
 const MAIN = new URL("../src/main.ts", import.meta.url).pathname;
 const BUNDLED_MODELS = new URL("../../models", import.meta.url).pathname;
@@ -25,8 +25,17 @@ interface Child {
 function startMain(env: Record<string, string>): Child {
   const proc = spawn(process.execPath, [MAIN], {
     env: {
-      ...process.env, HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "info", DATABASE_URL: "", REDIS_URL: "", AUTH_MODE: "", MODEL_WATCH: "false", MODEL_POLL_INTERVAL_MS: "0",
-      WEB_CONCURRENCY: "1", ...env,
+      ...process.env,
+      HOST: "127.0.0.1",
+      PORT: "0",
+      LOG_LEVEL: "info",
+      DATABASE_URL: "",
+      REDIS_URL: "",
+      AUTH_MODE: "",
+      MODEL_WATCH: "false",
+      MODEL_POLL_INTERVAL_MS: "0",
+      WEB_CONCURRENCY: "1",
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -43,14 +52,23 @@ function startMain(env: Record<string, string>): Child {
     }
   });
   proc.stderr!.on("data", (d: Buffer) => (out += d.toString()));
-  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
+  // "close", not "exit": only then has everything the processes wrote to stdout been read.
+  const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    proc.on("close", (code, signal) => resolve({ code, signal })),
+  );
   return { proc, url, exit, output: () => out };
 }
 
 /** A POST whose body arrives in two parts: in flight on the server until `finish()` is called. */
-function slowPost(url: string, body: string): { finish(): void; response: Promise<{ status: number; body: string; connection: string | undefined }> } {
+function slowPost(
+  url: string,
+  body: string,
+): { finish(): void; response: Promise<{ status: number; body: string; connection: string | undefined }> } {
   const bytes = Buffer.from(body);
-  const req = httpRequest(url, { method: "POST", headers: { "content-type": "application/json", "content-length": bytes.length } });
+  const req = httpRequest(url, {
+    method: "POST",
+    headers: { "content-type": "application/json", "content-length": bytes.length },
+  });
   const response = new Promise<{ status: number; body: string; connection: string | undefined }>((resolve, reject) => {
     req.on("response", (res) => {
       let text = "";
@@ -68,9 +86,13 @@ test("SIGTERM: in-flight requests finish, new connections are refused, exit 0", 
   const child = startMain({ MODELS_DIR: repo.dir, SHUTDOWN_TIMEOUT_MS: "20000", LOG_LEVEL: "debug" });
   try {
     const url = await child.url;
-    const inflight = [1, 2, 3].map((a) => slowPost(`${url}/v1/models/linear:predict`, JSON.stringify({ instances: [[a, 0, 0]] })));
+    const inflight = [1, 2, 3].map((a) =>
+      slowPost(`${url}/v1/models/linear:predict`, JSON.stringify({ instances: [[a, 0, 0]] })),
+    );
     // Signal only once the server has all three requests in hand (debug logs each start).
-    await until(() => (child.output().match(/"path":"\/v1\/models\/linear:predict","msg":"request started"/g) ?? []).length === 3);
+    await until(
+      () => (child.output().match(/"path":"\/v1\/models\/linear:predict","msg":"request started"/g) ?? []).length === 3,
+    );
     child.proc.kill("SIGTERM");
     await until(() => /"msg":"shutting down: draining in-flight requests"/.test(child.output()));
     await assert.rejects(fetch(`${url}/health/live`), "the listener is closed during the drain");
@@ -139,7 +161,9 @@ test("WEB_CONCURRENCY=2 serves from two processes and stops them all on SIGTERM"
     const r = await request(`${url}/v1/models/linear:predict`, { json: { instances: [[1, 1, 1]] } });
     assert.deepEqual(r.body.predictions, [6.5]);
     await until(() => (child.output().match(/"msg":"model repository loaded"/g) ?? []).length === 2);
-    const pids = new Set([...child.output().matchAll(/"pid":(\d+),[^\n]*"msg":"model repository loaded"/g)].map((m) => m[1]));
+    const pids = new Set(
+      [...child.output().matchAll(/"pid":(\d+),[^\n]*"msg":"model repository loaded"/g)].map((m) => m[1]),
+    );
     assert.equal(pids.size, 2, "two worker processes");
     child.proc.kill("SIGTERM");
     assert.equal((await child.exit).code, 0);
@@ -159,7 +183,11 @@ test("several workers: from the first answer on, no request meets a worker still
     const count = (re: RegExp) => (child.output().match(re) ?? []).length;
     // Poll the port from the first worker's listen until both have loaded and listen, then a little more.
     let after = 20;
-    while (count(/"msg":"model repository loaded"/g) < 2 || count(/"msg":"listening(; loading models)?"/g) < 2 || after-- > 0) {
+    while (
+      count(/"msg":"model repository loaded"/g) < 2 ||
+      count(/"msg":"listening(; loading models)?"/g) < 2 ||
+      after-- > 0
+    ) {
       port ??= /"url":"http:\/\/127\.0\.0\.1:(\d+)"/.exec(child.output())?.[1];
       assert.equal(child.proc.exitCode, null, child.output());
       if (port === undefined) {
@@ -178,10 +206,16 @@ test("several workers: from the first answer on, no request meets a worker still
 });
 
 /** The child's exit, or a failed test once `timeoutMs` has passed without one. */
-async function exitWithin(child: Child, timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+async function exitWithin(
+  child: Child,
+  timeoutMs: number,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no exit within ${timeoutMs} ms:\n${child.output().slice(-3000)}`)), timeoutMs);
+    timer = setTimeout(
+      () => reject(new Error(`no exit within ${timeoutMs} ms:\n${child.output().slice(-3000)}`)),
+      timeoutMs,
+    );
   });
   try {
     return await Promise.race([child.exit, timeout]);
@@ -217,7 +251,10 @@ test("workers that keep failing at start: the primary gives up and exits non-zer
   try {
     const { code } = await exitWithin(child, 180_000);
     assert.equal(code, 1, child.output());
-    assert.match(child.output(), /"level":"fatal"[^\n]*"msg":"workers keep failing at start; exiting: worker could not start: [^"]*EADDRINUSE/);
+    assert.match(
+      child.output(),
+      /"level":"fatal"[^\n]*"msg":"workers keep failing at start; exiting: worker could not start: [^"]*EADDRINUSE/,
+    );
     const failures = (child.output().match(/"msg":"worker could not start: [^"]*EADDRINUSE/g) ?? []).length;
     // Five starts in a row of one slot (the other slot's may be cut short), never a respawn loop.
     assert.ok(failures >= 5 && failures <= 10, `${failures} failed starts`);
@@ -230,8 +267,10 @@ test("workers that keep failing at start: the primary gives up and exits non-zer
 
 test("a worker that crashes is replaced; the others keep serving", async () => {
   const child = startMain({ MODELS_DIR: BUNDLED_MODELS, WEB_CONCURRENCY: "2" });
-  const loadedPids = () => [...child.output().matchAll(/"pid":(\d+),[^\n]*"msg":"model repository loaded"/g)].map((m) => Number(m[1]));
-  const ready = async (url: string) => (await fetch(`${url}/v2/health/ready`, { headers: { connection: "close" } })).status;
+  const loadedPids = () =>
+    [...child.output().matchAll(/"pid":(\d+),[^\n]*"msg":"model repository loaded"/g)].map((m) => Number(m[1]));
+  const ready = async (url: string) =>
+    (await fetch(`${url}/v2/health/ready`, { headers: { connection: "close" } })).status;
   try {
     const url = await child.url;
     await until(() => loadedPids().length === 2, 60_000);
