@@ -20,7 +20,7 @@
  * Needs Postgres (TEST_PG_ADMIN_URL, default postgres://postgres@127.0.0.1:5432/test), Redis
  * (BENCH_REDIS_URL, default redis://127.0.0.1:6379) and wrk. BENCH_SECONDS sizes each point.
  */
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -30,7 +30,7 @@ import { Redis } from "ioredis";
 import pg from "pg";
 import { createKey } from "../../app/src/data/keys.ts";
 import { migrate } from "../../app/src/data/migrations.ts";
-import { canRunRealtime, DIABETES_INSTANCE, freePort, ROOT, wrk } from "./lib.ts";
+import { canRunRealtime, DIABETES_INSTANCE, median, startBenchApi, wrk } from "./lib.ts";
 
 const PG_ADMIN_URL = process.env.TEST_PG_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -137,64 +137,6 @@ function pinnable(): boolean {
   }
 }
 
-async function startApi(env: Record<string, string>, cpus?: string) {
-  const port = await freePort();
-  const [command, args] = cpus
-    ? ["taskset", ["-c", cpus, process.execPath, "app/src/main.ts"]]
-    : [process.execPath, ["app/src/main.ts"]];
-  const proc = spawn(command, args, {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      MODELS_DIR: "models",
-      LOG_LEVEL: "warn",
-      WEB_CONCURRENCY: "1",
-      MODEL_WATCH: "false",
-      ...env,
-    },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  let stderr = "";
-  proc.stderr!.on("data", (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (proc.exitCode !== null) throw new Error(`API exited with ${proc.exitCode}: ${stderr}`);
-    if (
-      (await fetch(`${url}/health/ready`).then(
-        (r) => r.status,
-        () => 0,
-      )) === 200
-    )
-      break;
-    if (Date.now() > deadline) {
-      proc.kill("SIGKILL");
-      throw new Error(`API not ready: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return {
-    url,
-    pid: proc.pid!,
-    stop: () =>
-      new Promise<string>((resolve) => {
-        if (proc.exitCode !== null) return resolve(`exit ${proc.exitCode}`);
-        const started = Date.now();
-        proc.once("exit", (code, signal) =>
-          resolve(
-            `${code === null ? `signal ${signal}` : `exit ${code}`} after ${Date.now() - started} ms${code === 0 && Date.now() - started < 5000 ? "" : `: ${stderr}`}`,
-          ),
-        );
-        proc.kill("SIGTERM");
-        setTimeout(() => proc.kill("SIGKILL"), 45_000).unref();
-      }),
-  };
-}
-
 export async function run(
   opts: {
     seconds?: number;
@@ -237,8 +179,8 @@ export async function run(
     );
     const apiCpus = pinned ? "0" : undefined;
     const wrkCpus = pinned ? others : undefined;
-    const off = await startApi({ DATABASE_URL: "", REDIS_URL: "", AUTH_MODE: "" }, apiCpus);
-    const on = await startApi(
+    const off = await startBenchApi({ DATABASE_URL: "", REDIS_URL: "", AUTH_MODE: "" }, apiCpus);
+    const on = await startBenchApi(
       {
         DATABASE_URL: databaseUrl,
         REDIS_URL,
@@ -352,12 +294,6 @@ export async function run(
     }
     await rm(dir, { recursive: true, force: true });
   }
-}
-
-function median(values: number[]): number {
-  const v = [...values].sort((a, b) => a - b);
-  const mid = v.length >> 1;
-  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
 function renderMarkdown(

@@ -253,3 +253,71 @@ export function predictBody(instances: number): string {
     instances: Array.from({ length: instances }, (_, i) => ({ ...DIABETES_INSTANCE, age: 30 + (i % 40) })),
   });
 }
+
+/**
+ * Starts `node app/src/main.ts` (one process, bundled models, warn-level logs) with `env` on top,
+ * optionally pinned to `cpus` with taskset, and resolves once /health/ready answers 200.
+ */
+export async function startBenchApi(env: Record<string, string>, cpus?: string) {
+  const port = await freePort();
+  const [command, args] = cpus
+    ? ["taskset", ["-c", cpus, process.execPath, "app/src/main.ts"]]
+    : [process.execPath, ["app/src/main.ts"]];
+  const proc = spawn(command, args, {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      MODELS_DIR: "models",
+      LOG_LEVEL: "warn",
+      WEB_CONCURRENCY: "1",
+      MODEL_WATCH: "false",
+      ...env,
+    },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  proc.stderr!.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`API exited with ${proc.exitCode}: ${stderr}`);
+    if (
+      (await fetch(`${url}/health/ready`).then(
+        (r) => r.status,
+        () => 0,
+      )) === 200
+    )
+      break;
+    if (Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`API not ready: ${stderr}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    pid: proc.pid!,
+    stop: () =>
+      new Promise<string>((resolve) => {
+        if (proc.exitCode !== null) return resolve(`exit ${proc.exitCode}`);
+        const started = Date.now();
+        proc.once("exit", (code, signal) =>
+          resolve(
+            `${code === null ? `signal ${signal}` : `exit ${code}`} after ${Date.now() - started} ms${code === 0 && Date.now() - started < 5000 ? "" : `: ${stderr}`}`,
+          ),
+        );
+        proc.kill("SIGTERM");
+        setTimeout(() => proc.kill("SIGKILL"), 45_000).unref();
+      }),
+  };
+}
+
+export function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
+}

@@ -12,7 +12,7 @@
  */
 import { spawn } from "node:child_process";
 import { Redis } from "ioredis";
-import { cpuMicros, DIABETES_INSTANCE, freePort, ROOT, wrk } from "./lib.ts";
+import { cpuMicros, DIABETES_INSTANCE, freePort, median, startBenchApi, wrk } from "./lib.ts";
 
 const seconds = Number(process.env.LEASE_BENCH_SECONDS ?? 5);
 const rounds = Number(process.env.LEASE_BENCH_ROUNDS ?? 4);
@@ -20,48 +20,16 @@ const concurrencies = (process.env.LEASE_BENCH_CONCURRENCY ?? "1,16").split(",")
 const BODY = JSON.stringify({ instances: [DIABETES_INSTANCE] });
 const PATH = "/v1/models/diabetes-regressor:predict";
 
-const median = (xs: number[]) => {
-  const v = [...xs].sort((a, b) => a - b);
-  return v.length % 2 ? v[v.length >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
-};
-
-async function startApi(redisUrl: string, leaseMs: string) {
-  const port = await freePort();
-  const child = spawn(process.execPath, ["app/src/main.ts"], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      MODELS_DIR: "models",
-      LOG_LEVEL: "warn",
-      WEB_CONCURRENCY: "1",
-      MODEL_WATCH: "false",
-      DATABASE_URL: "",
-      REDIS_URL: redisUrl,
-      REDIS_KEY_PREFIX: `lease-${leaseMs}:`,
-      RESPONSE_CACHE: "off",
-      RATE_LIMIT_PLANS: '{"bench": 1000000000}',
-      RATE_LIMIT_ANON_PLAN: "bench",
-      RATE_LIMIT_LEASE_MS: leaseMs,
-    },
-    stdio: ["ignore", "ignore", "inherit"],
+function startApi(redisUrl: string, leaseMs: string) {
+  return startBenchApi({
+    DATABASE_URL: "",
+    REDIS_URL: redisUrl,
+    REDIS_KEY_PREFIX: `lease-${leaseMs}:`,
+    RESPONSE_CACHE: "off",
+    RATE_LIMIT_PLANS: '{"bench": 1000000000}',
+    RATE_LIMIT_ANON_PLAN: "bench",
+    RATE_LIMIT_LEASE_MS: leaseMs,
   });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  while (
-    (await fetch(`${url}/health/ready`).then(
-      (r) => r.status,
-      () => 0,
-    )) !== 200
-  ) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill("SIGKILL");
-      throw new Error(`API (lease ${leaseMs} ms) did not start`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { url, pid: child.pid!, stop: () => child.kill("SIGTERM") };
 }
 
 const redisPort = await freePort();
@@ -127,7 +95,7 @@ try {
     }
   }
 } finally {
-  for (const api of apis) api.stop();
+  await Promise.all(apis.map((api) => api.stop()));
   redis.disconnect();
   redisServer.kill("SIGTERM");
 }
