@@ -36,6 +36,7 @@ import { createHash, createHmac, pbkdf2Sync, randomBytes } from "node:crypto";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
+import { executionRolePolicy } from "./aws-fargate-service.ts";
 
 export interface DatabaseRoleNames {
   owner: string;
@@ -328,27 +329,7 @@ export class AwsDatabaseRoles extends pulumi.ComponentResource {
         role: executionRole.id,
         policy: pulumi
           .all([pulumi.output(args.repositoryArns), pulumi.all(readable), logGroup.arn])
-          .apply(([repos, secrets, logArn]) =>
-            JSON.stringify({
-              Version: "2012-10-17",
-              Statement: [
-                { Sid: "EcrLogin", Effect: "Allow", Action: ["ecr:GetAuthorizationToken"], Resource: "*" },
-                {
-                  Sid: "EcrPull",
-                  Effect: "Allow",
-                  Action: ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                  Resource: repos,
-                },
-                {
-                  Sid: "Logs",
-                  Effect: "Allow",
-                  Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-                  Resource: `${logArn}:*`,
-                },
-                { Sid: "Secrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: secrets },
-              ],
-            }),
-          ),
+          .apply(([repos, secrets, logArn]) => executionRolePolicy(repos, secrets, logArn)),
       },
       parent,
     );

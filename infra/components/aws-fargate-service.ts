@@ -187,34 +187,7 @@ export class AwsFargateService extends pulumi.ComponentResource {
         role: executionRole.id,
         policy: pulumi
           .all([pulumi.output(repositoryArns), pulumi.output(args.secretArns), logGroup.arn])
-          .apply(([repos, secrets, logArn]) =>
-            JSON.stringify({
-              Version: "2012-10-17",
-              Statement: [
-                ...(repos.length > 0
-                  ? [
-                      // GetAuthorizationToken has no resource-level permissions.
-                      { Sid: "EcrLogin", Effect: "Allow", Action: ["ecr:GetAuthorizationToken"], Resource: "*" },
-                      {
-                        Sid: "EcrPull",
-                        Effect: "Allow",
-                        Action: ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
-                        Resource: repos,
-                      },
-                    ]
-                  : []),
-                {
-                  Sid: "Logs",
-                  Effect: "Allow",
-                  Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-                  Resource: `${logArn}:*`,
-                },
-                ...(secrets.length > 0
-                  ? [{ Sid: "Secrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: secrets }]
-                  : []),
-              ],
-            }),
-          ),
+          .apply(([repos, secrets, logArn]) => executionRolePolicy(repos, secrets, logArn)),
       },
       parent,
     );
@@ -447,4 +420,37 @@ export class AwsFargateService extends pulumi.ComponentResource {
     this.taskRoleArn = taskRole.arn;
     this.registerOutputs({ serviceName: this.serviceName, taskDefinitionArn: this.taskDefinitionArn });
   }
+}
+
+/**
+ * The policy an ECS task execution role needs and nothing more: pull from `repositories` (ECR login
+ * has no resource-level permissions), write to one log group, read `secrets` for the task's
+ * environment.
+ */
+export function executionRolePolicy(repositories: string[], secrets: string[], logGroupArn: string): string {
+  return JSON.stringify({
+    Version: "2012-10-17",
+    Statement: [
+      ...(repositories.length > 0
+        ? [
+            { Sid: "EcrLogin", Effect: "Allow", Action: ["ecr:GetAuthorizationToken"], Resource: "*" },
+            {
+              Sid: "EcrPull",
+              Effect: "Allow",
+              Action: ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"],
+              Resource: repositories,
+            },
+          ]
+        : []),
+      {
+        Sid: "Logs",
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: `${logGroupArn}:*`,
+      },
+      ...(secrets.length > 0
+        ? [{ Sid: "Secrets", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: secrets }]
+        : []),
+    ],
+  });
 }
