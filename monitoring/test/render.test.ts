@@ -169,7 +169,7 @@ describe("Grafana provisioning", () => {
     assert.equal(awsDs.datasources[0].url, "http://localhost:9090", "ECS: Prometheus shares the task");
   });
 
-  it("builds dashboards with unique panel ids, the provisioned data source, and every panel issue 6 lists", () => {
+  it("builds dashboards with unique panel ids, the provisioned data source, and every panel the operators rely on", () => {
     const all = dashboards(50);
     assert.deepEqual(Object.keys(all).sort(), ["api-overview.json", "containers-host.json", "dependencies.json"]);
     for (const [file, d] of Object.entries(all)) {

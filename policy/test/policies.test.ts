@@ -157,7 +157,7 @@ test("alb-https-tls12", async () => {
   );
 });
 
-test("alb-internal-routes-private: the old forward-everything listener fails; path rules must not cover /metrics or /health/*", async () => {
+test("alb-internal-routes-private: a forward-everything listener fails; path rules must not cover /metrics or /health/*", async () => {
   const https = (defaultActions: Record<string, unknown>[]): FakeResource => ({
     type: "aws:lb/listener:Listener",
     name: "https",
@@ -383,7 +383,7 @@ test("no-world-open-ingress: only 80/443, and only on a load balancer's or the e
   ]);
 });
 
-test("rds-log-groups-managed: the old program's exports without declared log groups fail", async () => {
+test("rds-log-groups-managed: exports without declared log groups fail", async () => {
   const db: FakeResource = {
     type: "aws:rds/instance:Instance",
     name: "pg",
@@ -408,7 +408,7 @@ test("rds-log-groups-managed: the old program's exports without declared log gro
   ]);
 });
 
-test("lb-ingress-matches-ip-family: the old program's ::/0 rules on the IPv4-only ALB fail", async () => {
+test("lb-ingress-matches-ip-family: ::/0 rules on an IPv4-only ALB fail", async () => {
   const albSg: FakeResource = { type: "aws:ec2/securityGroup:SecurityGroup", name: "alb-sg", props: {} };
   const rule = (name: string, cidr: Record<string, string>): FakeResource => ({
     type: "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
@@ -446,7 +446,7 @@ const taskDefinition = (
   props: { containerDefinitions: JSON.stringify(containers), volumes },
 });
 
-test("rds-master-secret-admin-only: the old app and exporter tasks read the master secret; the one-shot setup task may", async () => {
+test("rds-master-secret-admin-only: app and exporter tasks that read the master secret fail; the one-shot setup task may", async () => {
   const master = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rds!db-0f1e2d3c-AbCdEf:password::";
   const own = "arn:aws:secretsmanager:us-east-1:123456789012:secret:inferstack-prod-db-app-Xy12Ab:password::";
   // As infra/platforms/aws.ts declared them before: the app and the Postgres exporter log in as the master user.
@@ -487,7 +487,7 @@ test("rds-master-secret-admin-only: the old app and exporter tasks read the mast
   );
 });
 
-test("state-on-supported-storage: the old monitoring task's TSDB and Grafana SQLite on EFS fail", async () => {
+test("state-on-supported-storage: a monitoring task with its TSDB and Grafana SQLite on EFS fails", async () => {
   const efs = (name: string) => ({
     name,
     efsVolumeConfiguration: { fileSystemId: "fs-1", transitEncryption: "ENABLED" },

@@ -271,7 +271,7 @@ Do not edit by hand: rerun the bench. Raw figures: \`bench-results/latest.json\`
   the model's manifest sets it, \`WEB_CONCURRENCY\` = 1 or 2 processes.
 - Baselines, same run, same cores: a bare \`node:http\` server that parses the same JSON and calls
   the same ONNX session per request (\`scripts/bench/ceiling-server.ts\`: no framework, validation,
-  batching or metrics: the ceiling); the raw in-process \`session.run\`; and the seed guides' stack,
+  batching or metrics: the ceiling); the raw in-process \`session.run\`; and the usual hand-made Python stack,
   FastAPI on uvicorn (one worker) serving the same model with scikit-learn, trained by the models'
   own \`train()\` (\`scripts/bench/fastapi_baseline.py\`).
 
