@@ -106,7 +106,8 @@ export class PlanRateLimiter implements RateLimiter {
   #closed = false;
 
   constructor(options: PlanRateLimiterOptions) {
-    this.#o = { leaseHorizonMs: 100, leaseIdleMs: 500, ...options };
+    // An option passed as undefined takes the default too.
+    this.#o = { ...options, leaseHorizonMs: options.leaseHorizonMs ?? 100, leaseIdleMs: options.leaseIdleMs ?? 500 };
     for (const [plan, { limit, windowSeconds }] of Object.entries(options.plans)) {
       if (limit === null) continue;
       const memory = new RateLimiterMemory({
