@@ -1,5 +1,6 @@
-"""The seed guides' stack as a baseline: FastAPI on uvicorn serving the bundled diabetes regressor
-with scikit-learn. Trains the identical pipeline with the models engineer's own `train()`.
+"""The usual hand-made Python stack as a baseline: FastAPI on uvicorn serving the bundled diabetes
+regressor with scikit-learn. Trains the identical pipeline with the model's own `train()`
+(models/build/), so both servers answer with the same weights.
 
 Run: /usr/bin/python3 scripts/bench/fastapi_baseline.py PORT
 """
