@@ -4,16 +4,16 @@
  * fractions included, where the affinity count alone would start one process per host core.
  */
 import assert from "node:assert/strict";
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { cgroupCpuQuota } from "../src/cpu.ts";
+import { ROOT, spawnMain } from "./data/support.ts";
 import { FIXTURES } from "./helpers.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const PERIOD_US = 100_000;
 
 interface CpuCgroup {
@@ -102,23 +102,17 @@ test("cgroup v2 layout (this host may be v1): the tightest cpu.max from the proc
 
 test("half a CPU: the API runs as one serving process by default, not one per host core", async () => {
   const cgroup = cpuCgroup(0.5);
-  const child = spawn("sh", ["-c", `echo $$ > ${cgroup.procs} && exec "$0" app/src/main.ts`, process.execPath], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PORT: "0",
-      HOST: "127.0.0.1",
+  const child = spawnMain(
+    {
       MODELS_DIR: FIXTURES,
-      LOG_LEVEL: "info",
-      MODEL_WATCH: "false",
       MODEL_POLL_INTERVAL_MS: "0",
       WEB_CONCURRENCY: "",
       DATABASE_URL: "",
       REDIS_URL: "",
       AUTH_MODE: "",
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+    cgroup.procs,
+  );
   let out = "";
   child.stdout!.on("data", (d) => (out += d));
   child.stderr!.on("data", (d) => (out += d));

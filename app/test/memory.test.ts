@@ -6,12 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { after, test } from "node:test";
-import { deleteRedisPrefix, REDIS_URL, ROOT, redisPrefix, sleep, waitFor } from "./data/support.ts";
+import { deleteRedisPrefix, REDIS_URL, redisPrefix, sleep, spawnMain, waitFor } from "./data/support.ts";
 
 const LIMIT_MIB = 288; // the free tier's app container (infra/presets.ts)
 const CONNECTIONS = 5_000;
@@ -63,16 +62,8 @@ after(async () => {
 
 test(`${CONNECTIONS} held connections under a ${LIMIT_MIB} MiB memory limit: refused past the cap, not OOM-killed`, async () => {
   const cgroup = memoryCgroup(LIMIT_MIB * 2 ** 20);
-  const child = spawn("sh", ["-c", `echo $$ > ${cgroup.procs} && exec "$0" app/src/main.ts`, process.execPath], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      PORT: "0",
-      HOST: "127.0.0.1",
-      MODELS_DIR: "models",
-      LOG_LEVEL: "info",
-      WEB_CONCURRENCY: "1",
-      MODEL_WATCH: "false",
+  const child = spawnMain(
+    {
       NODE_OPTIONS: "--max-old-space-size-percentage=50", // as infra/components/docker-app.ts sets it
       REDIS_URL,
       REDIS_KEY_PREFIX: prefix,
@@ -80,8 +71,8 @@ test(`${CONNECTIONS} held connections under a ${LIMIT_MIB} MiB memory limit: ref
       RATE_LIMIT_PLANS: '{"load": 100000000}',
       RATE_LIMIT_ANON_PLAN: "load",
     },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+    cgroup.procs,
+  );
   let out = "";
   child.stdout!.on("data", (d) => {
     out += d;

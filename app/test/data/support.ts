@@ -1,4 +1,5 @@
 /** Shared helpers for the data-plane tests: real Postgres and Redis, a cuttable TCP proxy. */
+import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
 import net from "node:net";
 import pg from "pg";
@@ -170,16 +171,22 @@ export const ROOT = new URL("../../../", import.meta.url).pathname;
 
 export interface ServerProcess {
   url: string;
-  child: import("node:child_process").ChildProcess;
+  child: ChildProcess;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   output: () => string;
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts `node app/src/main.ts` (the real process entry) on a free port; resolves once it serves models. */
-export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
-  const { spawn } = await import("node:child_process");
-  const child = spawn(process.execPath, ["app/src/main.ts"], {
+/**
+ * Spawns `node app/src/main.ts` (the real process entry) from the repository root: one process on a
+ * free port, the bundled models, info logs, no file watching; `env` on top. With `cgroupProcs`, the
+ * process enters that cgroup before node starts, so its limits apply from the first allocation.
+ */
+export function spawnMain(env: Record<string, string>, cgroupProcs?: string): ChildProcess {
+  const [command, args] = cgroupProcs
+    ? ["sh", ["-c", `echo $$ > ${cgroupProcs} && exec "$0" app/src/main.ts`, process.execPath]]
+    : [process.execPath, ["app/src/main.ts"]];
+  return spawn(command, args, {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -193,6 +200,11 @@ export async function spawnServer(env: Record<string, string>): Promise<ServerPr
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
+}
+
+/** Starts `node app/src/main.ts` on a free port; resolves once it serves models. */
+export async function spawnServer(env: Record<string, string>): Promise<ServerProcess> {
+  const child = spawnMain(env);
   let out = "";
   child.stdout!.on("data", (d) => {
     out += d;
