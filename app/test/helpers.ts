@@ -14,10 +14,13 @@ export async function fixtureRepo(names?: string[]): Promise<{ dir: string; clea
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** A server on 127.0.0.1:0 with no external service and quiet logs. */
-export function testServer(modelsDir: string, env: Record<string, string> = {}): Promise<RunningServer> {
+/**
+ * A server on 127.0.0.1 with no external service and quiet logs; `port` 0 takes a free one (a test
+ * that polls the server before it resolves passes its own).
+ */
+export function testServer(modelsDir: string, env: Record<string, string> = {}, port = 0): Promise<RunningServer> {
   return startServer({
-    port: 0,
+    port,
     host: "127.0.0.1",
     modelsDir,
     env: {

@@ -8,8 +8,8 @@ import { createServer } from "node:net";
 import { after, test } from "node:test";
 import { pino } from "pino";
 import { ModelRepository } from "../src/inference/repository.ts";
-import { type RunningServer, startServer } from "../src/server.ts";
-import { fixtureRepo, type JsonResponse, request } from "./helpers.ts";
+import type { RunningServer } from "../src/server.ts";
+import { fixtureRepo, type JsonResponse, request, testServer } from "./helpers.ts";
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
@@ -30,19 +30,7 @@ test("during the first load a known model answers 503 loading with Retry-After, 
   cleanups.push(repo.cleanup);
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const starting = startServer({
-    port,
-    host: "127.0.0.1",
-    modelsDir: repo.dir,
-    env: {
-      DATABASE_URL: "",
-      REDIS_URL: "",
-      AUTH_MODE: "",
-      LOG_LEVEL: "silent",
-      MODEL_POLL_INTERVAL_MS: "0",
-      MODEL_WATCH: "false",
-    },
-  });
+  const starting = testServer(repo.dir, {}, port);
   let started: RunningServer | undefined;
   void starting.then((s) => (started = s));
   cleanups.push(async () => (await starting).close());
