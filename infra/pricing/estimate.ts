@@ -363,6 +363,14 @@ const flat =
   (description: string, price: Price, quantity = 1, assumption?: string): Pricer =>
   () => [{ description, monthlyUsd: perMonth(price, quantity), assumption }];
 
+// Both S3 bucket resource types the provider offers price alike.
+const s3Bucket = flat(
+  `S3 Standard ${usage.s3StoredGbPerBucket} GB`,
+  prices.s3Standard,
+  usage.s3StoredGbPerBucket,
+  `assumes ${usage.s3StoredGbPerBucket} GB stored`,
+);
+
 const ecsCluster: Pricer = (r) => {
   const insights = (list(r.inputs.settings) as { name?: string; value?: unknown }[]).find(
     (x) => x.name === "containerInsights",
@@ -432,18 +440,8 @@ const pricers: Record<string, Pricer> = {
     `assumes ${usage.ecrStoredGbPerRepository} GB of images kept`,
   ),
   "aws:secretsmanager/secret:Secret": flat("Secrets Manager secret", prices.secretsManagerSecret),
-  "aws:s3/bucket:Bucket": flat(
-    `S3 Standard ${usage.s3StoredGbPerBucket} GB`,
-    prices.s3Standard,
-    usage.s3StoredGbPerBucket,
-    `assumes ${usage.s3StoredGbPerBucket} GB stored`,
-  ),
-  "aws:s3/bucketV2:BucketV2": flat(
-    `S3 Standard ${usage.s3StoredGbPerBucket} GB`,
-    prices.s3Standard,
-    usage.s3StoredGbPerBucket,
-    `assumes ${usage.s3StoredGbPerBucket} GB stored`,
-  ),
+  "aws:s3/bucket:Bucket": s3Bucket,
+  "aws:s3/bucketV2:BucketV2": s3Bucket,
   "aws:kms/key:Key": flat("KMS customer managed key", prices.kmsKey),
   // To CloudWatch Logs the destination log group's line carries the ingestion; to S3 it is vended.
   "aws:ec2/flowLog:FlowLog": (r, all) =>
