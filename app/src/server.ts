@@ -128,7 +128,7 @@ export async function startServer(opts: StartOptions): Promise<RunningServer> {
   const config = loadConfig(env);
   const logger = opts.logger ?? createLogger(config.LOG_LEVEL);
   const metrics = createMetrics(config.APP_VERSION);
-  const dataPlane = await createDataPlane(env as NodeJS.ProcessEnv, { registry: metrics.registry, logger });
+  const dataPlane = await createDataPlane(config, { registry: metrics.registry, logger });
 
   const repo = new ModelRepository({
     dir: opts.modelsDir,

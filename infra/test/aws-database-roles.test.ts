@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 import pg from "pg";
 import pino from "pino";
 import { Registry } from "prom-client";
+import { loadConfig } from "../../app/src/config.ts";
 import { createDataPlane } from "../../app/src/data/index.ts";
 import { createKey } from "../../app/src/data/keys.ts";
 import { migrate } from "../../app/src/data/migrations.ts";
@@ -170,7 +171,7 @@ test("the app role serves the API: key lookups, last_used_at, the prediction log
   const key = await asUser(roles.owner, (c) => createKey(c, "roles-test", "pro"));
   const spillPath = join(spillDir, "predictions.jsonl");
   const dataPlane = await createDataPlane(
-    {
+    loadConfig({
       DATABASE_URL: url(roles.app),
       MIGRATE_ON_START: "off",
       AUTH_MODE: "required",
@@ -178,7 +179,7 @@ test("the app role serves the API: key lookups, last_used_at, the prediction log
       PREDICTION_LOG_SPILL_PATH: spillPath,
       PREDICTION_LOG_FLUSH_MS: "20",
       PREDICTION_RETENTION_DAYS: "0",
-    },
+    }),
     { registry: new Registry(), logger: pino({ level: "silent" }) },
   );
   const result = await dataPlane.auth!.authenticate(new Headers({ authorization: `Bearer ${key.key}` }));

@@ -2,10 +2,11 @@ import type { Redis } from "ioredis";
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
+import type { AppConfig } from "../config.ts";
 import type { DataPlane, DependencyProbe } from "../ports.ts";
 import { anonymousAuthenticator, PostgresAuthenticator, RevocationListener } from "./auth.ts";
 import { RedisResponseCache } from "./cache.ts";
-import { type DataPlaneConfig, loadConfig } from "./config.ts";
+import { type DataPlaneConfig, dataPlaneConfig } from "./config.ts";
 import { createDataPlaneMetrics } from "./metrics.ts";
 import { migrate } from "./migrations.ts";
 import { createPool, postgresProbe, withTimeout } from "./postgres.ts";
@@ -75,15 +76,14 @@ function migrateInBackground(
 }
 
 /**
- * Builds the data plane from the environment (docs/data-plane.md). Never fails because
- * Postgres or Redis is down: each part degrades and recovers on its own. It does fail, with a
- * message naming the variable, on invalid configuration.
+ * Builds the data plane from the loaded configuration (docs/data-plane.md). Never fails because
+ * Postgres or Redis is down: each part degrades and recovers on its own.
  */
 export async function createDataPlane(
-  env: NodeJS.ProcessEnv,
+  appConfig: AppConfig,
   { registry, logger: parentLogger }: DataPlaneDeps,
 ): Promise<DataPlane> {
-  const config = loadConfig(env);
+  const config = dataPlaneConfig(appConfig);
   const logger = parentLogger.child({ component: "data-plane" });
   const metrics = createDataPlaneMetrics(registry);
   const dataPlane: DataPlane = {};
