@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { missingBenchTools } from "../bench/preflight.ts";
+import { withoutRoot } from "./without-root.ts";
 
 const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
@@ -30,8 +31,7 @@ test("a missing program is named with its Debian package", (t) => {
 
 test("npm run bench without wrk, root or sudo exits 1 before measuring, with one line", (t) => {
   const bin = pathWithout(t, "wrk", "sudo");
-  const asNobody = process.getuid?.() === 0 ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] : [];
-  const argv = [...asNobody, process.execPath, join(root, "scripts/bench/index.ts")];
+  const argv = [...withoutRoot(), process.execPath, join(root, "scripts/bench/index.ts")];
   const started = Date.now();
   const run = spawnSync(argv[0]!, argv.slice(1), {
     cwd: root,

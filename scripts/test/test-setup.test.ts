@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { withoutRoot } from "./without-root.ts";
 
 const root = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 const script = join(root, "scripts/test-setup.sh");
@@ -44,15 +45,14 @@ test("every program the tests and scripts spawn by name is in the setup's one li
 });
 
 test("without root or sudo it stops before anything else, naming the missing program and the one command", (t) => {
-  // A PATH that has every program of /usr/bin except caddy and sudo; run as nobody when root.
+  // A PATH that has every program of /usr/bin except caddy and sudo; run without root.
   const bin = mkdtempSync(join(tmpdir(), "inferstack-setup-bin-"));
   t.after(() => rmSync(bin, { recursive: true, force: true }));
   chmodSync(bin, 0o755);
   for (const name of readdirSync("/usr/bin")) {
     if (name !== "caddy" && name !== "sudo") symlinkSync(join("/usr/bin", name), join(bin, name));
   }
-  const asNobody = process.getuid?.() === 0 ? ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] : [];
-  const argv = [...asNobody, "/bin/bash", script];
+  const argv = [...withoutRoot(), "/bin/bash", script];
   const run = spawnSync(argv[0]!, argv.slice(1), {
     encoding: "utf8",
     env: { PATH: bin, HOME: tmpdir() },
